@@ -1,0 +1,185 @@
+/* ctvk: convolutional networks on any Vulkan device, for CT-based COVID-19 detection.
+ *
+ * This header is the runtime's public C API: errors, the device context, device memory and
+ * tensors, recording and submitting work, and profiling. Everything returns a ctvk_status; on
+ * failure ctvk_error() holds one line that says what went wrong and what to do about it.
+ *
+ * Promises:
+ *  - Every Vulkan call's result is checked; no function aborts the process on bad input or on a
+ *    device error. A failure leaves the context usable unless the status is CTVK_ERR_DEVICE_LOST.
+ *  - Work recorded with the ctvk_* kernel calls runs in recording order; ctvk_sync() waits for it.
+ *  - Host reads and writes of tensor data (ctvk_tensor_upload/download) see all earlier work.
+ */
+#ifndef CTVK_CTVK_H
+#define CTVK_CTVK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------ errors */
+typedef enum ctvk_status {
+    CTVK_OK = 0,
+    CTVK_ERR_ARG = -1,          /* a bad argument, setting or input */
+    CTVK_ERR_IO = -2,           /* a file could not be read or written */
+    CTVK_ERR_FORMAT = -3,       /* a file is corrupt, foreign or of an unsupported kind */
+    CTVK_ERR_NOMEM = -4,        /* host memory exhausted */
+    CTVK_ERR_NO_LOADER = -5,    /* the Vulkan loader library could not be loaded */
+    CTVK_ERR_NO_DEVICE = -6,    /* no (matching) Vulkan device */
+    CTVK_ERR_DEVICE_MEMORY = -7,/* device memory exhausted, or the work does not fit the budget */
+    CTVK_ERR_DEVICE_LOST = -8,  /* the device was lost: the context must be destroyed */
+    CTVK_ERR_UNSUPPORTED = -9,  /* the device lacks a feature, layer or limit the work needs */
+    CTVK_ERR_VULKAN = -10,      /* any other Vulkan failure */
+    CTVK_ERR_INTERRUPTED = -11  /* stopped by the user (Ctrl-C) */
+} ctvk_status;
+
+/* The last error message of the calling thread ("" if none). */
+const char *ctvk_error(void);
+/* Short name of a status ("CTVK_ERR_IO"). */
+const char *ctvk_status_name(ctvk_status s);
+
+/* ------------------------------------------------------------------------------------ options */
+typedef enum ctvk_variant {
+    CTVK_VARIANT_AUTO = 0,  /* chosen from the device's properties */
+    CTVK_VARIANT_GPU = 1,   /* shared-memory tiles, subgroup-size aware */
+    CTVK_VARIANT_CPU = 2    /* texel-buffer reads, 8-lane workgroups, register blocking (lavapipe) */
+} ctvk_variant;
+
+typedef struct ctvk_options {
+    const char *device;        /* index ("1") or name substring ("llvmpipe"); NULL: $CTVK_DEVICE, else auto */
+    int validation;            /* 1 on, 0 off, -1 (default): $CTVK_VALIDATION */
+    int profile;               /* timestamp queries around every dispatch */
+    int renderdoc;             /* capture frames with RenderDoc; -1 (default): $CTVK_RENDERDOC */
+    const char *cache_dir;     /* pipeline cache folder; NULL: $CTVK_CACHE_DIR, else $XDG_CACHE_HOME/ctvk
+                                  or ~/.cache/ctvk; "" disables the disk cache */
+    const char *vulkan_library;/* NULL: $CTVK_VULKAN_LIBRARY, else "libvulkan.so.1" */
+    ctvk_variant variant;      /* kernel family for GEMM-like work */
+    int no_push_descriptors;   /* use pooled descriptor sets even where push descriptors exist */
+    uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
+    uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
+} ctvk_options;
+
+void ctvk_options_default(ctvk_options *o);
+
+/* ------------------------------------------------------------------------------------ devices */
+typedef enum ctvk_device_type {
+    CTVK_DEVICE_OTHER = 0, CTVK_DEVICE_INTEGRATED = 1, CTVK_DEVICE_DISCRETE = 2,
+    CTVK_DEVICE_VIRTUAL = 3, CTVK_DEVICE_CPU = 4
+} ctvk_device_type;
+
+typedef struct ctvk_device_info {
+    int index;
+    char name[256];
+    ctvk_device_type type;
+    uint32_t vendor_id, device_id;
+    char driver_name[256];
+    char driver_info[256];
+    uint32_t driver_version, api_version;
+    uint64_t heap_size[16];
+    int heap_device_local[16];
+    int heap_count;
+    uint32_t subgroup_size;
+    int storage16, float16, int8, cooperative_matrix, push_descriptors, memory_budget, unified_memory;
+    uint64_t max_storage_buffer_range;
+    uint32_t max_shared_memory, max_workgroup_invocations;
+    float timestamp_period;    /* ns per tick; 0 if the compute queue has no timestamps */
+} ctvk_device_info;
+
+const char *ctvk_device_type_name(ctvk_device_type t);
+
+/* Lists the Vulkan devices (*out is malloc'ed; free() it) and which one would be chosen. */
+ctvk_status ctvk_list_devices(const ctvk_options *o, ctvk_device_info **out, int *count, int *chosen);
+
+/* ------------------------------------------------------------------------------------ context */
+typedef struct ctvk_ctx ctvk_ctx;
+
+ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out);
+void ctvk_destroy(ctvk_ctx *ctx);
+const ctvk_device_info *ctvk_device(const ctvk_ctx *ctx);
+ctvk_variant ctvk_kernel_variant(const ctvk_ctx *ctx);
+/* Number of validation-layer messages (warnings and errors) seen so far; tests require 0. */
+uint32_t ctvk_validation_messages(const ctvk_ctx *ctx);
+
+typedef struct ctvk_stats {
+    uint64_t device_memory_blocks;     /* vkAllocateMemory calls alive */
+    uint64_t device_memory_allocated;  /* bytes in those blocks */
+    uint64_t device_memory_in_use;     /* bytes handed to live tensors */
+    uint64_t device_memory_peak;       /* peak of in_use */
+    uint64_t tensors_alive;
+    uint64_t pipelines_created;        /* vkCreateComputePipelines calls */
+    uint64_t pipeline_create_ns;       /* host time spent in them */
+    uint64_t pipeline_cache_hits;      /* creations the driver served from the cache (creation feedback) */
+    int pipeline_cache_state;          /* 1 loaded from disk, 0 no file, -1 file rejected */
+    char pipeline_cache_note[256];     /* why a cache file was rejected */
+    uint64_t submits, dispatches, barriers;
+} ctvk_stats;
+void ctvk_get_stats(const ctvk_ctx *ctx, ctvk_stats *s);
+
+/* ------------------------------------------------------------------------------------ tensors */
+typedef enum ctvk_dtype { CTVK_F32 = 0, CTVK_F16 = 1, CTVK_U16 = 2, CTVK_U32 = 3 } ctvk_dtype;
+size_t ctvk_dtype_size(ctvk_dtype t);
+
+/* A tensor is an NHWC array in device memory: either its own sub-allocation or a view (a
+ * contiguous element range) of another tensor. A view must not outlive its parent. */
+typedef struct ctvk_tensor ctvk_tensor;
+
+typedef struct ctvk_shape { int n, h, w, c; } ctvk_shape;
+
+ctvk_status ctvk_tensor_create(ctvk_ctx *ctx, ctvk_dtype dt, ctvk_shape shape, const char *name,
+                               ctvk_tensor **out);
+ctvk_status ctvk_tensor_view(ctvk_tensor *parent, size_t first_elem, ctvk_shape shape,
+                             const char *name, ctvk_tensor **out);
+void ctvk_tensor_destroy(ctvk_tensor *t);
+ctvk_shape ctvk_tensor_shape(const ctvk_tensor *t);
+ctvk_dtype ctvk_tensor_dtype(const ctvk_tensor *t);
+size_t ctvk_tensor_count(const ctvk_tensor *t);   /* elements */
+size_t ctvk_tensor_bytes(const ctvk_tensor *t);
+const char *ctvk_tensor_name(const ctvk_tensor *t);
+/* Copy between host and tensor (bytes must equal ctvk_tensor_bytes). Waits for recorded work. */
+ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes);
+ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes);
+
+/* ------------------------------------------------------------------------------------ work */
+/* Kernel calls record work into the context's current command buffer; long work is split into
+ * several submits on its own. ctvk_sync submits what is recorded and waits for it. */
+ctvk_status ctvk_sync(ctvk_ctx *ctx);
+/* Labels group the dispatches that follow (a layer name): they name rows of the profile and
+ * appear as VK_EXT_debug_utils regions in RenderDoc. Labels nest. */
+void ctvk_label_push(ctvk_ctx *ctx, const char *label);
+void ctvk_label_pop(ctvk_ctx *ctx);
+
+/* The first kernels: y = value; y = x; y = a * x + b * y (all fp32, same element count). */
+ctvk_status ctvk_fill(ctvk_ctx *ctx, ctvk_tensor *y, float value);
+ctvk_status ctvk_copy(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y);
+ctvk_status ctvk_scale_add(ctvk_ctx *ctx, float a, const ctvk_tensor *x, float b, ctvk_tensor *y);
+
+/* Plain-C references of the same kernels. */
+void ctvk_ref_fill(float *y, size_t n, float value);
+void ctvk_ref_copy(const float *x, float *y, size_t n);
+void ctvk_ref_scale_add(float a, const float *x, float b, float *y, size_t n);
+
+/* ------------------------------------------------------------------------------------ profiling */
+typedef struct ctvk_profile_row {
+    char label[96];          /* innermost label, or the kernel name when unlabelled */
+    uint32_t dispatches;
+    double ms;               /* device time from timestamp queries */
+} ctvk_profile_row;
+
+/* Rows accumulated since the last reset (needs options.profile); *rows is malloc'ed. total_ms is
+ * the device time from the first to the last timestamp of each submit, summed. */
+ctvk_status ctvk_profile_get(ctvk_ctx *ctx, ctvk_profile_row **rows, int *count, double *total_ms);
+void ctvk_profile_reset(ctvk_ctx *ctx);
+
+/* RenderDoc in-application capture: between begin and end, the recorded work is one frame.
+ * Does nothing unless options.renderdoc and RenderDoc's library is loaded or loadable. */
+int ctvk_capture_available(const ctvk_ctx *ctx);
+ctvk_status ctvk_capture_begin(ctvk_ctx *ctx);
+ctvk_status ctvk_capture_end(ctvk_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,191 @@
+/* Private runtime header: the context, tensors and the helpers every runtime file shares.
+ * Nothing here is part of the public API. */
+#ifndef CTVK_RUNTIME_INTERNAL_H
+#define CTVK_RUNTIME_INTERNAL_H
+
+#include "ctvk/ctvk.h"
+#include "runtime/suballoc.h"
+#include <volk.h>
+
+/* ------------------------------------------------------------------ errors */
+ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctvk__clear_error(void);
+const char *ctvk__vk_result_name(VkResult r);
+/* Maps a failed VkResult to a status and a message "WHAT failed: VK_ERROR_... (hint)". */
+ctvk_status ctvk__vk_fail(VkResult r, const char *what);
+
+#define VK_TRY(call)                                                           \
+    do {                                                                       \
+        VkResult vk_try_r_ = (call);                                           \
+        if (vk_try_r_ != VK_SUCCESS) return ctvk__vk_fail(vk_try_r_, #call);   \
+    } while (0)
+#define CTVK_TRY(call)                                                         \
+    do {                                                                       \
+        ctvk_status ctvk_try_s_ = (call);                                      \
+        if (ctvk_try_s_ != CTVK_OK) return ctvk_try_s_;                        \
+    } while (0)
+
+/* Test-only fault injection: $CTVK_FAULT="site[:n]" makes the n-th (default first) pass through
+ * `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory). */
+int ctvk__fault(const char *site);
+
+/* ------------------------------------------------------------------ memory */
+typedef struct ctvk_block {
+    VkDeviceMemory memory;
+    VkBuffer buffer;          /* one buffer over the whole block */
+    void *mapped;             /* persistently mapped when host-visible */
+    uint64_t size;
+    ctvk_suballoc sa;
+    int dedicated;            /* holds a single large tensor */
+} ctvk_block;
+
+typedef struct ctvk_memory {
+    ctvk_block **blocks;
+    int nblocks, cap;
+    uint32_t type_index;
+    int host_visible;         /* zero-copy: tensors are read and written through the mapping */
+    uint64_t alignment;
+    uint64_t block_size;
+    uint64_t allocated, in_use, peak, limit;
+    uint64_t tensors_alive;
+    /* staging for discrete devices */
+    VkDeviceMemory staging_memory;
+    VkBuffer staging_buffer;
+    void *staging_mapped;
+    uint64_t staging_size;
+    uint32_t staging_type_index;
+} ctvk_memory;
+
+struct ctvk_tensor {
+    ctvk_ctx *ctx;
+    ctvk_tensor *parent;      /* non-NULL for views */
+    ctvk_block *block;
+    uint64_t offset, bytes;   /* within block->buffer */
+    ctvk_dtype dtype;
+    ctvk_shape shape;
+    size_t count;
+    VkBufferView texel_view;  /* created on first texel-buffer binding */
+    int views_alive;
+    char name[64];
+};
+
+ctvk_status ctvk__memory_init(ctvk_ctx *ctx);
+void ctvk__memory_destroy(ctvk_ctx *ctx);
+/* A texel-buffer view of t in its natural format (R32F, R16F, R16U, R32U), created once. */
+ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out);
+
+/* ------------------------------------------------------------------ pipelines */
+/* Binding kinds of a kernel's descriptor set, one char per binding:
+ *   't' uniform texel buffer, read   'r' storage buffer, read
+ *   'w' storage buffer, written      'b' storage buffer, read and written */
+#define CTVK_MAX_BINDINGS 12
+#define CTVK_MAX_SPEC 16
+
+typedef struct ctvk_pipeline {
+    char key[160];
+    char sig[CTVK_MAX_BINDINGS + 1];
+    uint32_t push_size;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipeline pipeline;
+} ctvk_pipeline;
+
+/* The pipeline of shader `name` with these specialization constants (constant_id = index),
+ * created once per context and then reused. */
+ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                               const int32_t *spec, int nspec, ctvk_pipeline **out);
+ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
+void ctvk__pipelines_destroy(ctvk_ctx *ctx);
+uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h);
+
+/* ------------------------------------------------------------------ recording */
+typedef struct ctvk_range { VkBuffer buf; uint64_t lo, hi; } ctvk_range;
+
+typedef struct ctvk_recorder {
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    int recording;
+    uint32_t dispatches_in_cmd;
+    /* accesses since the last barrier, for hazard tracking */
+    ctvk_range *reads, *writes;
+    int nreads, nwrites, capr, capw;
+    int host_dirty;             /* device writes not yet made visible to the host */
+    /* pooled descriptor sets (no push descriptors) */
+    VkDescriptorPool dpool;
+    /* timestamps */
+    VkQueryPool qpool;
+    uint32_t qcount, qcap;
+    char (*qlabels)[96];        /* label of the dispatch ending at query i */
+    /* labels */
+    char label_stack[8][96];
+    int label_depth;
+} ctvk_recorder;
+
+typedef struct ctvk_binding {
+    const ctvk_tensor *t;
+} ctvk_binding;
+
+/* Records one dispatch of pipeline p over groups (gx, gy, gz) with these tensors bound in
+ * order of p->sig, inserting a barrier first only if a binding conflicts with an earlier access. */
+ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *const *bindings,
+                           const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
+/* Records a buffer copy (staging <-> tensor) with the same hazard tracking. */
+ctvk_status ctvk__record_copy(ctvk_ctx *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
+                              uint64_t dst_off, uint64_t bytes);
+ctvk_status ctvk__recorder_init(ctvk_ctx *ctx);
+void ctvk__recorder_destroy(ctvk_ctx *ctx);
+int ctvk__recorder_busy(const ctvk_ctx *ctx);
+
+/* ------------------------------------------------------------------ renderdoc */
+void ctvk__renderdoc_init(ctvk_ctx *ctx);
+
+/* ------------------------------------------------------------------ the context */
+struct ctvk_ctx {
+    ctvk_options opt;
+    void *loader;                 /* dlopen handle of the Vulkan loader */
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    int debug_utils;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    ctvk_device_info info;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memprops;
+    int push_descriptors;
+    int pipeline_feedback;
+    ctvk_variant variant;
+    uint32_t max_dispatches_per_submit;
+    volatile uint32_t validation_messages;
+    int lost;
+
+    ctvk_memory mem;
+    ctvk_recorder rec;
+
+    /* pipelines */
+    ctvk_pipeline **pipelines;
+    int npipelines, cap_pipelines;
+    VkPipelineCache pcache;
+    char *pcache_path;
+    uint64_t shader_set_hash;
+
+    /* profile */
+    ctvk_profile_row *prof;
+    int nprof, cap_prof;
+    double prof_total_ms;
+
+    /* renderdoc */
+    void *rdoc_api;
+    int capturing;
+
+    ctvk_stats stats;
+};
+
+/* Creates the instance (and messenger) of a context, shared with ctvk_list_devices. */
+ctvk_status ctvk__instance_create(ctvk_ctx *ctx);
+void ctvk__instance_destroy(ctvk_ctx *ctx);
+void ctvk__device_info(VkPhysicalDevice pd, int index, ctvk_device_info *info);
+
+#endif

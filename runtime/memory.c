@@ -1,0 +1,401 @@
+/* Device memory: large blocks, each one VkBuffer sub-allocated by runtime/suballoc.c; tensors and
+ * views; host transfers (zero-copy where the memory is host-visible, staging otherwise); the
+ * memory budget, checked before any block is allocated. */
+#include "runtime/internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024.0 * 1024.0)
+static const VkBufferUsageFlags BUFFER_USAGE =
+    VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+    VK_BUFFER_USAGE_STORAGE_TEXEL_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+
+size_t ctvk_dtype_size(ctvk_dtype t)
+{
+    switch (t) {
+    case CTVK_F32: case CTVK_U32: return 4;
+    case CTVK_F16: case CTVK_U16: return 2;
+    }
+    return 4;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+static int find_type(const ctvk_ctx *ctx, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags avoid)
+{
+    for (uint32_t i = 0; i < ctx->memprops.memoryTypeCount; i++) {
+        VkMemoryPropertyFlags f = ctx->memprops.memoryTypes[i].propertyFlags;
+        if ((bits & (1u << i)) && (f & need) == need && !(f & avoid)) return (int)i;
+    }
+    return -1;
+}
+
+/* Bytes of the heap behind our memory type that this process may still use. */
+static uint64_t heap_budget(const ctvk_ctx *ctx)
+{
+    uint32_t heap = ctx->memprops.memoryTypes[ctx->mem.type_index].heapIndex;
+    uint64_t size = ctx->memprops.memoryHeaps[heap].size;
+    if (ctx->info.memory_budget) {
+        VkPhysicalDeviceMemoryBudgetPropertiesEXT b = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+        VkPhysicalDeviceMemoryProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &b};
+        vkGetPhysicalDeviceMemoryProperties2(ctx->phys, &p2);
+        if (b.heapBudget[heap] > 0) {
+            uint64_t avail = b.heapBudget[heap] > b.heapUsage[heap] ? b.heapBudget[heap] - b.heapUsage[heap] : 0;
+            return ctx->mem.allocated + avail;   /* our own blocks are part of heapUsage */
+        }
+    }
+    return size / 10 * 9;
+}
+
+ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
+{
+    ctvk_memory *m = &ctx->mem;
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 65536, .usage = BUFFER_USAGE,
+                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkBuffer probe;
+    VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &probe));
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(ctx->device, probe, &req);
+    vkDestroyBuffer(ctx->device, probe, NULL);
+
+    const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+    const VkMemoryPropertyFlags hostc = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int t = -1;
+    if (ctx->info.unified_memory) t = find_type(ctx, req.memoryTypeBits, local | hostc, 0);
+    if (t >= 0) {
+        m->host_visible = 1;
+    } else {
+        t = find_type(ctx, req.memoryTypeBits, local, 0);
+        if (t < 0) t = find_type(ctx, req.memoryTypeBits, 0, 0);
+        if (t < 0) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "device %s has no memory type for storage buffers",
+                                     ctx->info.name);
+        VkMemoryPropertyFlags f = ctx->memprops.memoryTypes[t].propertyFlags;
+        m->host_visible = (f & hostc) == hostc;
+        if (!m->host_visible) {
+            int st = find_type(ctx, req.memoryTypeBits, hostc | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
+            if (st < 0) st = find_type(ctx, req.memoryTypeBits, hostc, 0);
+            if (st < 0) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "device %s has no host-visible memory for staging",
+                                          ctx->info.name);
+            m->staging_type_index = (uint32_t)st;
+        }
+    }
+    m->type_index = (uint32_t)t;
+    const VkPhysicalDeviceLimits *L = &ctx->props.limits;
+    m->alignment = max_u64(256, max_u64(req.alignment, max_u64(L->minStorageBufferOffsetAlignment,
+                                                               max_u64(L->minTexelBufferOffsetAlignment,
+                                                                       L->nonCoherentAtomSize))));
+    uint32_t heap = ctx->memprops.memoryTypes[t].heapIndex;
+    uint64_t heap_size = ctx->memprops.memoryHeaps[heap].size;
+    m->block_size = 64ull << 20;
+    while (m->block_size > heap_size / 16 && m->block_size > (4ull << 20)) m->block_size /= 2;
+    m->limit = ctx->opt.memory_limit;
+    return CTVK_OK;
+}
+
+static void block_free(ctvk_ctx *ctx, ctvk_block *b)
+{
+    if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
+    if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
+    if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
+    ctvk_suballoc_destroy(&b->sa);
+    free(b);
+}
+
+static void staging_free(ctvk_ctx *ctx)
+{
+    ctvk_memory *m = &ctx->mem;
+    if (m->staging_mapped) vkUnmapMemory(ctx->device, m->staging_memory);
+    if (m->staging_buffer) vkDestroyBuffer(ctx->device, m->staging_buffer, NULL);
+    if (m->staging_memory) vkFreeMemory(ctx->device, m->staging_memory, NULL);
+    m->staging_mapped = NULL;
+    m->staging_buffer = VK_NULL_HANDLE;
+    m->staging_memory = VK_NULL_HANDLE;
+    m->staging_size = 0;
+}
+
+void ctvk__memory_destroy(ctvk_ctx *ctx)
+{
+    ctvk_memory *m = &ctx->mem;
+    if (!ctx->device) return;
+    for (int i = 0; i < m->nblocks; i++) block_free(ctx, m->blocks[i]);
+    free(m->blocks);
+    m->blocks = NULL;
+    m->nblocks = 0;
+    staging_free(ctx);
+}
+
+/* A device buffer bound to fresh memory of the given type; `what` names it in errors. */
+static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBufferUsageFlags usage,
+                               VkBuffer *buf, VkDeviceMemory *mem, void **mapped)
+{
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = usage,
+                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, buf));
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(ctx->device, *buf, &req);
+    VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                                .memoryTypeIndex = type};
+    VkResult r = ctvk__fault("allocate") ? VK_ERROR_OUT_OF_DEVICE_MEMORY : vkAllocateMemory(ctx->device, &mai, NULL, mem);
+    if (r == VK_SUCCESS) r = vkBindBufferMemory(ctx->device, *buf, *mem, 0);
+    if (r == VK_SUCCESS && mapped) r = vkMapMemory(ctx->device, *mem, 0, VK_WHOLE_SIZE, 0, mapped);
+    if (r != VK_SUCCESS) {
+        if (*mem) vkFreeMemory(ctx->device, *mem, NULL);
+        vkDestroyBuffer(ctx->device, *buf, NULL);
+        *buf = VK_NULL_HANDLE;
+        *mem = VK_NULL_HANDLE;
+        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
+            return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                              "out of device memory allocating %.1f MiB on %s (%.1f MiB already allocated): "
+                              "use a smaller batch or input size", (double)size / MIB, ctx->info.name,
+                              (double)ctx->mem.allocated / MIB);
+        return ctvk__vk_fail(r, "vkAllocateMemory");
+    }
+    return CTVK_OK;
+}
+
+static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const char *why, ctvk_block **out)
+{
+    ctvk_memory *m = &ctx->mem;
+    uint64_t limit = m->limit ? m->limit : heap_budget(ctx);
+    if (m->allocated + size > limit)
+        return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                          "tensor '%s' does not fit the device memory budget: it needs a %.1f MiB block, "
+                          "%.1f MiB are allocated and the budget on %s is %.1f MiB; use a smaller batch or "
+                          "input size, or raise [device] memory_limit_mb", why, (double)size / MIB,
+                          (double)m->allocated / MIB, ctx->info.name, (double)limit / MIB);
+    if (m->nblocks == m->cap) {
+        int cap = m->cap ? m->cap * 2 : 16;
+        ctvk_block **nb = realloc(m->blocks, (size_t)cap * sizeof *nb);
+        if (!nb) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        m->blocks = nb;
+        m->cap = cap;
+    }
+    ctvk_block *b = calloc(1, sizeof *b);
+    if (!b || ctvk_suballoc_init(&b->sa, size)) {
+        free(b);
+        return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    b->size = size;
+    b->dedicated = dedicated;
+    ctvk_status s = make_buffer(ctx, size, m->type_index, BUFFER_USAGE, &b->buffer, &b->memory,
+                                m->host_visible ? &b->mapped : NULL);
+    if (s) { ctvk_suballoc_destroy(&b->sa); free(b); return s; }
+    m->blocks[m->nblocks++] = b;
+    m->allocated += size;
+    *out = b;
+    return CTVK_OK;
+}
+
+static void block_release_if_empty(ctvk_ctx *ctx, ctvk_block *b)
+{
+    ctvk_memory *m = &ctx->mem;
+    if (b->sa.used != 0) return;
+    /* keep one general block around for reuse; give dedicated and surplus blocks back */
+    int general = 0;
+    for (int i = 0; i < m->nblocks; i++) general += !m->blocks[i]->dedicated;
+    if (!b->dedicated && general <= 1) return;
+    for (int i = 0; i < m->nblocks; i++) {
+        if (m->blocks[i] != b) continue;
+        m->blocks[i] = m->blocks[--m->nblocks];
+        m->allocated -= b->size;
+        block_free(ctx, b);
+        return;
+    }
+}
+
+static int shape_ok(ctvk_shape s) { return s.n > 0 && s.h > 0 && s.w > 0 && s.c > 0; }
+
+static ctvk_status count_of(ctvk_shape s, ctvk_dtype dt, const char *name, size_t *count, uint64_t *bytes)
+{
+    if (!shape_ok(s))
+        return ctvk__fail(CTVK_ERR_ARG, "tensor '%s': bad shape %dx%dx%dx%d", name, s.n, s.h, s.w, s.c);
+    uint64_t c = (uint64_t)s.n * (uint64_t)s.h;
+    if (c > (1ull << 40) / (uint64_t)s.w) goto big;
+    c *= (uint64_t)s.w;
+    if (c > (1ull << 40) / (uint64_t)s.c) goto big;
+    c *= (uint64_t)s.c;
+    *count = (size_t)c;
+    *bytes = c * ctvk_dtype_size(dt);
+    return CTVK_OK;
+big:
+    return ctvk__fail(CTVK_ERR_ARG, "tensor '%s': shape %dx%dx%dx%d is too large", name, s.n, s.h, s.w, s.c);
+}
+
+static void set_name(ctvk_tensor *t, const char *name)
+{
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "tensor");
+}
+
+ctvk_status ctvk_tensor_create(ctvk_ctx *ctx, ctvk_dtype dt, ctvk_shape shape, const char *name, ctvk_tensor **out)
+{
+    *out = NULL;
+    size_t count;
+    uint64_t bytes;
+    CTVK_TRY(count_of(shape, dt, name ? name : "tensor", &count, &bytes));
+    ctvk_memory *m = &ctx->mem;
+    ctvk_tensor *t = calloc(1, sizeof *t);
+    if (!t) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    set_name(t, name);
+    t->ctx = ctx;
+    t->dtype = dt;
+    t->shape = shape;
+    t->count = count;
+    t->bytes = bytes;
+    int64_t off = -1;
+    ctvk_block *b = NULL;
+    if (bytes <= m->block_size / 2) {
+        for (int i = 0; i < m->nblocks && off < 0; i++) {
+            if (m->blocks[i]->dedicated) continue;
+            off = ctvk_suballoc_alloc(&m->blocks[i]->sa, bytes, m->alignment);
+            if (off >= 0) b = m->blocks[i];
+        }
+        if (off < 0) {
+            ctvk_status s = block_new(ctx, m->block_size, 0, t->name, &b);
+            if (s == CTVK_ERR_DEVICE_MEMORY && m->allocated + bytes <= (m->limit ? m->limit : heap_budget(ctx)))
+                s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t->name, &b);
+            if (s) { free(t); return s; }
+            off = ctvk_suballoc_alloc(&b->sa, bytes, m->alignment);
+        }
+    } else {
+        ctvk_status s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t->name, &b);
+        if (s) { free(t); return s; }
+        off = ctvk_suballoc_alloc(&b->sa, bytes, m->alignment);
+    }
+    if (off < 0) { free(t); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+    t->block = b;
+    t->offset = (uint64_t)off;
+    m->in_use += (bytes + m->alignment - 1) / m->alignment * m->alignment;
+    if (m->in_use > m->peak) m->peak = m->in_use;
+    m->tensors_alive++;
+    *out = t;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_tensor_view(ctvk_tensor *parent, size_t first, ctvk_shape shape, const char *name, ctvk_tensor **out)
+{
+    *out = NULL;
+    size_t count;
+    uint64_t bytes;
+    CTVK_TRY(count_of(shape, parent->dtype, name ? name : "view", &count, &bytes));
+    if (first > parent->count || count > parent->count - first)
+        return ctvk__fail(CTVK_ERR_ARG, "view '%s' [%zu, %zu) is outside tensor '%s' of %zu elements",
+                          name ? name : "view", first, first + count, parent->name, parent->count);
+    ctvk_tensor *t = calloc(1, sizeof *t);
+    if (!t) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    set_name(t, name);
+    t->ctx = parent->ctx;
+    t->parent = parent;
+    t->block = parent->block;
+    t->offset = parent->offset + first * ctvk_dtype_size(parent->dtype);
+    t->dtype = parent->dtype;
+    t->shape = shape;
+    t->count = count;
+    t->bytes = bytes;
+    parent->views_alive++;
+    *out = t;
+    return CTVK_OK;
+}
+
+void ctvk_tensor_destroy(ctvk_tensor *t)
+{
+    if (!t) return;
+    ctvk_ctx *ctx = t->ctx;
+    if (t->texel_view) {
+        /* a recorded command may still use the view: finish it first */
+        if (ctvk__recorder_busy(ctx)) (void)ctvk_sync(ctx);
+        vkDestroyBufferView(ctx->device, t->texel_view, NULL);
+    }
+    if (t->parent) {
+        t->parent->views_alive--;
+    } else {
+        ctvk_memory *m = &ctx->mem;
+        (void)ctvk_suballoc_free(&t->block->sa, t->offset, t->bytes, m->alignment);
+        m->in_use -= (t->bytes + m->alignment - 1) / m->alignment * m->alignment;
+        m->tensors_alive--;
+        block_release_if_empty(ctx, t->block);
+    }
+    free(t);
+}
+
+ctvk_shape ctvk_tensor_shape(const ctvk_tensor *t) { return t->shape; }
+ctvk_dtype ctvk_tensor_dtype(const ctvk_tensor *t) { return t->dtype; }
+size_t ctvk_tensor_count(const ctvk_tensor *t) { return t->count; }
+size_t ctvk_tensor_bytes(const ctvk_tensor *t) { return (size_t)t->bytes; }
+const char *ctvk_tensor_name(const ctvk_tensor *t) { return t->name; }
+
+ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out)
+{
+    if (!t->texel_view) {
+        ctvk_ctx *ctx = t->ctx;
+        if (t->offset % ctx->props.limits.minTexelBufferOffsetAlignment)
+            return ctvk__fail(CTVK_ERR_ARG, "tensor '%s' starts at byte %llu, not a multiple of the device's "
+                              "texel-buffer alignment %llu", t->name, (unsigned long long)t->offset,
+                              (unsigned long long)ctx->props.limits.minTexelBufferOffsetAlignment);
+        if (t->count > ctx->props.limits.maxTexelBufferElements)
+            return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' has %zu elements, more than the %u a texel "
+                              "buffer may have on %s", t->name, t->count, ctx->props.limits.maxTexelBufferElements,
+                              ctx->info.name);
+        VkFormat f = t->dtype == CTVK_F32 ? VK_FORMAT_R32_SFLOAT : t->dtype == CTVK_F16 ? VK_FORMAT_R16_SFLOAT
+                     : t->dtype == CTVK_U16 ? VK_FORMAT_R16_UINT : VK_FORMAT_R32_UINT;
+        VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
+                                      .format = f, .offset = t->offset, .range = t->bytes};
+        VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view));
+    }
+    *out = t->texel_view;
+    return CTVK_OK;
+}
+
+/* ------------------------------------------------------------------ host transfers */
+static ctvk_status staging_reserve(ctvk_ctx *ctx, uint64_t bytes)
+{
+    ctvk_memory *m = &ctx->mem;
+    if (m->staging_size >= bytes) return CTVK_OK;
+    staging_free(ctx);
+    uint64_t size = 1ull << 20;
+    while (size < bytes) size *= 2;
+    CTVK_TRY(make_buffer(ctx, size, m->staging_type_index,
+                         VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                         &m->staging_buffer, &m->staging_memory, &m->staging_mapped));
+    m->staging_size = size;
+    return CTVK_OK;
+}
+
+static ctvk_status check_bytes(const ctvk_tensor *t, size_t bytes, const char *what)
+{
+    if (bytes != t->bytes)
+        return ctvk__fail(CTVK_ERR_ARG, "%s of tensor '%s': %zu bytes given, the tensor has %llu", what, t->name,
+                          bytes, (unsigned long long)t->bytes);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
+{
+    ctvk_ctx *ctx = t->ctx;
+    CTVK_TRY(check_bytes(t, bytes, "upload"));
+    if (ctvk__recorder_busy(ctx)) CTVK_TRY(ctvk_sync(ctx));   /* earlier work may still read it */
+    if (ctx->mem.host_visible) {
+        memcpy((char *)t->block->mapped + t->offset, src, bytes);
+        return CTVK_OK;
+    }
+    CTVK_TRY(staging_reserve(ctx, bytes));
+    memcpy(ctx->mem.staging_mapped, src, bytes);
+    CTVK_TRY(ctvk__record_copy(ctx, ctx->mem.staging_buffer, 0, t->block->buffer, t->offset, bytes));
+    return ctvk_sync(ctx);
+}
+
+ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
+{
+    ctvk_ctx *ctx = t->ctx;
+    CTVK_TRY(check_bytes(t, bytes, "download"));
+    if (ctx->mem.host_visible) {
+        if (ctvk__recorder_busy(ctx)) CTVK_TRY(ctvk_sync(ctx));
+        memcpy(dst, (const char *)t->block->mapped + t->offset, bytes);
+        return CTVK_OK;
+    }
+    CTVK_TRY(staging_reserve(ctx, bytes));
+    CTVK_TRY(ctvk__record_copy(ctx, t->block->buffer, t->offset, ctx->mem.staging_buffer, 0, bytes));
+    CTVK_TRY(ctvk_sync(ctx));
+    memcpy(dst, ctx->mem.staging_mapped, bytes);
+    return CTVK_OK;
+}

@@ -1,0 +1,292 @@
+/* Compute pipelines from the embedded SPIR-V with specialization constants, created on first use
+ * and kept per context; and the disk pipeline cache, keyed by vendor, device, driver version,
+ * pipelineCacheUUID and a hash of every embedded shader, written atomically, never trusted. */
+#include "runtime/internal.h"
+#include "runtime/shaders_embed.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h)
+{
+    const unsigned char *p = data;
+    if (!h) h = 1469598103934665603ull;       /* FNV-1a 64 */
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ disk cache file */
+#define PC_MAGIC "CTVKPC01"
+typedef struct pc_header {
+    char magic[8];
+    uint32_t vendor_id, device_id, driver_version, reserved;
+    uint8_t uuid[VK_UUID_SIZE];
+    uint64_t shader_set_hash;
+    uint64_t data_size;
+    uint64_t data_hash;
+} pc_header;
+
+static void fill_header(const ctvk_ctx *ctx, pc_header *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, PC_MAGIC, 8);
+    h->vendor_id = ctx->props.vendorID;
+    h->device_id = ctx->props.deviceID;
+    h->driver_version = ctx->props.driverVersion;
+    memcpy(h->uuid, ctx->props.pipelineCacheUUID, VK_UUID_SIZE);
+    h->shader_set_hash = ctx->shader_set_hash;
+}
+
+static char *cache_dir(const ctvk_ctx *ctx)
+{
+    const char *d = ctx->opt.cache_dir;
+    if (!d) d = getenv("CTVK_CACHE_DIR");
+    if (d) return *d ? strdup(d) : NULL;
+    char buf[4096];
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) snprintf(buf, sizeof buf, "%s/ctvk", xdg);
+    else if (home && *home) snprintf(buf, sizeof buf, "%s/.cache/ctvk", home);
+    else return NULL;
+    return strdup(buf);
+}
+
+static int mkdirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* Reads and validates the cache file; on any mismatch the data is dropped with a note. */
+static void *read_cache_file(ctvk_ctx *ctx, size_t *size)
+{
+    *size = 0;
+    FILE *f = fopen(ctx->pcache_path, "rb");
+    if (!f) { ctx->stats.pipeline_cache_state = 0; return NULL; }
+    pc_header want, got;
+    fill_header(ctx, &want);
+    void *data = NULL;
+    const char *why = NULL;
+    if (fread(&got, sizeof got, 1, f) != 1) why = "shorter than its header";
+    else if (memcmp(got.magic, PC_MAGIC, 8)) why = "not a ctvk pipeline cache";
+    else if (got.vendor_id != want.vendor_id || got.device_id != want.device_id) why = "made for another device";
+    else if (got.driver_version != want.driver_version || memcmp(got.uuid, want.uuid, VK_UUID_SIZE))
+        why = "made by another driver version";
+    else if (got.shader_set_hash != want.shader_set_hash) why = "made for other shaders";
+    else if (got.data_size > (256u << 20)) why = "implausibly large";
+    else if (!(data = malloc(got.data_size ? got.data_size : 1))) why = "out of host memory";
+    else if (got.data_size && fread(data, got.data_size, 1, f) != 1) why = "truncated";
+    else if (fgetc(f) != EOF) why = "longer than its header says";
+    else if (ctvk__hash64(data, got.data_size, 0) != got.data_hash) why = "corrupt (checksum mismatch)";
+    fclose(f);
+    if (why) {
+        free(data);
+        ctx->stats.pipeline_cache_state = -1;
+        snprintf(ctx->stats.pipeline_cache_note, sizeof ctx->stats.pipeline_cache_note,
+                 "pipeline cache %s ignored: %s", ctx->pcache_path, why);
+        return NULL;
+    }
+    ctx->stats.pipeline_cache_state = 1;
+    *size = got.data_size;
+    return data;
+}
+
+ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx)
+{
+    uint64_t h = 0;
+    for (const ctvk_embedded_shader *s = ctvk_embedded_shaders; s->name; s++) {
+        h = ctvk__hash64(s->name, strlen(s->name), h);
+        h = ctvk__hash64(s->code, s->size, h);
+    }
+    ctx->shader_set_hash = h;
+    void *data = NULL;
+    size_t size = 0;
+    char *dir = cache_dir(ctx);
+    if (dir) {
+        size_t len = strlen(dir) + 64;
+        ctx->pcache_path = malloc(len);
+        if (ctx->pcache_path) {
+            snprintf(ctx->pcache_path, len, "%s/pipelines-%04x-%04x.bin", dir, ctx->props.vendorID,
+                     ctx->props.deviceID);
+            data = read_cache_file(ctx, &size);
+        }
+        free(dir);
+    }
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                    .initialDataSize = size, .pInitialData = data};
+    VkResult r = vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pcache);
+    if (r != VK_SUCCESS && data) {    /* the driver refused the data: start empty */
+        ctx->stats.pipeline_cache_state = -1;
+        snprintf(ctx->stats.pipeline_cache_note, sizeof ctx->stats.pipeline_cache_note,
+                 "pipeline cache %s ignored: the driver refused its data", ctx->pcache_path);
+        ci.initialDataSize = 0;
+        ci.pInitialData = NULL;
+        r = vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pcache);
+    }
+    free(data);
+    if (r != VK_SUCCESS) return ctvk__vk_fail(r, "vkCreatePipelineCache");
+    return CTVK_OK;
+}
+
+/* Writes the cache to a temporary file in the same folder, syncs it and renames it over the old
+ * one, so a crash never leaves a half-written cache behind. Failures only skip the write. */
+static void write_cache_file(ctvk_ctx *ctx)
+{
+    if (!ctx->pcache || !ctx->pcache_path || !ctx->stats.pipelines_created) return;
+    size_t size = 0;
+    if (vkGetPipelineCacheData(ctx->device, ctx->pcache, &size, NULL) != VK_SUCCESS) return;
+    void *data = malloc(size ? size : 1);
+    if (!data) return;
+    if (vkGetPipelineCacheData(ctx->device, ctx->pcache, &size, data) != VK_SUCCESS) { free(data); return; }
+    pc_header h;
+    fill_header(ctx, &h);
+    h.data_size = size;
+    h.data_hash = ctvk__hash64(data, size, 0);
+    char dir[4096], tmp[4200];
+    snprintf(dir, sizeof dir, "%s", ctx->pcache_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) { *slash = 0; (void)mkdirs(dir); }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ctx->pcache_path, (long)getpid());
+    FILE *f = ctvk__fault("cache-write") ? NULL : fopen(tmp, "wb");
+    int ok = f && fwrite(&h, sizeof h, 1, f) == 1 && (!size || fwrite(data, size, 1, f) == 1);
+    if (f) {
+        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok = (fclose(f) == 0) && ok;
+    }
+    if (ok) ok = rename(tmp, ctx->pcache_path) == 0;
+    if (!ok) remove(tmp);
+    free(data);
+}
+
+/* ------------------------------------------------------------------ pipelines */
+static const ctvk_embedded_shader *find_shader(const char *name)
+{
+    for (const ctvk_embedded_shader *s = ctvk_embedded_shaders; s->name; s++)
+        if (!strcmp(s->name, name)) return s;
+    return NULL;
+}
+
+static VkDescriptorType binding_type(char c)
+{
+    return c == 't' ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+}
+
+static void pipeline_free(ctvk_ctx *ctx, ctvk_pipeline *p)
+{
+    if (!p) return;
+    if (p->pipeline) vkDestroyPipeline(ctx->device, p->pipeline, NULL);
+    if (p->layout) vkDestroyPipelineLayout(ctx->device, p->layout, NULL);
+    if (p->dsl) vkDestroyDescriptorSetLayout(ctx->device, p->dsl, NULL);
+    free(p);
+}
+
+static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh, ctvk_pipeline *p,
+                                   const int32_t *spec, int nspec)
+{
+    size_t nb = strlen(p->sig);
+    VkDescriptorSetLayoutBinding b[CTVK_MAX_BINDINGS];
+    for (size_t i = 0; i < nb; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p->sig[i]),
+                                              .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+        .flags = ctx->push_descriptors ? VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR : 0,
+        .bindingCount = (uint32_t)nb, .pBindings = b};
+    VK_TRY(vkCreateDescriptorSetLayout(ctx->device, &dci, NULL, &p->dsl));
+    VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = p->push_size};
+    VkPipelineLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &p->dsl, .pushConstantRangeCount = p->push_size ? 1 : 0,
+                                      .pPushConstantRanges = &pcr};
+    VK_TRY(vkCreatePipelineLayout(ctx->device, &lci, NULL, &p->layout));
+
+    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = sh->size,
+                                    .pCode = sh->code};
+    VkShaderModule module;
+    VK_TRY(vkCreateShaderModule(ctx->device, &mci, NULL, &module));
+    VkSpecializationMapEntry map[CTVK_MAX_SPEC];
+    for (int i = 0; i < nspec; i++)
+        map[i] = (VkSpecializationMapEntry){.constantID = (uint32_t)i, .offset = (uint32_t)(4 * i), .size = 4};
+    VkSpecializationInfo si = {.mapEntryCount = (uint32_t)nspec, .pMapEntries = map,
+                               .dataSize = (size_t)nspec * 4, .pData = spec};
+    VkPipelineCreationFeedbackEXT fb = {0};
+    VkPipelineCreationFeedbackCreateInfoEXT fci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO_EXT,
+                                                   .pPipelineCreationFeedback = &fb};
+    VkComputePipelineCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO, .pNext = ctx->pipeline_feedback ? &fci : NULL,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = module, .pName = "main", .pSpecializationInfo = nspec ? &si : NULL},
+        .layout = p->layout};
+    uint64_t t0 = now_ns();
+    VkResult r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &pci, NULL, &p->pipeline);
+    ctx->stats.pipeline_create_ns += now_ns() - t0;
+    vkDestroyShaderModule(ctx->device, module, NULL);
+    if (r != VK_SUCCESS) return ctvk__vk_fail(r, "vkCreateComputePipelines");
+    ctx->stats.pipelines_created++;
+    if (fb.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT)
+        ctx->stats.pipeline_cache_hits++;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                               const int32_t *spec, int nspec, ctvk_pipeline **out)
+{
+    char key[160];
+    int n = snprintf(key, sizeof key, "%s/%s/%u", name, sig, push_size);
+    for (int i = 0; i < nspec && n > 0 && (size_t)n < sizeof key; i++)
+        n += snprintf(key + n, sizeof key - (size_t)n, ",%d", spec[i]);
+    if (n <= 0 || (size_t)n >= sizeof key) return ctvk__fail(CTVK_ERR_ARG, "pipeline key too long for %s", name);
+    for (int i = 0; i < ctx->npipelines; i++)
+        if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
+    const ctvk_embedded_shader *sh = find_shader(name);
+    if (!sh) return ctvk__fail(CTVK_ERR_ARG, "no embedded shader named '%s'", name);
+    if (strlen(sig) > CTVK_MAX_BINDINGS || nspec > CTVK_MAX_SPEC || push_size > 128)
+        return ctvk__fail(CTVK_ERR_ARG, "shader '%s': too many bindings, constants or push bytes", name);
+    if (ctx->npipelines == ctx->cap_pipelines) {
+        int cap = ctx->cap_pipelines ? ctx->cap_pipelines * 2 : 32;
+        ctvk_pipeline **np = realloc(ctx->pipelines, (size_t)cap * sizeof *np);
+        if (!np) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        ctx->pipelines = np;
+        ctx->cap_pipelines = cap;
+    }
+    ctvk_pipeline *p = calloc(1, sizeof *p);
+    if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    snprintf(p->key, sizeof p->key, "%s", key);
+    snprintf(p->sig, sizeof p->sig, "%s", sig);
+    p->push_size = push_size;
+    ctvk_status s = pipeline_create(ctx, sh, p, spec, nspec);
+    if (s) { pipeline_free(ctx, p); return s; }
+    ctx->pipelines[ctx->npipelines++] = p;
+    *out = p;
+    return CTVK_OK;
+}
+
+void ctvk__pipelines_destroy(ctvk_ctx *ctx)
+{
+    if (!ctx->device) return;
+    write_cache_file(ctx);
+    for (int i = 0; i < ctx->npipelines; i++) pipeline_free(ctx, ctx->pipelines[i]);
+    free(ctx->pipelines);
+    ctx->pipelines = NULL;
+    ctx->npipelines = 0;
+    if (ctx->pcache) vkDestroyPipelineCache(ctx->device, ctx->pcache, NULL);
+    ctx->pcache = VK_NULL_HANDLE;
+    free(ctx->pcache_path);
+    ctx->pcache_path = NULL;
+}

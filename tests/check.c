@@ -1,0 +1,69 @@
+#include "check.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_pass, n_fail;
+
+void check_record(int ok, const char *file, int line, const char *fmt, ...)
+{
+    if (ok) { n_pass++; return; }
+    n_fail++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int check_failed(void) { return n_fail; }
+
+int check_done(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, n_pass, n_fail);
+    return n_fail == 0 && n_pass > 0 ? 0 : 1;
+}
+
+double check_rel_err(const float *got, const float *want, size_t n, double floor_abs)
+{
+    double maxdiff = 0.0, maxref = floor_abs;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= maxdiff)) maxdiff = d;     /* NaN propagates as a failure */
+        if (fabs((double)want[i]) > maxref) maxref = fabs((double)want[i]);
+    }
+    return maxdiff / maxref;
+}
+
+uint64_t check_rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+float check_rng_uniform(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((check_rng_next(s) >> 40) * (1.0 / 16777216.0));
+}
+
+void check_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = check_rng_uniform(&seed, lo, hi);
+}
+
+char *check_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    size_t len = strlen(base) + strlen(tag) + 32;
+    char *p = malloc(len);
+    if (!p) return NULL;
+    snprintf(p, len, "%s/ctvk-%s-XXXXXX", base, tag);
+    if (!mkdtemp(p)) { free(p); return NULL; }
+    return p;
+}

@@ -1,0 +1,28 @@
+# Every tests/test_*.c is one test program; every tests/cli_*.sh is one command-line test.
+# All tests run with the Khronos validation layer on (CTVK_VALIDATION=1): any validation message
+# makes the test fail. Mesa's shader cache and ctvk's pipeline cache live inside the build tree.
+set(CTVK_TEST_ENV
+  "CTVK_VALIDATION=1"
+  "CTVK_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache"
+  "MESA_SHADER_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache/mesa"
+  "LP_NUM_THREADS=2"
+  "CTVK_SHARED=${CMAKE_SOURCE_DIR}/../shared"
+  "CTVK_SOURCE=${CMAKE_SOURCE_DIR}"
+  "CTVK_BIN=$<TARGET_FILE:ctvk-bin>")
+file(GLOB CTVK_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${CTVK_TEST_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/check.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR} ${SPV_DIR} ${VOLK_SOURCE_DIR}
+                             ${VULKAN_INCLUDE_DIRS} ${INIPARSER_INCLUDE_DIR} ${HDF5_INCLUDE_DIRS})
+  target_compile_definitions(${name} PRIVATE VK_NO_PROTOTYPES)
+  target_link_libraries(${name} PRIVATE ctvk)
+  add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT 600)
+endforeach()
+file(GLOB CTVK_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli_*.sh)
+foreach(src ${CTVK_CLI_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME ${name} COMMAND bash ${src} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT 600)
+endforeach()

@@ -1,0 +1,65 @@
+/* ctvk: the command line. `ctvk help` lists the subcommands; `ctvk CMD --help` explains one. */
+#include "tools/cli.h"
+#include <stdio.h>
+#include <string.h>
+
+int cmd_devices(int argc, char **argv);
+int cmd_smoke(int argc, char **argv);
+extern const char cmd_devices_help[], cmd_smoke_help[];
+
+#define LATER(name, what, issue)                                                                  \
+    {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
+
+const cli_command cli_commands[] = {
+    {"devices", cmd_devices, "list Vulkan devices and which one would be chosen", cmd_devices_help},
+    {"smoke", cmd_smoke, "run the first kernels on the device and compare with the C reference", cmd_smoke_help},
+    LATER("phantom", "write a synthetic CT phantom dataset", "CT data"),
+    LATER("select", "run the slice-selection algorithm on CT series", "CT data"),
+    LATER("dataset", "print images and patients per class for each fold", "CT data"),
+    LATER("summary", "print a network's layers, shapes and parameter counts", "networks"),
+    LATER("train", "train one fold", "pipeline"),
+    LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
+    LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
+    LATER("infer", "classify one patient's CT series", "pipeline"),
+    LATER("import-keras", "import Keras HDF5 weights into a checkpoint", "networks"),
+    LATER("export-keras", "export a checkpoint as Keras HDF5 weights", "networks"),
+    LATER("bench", "measure kernel and network speed on the device", "kernels, speed"),
+    LATER("report", "write an HTML report of a run", "pipeline"),
+    {NULL, NULL, NULL, NULL}};
+
+static int help(void)
+{
+    printf("ctvk: convolutional networks on any Vulkan device, for COVID-19 detection from lung CT.\n\n"
+           "usage: ctvk COMMAND [ARGS]   (ctvk COMMAND --help for details)\n\ncommands:\n");
+    for (const cli_command *c = cli_commands; c->name; c++)
+        printf("  %-13s %s%s\n", c->name, c->summary, c->run ? "" : " (not yet available)");
+    printf("\nenvironment: CTVK_DEVICE (index or name), CTVK_VALIDATION=1 (Khronos validation layer),\n"
+           "  CTVK_CACHE_DIR (pipeline cache folder), CTVK_RENDERDOC=1 (RenderDoc capture),\n"
+           "  CTVK_VULKAN_LIBRARY (Vulkan loader to load), LP_NUM_THREADS (lavapipe threads)\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        help();
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || cli_is_help(name)) {
+        if (argc > 2 && !cli_print_help(argv[2])) return 0;
+        return argc > 2 ? cli_usage_error("help", "unknown command '%s'", argv[2]) : help();
+    }
+    if (!strcmp(name, "--version")) { printf("ctvk 0.1.0\n"); return 0; }
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, name)) continue;
+        if (argc > 2 && cli_is_help(argv[2])) return cli_print_help(name);
+        if (!c->run) {
+            fprintf(stderr, "ctvk %s: not available in this version yet\n", name);
+            return 1;
+        }
+        return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "ctvk: unknown command '%s'\nusage: ctvk COMMAND [ARGS]; 'ctvk help' lists the commands\n", name);
+    return 2;
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package ctvk needs to build, test and run (as root).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake pkg-config \
+  libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools \
+  mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
+  libtiff-dev libiniparser-dev libhdf5-dev libpng-dev zlib1g-dev \
+  python3-numpy python3-tifffile >/dev/null
