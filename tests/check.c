@@ -67,3 +67,48 @@ char *check_tmpdir(const char *tag)
     if (!mkdtemp(p)) { free(p); return NULL; }
     return p;
 }
+
+ctvk_ctx *check_ctx(const ctvk_options *o)
+{
+    ctvk_options d;
+    if (!o) { ctvk_options_default(&d); o = &d; }
+    ctvk_ctx *ctx = NULL;
+    if (ctvk_create(o, &ctx) != CTVK_OK) {
+        fprintf(stderr, "FAIL: cannot create a device context: %s\n", ctvk_error());
+        exit(1);
+    }
+    return ctx;
+}
+
+void check_ctx_done(ctvk_ctx *ctx)
+{
+    if (!ctx) return;
+    CHECK(ctvk_sync(ctx) == CTVK_OK, "final sync: %s", ctvk_error());
+    uint32_t msgs = ctvk_validation_messages(ctx);
+    CHECK(msgs == 0, "%u validation messages", msgs);
+    ctvk_destroy(ctx);
+}
+
+ctvk_tensor *check_tensor(ctvk_ctx *ctx, ctvk_shape s, const float *data, const char *name)
+{
+    ctvk_tensor *t = NULL;
+    if (ctvk_tensor_create(ctx, CTVK_F32, s, name, &t) != CTVK_OK) {
+        fprintf(stderr, "FAIL: tensor %s: %s\n", name, ctvk_error());
+        exit(1);
+    }
+    if (data && ctvk_tensor_upload(t, data, ctvk_tensor_bytes(t)) != CTVK_OK) {
+        fprintf(stderr, "FAIL: upload %s: %s\n", name, ctvk_error());
+        exit(1);
+    }
+    return t;
+}
+
+float *check_download(ctvk_tensor *t)
+{
+    float *p = malloc(ctvk_tensor_bytes(t) ? ctvk_tensor_bytes(t) : 1);
+    if (!p || ctvk_tensor_download(t, p, ctvk_tensor_bytes(t)) != CTVK_OK) {
+        fprintf(stderr, "FAIL: download %s: %s\n", ctvk_tensor_name(t), ctvk_error());
+        exit(1);
+    }
+    return p;
+}

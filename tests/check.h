@@ -23,3 +23,14 @@ void check_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 /* A fresh temporary directory (under $TMPDIR or /tmp), created; the caller owns the string. */
 char *check_tmpdir(const char *tag);
 #endif
+
+/* Device tests: a context on the default device (CTVK_DEVICE picks another) with the options'
+ * other fields as given; NULL options mean defaults. Validation follows CTVK_VALIDATION (ctest
+ * turns it on). check_ctx_done asserts that the validation layer said nothing, then destroys. */
+#include "ctvk/ctvk.h"
+ctvk_ctx *check_ctx(const ctvk_options *o);
+void check_ctx_done(ctvk_ctx *ctx);
+/* A tensor with this shape holding these floats (fp32); NULL data leaves it unset. */
+ctvk_tensor *check_tensor(ctvk_ctx *ctx, ctvk_shape s, const float *data, const char *name);
+/* Downloads a fp32 tensor into a fresh malloc'ed array. */
+float *check_download(ctvk_tensor *t);
