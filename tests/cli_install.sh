@@ -12,7 +12,7 @@ done
 pc=$(find "$T/prefix" -name ctvk.pc | head -1)
 [ -n "$pc" ] || { echo "FAIL: no ctvk.pc"; echo "cli_install: 0 passed, 1 failed"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc")
-cc -std=c11 -o "$T/embed" "$CTVK_SOURCE/tests/embed_example.c" $(pkg-config --cflags --libs --static ctvk)
+cc -std=c11 ${CTVK_EMBED_CFLAGS:-} -o "$T/embed" "$CTVK_SOURCE/tests/embed_example.c" $(pkg-config --cflags --libs --static ctvk)
 out=$("$T/embed")
 echo "$out"
 "$T/prefix/bin/ctvk" help >/dev/null

@@ -10,6 +10,10 @@ set(CTVK_TEST_ENV
   "CTVK_SOURCE=${CMAKE_SOURCE_DIR}"
   "CTVK_BIN=$<TARGET_FILE:ctvk-bin>"
   "CTVK_BUILD_DIR=${CMAKE_BINARY_DIR}")
+if(CTVK_SANITIZE)
+  # a program linking the instrumented library must be instrumented too
+  list(APPEND CTVK_TEST_ENV "CTVK_EMBED_CFLAGS=-fsanitize=address,undefined")
+endif()
 file(GLOB CTVK_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${CTVK_TEST_SOURCES})
   get_filename_component(name ${src} NAME_WE)
@@ -30,7 +34,7 @@ endforeach()
 
 # The host side of the allocator under valgrind: no leaks, no invalid accesses.
 find_program(VALGRIND valgrind)
-if(VALGRIND)
+if(VALGRIND AND NOT CTVK_SANITIZE)
   add_test(NAME test_suballoc_valgrind
            COMMAND ${VALGRIND} --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
                    $<TARGET_FILE:test_suballoc>)
