@@ -5,7 +5,8 @@
 
 int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
-extern const char cmd_devices_help[], cmd_smoke_help[];
+int cmd_summary(int argc, char **argv);
+extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[];
 
 #define LATER(name, what, issue)                                                                  \
     {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
@@ -16,7 +17,7 @@ const cli_command cli_commands[] = {
     LATER("phantom", "write a synthetic CT phantom dataset", "CT data"),
     LATER("select", "run the slice-selection algorithm on CT series", "CT data"),
     LATER("dataset", "print images and patients per class for each fold", "CT data"),
-    LATER("summary", "print a network's layers, shapes and parameter counts", "networks"),
+    {"summary", cmd_summary, "print a network's layers, shapes and parameter counts", cmd_summary_help},
     LATER("train", "train one fold", "pipeline"),
     LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
     LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
