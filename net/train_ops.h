@@ -171,9 +171,9 @@ void ctvk_ref_augment(const uint16_t *in, int n, int h, int w, const float *para
 /* y = scale * x + offset: uint16 -> fp32, same count (convert.comp; scale 1, offset 0: exact). */
 ctvk_status ctvk_convert_u16_to_f32(ctvk_ctx *ctx, const ctvk_tensor *x, float scale, float offset, ctvk_tensor *y);
 /* fp32 -> fp16 and fp16 -> fp32, same count (convert_f16.comp). Needs the device's
- * storageBuffer16BitAccess (CTVK_ERR_UNSUPPORTED otherwise). fp32 -> fp16 rounds as the device's
- * OpFConvert does: to nearest even on most devices, towards zero on some (Vulkan allows both);
- * fp16 -> fp32 is exact. */
+ * storageBuffer16BitAccess (CTVK_ERR_UNSUPPORTED otherwise). fp32 -> fp16 rounds to nearest even
+ * on every device (integer arithmetic in the shader, bit-identical to ctvk_ref_f32_to_f16: the
+ * rounding of OpFConvert is the device's choice, and lavapipe truncates); fp16 -> fp32 is exact. */
 ctvk_status ctvk_convert_f32_to_f16(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y);
 ctvk_status ctvk_convert_f16_to_f32(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y);
 
