@@ -118,7 +118,7 @@ void ctvk_ref_nadam(const ctvk_nadam_scalars *s, double *p, double *m, double *v
  *
  * Randomness: splitmix64 (state += 0x9E3779B97F4A7C15, then the usual mix); a uniform double
  * in [0, 1) is (next >> 11) * 2^-53; U(a, b) = a + (b - a) u. Per image, in Keras' order:
- * theta, tx, ty, shear, zx, zy, then flip_h = U(0,1) < 0.5, flip_v = U(0,1) < 0.5. A ranges of 0
+ * theta, tx, ty, shear, zx, zy, then flip_h = U(0,1) < 0.5, flip_v = U(0,1) < 0.5. A range of 0
  * draws nothing for that parameter (like Keras). The same seed gives the same batch.
  *
  * Device record per image: 8 floats {a00, a01, a10, a11, d0, d1, flags, 0}. The kernel maps output
