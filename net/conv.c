@@ -91,11 +91,18 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
     int32_t spec[10] = {mode, bias != NULL, relu != 0, accumulate != 0};
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
+    char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
     if (cpu) {
+        /* 8x8 per lane; the 8 lanes of a workgroup take consecutive row blocks (measured best on
+         * lavapipe: B fetches are shared), unless M is too small to fill a workgroup's 64 rows. */
         int tm = 8, tn = 8, lanes = 8;
         int colblocks = (g->NC + tn - 1) / tn, ln = 1;
-        while (ln * 2 <= lanes && ln * 2 <= colblocks) ln *= 2;
-        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln;
+        while (ln < lanes && tm * (lanes / ln) > g->M && 2 * ln <= colblocks) ln *= 2;
+        int vec = tm % 4 == 0 && tn % 4 == 0 &&
+                  (mode == 0 ? g->C % 4 == 0 && g->NC % 4 == 0 : mode == 1 ? g->K % 4 == 0
+                                                                          : g->C % tm == 0 && g->K % 4 == 0);
+        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec;
+        sig[0] = sig[1] = vec ? 'q' : 't';
         rows_per_group = (uint32_t)(tm * (lanes / ln));
         cols_per_group = (uint32_t)(tn * ln);
         shader = f16 ? "conv_cpu_h" : "conv_cpu";
@@ -109,7 +116,7 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         shader = f16 ? "conv_gpu_h" : "conv_gpu";
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, accumulate ? "tttb" : "tttw", sizeof *g, spec, cpu ? 8 : 10, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 9 : 10, &pl));
     uint32_t total = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
     uint32_t gy = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
     uint32_t gx = total < 65535 ? total : 65535, gz = (total + gx - 1) / gx;

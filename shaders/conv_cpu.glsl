@@ -8,6 +8,11 @@ layout(constant_id = 4) const int TM = 8;
 layout(constant_id = 5) const int TN = 8;
 layout(constant_id = 6) const int LANES = 8;
 layout(constant_id = 7) const int LANES_N = 8;   // lanes side by side along columns
+// VEC: A and B are bound through 4-component texel views, one fetch = 4 consecutive elements
+// (mode 0: Cin % 4 == 0 and Cout % 4 == 0; mode 1: Cout % 4 == 0; mode 2: Cin % TM == 0 and
+// Cout % 4 == 0; TM and TN multiples of 4). Four times fewer fetches per multiply-add.
+layout(constant_id = 8) const int VEC = 0;
+const int TN4 = TN / 4, TM4 = TM / 4;
 layout(local_size_x_id = 6) in;
 
 void main()
@@ -45,6 +50,23 @@ void main()
                     msk[r] = ok ? 1.0 : 0.0;
                 }
                 int wb = (kh * p.KW + kw) * p.C * p.K;
+                if (VEC != 0) {
+                    int K4 = p.K >> 2, bq[TN4];
+                    for (int q = 0; q < TN4; q++) bq[q] = (wb >> 2) + min((col0 >> 2) + q, (p.NC >> 2) - 1);
+                    for (int ci = 0; ci < p.C; ci += 4) {
+                        vec4 bv[4][TN4];
+                        for (int kk = 0; kk < 4; kk++)
+                            for (int q = 0; q < TN4; q++) bv[kk][q] = texelFetch(B_src, bq[q] + (ci + kk) * K4);
+                        for (int r = 0; r < TM; r++) {
+                            vec4 av = texelFetch(A_src, (base[r] + ci) >> 2) * msk[r];
+                            for (int kk = 0; kk < 4; kk++)
+                                for (int q = 0; q < TN4; q++)
+                                    for (int e = 0; e < 4; e++)
+                                        acc[r][4 * q + e] = fma(av[kk], bv[kk][q][e], acc[r][4 * q + e]);
+                        }
+                    }
+                    continue;
+                }
                 for (int ci = 0; ci < p.C; ci++) {
                     float a[TM], b[TN];
                     for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
@@ -81,12 +103,53 @@ void main()
                 if (!any_ok) continue;
                 int wb[TN];
                 for (int j = 0; j < TN; j++) wb[j] = ((kh * p.KW + kw) * p.C + cols[j]) * p.K;
+                if (VEC != 0) {
+                    for (int co = 0; co < p.K; co += 4) {
+                        vec4 bv[TN];
+                        for (int j = 0; j < TN; j++) bv[j] = texelFetch(B_src, (wb[j] + co) >> 2);
+                        for (int r = 0; r < TM; r++) {
+                            vec4 av = texelFetch(A_src, (base[r] + co) >> 2) * msk[r];
+                            for (int kk = 0; kk < 4; kk++)
+                                for (int j = 0; j < TN; j++) acc[r][j] = fma(av[kk], bv[j][kk], acc[r][j]);
+                        }
+                    }
+                    continue;
+                }
                 for (int co = 0; co < p.K; co++) {
                     float a[TM], b[TN];
                     for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + co).r * msk[r];
                     for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb[j] + co).r;
                     for (int r = 0; r < TM; r++)
                         for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                }
+            }
+        }
+    } else if (VEC != 0) {
+        // rows row0 .. row0+TM-1 share one tap (Cin % TM == 0): x reads are TM/4 vec4 per pixel
+        int ci0 = row0 % p.C, tap = row0 / p.C;
+        int kw0 = tap % p.KW - p.PL, kh0 = tap / p.KW - p.PT;
+        int bq[TN4];
+        for (int q = 0; q < TN4; q++) bq[q] = min((col0 >> 2) + q, (p.NC >> 2) - 1);
+        int pb4 = 0, K4 = p.K >> 2;
+        for (int n = 0; n < p.N; n++) {
+            for (int oh = 0; oh < p.OH; oh++) {
+                int ih = oh * p.SH + kh0;
+                bool okh = uint(ih) < uint(p.H);
+                int addr = ((n * p.H + ih) * p.W + kw0) * p.C + ci0, iw = kw0;
+                int step = p.SW * p.C;
+                for (int ow = 0; ow < p.OW; ow++) {
+                    bool ok = okh && uint(iw) < uint(p.W);
+                    int a4 = ok ? addr >> 2 : 0;
+                    float mk = ok ? 1.0 : 0.0;
+                    vec4 av[TM4], bv[TN4];
+                    for (int i = 0; i < TM4; i++) av[i] = texelFetch(A_src, a4 + i) * mk;
+                    for (int q = 0; q < TN4; q++) bv[q] = texelFetch(B_src, pb4 + bq[q]);
+                    iw += p.SW;
+                    addr += step;
+                    pb4 += K4;
+                    for (int r = 0; r < TM; r++)
+                        for (int j = 0; j < TN; j++)
+                            acc[r][j] = fma(av[r >> 2][r & 3], bv[j >> 2][j & 3], acc[r][j]);
                 }
             }
         }
