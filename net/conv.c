@@ -93,14 +93,15 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
     const char *shader;
     char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
     if (cpu) {
-        /* 8x8 per lane; the 8 lanes of a workgroup take consecutive row blocks (measured best on
-         * lavapipe: B fetches are shared), unless M is too small to fill a workgroup's 64 rows. */
+        /* 8x8 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels). */
         int tm = 8, tn = 8, lanes = 8;
-        int colblocks = (g->NC + tn - 1) / tn, ln = 1;
-        while (ln < lanes && tm * (lanes / ln) > g->M && 2 * ln <= colblocks) ln *= 2;
         int vec = tm % 4 == 0 && tn % 4 == 0 &&
                   (mode == 0 ? g->C % 4 == 0 && g->NC % 4 == 0 : mode == 1 ? g->K % 4 == 0
                                                                           : g->C % tm == 0 && g->K % 4 == 0);
+        /* Scalar fetches (vec 0) are cheapest when the lanes share the A rows (lanes side by side
+         * along columns), 4-component fetches when they share the B columns (lanes along rows). */
+        int colblocks = (g->NC + tn - 1) / tn, ln = 1;
+        while (ln < lanes && 2 * ln <= colblocks && (!vec || tm * (lanes / ln) > g->M)) ln *= 2;
         spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec;
         sig[0] = sig[1] = vec ? 'q' : 't';
         rows_per_group = (uint32_t)(tm * (lanes / ln));

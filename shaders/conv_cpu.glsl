@@ -40,6 +40,32 @@ void main()
             nb[r] = n * p.H;
         }
         for (int kh = 0; kh < p.KH; kh++) {
+            if (VEC == 0) {
+                // When every row's kw window lies inside the image, the (kw, ci) walk is contiguous
+                // in x and in w: one loop of KW*C steps instead of KW loops of C (small-C layers).
+                bool full = true;
+                int base[TM];
+                float msk[TM];
+                for (int r = 0; r < TM; r++) {
+                    int ih = ih0[r] + kh;
+                    full = full && iw0[r] >= 0 && iw0[r] + p.KW <= p.W;
+                    bool ok = uint(ih) < uint(p.H);
+                    base[r] = ok ? ((nb[r] + ih) * p.W + iw0[r]) * p.C : 0;
+                    msk[r] = ok ? 1.0 : 0.0;
+                }
+                if (full) {
+                    int wb = kh * p.KW * p.C * p.K, len = p.KW * p.C;
+                    for (int ci = 0; ci < len; ci++) {
+                        float a[TM], b[TN];
+                        for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
+                        for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+                        wb += p.K;
+                        for (int r = 0; r < TM; r++)
+                            for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                    }
+                    continue;
+                }
+            }
             for (int kw = 0; kw < p.KW; kw++) {
                 int base[TM];
                 float msk[TM];
