@@ -5,8 +5,11 @@
  * weights (in, out), biases (cout). Every pass is an implicit GEMM (no im2col buffer) run by one
  * of two kernel families chosen by ctvk_kernel_variant(ctx):
  *  - CPU (lavapipe): shaders/conv_cpu.glsl, 8-lane workgroups, 8x8 register block per lane,
- *    inputs through texel buffers;
- *  - GPU: shaders/conv_gpu.glsl, shared-memory tiles (64x64x16, 4x4 per invocation).
+ *    inputs through texel buffers, 4-component (vec4) texel views when the channel counts allow
+ *    (forward: Cin, Cout % 4; backward-data: Cout % 4; backward-weights: Cin % 8, Cout % 4);
+ *  - GPU: shaders/conv_gpu.glsl, shared-memory tiles (64x64x16, 4x4 per invocation, 256
+ *    invocations: a multiple of any subgroup size up to 128; 8x4 where only 128 are allowed).
+ * The bias gradient is one extra dispatch (shaders/conv_bias_grad.comp).
  * Inputs (x, w, bias, dy) may be fp32 or fp16 tensors (fp16 through R16F texel views, fp32
  * arithmetic). The forward output may be fp16 (inference, needs ctx->info.storage16); gradients
  * are fp32.
