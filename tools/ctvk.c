@@ -6,7 +6,8 @@
 int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
-extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[];
+int cmd_bench(int argc, char **argv);
+extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 
 #define LATER(name, what, issue)                                                                  \
     {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
@@ -24,7 +25,7 @@ const cli_command cli_commands[] = {
     LATER("infer", "classify one patient's CT series", "pipeline"),
     LATER("import-keras", "import Keras HDF5 weights into a checkpoint", "networks"),
     LATER("export-keras", "export a checkpoint as Keras HDF5 weights", "networks"),
-    LATER("bench", "measure kernel and network speed on the device", "kernels, speed"),
+    {"bench", cmd_bench, "measure kernel and network speed on the device", cmd_bench_help},
     LATER("report", "write an HTML report of a run", "pipeline"),
     {NULL, NULL, NULL, NULL}};
 
