@@ -77,7 +77,7 @@ static inline double fd_check(fd_loss_fn loss, void *u, double *x, size_t n, con
     for (size_t i = 0; i < n; i++) if (fabs(grad[i]) > maxref) maxref = fabs(grad[i]);
     size_t step = n <= samples ? 1 : n / samples;
     for (size_t i = 0; i < n; i += step) {
-        double keep = x[i], h = 1e-6 * (fabs(keep) > 1 ? fabs(keep) : 1);
+        double keep = x[i], h = 1e-5 * (fabs(keep) > 1 ? fabs(keep) : 1);
         x[i] = keep + h;
         double lp = loss(u, x);
         x[i] = keep - h;
