@@ -4,8 +4,9 @@
  * Reductions: rows are cut into P chunks of `chunk` rows (P <= 512, chunk >= 64 where rows allow);
  * one workgroup per (channel block, chunk) reduces its chunk in fp32 (forward: mean, then the sum
  * of squared deviations from it; backward: sum g, sum g*xhat); one lane per channel then merges
- * the P partials (forward with Chan's pairwise update). Workspace: partials [P][2][C] followed by
- * the merged backward sums [2][C]. */
+ * the P partials. Forward sums are shifted by a value near the mean (a chunk's first value, chunk
+ * 0's mean) and the between-chunk part of M2 is a second pass, so a large common offset costs no
+ * precision. Workspace: partials [P][2][C] followed by the merged backward sums [2][C]. */
 #include "net/ops.h"
 #include "net/launch.h"
 #include <math.h>

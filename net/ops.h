@@ -26,8 +26,9 @@
  *   moving_mean -= (moving_mean - mean) * (1 - momentum)
  *   moving_var  -= (moving_var - var_unbiased) * (1 - momentum),  var_unbiased = var * R / max(R - 1, 1)
  * (TF's fused kernel). `saved` (2*C floats) receives mean[C] then invstd[C] for the backward pass.
- * The reduction is numerically sound: each workgroup takes a chunk of rows and computes its mean and
- * sum of squared deviations in two passes; a second dispatch merges the chunks (Chan et al.).
+ * The reduction is numerically sound: each workgroup takes a chunk of rows and computes its mean
+ * (shifted by the chunk's first value) and sum of squared deviations in two passes; a second
+ * dispatch merges the chunks, again shifted and in two passes (mean, then between-chunk squares).
  * `work` is scratch of at least ctvk_bn_workspace_count(shape) floats; one workspace may be shared
  * by every BN layer of a network (sized for the largest). relu != 0 applies max(y, 0) in the same
  * pass (Keras BN followed by ReLU). 3 dispatches. */

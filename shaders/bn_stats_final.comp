@@ -1,5 +1,7 @@
 #version 450
-// BN training forward, pass 2: one lane per channel merges the chunks' (mean, M2) (Chan et al.),
+// BN training forward, pass 2: one lane per channel merges the chunks' (mean, M2) in two passes
+// over the partials: mean = m0 + sum n_q (m_q - m0) / R (deviations from chunk 0's mean, so a
+// large offset does not cost precision), then M2 = sum M2_q + n_q (m_q - mean)^2. It
 // writes saved = {mean[C], invstd[C]} (biased variance) and updates the moving statistics
 // (Keras: moving -= (moving - stat) * (1 - momentum); the variance with the unbiased estimate).
 #extension GL_GOOGLE_include_directive : require
@@ -17,14 +19,13 @@ void main()
 {
     uint c = gl_GlobalInvocationID.x;
     if (c >= p.C) return;
-    float n = 0.0, mean = 0.0, m2 = 0.0;
+    float m0 = texelFetch(ws, int(c)).r, dev = 0.0;
+    for (uint q = 1u; q < p.P; q++)
+        dev += float(min(p.chunk, p.R - q * p.chunk)) * (texelFetch(ws, int(q * 2u * p.C + c)).r - m0);
+    float mean = m0 + dev / float(p.R), m2 = 0.0;
     for (uint q = 0u; q < p.P; q++) {
-        float nb = float(min(p.chunk, p.R - q * p.chunk));
-        float mb = texelFetch(ws, int(q * 2u * p.C + c)).r, m2b = texelFetch(ws, int(q * 2u * p.C + p.C + c)).r;
-        float nn = n + nb, d = mb - mean;
-        mean += d * (nb / nn);
-        m2 += m2b + d * d * (n * nb / nn);
-        n = nn;
+        float d = texelFetch(ws, int(q * 2u * p.C + c)).r - mean;
+        m2 += texelFetch(ws, int(q * 2u * p.C + p.C + c)).r + float(min(p.chunk, p.R - q * p.chunk)) * d * d;
     }
     float var = m2 / float(p.R);
     float uvar = m2 / float(max(p.R, 2u) - 1u);

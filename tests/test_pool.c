@@ -59,7 +59,7 @@ static void maxpool(ctvk_ctx *ctx, ctvk_shape xs, int k, int s, int pt, int pb, 
                      ties ? " ties" : "");
         ctvk_tensor_destroy(tdx);
     }
-    if (!ties) {   /* distinct values: the max is differentiable */
+    if (!ties && nx <= 50000) {   /* distinct values: the max is differentiable (small: FD is slow) */
         ctvk_ref_maxpool_backward(g, ys, arg, dx, xs, k, s, pt, pl, 0);
         pool_u u = {xs, ys, g, k, s, pt, pl};
         EXPECT_FD(loss_maxpool, &u, x, nx, dx, "maxpool_backward reference {%d,%d,%d,%d} %dx%d/%d", xs.n, xs.h, xs.w,
