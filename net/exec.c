@@ -4,6 +4,7 @@
 #include "net/exec.h"
 #include "net/ops.h"
 #include "net/train_ops.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -676,4 +677,10 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
     if (v) CTVK_TRY(ctvk_tensor_upload(net->v, v, bytes));
     net->opt.st = st;
     return CTVK_OK;
+}
+
+ctvk_status ctvk__net_grads(ctvk_net *net, float *out)
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    return ctvk_tensor_download(net->grads, out, net->g.params_total * sizeof(float));
 }

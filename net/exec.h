@@ -31,4 +31,7 @@ ctvk_status ctvk_ref_net_forward(const ctvk_graph *g, double *params, int n, con
 ctvk_status ctvk_ref_net_train(const ctvk_graph *g, double *params, int n, const double *input,
                                const double *labels, uint64_t seed, double *probs, double *grads,
                                ctvk_ref_result *res);
+
+/* Tests only: the gradient buffer after a training step (params_total floats). Waits. */
+ctvk_status ctvk__net_grads(ctvk_net *net, float *out);
 #endif

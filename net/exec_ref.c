@@ -5,6 +5,7 @@
 #include "net/exec.h"
 #include "net/ops.h"
 #include "runtime/internal.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,280 @@
+/* Whole networks on the device against the plain-C reference executor (double, no fusions):
+ * the inference forward, and one training step (loss, every gradient, the parameters after Nadam
+ * including the moving BN statistics), for the small ResNet and, at small inputs, ResNet50,
+ * ResNet50V2 and ResNet50V2 + FPN. Also a finite-difference check of the reference's whole-network
+ * gradient on the small ResNet. CTVK_TEST_BIG=0 skips the three full-size architectures,
+ * CTVK_TEST_ARCH=NAME runs one of them, CTVK_TEST_VARIANT=gpu|cpu forces the kernel family and
+ * CTVK_TEST_DEBUG=1 prints every parameter tensor whose gradient differs by more than 1e-3. */
+#include "ctvk/net.h"
+#include "net/exec.h"
+#include "net/train_ops.h"
+#include "tests/check.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Random but well-scaled parameters: He-uniform kernels, BN statistics away from the identity. */
+static void init_params(const ctvk_graph *g, float *p, uint64_t seed)
+{
+    memset(p, 0, g->params_total * sizeof *p);
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        for (int k = 0; k < l->nparams; k++) {
+            const ctvk_param *q = &l->params[k];
+            float *x = p + q->offset;
+            float lo = -0.1f, hi = 0.1f;
+            if (!strcmp(q->name, "kernel:0")) {
+                size_t fan_in = q->count / (size_t)q->dims[q->ndim - 1];
+                hi = (float)sqrt(6.0 / (double)fan_in);
+                lo = -hi;
+            } else if (!strcmp(q->name, "gamma:0") || !strcmp(q->name, "moving_variance:0")) {
+                lo = 0.5f; hi = 1.5f;
+            }
+            /* small classifier weights keep the logits O(1), so the softmax is not saturated and the
+             * comparison means something */
+            if (l->op == CTVK_OP_DENSE && !strcmp(q->name, "kernel:0")) { lo *= 0.05f; hi *= 0.05f; }
+            /* residual branches start small (the usual "zero-init residual" practice), so that 50
+             * random layers do not sit in an exploding-gradient regime that amplifies rounding */
+            size_t nl = strlen(l->name);
+            if (nl > 7 && !strcmp(l->name + nl - 7, "_3_conv") && !strcmp(q->name, "kernel:0")) { lo *= 0.2f; hi *= 0.2f; }
+            if (nl > 5 && !strcmp(l->name + nl - 5, "_3_bn") && !strcmp(q->name, "gamma:0")) { lo = 0.1f; hi = 0.2f; }
+            check_fill_uniform(x, q->count, seed + (uint64_t)i * 31 + (uint64_t)k, lo, hi);
+        }
+    }
+}
+
+static void to_double(const float *f, double *d, size_t n) { for (size_t i = 0; i < n; i++) d[i] = f[i]; }
+
+/* max |a - b| / max(max |b|, floor) over the entries of one parameter. The floor (a small fraction
+ * of the network's largest gradient) keeps tensors whose true gradient is zero, such as the bias of
+ * a conv followed by batch norm, from comparing rounding noise with rounding noise. */
+static double param_err(const ctvk_param *q, const float *a, const double *b, double floor)
+{
+    double md = 0, mr = floor;
+    for (size_t i = 0; i < q->count; i++) {
+        double d = fabs((double)a[q->offset + i] - b[q->offset + i]);
+        if (!(d <= md)) md = d;
+        if (fabs(b[q->offset + i]) > mr) mr = fabs(b[q->offset + i]);
+    }
+    return md / mr;
+}
+
+/* tol_grad: bound on the worst per-tensor relative gradient error; nadam_floor: parameters whose
+ * reference gradient is below this fraction of the largest gradient are not compared after the
+ * step (there the update is lr * g / (|g| + eps) of a g at fp32 noise level, legitimately +-lr). */
+static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd, double tol_grad, double nadam_floor)
+{
+    ctvk_graph g;
+    CHECK(ctvk_graph_build(mc, &g) == CTVK_OK, "build %s: %s", mc->arch, ctvk_error());
+    size_t P = g.params_total, in_count = (size_t)n * mc->height * mc->width * mc->channels;
+    int C = mc->classes;
+    float *pf = malloc(P * sizeof *pf), *back = malloc(P * sizeof *back), *gdev = malloc(P * sizeof *gdev);
+    double *pd = malloc(P * sizeof *pd), *gref = malloc(P * sizeof *gref);
+    float *xin = malloc(in_count * sizeof *xin), *labels = calloc((size_t)n * C, sizeof *labels);
+    double *xd = malloc(in_count * sizeof *xd), *ld = calloc((size_t)n * C, sizeof *ld);
+    double *probs_ref = malloc((size_t)n * C * sizeof *probs_ref);
+    float *probs = malloc((size_t)n * C * sizeof *probs);
+    init_params(&g, pf, 11);
+    check_fill_uniform(xin, in_count, 5, -1, 1);
+    to_double(xin, xd, in_count);
+    /* calibrate the moving BN statistics to this batch (a reference training pass with momentum 0),
+     * so that the inference pass of a deep random network stays well scaled */
+    {
+        ctvk_graph cal = g;
+        cal.layers = malloc((size_t)g.nlayers * sizeof *cal.layers);
+        memcpy(cal.layers, g.layers, (size_t)g.nlayers * sizeof *cal.layers);
+        for (int i = 0; i < g.nlayers; i++) cal.layers[i].momentum = 0;
+        to_double(pf, pd, P);
+        CHECK(ctvk_ref_net_forward(&cal, pd, n, xd, 1, 99, probs_ref) == CTVK_OK, "calibration");
+        for (size_t i = 0; i < P; i++) pf[i] = (float)pd[i];
+        free(cal.layers);
+    }
+    for (int s = 0; s < n; s++) { labels[s * C + s % C] = 1; ld[s * C + s % C] = 1; }
+
+    ctvk_net *net = NULL;
+    ctvk_status st = ctvk_net_create(ctx, &g, n, 1, &net);
+    CHECK(st == CTVK_OK, "net %s: %s", mc->arch, ctvk_error());
+    if (st) goto out;
+    CHECK(ctvk_net_set_params(net, pf) == CTVK_OK, "params");
+    CHECK(ctvk_tensor_upload(ctvk_net_input(net), xin, in_count * sizeof *xin) == CTVK_OK, "input");
+
+    /* inference forward */
+    CHECK(ctvk_net_forward(net, n) == CTVK_OK && ctvk_net_probs(net, n, probs) == CTVK_OK, "forward: %s", ctvk_error());
+    to_double(pf, pd, P);
+    CHECK(ctvk_ref_net_forward(&g, pd, n, xd, 0, 0, probs_ref) == CTVK_OK, "reference forward");
+    double worst = 0;
+    for (int i = 0; i < n * C; i++) worst = fmax(worst, fabs(probs[i] - probs_ref[i]));
+    printf("%-15s %3dx%-3d n=%d: forward probs worst abs error %.3g (p0 = %.4f)\n", mc->arch, mc->height, mc->width,
+           n, worst, probs_ref[0]);
+    CHECK(probs_ref[0] > 0.01 && probs_ref[0] < 0.99, "%s: saturated softmax, the test data is badly scaled", mc->arch);
+    CHECK(worst <= tol_fwd, "%s forward error %g", mc->arch, worst);
+
+    /* one training step */
+    ctvk_optimizer o = {1e-3, 0.9, 0.999, 1e-7, 0.004};
+    ctvk_net_set_optimizer(net, &o);
+    double stats[3];
+    CHECK(ctvk_net_stats(net, stats, 1) == CTVK_OK, "reset stats");
+    uint64_t seed = 1234;
+    CHECK(ctvk_net_train_step(net, n, labels, seed) == CTVK_OK, "train step: %s", ctvk_error());
+    CHECK(ctvk_net_stats(net, stats, 1) == CTVK_OK, "stats");
+    CHECK(ctvk__net_grads(net, gdev) == CTVK_OK && ctvk_net_get_params(net, back) == CTVK_OK, "read back");
+    to_double(pf, pd, P);
+    ctvk_ref_result res;
+    CHECK(ctvk_ref_net_train(&g, pd, n, xd, ld, seed, probs_ref, gref, &res) == CTVK_OK, "reference step");
+    double loss = stats[0] / stats[2];
+    printf("%-15s loss device %.7f reference %.7f, correct %g / %d\n", "", loss, res.loss, stats[1], res.correct);
+    CHECK(fabs(loss - res.loss) <= 1e-4 * fmax(1, fabs(res.loss)), "%s loss %g vs %g", mc->arch, loss, res.loss);
+    CHECK((int)stats[1] == res.correct, "%s correct %g vs %d", mc->arch, stats[1], res.correct);
+    double gworst = 0, gscale = 0;
+    const char *gw = "";
+    for (size_t i = 0; i < P; i++) gscale = fmax(gscale, fabs(gref[i]));
+    for (int i = 0; i < g.nlayers; i++)
+        for (int k = 0; k < g.layers[i].nparams; k++) {
+            const ctvk_param *q = &g.layers[i].params[k];
+            if (!q->trainable) continue;
+            double e = param_err(q, gdev, gref, 1e-4 * gscale);
+            if (e > gworst) { gworst = e; gw = g.layers[i].name; }
+            if (e > 1e-3 && getenv("CTVK_TEST_DEBUG")) {
+                double a = 0, b = 0;
+                for (size_t j = 0; j < q->count; j++) { a = fmax(a, fabs(gdev[q->offset + j])); b = fmax(b, fabs(gref[q->offset + j])); }
+                double ad = 0;
+                for (size_t j = 0; j < q->count; j++) ad = fmax(ad, fabs(gdev[q->offset + j] - gref[q->offset + j]));
+                printf("   %-28s %-16s dev %.3g ref %.3g err %.3g abs/scale %.3g\n", g.layers[i].name, q->name, a, b, e,
+                       ad / gscale);
+            }
+
+        }
+    double gabs = 0;
+    for (size_t i = 0; i < P; i++) gabs = fmax(gabs, fabs((double)gdev[i] - gref[i]));
+    printf("%-15s gradients: worst error %.3g of the largest gradient; per tensor %.3g (%s)\n", "", gabs / gscale,
+           gworst, gw);
+    CHECK(gabs <= 2e-4 * gscale, "%s gradient error %g of the largest gradient", mc->arch, gabs / gscale);
+    CHECK(gworst <= tol_grad, "%s gradient error %g in %s", mc->arch, gworst, gw);
+
+    /* Nadam on the reference gradients, then compare the parameters (BN moving statistics were
+     * updated by both forward passes) */
+    ctvk_nadam ref;
+    ctvk_nadam_config nc = {o.lr, o.beta1, o.beta2, o.eps, o.schedule_decay};
+    ctvk_nadam_init(&ref, &nc);
+    ctvk_nadam_scalars sc;
+    ctvk_nadam_state after;
+    ctvk_nadam_next(&ref, &sc, &after);
+    double *m = calloc(P, sizeof *m), *v = calloc(P, sizeof *v);
+    float *gf = malloc(P * sizeof *gf);
+    for (size_t i = 0; i < P; i++) gf[i] = (float)gref[i];
+    ctvk_ref_nadam(&sc, pd, m, v, gf, P);
+    /* the step is lr * sign-like(g): where |g| is at the fp32 noise level the two may legitimately
+     * step differently, so compare where the reference gradient is clearly non-zero */
+    size_t bad = 0, checked = 0;
+    double pworst = 0;
+    for (int i = 0; i < g.nlayers; i++)
+        for (int k = 0; k < g.layers[i].nparams; k++) {
+            const ctvk_param *q = &g.layers[i].params[k];
+            double gmax = 0;
+            for (size_t j = 0; j < q->count; j++) gmax = fmax(gmax, fabs(gref[q->offset + j]));
+            for (size_t j = 0; j < q->count; j++) {
+                size_t a = q->offset + j;
+                if (q->trainable && (fabs(gref[a]) < 1e-3 * gmax || fabs(gref[a]) < nadam_floor * gscale)) continue;
+                double d = fabs((double)back[a] - pd[a]);
+                pworst = fmax(pworst, d);
+                checked++;
+                bad += d > 1e-5 * fmax(1.0, fabs(pd[a])) + 2e-2 * o.lr;
+            }
+        }
+    printf("%-15s after Nadam: %zu parameters compared, worst abs difference %.3g, %zu beyond tolerance\n", "",
+           checked, pworst, bad);
+    CHECK(bad == 0, "%s: %zu parameters differ after the Nadam step", mc->arch, bad);
+    free(m); free(v); free(gf);
+out:
+    ctvk_net_destroy(net);
+    ctvk_graph_free(&g);
+    free(pf); free(back); free(gdev); free(pd); free(gref); free(xin); free(labels); free(xd); free(ld);
+    free(probs_ref); free(probs);
+}
+
+/* Finite differences of the reference's mean loss against its analytic gradient. */
+static void finite_differences(void)
+{
+    ctvk_model_config mc;
+    ctvk_model_config_default(&mc, "small_resnet");
+    mc.height = mc.width = 12;
+    mc.stages = 2;
+    mc.blocks[0] = 1; mc.blocks[1] = 2;
+    mc.widths[0] = 2; mc.widths[1] = 3;
+    ctvk_graph g;
+    CHECK(ctvk_graph_build(&mc, &g) == CTVK_OK, "build: %s", ctvk_error());
+    int n = 3;
+    size_t P = g.params_total, in_count = (size_t)n * 12 * 12;
+    float *pf = malloc(P * sizeof *pf), *xf = malloc(in_count * sizeof *xf);
+    double *p0 = malloc(P * sizeof *p0), *pw = malloc(P * sizeof *pw), *grad = malloc(P * sizeof *grad);
+    double *x = malloc(in_count * sizeof *x), labels[6] = {1, 0, 0, 1, 1, 0}, probs[6];
+    init_params(&g, pf, 3);
+    check_fill_uniform(xf, in_count, 9, -1, 1);
+    to_double(pf, p0, P);
+    to_double(xf, x, in_count);
+    ctvk_ref_result r0, r;
+    memcpy(pw, p0, P * sizeof *pw);
+    ctvk_ref_net_train(&g, pw, n, x, labels, 77, probs, grad, &r0);
+    uint64_t rng = 1;
+    int checked = 0, bad = 0;
+    double worst = 0;
+    for (int i = 0; i < g.nlayers; i++)
+        for (int k = 0; k < g.layers[i].nparams; k++) {
+            const ctvk_param *q = &g.layers[i].params[k];
+            if (!q->trainable) continue;
+            for (int t = 0; t < 3; t++) {
+                size_t a = q->offset + check_rng_next(&rng) % q->count;
+                double h = 1e-6, lp, lm, scratch[6];
+                double *gs = malloc(P * sizeof *gs);
+                memcpy(pw, p0, P * sizeof *pw); pw[a] += h;
+                ctvk_ref_net_train(&g, pw, n, x, labels, 77, scratch, gs, &r); lp = r.loss;
+                memcpy(pw, p0, P * sizeof *pw); pw[a] -= h;
+                ctvk_ref_net_train(&g, pw, n, x, labels, 77, scratch, gs, &r); lm = r.loss;
+                free(gs);
+                double fd = (lp - lm) / (2 * h), e = fabs(fd - grad[a]) / fmax(1e-4, fabs(grad[a]));
+                worst = fmax(worst, e);
+                checked++;
+                if (e > 1e-4) { bad++; printf("  %s/%s[%zu]: fd %.9g analytic %.9g\n", g.layers[i].name, q->name,
+                                               a - q->offset, fd, grad[a]); }
+            }
+        }
+    printf("finite differences: %d parameters of every trainable tensor, worst relative error %.3g\n", checked, worst);
+    CHECK(bad == 0, "%d of %d finite-difference checks failed", bad, checked);
+    free(pf); free(xf); free(p0); free(pw); free(grad); free(x);
+    ctvk_graph_free(&g);
+}
+
+int main(void)
+{
+    finite_differences();
+    ctvk_options opt;
+    ctvk_options_default(&opt);
+    if (getenv("CTVK_TEST_VARIANT")) opt.variant = !strcmp(getenv("CTVK_TEST_VARIANT"), "gpu") ? CTVK_VARIANT_GPU : CTVK_VARIANT_CPU;
+    ctvk_ctx *ctx = check_ctx(&opt);
+    printf("kernel variant: %s\n", ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU ? "gpu" : "cpu");
+    ctvk_model_config mc;
+    ctvk_model_config_default(&mc, "small_resnet");
+    mc.height = mc.width = 20;
+    mc.stages = 3;
+    mc.blocks[0] = 1; mc.blocks[1] = 2; mc.blocks[2] = 1;
+    mc.widths[0] = 4; mc.widths[1] = 6; mc.widths[2] = 8;
+    compare(ctx, &mc, 3, 1e-4, 1e-3, 1e-5);
+    const char *big = getenv("CTVK_TEST_BIG");
+    if (!big || strcmp(big, "0")) {
+        static const char *archs[] = {"resnet50", "resnet50v2", "resnet50v2_fpn"};
+        static const int sizes[] = {64, 64, 72};
+        for (int a = 0; a < 3; a++) {
+            ctvk_model_config_default(&mc, archs[a]);
+            mc.height = mc.width = sizes[a];
+            if (getenv("CTVK_TEST_ARCH") && strcmp(getenv("CTVK_TEST_ARCH"), archs[a])) continue;
+            /* A 1x1 conv whose input is a post-ReLU residual sum (large positive mean) and whose output
+             * feeds batch norm (so its dy sums to ~0 per channel) has dW = sum x*dy with heavy
+             * cancellation: an fp32 sum, as in any framework, is good to ~1e-2 of that tensor's own
+             * (small) scale there. Per tensor 5e-2; against the largest gradient 1e-4 holds. */
+            compare(ctx, &mc, 2, 1e-4, 5e-2, 1e-3);
+        }
+    }
+    check_ctx_done(ctx);
+    return check_done("test_net");
+}
