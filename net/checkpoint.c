@@ -714,6 +714,14 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
                   (!strcmp(tag, "METR") && ck->metrics) || (!strcmp(tag, "OPTM") && ck->opt_m) ||
                   (!strcmp(tag, "OPTV") && ck->opt_v) || (!strcmp(tag, "OPTB") && ck->opt_blob);
         const char *order = NULL;
+        static const char *known[] = {"CONF", "TENS", "DATA", "PROG", "METR", "OPTM", "OPTV", "OPTB"};
+        int k = 0;
+        while (k < 8 && strcmp(tag, known[k])) k++;
+        if (k == 8) {
+            s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: unknown section '%s' at byte %" PRIu64 " (corrupt)", r->path,
+                           tag, at);
+            goto out;
+        }
         if (!have_conf && strcmp(tag, "CONF")) order = "comes before the model config";
         else if (!strcmp(tag, "DATA") && !tab) order = "comes before the tensor table";
         if (dup || order) {
