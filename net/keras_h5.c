@@ -105,6 +105,7 @@ static ctvk_status read_strings(hid_t obj, const char *attr, const char *where, 
         goto out;
     }
     mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(ft));   /* HDF5 converts no ASCII <-> UTF-8 */
     if (H5Tis_variable_str(ft) > 0) {
         char **v = calloc((size_t)n, sizeof *v);
         if (!v) { s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); goto out; }
@@ -412,12 +413,15 @@ static ctvk_status export_body(hid_t f, const ctvk_graph *g, const float *params
               write_fixed_str_scalar(f, "keras_version", "2.3.1");
     free(names);
     if (bad) return ctvk__fail(CTVK_ERR_IO, "cannot write the root attributes");
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) return ctvk__fail(CTVK_ERR_IO, "HDF5 property list");
+    /* no object timestamps: the same parameters give the same bytes */
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), gcpl = H5Pcreate(H5P_GROUP_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     ctvk_status s = CTVK_OK;
+    if (lcpl < 0 || gcpl < 0 || dcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        H5Pset_obj_track_times(gcpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0)
+        s = ctvk__fail(CTVK_ERR_IO, "HDF5 property lists");
     for (int i = 0; i < g->nlayers && !s; i++) {
         const ctvk_layer *l = &g->layers[i];
-        hid_t gid = H5Gcreate2(f, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t gid = H5Gcreate2(f, l->name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
         if (gid < 0) { s = ctvk__fail(CTVK_ERR_IO, "cannot create the group of layer %s", l->name); break; }
         char wn[CTVK_MAX_PARAMS][CTVK_NAME_MAX + 40], *wp[CTVK_MAX_PARAMS];
         for (int k = 0; k < l->nparams; k++) {
@@ -426,12 +430,16 @@ static ctvk_status export_body(hid_t f, const ctvk_graph *g, const float *params
         }
         if (write_list_attr(gid, "weight_names", wp, l->nparams))
             s = ctvk__fail(CTVK_ERR_IO, "cannot write weight_names of layer %s", l->name);
+        /* the weight names "layer/kernel:0" make datasets /layer/layer/kernel:0: create the inner group */
+        hid_t inner = l->nparams && !s ? H5Gcreate2(gid, l->name, H5P_DEFAULT, gcpl, H5P_DEFAULT) : -1;
+        if (l->nparams && !s && inner < 0) s = ctvk__fail(CTVK_ERR_IO, "cannot create the group %s/%s", l->name, l->name);
+        if (inner >= 0) H5Gclose(inner);
         for (int k = 0; k < l->nparams && !s; k++) {
             const ctvk_param *p = &l->params[k];
             hsize_t dims[4];
             for (int d = 0; d < p->ndim; d++) dims[d] = (hsize_t)p->dims[d];
             hid_t sp = H5Screate_simple(p->ndim, dims, NULL), d = -1;
-            if (sp >= 0) d = H5Dcreate2(gid, wn[k], H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+            if (sp >= 0) d = H5Dcreate2(gid, wn[k], H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
             if (d < 0 || H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, params + p->offset) < 0)
                 s = ctvk__fail(CTVK_ERR_IO, "cannot write dataset %s", wn[k]);
             if (d >= 0) H5Dclose(d);
@@ -439,7 +447,9 @@ static ctvk_status export_body(hid_t f, const ctvk_graph *g, const float *params
         }
         H5Gclose(gid);
     }
-    H5Pclose(lcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    if (dcpl >= 0) H5Pclose(dcpl);
     return s;
 }
 
@@ -461,7 +471,10 @@ ctvk_status ctvk_keras_export(const char *h5path, const ctvk_graph *g, const flo
     h5quiet q;
     quiet_on(&q);
     ctvk_status s = CTVK_OK;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl >= 0) H5Pset_obj_track_times(fcpl, 0);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (f < 0) s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: HDF5 cannot create %s", h5path, tmp);
     else {
         s = export_body(f, g, params);
