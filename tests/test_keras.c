@@ -192,7 +192,11 @@ static void strings_of(hid_t obj, const char *name, char *out, size_t n)
                 size_t len = strlen(out);
                 snprintf(out + len, n - len, "%s%s", i ? "|" : "", v[i]);
             }
+#if H5_VERSION_GE(1, 12, 0)
+            H5Treclaim(r.type, sp, H5P_DEFAULT, v);
+#else
             H5Dvlen_reclaim(r.type, sp, H5P_DEFAULT, v);
+#endif
             H5Sclose(sp);
             free(v);
         } else {

@@ -95,7 +95,7 @@ int cmd_import_keras(int argc, char **argv)
     printf("loaded: %d weights (%zu floats)", rep.weights_loaded, rep.floats_loaded);
     if (rep.weights_summed) printf(", conv1_conv/kernel:0 summed over its input channels (conv1_from_rgb = sum)");
     printf("\n");
-    print_lines("skipped (shape mismatch; they keep their initialisation)", rep.weights_skipped, rep.skipped, 1000);
+    print_lines("skipped (the model's weights keep their initialisation)", rep.weights_skipped, rep.skipped, 1000);
     int nun = 0;
     for (const char *p = rep.unmatched; p && *p; p++) nun += *p == '\n';
     print_lines("layers with weights in the file but not in the model (ignored)", nun, rep.unmatched, 20);
