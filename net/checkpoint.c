@@ -219,7 +219,6 @@ static int find_tensor(const ctvk_graph *g, const char *name, int *pi)
 /* ------------------------------------------------------------------ writing */
 typedef struct writer {
     FILE *f;
-    const char *tmp;
     uint32_t file_crc, sec_crc;
     uint64_t pos;
     int err;                 /* errno of the first failure, or -1 for an injected fault */
@@ -408,9 +407,9 @@ ctvk_status ctvk_checkpoint_save(const char *path, const ctvk_graph *g, const ct
                           dir, strerror(e));
     }
     fchmod(fd, 0644);
-    writer w = {.f = fdopen(fd, "wb"), .tmp = tmp};
+    writer w = {.f = fdopen(fd, "wb")};
     if (!w.f) { w.err = errno; close(fd); }
-    ctvk_status s = w.f ? write_body(&w, g, ck, conf, table, tl, data_len, total) : CTVK_ERR_IO;
+    if (w.f) write_body(&w, g, ck, conf, table, tl, data_len, total);   /* failures land in w.err */
     free(table);
     const char *step = "writing";
     if (!w.err && fflush(w.f) != 0) { w.err = errno; }
@@ -419,7 +418,7 @@ ctvk_status ctvk_checkpoint_save(const char *path, const ctvk_graph *g, const ct
     if (!w.err && rename(tmp, path) != 0) { w.err = errno; step = "renaming"; }
     if (w.err) {
         unlink(tmp);
-        s = ctvk__fail(CTVK_ERR_IO, "checkpoint %s: %s the temporary file %s failed: %s; any previous checkpoint "
+        ctvk_status s = ctvk__fail(CTVK_ERR_IO, "checkpoint %s: %s the temporary file %s failed: %s; any previous checkpoint "
                        "there is unchanged", path, step, tmp, w.err < 0 ? "injected fault (CTVK_FAULT)" : strerror(w.err));
         free(tmp);
         return s;
@@ -427,7 +426,6 @@ ctvk_status ctvk_checkpoint_save(const char *path, const ctvk_graph *g, const ct
     free(tmp);
     int dfd = open(dir, O_RDONLY);      /* make the rename durable (best effort) */
     if (dfd >= 0) { fsync(dfd); close(dfd); }
-    (void)s;
     return CTVK_OK;
 }
 
