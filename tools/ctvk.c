@@ -7,7 +7,10 @@ int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_import_keras(int argc, char **argv);
+int cmd_export_keras(int argc, char **argv);
 extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
+extern const char cmd_import_keras_help[], cmd_export_keras_help[];
 
 #define LATER(name, what, issue)                                                                  \
     {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
@@ -23,8 +26,8 @@ const cli_command cli_commands[] = {
     LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
     LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
     LATER("infer", "classify one patient's CT series", "pipeline"),
-    LATER("import-keras", "import Keras HDF5 weights into a checkpoint", "networks"),
-    LATER("export-keras", "export a checkpoint as Keras HDF5 weights", "networks"),
+    {"import-keras", cmd_import_keras, "import Keras HDF5 weights into a checkpoint", cmd_import_keras_help},
+    {"export-keras", cmd_export_keras, "export a checkpoint as Keras HDF5 weights", cmd_export_keras_help},
     {"bench", cmd_bench, "measure kernel and network speed on the device", cmd_bench_help},
     LATER("report", "write an HTML report of a run", "pipeline"),
     {NULL, NULL, NULL, NULL}};

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# ctvk import-keras / export-keras through the binary: usage errors exit 2, bad files exit 1 naming
+# the file; a Keras file (written by test_keras --fixture: a small_resnet with an RGB conv1_conv
+# kernel, a layer the model lacks, no head) imports with the skipped and missing weights reported;
+# conv1_from_rgb=sum; export -> import -> export reproduces the same file byte for byte; a damaged
+# checkpoint is refused.
+set -u
+BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+FIXTURE=${CTVK_BUILD_DIR:-.}/test_keras
+[ -x "$FIXTURE" ] || { echo "cli_keras: $FIXTURE not built; skipping"; exit 77; }
+T=$(mktemp -d)
+trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
+pass=0 fail=0
+
+# expect CODE PATTERN -- command...: exit code and a stdout/stderr pattern
+expect() {
+    local code=$1 pat=$2; shift 3
+    local out rc
+    out=$(timeout 120 "$@" 2>&1); rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -8; echo "  (wanted /$pat/)"
+    fi
+}
+check() {  # check DESCRIPTION command...
+    local what=$1; shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
+}
+
+"$FIXTURE" --fixture "$T/w.h5" || { echo "cli_keras: cannot write the fixture"; exit 1; }
+cat > "$T/model.ini" <<'INI'
+[model]
+arch = small_resnet
+input_size = 16
+stages = 2
+blocks = 1,1
+widths = 4,8
+INI
+echo "not hdf5" > "$T/text.h5"
+
+# usage errors
+expect 2 "missing the Keras weight file" -- "$BIN" import-keras
+expect 2 "missing --out CKPT" -- "$BIN" import-keras "$T/w.h5"
+expect 2 "unknown option '--bogus'" -- "$BIN" import-keras "$T/w.h5" --bogus
+expect 2 "--config needs a file name" -- "$BIN" import-keras "$T/w.h5" --out "$T/x.ckpt" --config
+expect 2 "unexpected argument 'extra'" -- "$BIN" import-keras "$T/w.h5" extra --out "$T/x.ckpt"
+expect 2 "section.key=value" -- "$BIN" import-keras "$T/w.h5" --out "$T/x.ckpt" --set nodot
+expect 2 "missing the checkpoint" -- "$BIN" export-keras
+expect 2 "missing --out WEIGHTS.h5" -- "$BIN" export-keras "$T/x.ckpt"
+expect 2 "unknown option '--set'" -- "$BIN" export-keras "$T/x.ckpt" --set a.b=c --out "$T/x.h5"
+expect 0 "usage: ctvk import-keras WEIGHTS.h5" -- "$BIN" import-keras --help
+expect 0 "usage: ctvk export-keras CKPT" -- "$BIN" help export-keras
+
+# bad files
+expect 1 "keras weights $T/missing.h5: cannot read it: No such file" -- \
+    "$BIN" import-keras "$T/missing.h5" --config "$T/model.ini" --out "$T/x.ckpt"
+expect 1 "keras weights $T/text.h5: not an HDF5 file" -- \
+    "$BIN" import-keras "$T/text.h5" --config "$T/model.ini" --out "$T/x.ckpt"
+expect 1 "config $T/nothere.ini: cannot read it" -- "$BIN" import-keras "$T/w.h5" --config "$T/nothere.ini" --out "$T/x.ckpt"
+expect 1 "conv1_from_rgb = 'rgb': expected skip or sum" -- \
+    "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/x.ckpt" --set model.conv1_from_rgb=rgb
+expect 1 "checkpoint $T/no/such/dir/x.ckpt: cannot create a temporary file in the folder '$T/no/such/dir'" -- \
+    "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/no/such/dir/x.ckpt"
+check "no checkpoint written after failures" test ! -e "$T/x.ckpt"
+expect 1 "checkpoint $T/missing.ckpt: cannot open it" -- "$BIN" export-keras "$T/missing.ckpt" --out "$T/x.h5"
+expect 1 "checkpoint $T/text.h5 is not a ctvk checkpoint \(bad magic\)" -- "$BIN" export-keras "$T/text.h5" --out "$T/x.h5"
+
+# import: what loaded, what was skipped and why, what keeps its initialisation
+expect 0 "loaded: 41 weights .*skipped \(the model's weights keep their initialisation\): 1 +conv1_conv/kernel:0: shape \(3, 3, 3, 4\) in the file, \(3, 3, 1, 4\) in the model .*not in the model \(ignored\): 1 +extra_dense \(2 weights\) .*not in the file \(initialised, seed 42\): 2 +predictions/kernel:0 +predictions/bias:0 .*wrote $T/a.ckpt \(small_resnet" -- \
+    bash -c "'$BIN' import-keras '$T/w.h5' --config '$T/model.ini' --out '$T/a.ckpt' | tr '\n' ' '"
+expect 0 "loaded: 42 weights .*conv1_conv/kernel:0 summed over its input channels" -- \
+    "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/sum.ckpt" --set model.conv1_from_rgb=sum
+expect 0 "initialised, seed 7" -- "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/s7.ckpt" --set train.seed=7
+check "seed changes the initialised weights" bash -c "! cmp -s '$T/a.ckpt' '$T/s7.ckpt'"
+# the network comes from the config: resnet50v2 has the same layer names but none of the shapes
+expect 0 "33 of them in the resnet50v2 model loaded: 0 weights .*skipped \(the model's weights keep their initialisation\): 42" -- \
+    bash -c "'$BIN' import-keras '$T/w.h5' --out '$T/r.ckpt' --set model.arch=resnet50v2 --set model.input_size=32 | tr '\n' ' '"
+
+# export, re-import, export again: the same bytes
+expect 0 "wrote $T/e.h5: 34 layers, 44 weights" -- "$BIN" export-keras "$T/a.ckpt" --out "$T/e.h5"
+expect 0 "loaded: 44 weights" -- "$BIN" import-keras "$T/e.h5" --config "$T/model.ini" --out "$T/b.ckpt"
+expect 0 "wrote $T/e2.h5" -- "$BIN" export-keras "$T/b.ckpt" --out "$T/e2.h5"
+check "export -> import -> export reproduces the file" cmp -s "$T/e.h5" "$T/e2.h5"
+check "no temporary files left" bash -c "! ls '$T' | grep -q tmp"
+
+# a damaged checkpoint is refused, naming the file and the damaged tensor
+cp "$T/a.ckpt" "$T/bad.ckpt"
+off=$(grep -abo DATA "$T/bad.ckpt" | head -1 | cut -d: -f1)
+printf '\x55' | dd of="$T/bad.ckpt" bs=1 seek=$((off + 17)) conv=notrunc status=none
+expect 1 "checkpoint $T/bad.ckpt: tensor conv1_conv/kernel:0: CRC mismatch \(corrupt\)" -- \
+    "$BIN" export-keras "$T/bad.ckpt" --out "$T/x.h5"
+head -c 1000 "$T/a.ckpt" > "$T/short.ckpt"
+expect 1 "checkpoint $T/short.ckpt is truncated" -- "$BIN" export-keras "$T/short.ckpt" --out "$T/x.h5"
+check "nothing exported from bad checkpoints" test ! -e "$T/x.h5"
+expect 1 "keras weights $T/no/dir/x.h5: cannot create a temporary file" -- "$BIN" export-keras "$T/a.ckpt" --out "$T/no/dir/x.h5"
+
+echo "cli_keras: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
