@@ -62,7 +62,8 @@ ctvk_status ctvk_config_set(ctvk_config *c, const char *a)
     if (ls >= sizeof sec || lk >= sizeof key)
         return ctvk__fail(CTVK_ERR_ARG, "--set %s: name too long", a);
     memcpy(sec, a, ls); sec[ls] = 0;
-    memcpy(key, a, lk); key[lk] = 0;          /* "section.key": iniparser's key form */
+    memcpy(key, a, lk); key[lk] = 0;
+    key[ls] = ':';                            /* iniparser names keys "section:key" */
     for (char *p = key; *p; p++) if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     for (char *p = sec; *p; p++) if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     if (!iniparser_find_entry(c->d, sec) && iniparser_set(c->d, sec, NULL) != 0)

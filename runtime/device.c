@@ -425,6 +425,7 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     VkPhysicalDevice *pds = NULL;
     ctvk_device_info *infos = NULL;
     int count = 0;
+    ctvk__renderdoc_init(ctx);     /* before the instance, so RenderDoc can hook it */
     ctvk_status s = ctvk__instance_create(ctx);
     if (!s) s = enumerate(ctx, &pds, &infos, &count);
     if (!s) {
@@ -449,7 +450,6 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     if (!s) s = ctvk__memory_init(ctx);
     if (!s) s = ctvk__recorder_init(ctx);
     if (!s) s = ctvk__pipeline_cache_open(ctx);
-    if (!s) ctvk__renderdoc_init(ctx);
     if (s) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ctvk_error());

@@ -25,8 +25,9 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what);
         if (ctvk_try_s_ != CTVK_OK) return ctvk_try_s_;                        \
     } while (0)
 
-/* Test-only fault injection: $CTVK_FAULT="site[:n]" makes the n-th (default first) pass through
- * `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory). */
+/* Test-only fault injection: $CTVK_FAULT="site[:n|:*]" makes the n-th (default first) or every pass
+ * through `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory),
+ * "cache-write" (the pipeline cache file cannot be written). */
 int ctvk__fault(const char *site);
 
 /* ------------------------------------------------------------------ memory */
@@ -179,6 +180,7 @@ struct ctvk_ctx {
     /* renderdoc */
     void *rdoc_api;
     int capturing;
+    char capture_path[1024];
 
     ctvk_stats stats;
 };

@@ -22,6 +22,15 @@ size_t ctvk_dtype_size(ctvk_dtype t)
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
+/* "123 bytes", "4.5 KiB", "224.0 MiB" for messages. */
+static const char *human(uint64_t bytes, char buf[32])
+{
+    if (bytes < 1024) snprintf(buf, 32, "%llu bytes", (unsigned long long)bytes);
+    else if (bytes < (1u << 20)) snprintf(buf, 32, "%.1f KiB", (double)bytes / 1024.0);
+    else snprintf(buf, 32, "%.1f MiB", (double)bytes / MIB);
+    return buf;
+}
+
 static int find_type(const ctvk_ctx *ctx, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags avoid)
 {
     for (uint32_t i = 0; i < ctx->memprops.memoryTypeCount; i++) {
@@ -62,9 +71,21 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
     const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     const VkMemoryPropertyFlags hostc = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     int t = -1;
-    if (ctx->info.unified_memory) t = find_type(ctx, req.memoryTypeBits, local | hostc, 0);
+    /* CTVK_FORCE_STAGING=1 takes the discrete-GPU path (staging copies) on any device: for tests */
+    const char *fs = getenv("CTVK_FORCE_STAGING");
+    int force_staging = fs && *fs && strcmp(fs, "0") != 0;
+    if (ctx->info.unified_memory && !force_staging) t = find_type(ctx, req.memoryTypeBits, local | hostc, 0);
     if (t >= 0) {
         m->host_visible = 1;
+    } else if (force_staging) {
+        t = find_type(ctx, req.memoryTypeBits, local, 0);
+        if (t < 0) t = find_type(ctx, req.memoryTypeBits, 0, 0);
+        if (t < 0) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "device %s has no memory type for storage buffers",
+                                     ctx->info.name);
+        int st = find_type(ctx, req.memoryTypeBits, hostc, 0);
+        if (st < 0) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "device %s has no host-visible memory for staging",
+                                      ctx->info.name);
+        m->staging_type_index = (uint32_t)st;
     } else {
         t = find_type(ctx, req.memoryTypeBits, local, 0);
         if (t < 0) t = find_type(ctx, req.memoryTypeBits, 0, 0);
@@ -144,26 +165,29 @@ static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBu
         vkDestroyBuffer(ctx->device, *buf, NULL);
         *buf = VK_NULL_HANDLE;
         *mem = VK_NULL_HANDLE;
+        char a[32], b[32];
         if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
             return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
-                              "out of device memory allocating %.1f MiB on %s (%.1f MiB already allocated): "
-                              "use a smaller batch or input size", (double)size / MIB, ctx->info.name,
-                              (double)ctx->mem.allocated / MIB);
+                              "out of device memory allocating %s on %s (%s already allocated): "
+                              "use a smaller batch or input size", human(size, a), ctx->info.name,
+                              human(ctx->mem.allocated, b));
         return ctvk__vk_fail(r, "vkAllocateMemory");
     }
     return CTVK_OK;
 }
 
-static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const char *why, ctvk_block **out)
+/* A new block of `size` bytes for tensor t (named, with its size, when the budget refuses it). */
+static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const ctvk_tensor *t, ctvk_block **out)
 {
     ctvk_memory *m = &ctx->mem;
     uint64_t limit = m->limit ? m->limit : heap_budget(ctx);
+    char h1[32], h2[32], h3[32];
     if (m->allocated + size > limit)
         return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
-                          "tensor '%s' does not fit the device memory budget: it needs a %.1f MiB block, "
-                          "%.1f MiB are allocated and the budget on %s is %.1f MiB; use a smaller batch or "
-                          "input size, or raise [device] memory_limit_mb", why, (double)size / MIB,
-                          (double)m->allocated / MIB, ctx->info.name, (double)limit / MIB);
+                          "tensor '%s' of %s does not fit the device memory budget: %s are allocated "
+                          "and the budget on %s is %s; use a smaller batch or input size, or raise "
+                          "[device] memory_limit_mb", t->name, human(t->bytes, h1),
+                          human(m->allocated, h2), ctx->info.name, human(limit, h3));
     if (m->nblocks == m->cap) {
         int cap = m->cap ? m->cap * 2 : 16;
         ctvk_block **nb = realloc(m->blocks, (size_t)cap * sizeof *nb);
@@ -251,14 +275,14 @@ ctvk_status ctvk_tensor_create(ctvk_ctx *ctx, ctvk_dtype dt, ctvk_shape shape, c
             if (off >= 0) b = m->blocks[i];
         }
         if (off < 0) {
-            ctvk_status s = block_new(ctx, m->block_size, 0, t->name, &b);
+            ctvk_status s = block_new(ctx, m->block_size, 0, t, &b);
             if (s == CTVK_ERR_DEVICE_MEMORY && m->allocated + bytes <= (m->limit ? m->limit : heap_budget(ctx)))
-                s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t->name, &b);
+                s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t, &b);
             if (s) { free(t); return s; }
             off = ctvk_suballoc_alloc(&b->sa, bytes, m->alignment);
         }
     } else {
-        ctvk_status s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t->name, &b);
+        ctvk_status s = block_new(ctx, (bytes + m->alignment - 1) / m->alignment * m->alignment, 1, t, &b);
         if (s) { free(t); return s; }
         off = ctvk_suballoc_alloc(&b->sa, bytes, m->alignment);
     }

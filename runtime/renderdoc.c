@@ -6,6 +6,7 @@
 #include "runtime/internal.h"
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define RENDERDOC_API_1_1_2 10102
@@ -14,9 +15,17 @@ typedef void (*rdoc_frame_fn)(void *device, void *window);
 typedef uint32_t (*rdoc_end_fn)(void *device, void *window);
 typedef int (*rdoc_get_api_fn)(int version, void **out);
 
-/* Entries of the RenderDoc 1.1.2 table used here, by position. */
-enum { RDOC_START_FRAME = 19, RDOC_END_FRAME = 21, RDOC_TABLE_MIN = 22 };
+typedef void (*rdoc_path_fn)(const char *path_template);
+typedef uint32_t (*rdoc_num_fn)(void);
+typedef uint32_t (*rdoc_get_capture_fn)(uint32_t idx, char *filename, uint32_t *pathlength, uint64_t *timestamp);
 
+/* Entries of the RenderDoc 1.1.2 table used here, by position. */
+enum { RDOC_SET_PATH = 11, RDOC_NUM_CAPTURES = 13, RDOC_GET_CAPTURE = 14, RDOC_START_FRAME = 19,
+       RDOC_END_FRAME = 21 };
+
+/* Runs before the Vulkan instance exists: RenderDoc hooks Vulkan through its implicit layer,
+ * which it only enables for instances created after its library is loaded with
+ * ENABLE_VULKAN_RENDERDOC_CAPTURE=1 in the environment. */
 void ctvk__renderdoc_init(ctvk_ctx *ctx)
 {
     int want = ctx->opt.renderdoc;
@@ -26,11 +35,21 @@ void ctvk__renderdoc_init(ctvk_ctx *ctx)
     }
     if (!want) return;
     void *lib = dlopen("librenderdoc.so", RTLD_NOW | RTLD_NOLOAD);
-    if (!lib) lib = dlopen("librenderdoc.so", RTLD_NOW);
-    if (!lib) return;
+    if (!lib) {
+        lib = dlopen("librenderdoc.so", RTLD_NOW);
+        if (!lib) return;
+        setenv("ENABLE_VULKAN_RENDERDOC_CAPTURE", "1", 0);
+    }
     rdoc_get_api_fn get = (rdoc_get_api_fn)(uintptr_t)dlsym(lib, "RENDERDOC_GetAPI");
     void *api = NULL;
-    if (get && get(RENDERDOC_API_1_1_2, &api) == 1 && api) ctx->rdoc_api = api;
+    if (!get || get(RENDERDOC_API_1_1_2, &api) != 1 || !api) return;
+    ctx->rdoc_api = api;
+    const char *dir = getenv("CTVK_RENDERDOC_DIR");
+    if (dir && *dir) {
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/ctvk", dir);
+        ((rdoc_path_fn)(uintptr_t)((void **)api)[RDOC_SET_PATH])(tmpl);
+    }
 }
 
 int ctvk_capture_available(const ctvk_ctx *ctx) { return ctx->rdoc_api != NULL; }
@@ -57,5 +76,13 @@ ctvk_status ctvk_capture_end(ctvk_ctx *ctx)
     ctx->capturing = 0;
     if (s) return s;
     if (!ok) return ctvk__fail(CTVK_ERR_VULKAN, "RenderDoc did not save the capture");
+    uint32_t n = ((rdoc_num_fn)(uintptr_t)table[RDOC_NUM_CAPTURES])();
+    uint32_t len = sizeof ctx->capture_path;
+    if (n == 0 || !((rdoc_get_capture_fn)(uintptr_t)table[RDOC_GET_CAPTURE])(n - 1, NULL, &len, NULL) ||
+        len > sizeof ctx->capture_path ||
+        !((rdoc_get_capture_fn)(uintptr_t)table[RDOC_GET_CAPTURE])(n - 1, ctx->capture_path, &len, NULL))
+        ctx->capture_path[0] = 0;
     return CTVK_OK;
 }
+
+const char *ctvk_capture_path(const ctvk_ctx *ctx) { return ctx->capture_path; }

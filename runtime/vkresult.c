@@ -51,7 +51,8 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what)
     }
 }
 
-/* $CTVK_FAULT = "site" or "site:n": the n-th pass (1-based) through that site fails. */
+/* $CTVK_FAULT = "site", "site:n" or "site:*": the first, the n-th (1-based) or every pass through
+ * that site fails. */
 int ctvk__fault(const char *site)
 {
     static _Thread_local unsigned passes[4];
@@ -60,6 +61,7 @@ int ctvk__fault(const char *site)
     if (!spec || !*spec) return 0;
     size_t len = strlen(site);
     if (strncmp(spec, site, len) != 0 || (spec[len] != 0 && spec[len] != ':')) return 0;
+    if (spec[len] == ':' && spec[len + 1] == '*') return 1;
     unsigned nth = spec[len] == ':' ? (unsigned)strtoul(spec + len + 1, NULL, 10) : 1;
     for (int i = 0; i < 4; i++)
         if (!strcmp(sites[i], site)) return ++passes[i] == nth;

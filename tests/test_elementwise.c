@@ -1,5 +1,6 @@
 /* fill, copy and scale-add against their C references, on awkward sizes, through both
- * descriptor paths (push descriptors and pooled sets). */
+ * descriptor paths (push descriptors and pooled sets) and both transfer paths (zero-copy mapped
+ * memory and staging buffers). */
 #include "tests/check.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,12 +42,15 @@ static void run(ctvk_ctx *ctx, int n)
 int main(void)
 {
     static const int sizes[] = {1, 3, 7, 31, 64, 255, 256, 257, 1000, 65537, 300001};
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         ctvk_options o;
         ctvk_options_default(&o);
-        o.no_push_descriptors = pass;
+        o.no_push_descriptors = pass == 1;
+        if (pass == 2) setenv("CTVK_FORCE_STAGING", "1", 1);   /* the discrete-GPU transfer path */
         ctvk_ctx *ctx = check_ctx(&o);
-        printf("-- %s\n", pass ? "pooled descriptor sets" : "push descriptors");
+        unsetenv("CTVK_FORCE_STAGING");
+        printf("-- %s\n", pass == 0 ? "push descriptors" : pass == 1 ? "pooled descriptor sets"
+                                                            : "staging transfers (discrete-GPU path)");
         for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) run(ctx, sizes[i]);
 
         /* a chain of dependent kernels recorded without sync: the recorder must put barriers in */

@@ -7,9 +7,10 @@
 #include <time.h>
 
 const char cmd_smoke_help[] =
-    "usage: ctvk smoke [CONFIG] [--device D] [--profile] [--elements N]\n\n"
+    "usage: ctvk smoke [CONFIG] [--device D] [--profile] [--renderdoc] [--elements N]\n\n"
     "Runs fill, copy and scale-add on N (default 1048576) floats on the chosen device, compares each\n"
-    "with the plain-C reference and prints the worst error and the device time.\n";
+    "with the plain-C reference and prints the worst error and the device time. With --renderdoc\n"
+    "(and RenderDoc loaded or loadable) the three kernels are captured as one frame.\n";
 
 static double seconds(void)
 {
@@ -57,6 +58,8 @@ int cmd_smoke(int argc, char **argv)
     if (ctvk_tensor_create(ctx, CTVK_F32, shape, "x", &tx) || ctvk_tensor_create(ctx, CTVK_F32, shape, "y", &ty) ||
         ctvk_tensor_upload(tx, x, count * sizeof *x))
         goto fail;
+    if (ctvk_capture_available(ctx)) printf("capturing one frame with RenderDoc\n");
+    if (ctvk_capture_begin(ctx)) goto fail;
     double t0 = seconds();
     ctvk_label_push(ctx, "fill");
     if (ctvk_fill(ctx, ty, 0.5f)) goto fail;
@@ -69,6 +72,8 @@ int cmd_smoke(int argc, char **argv)
     ctvk_label_pop(ctx);
     if (ctvk_sync(ctx)) goto fail;
     double t1 = seconds();
+    if (ctvk_capture_end(ctx)) goto fail;
+    if (*ctvk_capture_path(ctx)) printf("RenderDoc capture: %s (open it with qrenderdoc)\n", ctvk_capture_path(ctx));
     if (ctvk_tensor_download(tx, y, count * sizeof *y)) goto fail;
     ctvk_ref_fill(ref, count, 0.5f);
     ctvk_ref_scale_add(2.0f, x, -1.0f, ref, count);

@@ -178,6 +178,8 @@ void ctvk_profile_reset(ctvk_ctx *ctx);
 int ctvk_capture_available(const ctvk_ctx *ctx);
 ctvk_status ctvk_capture_begin(ctvk_ctx *ctx);
 ctvk_status ctvk_capture_end(ctvk_ctx *ctx);
+/* The .rdc file of the last capture ("" if none). $CTVK_RENDERDOC_DIR sets the folder. */
+const char *ctvk_capture_path(const ctvk_ctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The command line's error paths: each failure is one clear line naming what is at fault and a
+# non-zero exit (2 for usage errors, 1 for everything else); nothing crashes or hangs.
+set -u
+BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+
+# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
+expect() {
+    local code=$1 pat=$2; shift 3
+    local out rc
+    out=$(timeout 120 "$@" 2>&1); rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -5; echo "  (wanted /$pat/)"
+    fi
+}
+
+expect 2 "usage: ctvk COMMAND" -- "$BIN"
+expect 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate
+expect 0 "devices .*phantom .*train .*cv .*infer .*import-keras .*export-keras .*bench .*report" -- bash -c "'$BIN' help | tr '\n' ' '"
+expect 0 "usage: ctvk devices" -- "$BIN" devices --help
+expect 0 "usage: ctvk devices" -- "$BIN" help devices
+expect 2 "unknown option '--bogus'" -- "$BIN" devices --bogus
+expect 2 "section.key=value" -- "$BIN" smoke --set nodot
+expect 0 "^\* [0-9]+: .*llvmpipe|^\* [0-9]+: " -- "$BIN" devices
+expect 1 "cannot load the Vulkan loader '/nonexistent/libvulkan.so.1'.*apt-get install libvulkan1" -- \
+    env CTVK_VULKAN_LIBRARY=/nonexistent/libvulkan.so.1 "$BIN" devices
+expect 1 "no Vulkan (driver|device) found.*mesa-vulkan-drivers" -- \
+    env VK_DRIVER_FILES=/nonexistent.json VK_ICD_FILENAMES=/nonexistent.json "$BIN" smoke
+expect 1 "no Vulkan device matches 'nosuchgpu' \(from CTVK_DEVICE\); devices: 0: " -- \
+    env CTVK_DEVICE=nosuchgpu "$BIN" smoke
+expect 1 "no Vulkan device matches 'nosuchgpu' \(from the config or --device\)" -- "$BIN" smoke --device nosuchgpu
+mkdir -p "$T/nolayers"
+expect 1 "VK_LAYER_KHRONOS_validation is not installed: 'apt-get install vulkan-validationlayers'" -- \
+    env VK_LAYER_PATH="$T/nolayers" CTVK_VALIDATION=1 "$BIN" smoke --elements 16
+expect 1 "device was lost" -- env CTVK_FAULT=submit "$BIN" smoke --elements 16
+expect 1 "tensor 'x' of 3.8 MiB does not fit the device memory budget: 0 bytes are allocated and the budget on .* is 1.0 MiB" -- \
+    "$BIN" smoke --elements 1000000 --set device.memory_limit_mb=1
+printf '[device]\nvalidation = maybe\n' > "$T/bad.ini"
+expect 1 "config $T/bad.ini: \[device\] validation = 'maybe' is not a boolean" -- "$BIN" smoke "$T/bad.ini"
+expect 1 "config $T/missing.ini: cannot read it" -- "$BIN" smoke "$T/missing.ini"
+printf '[device]\nmemory_limit_mb = -5\n' > "$T/range.ini"
+expect 1 "\[device\] memory_limit_mb = -5 is out of range" -- "$BIN" smoke "$T/range.ini"
+printf '[device]\nvariant = fast\n' > "$T/variant.ini"
+expect 1 "\[device\] variant = 'fast': expected auto, gpu or cpu" -- "$BIN" smoke "$T/variant.ini"
+expect 0 "worst error 0" -- "$BIN" smoke --elements 1001 --set device.variant=cpu --set device.push_descriptors=false
+
+echo "cli_errors: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
