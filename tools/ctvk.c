@@ -18,17 +18,10 @@ extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[];
 const cli_command cli_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and which one would be chosen", cmd_devices_help},
     {"smoke", cmd_smoke, "run the first kernels on the device and compare with the C reference", cmd_smoke_help},
-<<<<<<< HEAD
     {"phantom", cmd_phantom, "write a synthetic CT phantom dataset", cmd_phantom_help},
     {"select", cmd_select, "run the slice-selection algorithm on CT series", cmd_select_help},
     {"dataset", cmd_dataset, "print images and patients per class for each fold", cmd_dataset_help},
-    LATER("summary", "print a network's layers, shapes and parameter counts", "networks"),
-=======
-    LATER("phantom", "write a synthetic CT phantom dataset", "CT data"),
-    LATER("select", "run the slice-selection algorithm on CT series", "CT data"),
-    LATER("dataset", "print images and patients per class for each fold", "CT data"),
     {"summary", cmd_summary, "print a network's layers, shapes and parameter counts", cmd_summary_help},
->>>>>>> main
     LATER("train", "train one fold", "pipeline"),
     LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
     LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
