@@ -64,15 +64,15 @@ static void make_patient(const ctvk_phantom_options *o, int p, patient *pt)
     pt->covid = p < o->covid;
     pt->bx = 256 + uni(&s, -6, 6), pt->by = 268 + uni(&s, -6, 6);
     pt->bax = 212 + uni(&s, -8, 8), pt->bay = 162 + uni(&s, -6, 6);
-    double sep = 84 + uni(&s, -6, 6);
+    double sep = 90 + uni(&s, -5, 5);
     pt->lx[0] = pt->bx - sep, pt->lx[1] = pt->bx + sep;
-    pt->ly = pt->by + 6 + uni(&s, -6, 6);
+    pt->ly = pt->by - 2 + uni(&s, -5, 5);
     for (int k = 0; k < 2; k++) {
-        pt->lax[k] = 60 * uni(&s, 0.93, 1.07);
-        pt->lay[k] = 96 * uni(&s, 0.93, 1.07);
+        pt->lax[k] = 70 * uni(&s, 0.94, 1.06);
+        pt->lay[k] = 104 * uni(&s, 0.94, 1.06);
     }
     pt->lung_hu = uni(&s, -870, -830);
-    pt->hx = pt->bx + 22 + uni(&s, -6, 6), pt->hy = pt->by + 38 + uni(&s, -6, 6), pt->hr = 52 + uni(&s, -5, 5);
+    pt->hx = pt->bx + 24 + uni(&s, -6, 6), pt->hy = pt->by + 40 + uni(&s, -6, 6), pt->hr = 58 + uni(&s, -5, 5);
     for (int v = 0; v < NVESSELS; v++) {
         pt->vside[v] = v & 1;
         pt->vang[v] = uni(&s, 0, 2 * PI);

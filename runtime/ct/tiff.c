@@ -19,8 +19,79 @@
 
 #define MAX_SIDE 32768
 
+/* libtiff's file access: reads served from two cached 4 KiB blocks (the header and the
+ * directory), so opening a slice costs two preads instead of a read, a seek and a read per field. */
+#define BLOCK 4096
+typedef struct io {
+    int fd;
+    uint64_t pos, size;
+    int have_size;
+    struct { uint64_t off; size_t len; uint8_t data[BLOCK]; } blk[2];
+    int nblk, next;
+} io;
+
+static tmsize_t io_read(thandle_t h, void *buf, tmsize_t n)
+{
+    io *f = (io *)h;
+    if (n <= 0) return 0;
+    for (int b = 0; b < f->nblk; b++)
+        if (f->pos >= f->blk[b].off && f->pos + (uint64_t)n <= f->blk[b].off + f->blk[b].len) {
+            memcpy(buf, f->blk[b].data + (f->pos - f->blk[b].off), (size_t)n);
+            f->pos += (uint64_t)n;
+            return n;
+        }
+    if (n <= BLOCK / 2) {   /* small reads (header, directory, tag values): fetch a block */
+        int b = f->nblk < 2 ? f->nblk++ : (f->next ^= 1);
+        ssize_t r;
+        do r = pread(f->fd, f->blk[b].data, BLOCK, (off_t)f->pos); while (r < 0 && errno == EINTR);
+        f->blk[b].off = f->pos, f->blk[b].len = r > 0 ? (size_t)r : 0;
+        size_t k = f->blk[b].len < (size_t)n ? f->blk[b].len : (size_t)n;
+        memcpy(buf, f->blk[b].data, k);
+        f->pos += k;
+        return r < 0 ? -1 : (tmsize_t)k;
+    }
+    size_t done = 0;
+    while (done < (size_t)n) {
+        ssize_t r = pread(f->fd, (uint8_t *)buf + done, (size_t)n - done, (off_t)(f->pos + done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    f->pos += done;
+    return (tmsize_t)done;
+}
+
+static tmsize_t io_write(thandle_t h, void *buf, tmsize_t n) { (void)h, (void)buf, (void)n; return -1; }
+
+static toff_t io_size(thandle_t h)
+{
+    io *f = (io *)h;
+    if (!f->have_size) {
+        struct stat st;
+        f->size = fstat(f->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+        f->have_size = 1;
+    }
+    return f->size;
+}
+
+static toff_t io_seek(thandle_t h, toff_t off, int whence)
+{
+    io *f = (io *)h;
+    if (whence == SEEK_SET) f->pos = off;
+    else if (whence == SEEK_CUR) f->pos += off;
+    else if (whence == SEEK_END) f->pos = io_size(h) + off;
+    else return (toff_t)-1;
+    return f->pos;
+}
+
+static int io_close(thandle_t h) { (void)h; return 0; }
+static int io_map(thandle_t h, void **base, toff_t *size) { (void)h, (void)base, (void)size; return 0; }
+static void io_unmap(thandle_t h, void *base, toff_t size) { (void)h, (void)base, (void)size; }
+
 struct ctvk__tiff {
     TIFF *tif;
+    io io;
     int fd;
     char *path;
     ctvk_tiff_info info;
@@ -83,8 +154,8 @@ static TIFFOpenOptions *open_options(struct ctvk__tiff *t)
 void ctvk__tiff_close(ctvk__tiff *t)
 {
     if (!t) return;
-    if (t->tif) TIFFClose(t->tif);          /* closes fd too */
-    else if (t->fd >= 0) close(t->fd);
+    if (t->tif) TIFFClose(t->tif);
+    if (t->fd >= 0) close(t->fd);
     free(t->buf);
     free(t->path);
     free(t);
@@ -148,8 +219,11 @@ ctvk_status ctvk__tiff_open(const char *path, ctvk__tiff **out, ctvk_tiff_info *
     }
     TIFFOpenOptions *oo = open_options(t);
     if (!oo) { ctvk__tiff_close(t); return ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path); }
-    /* "m": no memory mapping (pread is cheaper for the part we read); "h": header only first */
-    t->tif = TIFFFdOpenExt(t->fd, path, "rm", oo);
+    /* "m": no memory mapping (pread is cheaper for the part we read); "c": no strip chopping, so the
+     * rows of an uncompressed single-strip image come with one pread */
+    t->io.fd = t->fd;
+    t->tif = TIFFClientOpenExt(path, "rmc", (thandle_t)&t->io, io_read, io_write, io_seek, io_close, io_size, io_map,
+                               io_unmap, oo);
     TIFFOpenOptionsFree(oo);
     ctvk_status s = CTVK_OK;
     if (!t->tif) { s = not_tiff(t); goto fail; }
