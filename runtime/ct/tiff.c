@@ -189,16 +189,41 @@ static ctvk_status tfail(ctvk__tiff *t, ctvk_status s, const char *fmt, ...)
 
 #define ACCEPTED "ctvk reads one-channel (grayscale) slices of uint16, uint8, int16 or float32 samples"
 
-/* What the first bytes say when libtiff refuses a file. */
+static uint32_t get16(const uint8_t *p, int be) { return be ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0]; }
+static uint32_t get32(const uint8_t *p, int be)
+{
+    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* What the first bytes say when libtiff refuses a file. For a classic TIFF, the first directory's
+ * ImageWidth and ImageLength are looked up too: libtiff refuses zero-sized images while opening. */
 static ctvk_status not_tiff(ctvk__tiff *t)
 {
-    unsigned char head[4] = {0};
-    ssize_t got = pread(t->fd, head, 4, 0);
+    unsigned char head[8] = {0};
+    ssize_t got = pread(t->fd, head, 8, 0);
     if (got < 4)
         return tfail(t, CTVK_ERR_FORMAT, "not a TIFF file (%s)", got <= 0 ? "empty" : "only a few bytes long");
     if (!((head[0] == 'I' && head[1] == 'I') || (head[0] == 'M' && head[1] == 'M')))
         return tfail(t, CTVK_ERR_FORMAT, "not a TIFF file (it starts with bytes %02x %02x %02x %02x, not II or MM)",
                      head[0], head[1], head[2], head[3]);
+    int be = head[0] == 'M';
+    if (got == 8 && get16(head + 2, be) == 42) {
+        uint8_t cnt[2], e[12];
+        uint32_t ifd = get32(head + 4, be);
+        long long dim[2] = {-1, -1};
+        if (pread(t->fd, cnt, 2, ifd) == 2) {
+            uint32_t n = get16(cnt, be);
+            for (uint32_t i = 0; i < n && i < 512; i++) {
+                if (pread(t->fd, e, 12, (off_t)ifd + 2 + 12 * (off_t)i) != 12) break;
+                uint32_t tag = get16(e, be), type = get16(e + 2, be);
+                if ((tag == 256 || tag == 257) && (type == 3 || type == 4))
+                    dim[tag - 256] = type == 3 ? get16(e + 8, be) : get32(e + 8, be);
+            }
+        }
+        if (dim[0] == 0 || dim[1] == 0)
+            return tfail(t, CTVK_ERR_FORMAT, "zero-sized image (%lldx%lld)", dim[0], dim[1]);
+    }
     return tfail(t, CTVK_ERR_FORMAT, "unreadable TIFF header (%s)", t->err[0] ? t->err : "libtiff refused it");
 }
 
