@@ -248,9 +248,9 @@ static ctvk_status check_fold(builder *b, ctvk_fold *f, const char *train_csv, c
         if (tr[p] && !mark[p]) { mark[p] = 1, shared++; if (firstp < 0) firstp = p; }
     }
     if (shared)
-        ctvk__strs_pushf(&b->warnings, "fold %d: %d patient%s of %s also in %s (first: %s): validation is not "
-                         "patient-disjoint from training", f->k, shared, shared == 1 ? " is" : "s are", val_csv,
-                         train_csv, b->ids.v[firstp]);
+        ctvk__strs_pushf(&b->warnings, "fold %d: %d patient%s of %s %s also in %s (first: %s): validation is not "
+                         "patient-disjoint from training", f->k, shared, shared == 1 ? "" : "s", val_csv,
+                         shared == 1 ? "is" : "are", train_csv, b->ids.v[firstp]);
     free(mark);
     free(tr);
     /* validation images that are test images: the published lists' leak */
