@@ -110,7 +110,7 @@ static double slice_t(const ctvk_phantom_options *o, int p, int sq, int i)
 static double lung_scale(double t)
 {
     if (t <= 0 || t >= 1) return 0;
-    double v = (sin(PI * t) - 0.2) / 0.5;
+    double v = (sin(PI * t) - 0.45) / 0.45;   /* no lungs in the first and last ~15% of the sequence */
     if (v <= 0) return 0;
     if (v >= 1) return 1;
     return pow(v, 0.7);
