@@ -39,6 +39,10 @@ fi
 awk -v a="$best" -v b="$refrate" 'BEGIN { printf "speed-up: %.1fx\n", a / b }'
 
 # one thread each, for a like-for-like comparison
-line=$("$bin" select "$dir/ph/full" --threads 1 --out "$dir/ctvk1.csv")
-rate1=$(sed -n 's/.*(\([0-9]*\) slices\/s).*/\1/p' <<<"$line")
-awk -v a="$rate1" -v b="$refrate" 'BEGIN { printf "one thread:    %d slices/s, %.1fx\n", a, a / b }'
+best1=""
+for i in 1 2 3; do
+  line=$("$bin" select "$dir/ph/full" --threads 1 --out "$dir/ctvk1.csv")
+  rate=$(sed -n 's/.*(\([0-9]*\) slices\/s).*/\1/p' <<<"$line")
+  if [ -z "$best1" ] || [ "$rate" -gt "$best1" ]; then best1=$rate; fi
+done
+awk -v a="$best1" -v b="$refrate" 'BEGIN { printf "one thread:    %d slices/s (best of 3), %.1fx\n", a, a / b }'
