@@ -55,7 +55,8 @@ typedef struct ctvk_tiff_info {
 /* Reads the header of the first image and checks that ctvk can read it: one sample per pixel
  * (grayscale), a supported sample type, a non-zero size. RGB, palette, multi-sample and zero-sized
  * images fail with a message that names the file and what it found. Strips or tiles, either byte
- * order and every compression libtiff decodes are accepted. */
+ * order and every compression libtiff decodes are accepted; min-is-white grayscale is read as
+ * stored (not inverted). Only the first image of a multi-page file is read. */
 ctvk_status ctvk_tiff_probe(const char *path, ctvk_tiff_info *info);
 
 /* Reads the first image as size x size uint16 raw values into out (size * size values).
@@ -304,8 +305,9 @@ typedef struct ctvk_loader_options {
     int epochs;               /* 0: endless */
     int depth;                /* ring buffers: 0 -> 3; at least 2 */
     int threads;              /* decoding threads: 0 -> 1 */
-    uint16_t *const *slots;   /* optional: depth caller-owned buffers of batch * size * size values
-                                 (e.g. mapped staging memory); NULL: the loader allocates them */
+    uint16_t *const *slots;   /* optional: depth (3 when depth is 0) caller-owned buffers of
+                                 batch * size * size values each (e.g. mapped staging memory);
+                                 NULL: the loader allocates them */
 } ctvk_loader_options;
 
 typedef struct ctvk_batch {
