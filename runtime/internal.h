@@ -66,6 +66,7 @@ struct ctvk_tensor {
     ctvk_shape shape;
     size_t count;
     VkBufferView texel_view;  /* created on first texel-buffer binding */
+    VkBufferView texel_view4; /* 4-component view, created on first 'q' binding */
     int views_alive;
     char name[64];
 };
@@ -74,11 +75,15 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx);
 void ctvk__memory_destroy(ctvk_ctx *ctx);
 /* A texel-buffer view of t in its natural format (R32F, R16F, R16U, R32U), created once. */
 ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out);
+/* A 4-component texel-buffer view of t (fp32 or fp16 only), created once. */
+ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out);
 
 /* ------------------------------------------------------------------ pipelines */
 /* Binding kinds of a kernel's descriptor set, one char per binding:
  *   't' uniform texel buffer, read   'r' storage buffer, read
- *   'w' storage buffer, written      'b' storage buffer, read and written */
+ *   'w' storage buffer, written      'b' storage buffer, read and written
+ *   'q' uniform texel buffer, read, through a 4-component view (RGBA32F / RGBA16F: one texelFetch
+ *       returns 4 consecutive elements; the view covers the whole 4-element groups only) */
 #define CTVK_MAX_BINDINGS 12
 #define CTVK_MAX_SPEC 16
 

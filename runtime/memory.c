@@ -325,10 +325,11 @@ void ctvk_tensor_destroy(ctvk_tensor *t)
 {
     if (!t) return;
     ctvk_ctx *ctx = t->ctx;
-    if (t->texel_view) {
+    if (t->texel_view || t->texel_view4) {
         /* a recorded command may still use the view: finish it first */
         if (ctvk__recorder_busy(ctx)) (void)ctvk_sync(ctx);
-        vkDestroyBufferView(ctx->device, t->texel_view, NULL);
+        if (t->texel_view) vkDestroyBufferView(ctx->device, t->texel_view, NULL);
+        if (t->texel_view4) vkDestroyBufferView(ctx->device, t->texel_view4, NULL);
     }
     if (t->parent) {
         t->parent->views_alive--;
@@ -367,6 +368,29 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out)
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view));
     }
     *out = t->texel_view;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
+{
+    if (!t->texel_view4) {
+        ctvk_ctx *ctx = t->ctx;
+        if (t->dtype != CTVK_F32 && t->dtype != CTVK_F16)
+            return ctvk__fail(CTVK_ERR_ARG, "tensor '%s': 4-component texel views are for fp32 and fp16", t->name);
+        uint64_t texel = 4 * (uint64_t)ctvk_dtype_size(t->dtype), range = t->bytes / texel * texel;
+        if (t->offset % ctx->props.limits.minTexelBufferOffsetAlignment || range == 0)
+            return ctvk__fail(CTVK_ERR_ARG, "tensor '%s' (byte %llu, %zu elements) cannot have a 4-component texel view",
+                              t->name, (unsigned long long)t->offset, t->count);
+        if (range / texel > ctx->props.limits.maxTexelBufferElements)
+            return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' is too large for a texel buffer on %s", t->name,
+                              ctx->info.name);
+        VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
+                                      .format = t->dtype == CTVK_F32 ? VK_FORMAT_R32G32B32A32_SFLOAT
+                                                                     : VK_FORMAT_R16G16B16A16_SFLOAT,
+                                      .offset = t->offset, .range = range};
+        VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view4));
+    }
+    *out = t->texel_view4;
     return CTVK_OK;
 }
 

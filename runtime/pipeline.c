@@ -185,7 +185,7 @@ static const ctvk_embedded_shader *find_shader(const char *name)
 
 static VkDescriptorType binding_type(char c)
 {
-    return c == 't' ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    return c == 't' || c == 'q' ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
 }
 
 static void pipeline_free(ctvk_ctx *ctx, ctvk_pipeline *p)

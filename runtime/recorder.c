@@ -279,8 +279,9 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         wr[i] = kind == 'w' || kind == 'b';
         w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = (uint32_t)i,
                                       .descriptorCount = 1};
-        if (kind == 't') {
-            CTVK_TRY(ctvk__tensor_texel_view(t, &views[i]));
+        if (kind == 't' || kind == 'q') {
+            if (kind == 't') CTVK_TRY(ctvk__tensor_texel_view(t, &views[i]));
+            else CTVK_TRY(ctvk__tensor_texel_view4(t, &views[i]));
             w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
             w[i].pTexelBufferView = &views[i];
         } else {

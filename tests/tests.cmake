@@ -1,6 +1,7 @@
 # Every tests/test_*.c is one test program; every tests/cli_*.sh is one command-line test.
 # All tests run with the Khronos validation layer on (CTVK_VALIDATION=1): any validation message
 # makes the test fail. Mesa's shader cache and ctvk's pipeline cache live inside the build tree.
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/test-cache/mesa)
 set(CTVK_TEST_ENV
   "CTVK_VALIDATION=1"
   "CTVK_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache"

@@ -6,10 +6,11 @@
 int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_phantom(int argc, char **argv);
 int cmd_select(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
-extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[];
+extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[];
 
 #define LATER(name, what, issue)                                                                  \
@@ -28,7 +29,7 @@ const cli_command cli_commands[] = {
     LATER("infer", "classify one patient's CT series", "pipeline"),
     LATER("import-keras", "import Keras HDF5 weights into a checkpoint", "networks"),
     LATER("export-keras", "export a checkpoint as Keras HDF5 weights", "networks"),
-    LATER("bench", "measure kernel and network speed on the device", "kernels, speed"),
+    {"bench", cmd_bench, "measure kernel and network speed on the device", cmd_bench_help},
     LATER("report", "write an HTML report of a run", "pipeline"),
     {NULL, NULL, NULL, NULL}};
 

@@ -90,6 +90,47 @@ int ctvk_graph_find(const ctvk_graph *g, const char *name);
 void ctvk_graph_summary(const ctvk_graph *g, void *file /* FILE* */);
 const char *ctvk_op_name(ctvk_op op);
 
+/* ------------------------------------------------------------------------------------ execution
+ * A network on a device: parameters, gradients and Nadam moments in flat device buffers (one
+ * view per parameter), activations in buffers planned once and reused (inference reuses a buffer
+ * as soon as its value is dead; training keeps only what the backward pass reads), the forward
+ * and backward passes recorded layer by layer into the context's command buffers.
+ * Fusions: ZeroPadding into the next conv or max pool, BN + ReLU, Add + ReLU, Dense + ReLU,
+ * Flatten as a view, softmax + cross-entropy in one kernel. */
+typedef struct ctvk_net ctvk_net;
+
+typedef struct ctvk_optimizer {
+    double lr, beta1, beta2, eps, schedule_decay;   /* Nadam: 1e-4, 0.9, 0.999, 1e-7, 0.004 */
+} ctvk_optimizer;
+
+/* training != 0 allocates gradients, optimizer state and what backward needs. */
+ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out);
+void ctvk_net_destroy(ctvk_net *net);
+const ctvk_graph *ctvk_net_graph(const ctvk_net *net);
+/* Parameters in the graph's flat layout (graph->params_total floats). */
+ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params);
+ctvk_status ctvk_net_get_params(ctvk_net *net, float *params);
+/* The input tensor {max_batch, H, W, C} fp32: write the first n samples (upload, or a kernel). */
+ctvk_tensor *ctvk_net_input(ctvk_net *net);
+/* Records the forward pass of the first n samples (inference: moving BN statistics, no dropout). */
+ctvk_status ctvk_net_forward(ctvk_net *net, int n);
+/* Waits and copies the softmax output of the last forward (n x classes floats). */
+ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out);
+/* One training step on the first n samples: forward (batch statistics, dropout seeded by seed),
+ * softmax cross-entropy against labels (n one-hot rows), backward, Nadam. Records only: the loss
+ * and accuracy accumulate on the device (ctvk_net_stats). */
+ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed);
+/* Sums since the last reset: out[0] loss (sum over samples), out[1] correct, out[2] samples. Waits. */
+ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset);
+/* Optimizer settings (lr may change between steps) and state for checkpoints: the moments m and v
+ * (params_total floats each, may be NULL) and the 16-byte schedule state (step, running product). */
+void ctvk_net_set_optimizer(ctvk_net *net, const ctvk_optimizer *o);
+ctvk_status ctvk_net_get_optimizer_state(ctvk_net *net, float *m, float *v, unsigned char state[16]);
+ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const float *v,
+                                         const unsigned char state[16]);
+/* Bytes of device memory the net holds (parameters, state, planned activations, workspaces). */
+uint64_t ctvk_net_device_bytes(const ctvk_net *net);
+
 #ifdef __cplusplus
 }
 #endif

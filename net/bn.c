@@ -1,0 +1,214 @@
+/* Batch normalisation, training and inference forward and backward, per channel over N*H*W rows
+ * (shaders/bn_*.comp), and plain-C references in double. See net/ops.h for the semantics.
+ *
+ * Reductions: rows are cut into P chunks of `chunk` rows (P <= 512, chunk >= 64 where rows allow);
+ * one workgroup per (channel block, chunk) reduces its chunk in fp32 (forward: mean, then the sum
+ * of squared deviations from it; backward: sum g, sum g*xhat); one lane per channel then merges
+ * the P partials. Forward sums are shifted by a value near the mean (a chunk's first value, chunk
+ * 0's mean) and the between-chunk part of M2 is a second pass, so a large common offset costs no
+ * precision. Workspace: partials [P][2][C] followed by the merged backward sums [2][C]. */
+#include "net/ops.h"
+#include "net/launch.h"
+#include <math.h>
+
+typedef struct { uint32_t R, C, chunk, P; } bn_geom;
+
+static bn_geom geom(ctvk_shape s)
+{
+    bn_geom g;
+    uint64_t R = (uint64_t)s.n * s.h * s.w;
+    uint64_t P = (R + 63) / 64;
+    if (P > 512) P = 512;
+    if (P < 1) P = 1;
+    uint64_t chunk = (R + P - 1) / P;
+    if (chunk < 1) chunk = 1;
+    g.R = (uint32_t)R;
+    g.C = (uint32_t)s.c;
+    g.chunk = (uint32_t)chunk;
+    g.P = (uint32_t)((R + chunk - 1) / chunk);
+    return g;
+}
+
+size_t ctvk_bn_workspace_count(ctvk_shape x)
+{
+    bn_geom g = geom(x);
+    return 2 * (size_t)g.C * ((size_t)g.P + 1);
+}
+
+static ctvk_status bn_check(const char *kernel, const ctvk_tensor *x, const ctvk_tensor *const *per_channel, int n)
+{
+    if (x->count == 0 || x->count > UINT32_MAX / 2)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: tensor '%s' is empty or too large", kernel, x->name);
+    for (int i = 0; i < n; i++)
+        if (per_channel[i]) CTVK_TRY(ctvk__ops_count(kernel, per_channel[i], (size_t)x->shape.c, "one per channel"));
+    return CTVK_OK;
+}
+
+static ctvk_status work_check(const char *kernel, const ctvk_tensor *x, const ctvk_tensor *work)
+{
+    size_t need = ctvk_bn_workspace_count(x->shape);
+    if (work->count < need)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: workspace '%s' has %zu floats, needs ctvk_bn_workspace_count = %zu", kernel,
+                          work->name, work->count, need);
+    return CTVK_OK;
+}
+
+typedef struct { uint32_t n, C; float eps; } apply_push;
+
+static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                            const ctvk_tensor *beta, const ctvk_tensor *sa, const ctvk_tensor *sb, float eps,
+                            ctvk_tensor *y)
+{
+    int32_t spec[3] = {CTVK_OPS_LOCAL, train != 0, relu != 0};
+    apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, eps};
+    const ctvk_tensor *bind[6] = {x, gamma, beta, sa, sb, y};
+    return ctvk__ops_dispatch4(ctx, "bn_apply", "tttttw", &pc, sizeof pc, spec, 3, bind, y->count);
+}
+
+typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;
+
+ctvk_status ctvk_bn_forward_train(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                  const ctvk_tensor *beta, ctvk_tensor *moving_mean, ctvk_tensor *moving_var,
+                                  float eps, float momentum, int relu, ctvk_tensor *y, ctvk_tensor *saved,
+                                  ctvk_tensor *work)
+{
+    const char *k = "bn_forward_train";
+    const ctvk_tensor *t[] = {x, gamma, beta, moving_mean, moving_var, y, saved, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 8));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, y));
+    CTVK_TRY(bn_check(k, x, t + 1, 4));
+    CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
+    CTVK_TRY(work_check(k, x, work));
+    if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
+    bn_geom g = geom(x->shape);
+    uint32_t local = ctvk__ops_local(ctx);
+    int32_t spec[1] = {(int32_t)local};
+    ctvk_pipeline *p;
+
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats", "tw", sizeof g, spec, 1, &p));
+    const ctvk_tensor *b1[2] = {x, work};
+    CTVK_TRY(ctvk__dispatch(ctx, p, b1, &g, (g.C + local - 1) / local, g.P, 1));
+
+    final_push fp = {g.R, g.C, g.chunk, g.P, eps, momentum};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
+    const ctvk_tensor *b2[4] = {work, saved, moving_mean, moving_var};
+    CTVK_TRY(ctvk__dispatch(ctx, p, b2, &fp, (g.C + local - 1) / local, 1, 1));
+
+    return bn_apply(ctx, 1, relu, x, gamma, beta, saved, saved, eps, y);
+}
+
+ctvk_status ctvk_bn_forward_infer(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                  const ctvk_tensor *beta, const ctvk_tensor *moving_mean,
+                                  const ctvk_tensor *moving_var, float eps, int relu, ctvk_tensor *y)
+{
+    const char *k = "bn_forward_infer";
+    const ctvk_tensor *t[] = {x, gamma, beta, moving_mean, moving_var, y};
+    CTVK_TRY(ctvk__ops_f32(k, t, 6));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, y));
+    CTVK_TRY(bn_check(k, x, t + 1, 4));
+    return bn_apply(ctx, 0, relu, x, gamma, beta, moving_mean, moving_var, eps, y);
+}
+
+typedef struct { uint32_t n, C, F; float invR; } dx_push;
+
+ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                             const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
+                             ctvk_tensor *dx, int accumulate_dx, ctvk_tensor *dgamma, ctvk_tensor *dbeta,
+                             int accumulate_params, ctvk_tensor *work)
+{
+    const char *k = "bn_backward";
+    const ctvk_tensor *t[] = {x, gamma, saved, relu_out, g, dx, dgamma, dbeta, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 9));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, g));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, dx));
+    if (relu_out) CTVK_TRY(ctvk__ops_same_shape(k, x, relu_out));
+    const ctvk_tensor *pc_t[] = {gamma, dgamma, dbeta};
+    CTVK_TRY(bn_check(k, x, pc_t, 3));
+    CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
+    CTVK_TRY(work_check(k, x, work));
+    bn_geom geo = geom(x->shape);
+    uint32_t local = ctvk__ops_local(ctx);
+    int relu = relu_out != NULL;
+    const ctvk_tensor *mask = relu ? relu_out : g;
+    ctvk_pipeline *p;
+
+    int32_t s1[2] = {(int32_t)local, relu};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_grad", "ttttw", sizeof geo, s1, 2, &p));
+    const ctvk_tensor *b1[5] = {x, g, mask, saved, work};
+    CTVK_TRY(ctvk__dispatch(ctx, p, b1, &geo, (geo.C + local - 1) / local, geo.P, 1));
+
+    int32_t s2[2] = {(int32_t)local, accumulate_params != 0};
+    char sig2[4] = {'b', accumulate_params ? 'b' : 'w', accumulate_params ? 'b' : 'w', 0};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_grad_final", sig2, sizeof geo, s2, 2, &p));
+    const ctvk_tensor *b2[3] = {work, dgamma, dbeta};
+    CTVK_TRY(ctvk__dispatch(ctx, p, b2, &geo, (geo.C + local - 1) / local, 1, 1));
+
+    int32_t s3[3] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0};
+    dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / geo.R)};
+    const ctvk_tensor *b3[7] = {x, g, mask, saved, gamma, work, dx};
+    return ctvk__ops_dispatch4(ctx, "bn_dx", accumulate_dx ? "ttttttb" : "ttttttw", &dp, sizeof dp, s3, 3, b3,
+                               dx->count);
+}
+
+/* ------------------------------------------------------------------ references (double) */
+void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
+                               double *moving_mean, double *moving_var, double eps, double momentum, int relu,
+                               double *y, double *saved)
+{
+    size_t R = (size_t)s.n * s.h * s.w;
+    int C = s.c;
+    for (int c = 0; c < C; c++) {
+        double sum = 0, m2 = 0;
+        for (size_t r = 0; r < R; r++) sum += x[r * C + c];
+        double mean = sum / (double)R;
+        for (size_t r = 0; r < R; r++) m2 += (x[r * C + c] - mean) * (x[r * C + c] - mean);
+        double var = m2 / (double)R, uvar = m2 / (double)(R > 1 ? R - 1 : 1);
+        double inv = 1.0 / sqrt(var + eps);
+        saved[c] = mean;
+        saved[C + c] = inv;
+        moving_mean[c] -= (moving_mean[c] - mean) * (1.0 - momentum);
+        moving_var[c] -= (moving_var[c] - uvar) * (1.0 - momentum);
+        for (size_t r = 0; r < R; r++) {
+            double v = (x[r * C + c] - mean) * inv * gamma[c] + beta[c];
+            y[r * C + c] = relu && !(v > 0) ? 0 : v;
+        }
+    }
+}
+
+void ctvk_ref_bn_forward_infer(const double *x, ctvk_shape s, const double *gamma, const double *beta,
+                               const double *moving_mean, const double *moving_var, double eps, int relu,
+                               double *y)
+{
+    size_t R = (size_t)s.n * s.h * s.w;
+    int C = s.c;
+    for (size_t r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            double v = (x[r * C + c] - moving_mean[c]) / sqrt(moving_var[c] + eps) * gamma[c] + beta[c];
+            y[r * C + c] = relu && !(v > 0) ? 0 : v;
+        }
+}
+
+void ctvk_ref_bn_backward(const double *x, ctvk_shape s, const double *gamma, const double *saved,
+                          const double *relu_out, const double *g, double *dx, int accumulate_dx,
+                          double *dgamma, double *dbeta, int accumulate_params)
+{
+    size_t R = (size_t)s.n * s.h * s.w;
+    int C = s.c;
+    for (int c = 0; c < C; c++) {
+        double mean = saved[c], inv = saved[C + c], s1 = 0, s2 = 0;
+        for (size_t r = 0; r < R; r++) {
+            size_t i = r * C + c;
+            double gv = relu_out && !(relu_out[i] > 0) ? 0 : g[i];
+            s1 += gv;
+            s2 += gv * (x[i] - mean) * inv;
+        }
+        dgamma[c] = accumulate_params ? dgamma[c] + s2 : s2;
+        dbeta[c] = accumulate_params ? dbeta[c] + s1 : s1;
+        for (size_t r = 0; r < R; r++) {
+            size_t i = r * C + c;
+            double gv = relu_out && !(relu_out[i] > 0) ? 0 : g[i];
+            double v = gamma[c] * inv * (gv - s1 / (double)R - (x[i] - mean) * inv * s2 / (double)R);
+            dx[i] = accumulate_dx ? dx[i] + v : v;
+        }
+    }
+}

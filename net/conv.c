@@ -1,0 +1,192 @@
+/* conv2d launchers (net/conv.h): every pass is one implicit-GEMM dispatch of shaders/conv_cpu or
+ * shaders/conv_gpu (by ctvk_kernel_variant), the bias gradient one dispatch of conv_bias_grad. */
+#include "net/conv.h"
+#include "net/conv_internal.h"
+#include "net/launch.h"
+#include <limits.h>
+
+ctvk_status ctvk_conv2d_padded(int kh, int kw, int sh, int sw, int pt, int pb, int pl, int pr, ctvk_conv2d *p)
+{
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || pt < 0 || pb < 0 || pl < 0 || pr < 0)
+        return ctvk__fail(CTVK_ERR_ARG, "conv2d: kernel %dx%d, stride %dx%d, padding %d,%d,%d,%d: sizes and strides "
+                          "must be >= 1 and padding >= 0", kh, kw, sh, sw, pt, pb, pl, pr);
+    *p = (ctvk_conv2d){kh, kw, sh, sw, pt, pb, pl, pr, 0};
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_conv2d_valid(int kh, int kw, int sh, int sw, ctvk_conv2d *p)
+{
+    return ctvk_conv2d_padded(kh, kw, sh, sw, 0, 0, 0, 0, p);
+}
+
+static int same_pad_total(int in, int k, int s)
+{
+    int out = (in + s - 1) / s;
+    int t = (out - 1) * s + k - in;
+    return t > 0 ? t : 0;
+}
+
+ctvk_status ctvk_conv2d_same(int kh, int kw, int sh, int sw, int in_h, int in_w, ctvk_conv2d *p)
+{
+    if (in_h < 1 || in_w < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1)
+        return ctvk__fail(CTVK_ERR_ARG, "conv2d 'same': input %dx%d, kernel %dx%d, stride %dx%d must be >= 1", in_h,
+                          in_w, kh, kw, sh, sw);
+    int th = same_pad_total(in_h, kh, sh), tw = same_pad_total(in_w, kw, sw);
+    return ctvk_conv2d_padded(kh, kw, sh, sw, th / 2, th - th / 2, tw / 2, tw - tw / 2, p);
+}
+
+ctvk_status ctvk_conv2d_out_shape(const ctvk_conv2d *p, ctvk_shape x, int cout, ctvk_shape *y)
+{
+    int hh = x.h + p->pad_t + p->pad_b, ww = x.w + p->pad_l + p->pad_r;
+    if (x.n < 1 || x.h < 1 || x.w < 1 || x.c < 1 || cout < 1 || hh < p->kh || ww < p->kw || p->stride_h < 1 ||
+        p->stride_w < 1)
+        return ctvk__fail(CTVK_ERR_ARG, "conv2d: a %dx%d kernel (padding %d,%d,%d,%d) does not fit input %dx%dx%dx%d "
+                          "(or %d filters)", p->kh, p->kw, p->pad_t, p->pad_b, p->pad_l, p->pad_r, x.n, x.h, x.w, x.c,
+                          cout);
+    *y = (ctvk_shape){x.n, (hh - p->kh) / p->stride_h + 1, (ww - p->kw) / p->stride_w + 1, cout};
+    return CTVK_OK;
+}
+
+double ctvk_conv2d_flops(const ctvk_conv2d *p, ctvk_shape x, int cout)
+{
+    ctvk_shape y;
+    if (ctvk_conv2d_out_shape(p, x, cout, &y)) return 0;
+    return 2.0 * y.n * y.h * y.w * (double)cout * p->kh * p->kw * x.c;
+}
+
+/* ---------------------------------------------------------------- the GEMM dispatch */
+static ctvk_status need_in(const char *k, const ctvk_tensor *t)
+{
+    if (t->dtype != CTVK_F32 && t->dtype != CTVK_F16)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: tensor '%s' must be fp32 or fp16", k, t->name);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
+                            const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
+                            int relu, int accumulate)
+{
+    CTVK_TRY(need_in(kname, a));
+    CTVK_TRY(need_in(kname, b));
+    if (bias) CTVK_TRY(need_in(kname, bias));
+    int f16 = y->dtype == CTVK_F16;
+    if (f16) {
+        if (mode != 0 || accumulate)
+            return ctvk__fail(CTVK_ERR_ARG, "%s: fp16 output '%s' is for the forward pass without accumulation", kname,
+                              y->name);
+        if (!ctx->info.storage16)
+            return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: fp16 output '%s' needs 16-bit storage, which %s lacks; use an "
+                              "fp32 output", kname, y->name, ctx->info.name);
+    } else {
+        CTVK_TRY(ctvk__need_dtype(kname, y, CTVK_F32));
+    }
+    const ctvk_tensor *big[4] = {a, b, y, bias};
+    for (int i = 0; i < 4; i++)
+        if (big[i] && big[i]->count >= (size_t)INT_MAX)
+            return ctvk__fail(CTVK_ERR_ARG, "%s: tensor '%s' has more than 2^31 elements", kname, big[i]->name);
+    if (g->M < 1 || g->NC < 1 || g->KD < 1)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: empty problem (%d x %d x %d)", kname, g->M, g->NC, g->KD);
+
+    int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
+    int32_t spec[10] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    uint32_t rows_per_group, cols_per_group;
+    const char *shader;
+    char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
+    if (cpu) {
+        /* 8x8 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels). */
+        int tm = 8, tn = 8, lanes = 8;
+        int vec = tm % 4 == 0 && tn % 4 == 0 &&
+                  (mode == 0 ? g->C % 4 == 0 && g->NC % 4 == 0 : mode == 1 ? g->K % 4 == 0
+                                                                          : g->C % tm == 0 && g->K % 4 == 0);
+        /* Scalar fetches (vec 0) are cheapest when the lanes share the A rows (lanes side by side
+         * along columns), 4-component fetches when they share the B columns (lanes along rows). */
+        int colblocks = (g->NC + tn - 1) / tn, ln = 1;
+        while (ln < lanes && 2 * ln <= colblocks && (!vec || tm * (lanes / ln) > g->M)) ln *= 2;
+        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec;
+        sig[0] = sig[1] = vec ? 'q' : 't';
+        rows_per_group = (uint32_t)(tm * (lanes / ln));
+        cols_per_group = (uint32_t)(tn * ln);
+        shader = f16 ? "conv_cpu_h" : "conv_cpu";
+    } else {
+        /* 64x64 tiles, 4x4 per invocation: 256 invocations, a multiple of every subgroup size up to
+         * 128; devices limited to 128 invocations get 8x4 per invocation. */
+        int tm = ctx->info.max_workgroup_invocations >= 256 ? 4 : 8, tn = 4, bm = 64, bn = 64, bk = 16;
+        spec[4] = tm; spec[5] = tn; spec[6] = (bm / tm) * (bn / tn); spec[7] = bm; spec[8] = bn; spec[9] = bk;
+        rows_per_group = (uint32_t)bm;
+        cols_per_group = (uint32_t)bn;
+        shader = f16 ? "conv_gpu_h" : "conv_gpu";
+    }
+    ctvk_pipeline *pl;
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 9 : 10, &pl));
+    uint32_t total = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
+    uint32_t gy = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
+    uint32_t gx = total < 65535 ? total : 65535, gz = (total + gx - 1) / gx;
+    const ctvk_tensor *bind[4] = {a, b, bias ? bias : b, y};
+    return ctvk__dispatch(ctx, pl, bind, g, gx, gy, gz);
+}
+
+/* ---------------------------------------------------------------- conv2d */
+static ctvk_status conv_check(const char *k, const ctvk_conv2d *p, ctvk_shape xs, ctvk_shape ys,
+                              const ctvk_tensor *w, ctvk__conv_geo *g)
+{
+    if (!p) return ctvk__fail(CTVK_ERR_ARG, "%s: no geometry", k);
+    ctvk_shape want;
+    CTVK_TRY(ctvk_conv2d_out_shape(p, xs, ys.c, &want));
+    if (want.n != ys.n || want.h != ys.h || want.w != ys.w)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: output is %dx%dx%dx%d but input %dx%dx%dx%d with a %dx%d/%dx%d kernel "
+                          "gives %dx%dx%dx%d", k, ys.n, ys.h, ys.w, ys.c, xs.n, xs.h, xs.w, xs.c, p->kh, p->kw,
+                          p->stride_h, p->stride_w, want.n, want.h, want.w, want.c);
+    size_t wc = (size_t)p->kh * p->kw * xs.c * ys.c;
+    if (w->count != wc)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' have %zu elements, want %dx%dx%dx%d = %zu", k, w->name,
+                          w->count, p->kh, p->kw, xs.c, ys.c, wc);
+    *g = (ctvk__conv_geo){xs.n, xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, p->kh, p->kw, p->stride_h, p->stride_w,
+                          p->pad_t, p->pad_l, 0, 0, 0};
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_conv2d_forward(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, const ctvk_tensor *w,
+                                const ctvk_tensor *bias, ctvk_tensor *y)
+{
+    ctvk__conv_geo g;
+    CTVK_TRY(conv_check("conv2d_forward", p, x->shape, y->shape, w, &g));
+    if (bias && bias->count != (size_t)y->shape.c)
+        return ctvk__fail(CTVK_ERR_ARG, "conv2d_forward: bias '%s' has %zu elements, want %d", bias->name, bias->count,
+                          y->shape.c);
+    g.M = g.N * g.OH * g.OW; g.NC = g.K; g.KD = g.KH * g.KW * g.C;
+    return ctvk__conv_gemm(ctx, "conv2d_forward", 0, &g, x, w, bias, y, p->relu, 0);
+}
+
+ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
+                                      const ctvk_tensor *w, ctvk_tensor *dx, int accumulate)
+{
+    ctvk__conv_geo g;
+    CTVK_TRY(conv_check("conv2d_backward_data", p, dx->shape, dy->shape, w, &g));
+    g.M = g.N * g.H * g.W; g.NC = g.C; g.KD = g.KH * g.KW * g.K;
+    return ctvk__conv_gemm(ctx, "conv2d_backward_data", 1, &g, dy, w, NULL, dx, 0, accumulate);
+}
+
+ctvk_status ctvk_conv2d_backward_weights(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
+                                         const ctvk_tensor *dy, ctvk_tensor *dw, ctvk_tensor *db, int accumulate)
+{
+    ctvk__conv_geo g;
+    CTVK_TRY(conv_check("conv2d_backward_weights", p, x->shape, dy->shape, dw, &g));
+    g.M = g.KH * g.KW * g.C; g.NC = g.K; g.KD = g.N * g.OH * g.OW;
+    CTVK_TRY(ctvk__conv_gemm(ctx, "conv2d_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate));
+    return db ? ctvk_bias_grad(ctx, dy, db, accumulate) : CTVK_OK;
+}
+
+ctvk_status ctvk_bias_grad(ctvk_ctx *ctx, const ctvk_tensor *dy, ctvk_tensor *db, int accumulate)
+{
+    CTVK_TRY(need_in("bias_grad", dy));
+    CTVK_TRY(ctvk__need_dtype("bias_grad", db, CTVK_F32));
+    if (db->count < 1 || dy->count % db->count || dy->count >= (size_t)INT_MAX)
+        return ctvk__fail(CTVK_ERR_ARG, "bias_grad: dy '%s' (%zu elements) is not rows of db '%s' (%zu channels)",
+                          dy->name, dy->count, db->name, db->count);
+    struct { int32_t rows, c; } pc = {(int32_t)(dy->count / db->count), (int32_t)db->count};
+    int32_t spec[2] = {accumulate != 0, 8};
+    ctvk_pipeline *pl;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "conv_bias_grad", accumulate ? "tb" : "tw", sizeof pc, spec, 2, &pl));
+    const ctvk_tensor *bind[2] = {dy, db};
+    return ctvk__dispatch(ctx, pl, bind, &pc, (uint32_t)(pc.c + 7) / 8, 1, 1);
+}

@@ -1,0 +1,94 @@
+/* conv2d and dense: shape/padding helpers, launchers (forward, backward-data, backward-weights,
+ * bias gradient) and their plain-C references.
+ *
+ * Layouts: activations NHWC, conv weights HWIO ([kh][kw][cin][cout], as Keras stores them), dense
+ * weights (in, out), biases (cout). Every pass is an implicit GEMM (no im2col buffer) run by one
+ * of two kernel families chosen by ctvk_kernel_variant(ctx):
+ *  - CPU (lavapipe): shaders/conv_cpu.glsl, 8-lane workgroups, 8x8 register block per lane,
+ *    inputs through texel buffers, 4-component (vec4) texel views when the channel counts allow
+ *    (forward: Cin, Cout % 4; backward-data: Cout % 4; backward-weights: Cin % 8, Cout % 4);
+ *  - GPU: shaders/conv_gpu.glsl, shared-memory tiles (64x64x16, 4x4 per invocation, 256
+ *    invocations: a multiple of any subgroup size up to 128; 8x4 where only 128 are allowed).
+ * The bias gradient is one extra dispatch (shaders/conv_bias_grad.comp).
+ * Inputs (x, w, bias, dy) may be fp32 or fp16 tensors (fp16 through R16F texel views, fp32
+ * arithmetic). The forward output may be fp16 (inference, needs ctx->info.storage16); gradients
+ * are fp32.
+ *
+ * fp16 error bound (forward, fp16 storage, fp32 accumulation): rounding x, w and bias to fp16 is a
+ * relative error of at most u = 2^-11 each, so each product x*w is off by at most ~2u relative
+ * (+ fp32 accumulation, negligible: KD * 2^-24), and the result by at most 2u * sum|x*w| + u*|b|;
+ * storing y as fp16 adds u*|y|. Hence |y16 - y| <= 2^-10 * (sum_k |x_k w_k| + |b|) + 2^-11 |y|
+ * (about 1e-3 of the absolute sum of terms). Tests check this bound element by element.
+ */
+#ifndef CTVK_NET_CONV_H
+#define CTVK_NET_CONV_H
+#include "ctvk/ctvk.h"
+
+/* Geometry of a 2-D convolution (dilation 1). relu: forward epilogue y = max(y, 0). */
+typedef struct ctvk_conv2d {
+    int kh, kw, stride_h, stride_w;
+    int pad_t, pad_b, pad_l, pad_r;
+    int relu;
+} ctvk_conv2d;
+
+/* 'valid' (no padding). */
+ctvk_status ctvk_conv2d_valid(int kh, int kw, int stride_h, int stride_w, ctvk_conv2d *p);
+/* 'same' as TensorFlow pads for an input of in_h x in_w: pad_total = max((ceil(in/s)-1)*s + k - in, 0),
+ * pad_before = pad_total/2, the extra row/column goes bottom/right. Output size ceil(in/s). */
+ctvk_status ctvk_conv2d_same(int kh, int kw, int stride_h, int stride_w, int in_h, int in_w, ctvk_conv2d *p);
+/* Explicit zero padding. */
+ctvk_status ctvk_conv2d_padded(int kh, int kw, int stride_h, int stride_w, int pad_t, int pad_b, int pad_l,
+                               int pad_r, ctvk_conv2d *p);
+/* Output shape for input x and cout filters; fails when the window does not fit. */
+ctvk_status ctvk_conv2d_out_shape(const ctvk_conv2d *p, ctvk_shape x, int cout, ctvk_shape *y);
+
+/* y = conv(x, w) (+ bias) (ReLU if p->relu). x (N,H,W,Cin), w (kh,kw,Cin,Cout) (any tensor shape
+ * with that element count), bias (Cout) or NULL, y (N,OH,OW,Cout). */
+ctvk_status ctvk_conv2d_forward(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, const ctvk_tensor *w,
+                                const ctvk_tensor *bias, ctvk_tensor *y);
+/* dx (+)= d(sum y*dy)/dx: a convolution of dy with the flipped, transposed weights. p->relu is
+ * ignored (the ReLU backward is its own op). */
+ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
+                                      const ctvk_tensor *w, ctvk_tensor *dx, int accumulate);
+/* dw (+)= sum over N*OH*OW of x-patch (x) dy; db (+)= sum of dy (db may be NULL). */
+ctvk_status ctvk_conv2d_backward_weights(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
+                                         const ctvk_tensor *dy, ctvk_tensor *dw, ctvk_tensor *db, int accumulate);
+/* db (+)= sum over all rows of dy (N*H*W rows of C channels). */
+ctvk_status ctvk_bias_grad(ctvk_ctx *ctx, const ctvk_tensor *dy, ctvk_tensor *db, int accumulate);
+
+/* Dense: x is N rows of `in` values (any shape with n = N, e.g. a flattened NHWC map), w holds
+ * in*out values ((in, out) row-major), bias (out) or NULL, y is N x out. */
+ctvk_status ctvk_dense_forward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *w, const ctvk_tensor *bias,
+                               int relu, ctvk_tensor *y);
+ctvk_status ctvk_dense_backward_data(ctvk_ctx *ctx, const ctvk_tensor *dy, const ctvk_tensor *w, ctvk_tensor *dx,
+                                     int accumulate);
+ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *dy, ctvk_tensor *dw,
+                                        ctvk_tensor *db, int accumulate);
+
+/* Floating-point operations of one pass (2 per multiply-add), for benchmarks. */
+double ctvk_conv2d_flops(const ctvk_conv2d *p, ctvk_shape x, int cout);
+
+/* ---------------------------------------------------------------- plain-C references
+ * Same layouts, float arrays, accumulation in double. xs is the input shape, ys the output shape
+ * (ys.c = Cout). b/db may be NULL. accumulate: add into the output instead of overwriting. */
+void ctvk_ref_conv2d_forward(const ctvk_conv2d *p, ctvk_shape xs, const float *x, const float *w, const float *b,
+                             ctvk_shape ys, float *y);
+void ctvk_ref_conv2d_backward_data(const ctvk_conv2d *p, ctvk_shape ys, const float *dy, const float *w,
+                                   ctvk_shape xs, float *dx, int accumulate);
+void ctvk_ref_conv2d_backward_weights(const ctvk_conv2d *p, ctvk_shape xs, const float *x, ctvk_shape ys,
+                                      const float *dy, float *dw, float *db, int accumulate);
+/* The same in double precision (for finite-difference checks). */
+void ctvk_ref_conv2d_forward_f64(const ctvk_conv2d *p, ctvk_shape xs, const double *x, const double *w,
+                                 const double *b, ctvk_shape ys, double *y);
+void ctvk_ref_conv2d_backward_data_f64(const ctvk_conv2d *p, ctvk_shape ys, const double *dy, const double *w,
+                                       ctvk_shape xs, double *dx, int accumulate);
+void ctvk_ref_conv2d_backward_weights_f64(const ctvk_conv2d *p, ctvk_shape xs, const double *x, ctvk_shape ys,
+                                          const double *dy, double *dw, double *db, int accumulate);
+/* Dense references: x (n, in), w (in, out), y (n, out). */
+void ctvk_ref_dense_forward(int n, int in, int out, const float *x, const float *w, const float *b, int relu,
+                            float *y);
+void ctvk_ref_dense_backward_data(int n, int in, int out, const float *dy, const float *w, float *dx,
+                                  int accumulate);
+void ctvk_ref_dense_backward_weights(int n, int in, int out, const float *x, const float *dy, float *dw,
+                                     float *db, int accumulate);
+#endif

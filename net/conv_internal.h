@@ -1,0 +1,16 @@
+/* Private to net/conv.c and net/dense.c: the push constants of shaders/conv_common.glsl and the
+ * one launcher behind every conv2d and dense pass. */
+#ifndef CTVK_NET_CONV_INTERNAL_H
+#define CTVK_NET_CONV_INTERNAL_H
+#include "net/launch.h"
+
+typedef struct ctvk__conv_geo {
+    int32_t N, H, W, C, OH, OW, K, KH, KW, SH, SW, PT, PL, M, NC, KD;
+} ctvk__conv_geo;
+
+/* mode 0 forward (a = x, b = w), 1 backward-data (a = dy, b = w), 2 backward-weights (a = x,
+ * b = dy); y is the output (y, dx or dw). */
+ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
+                            const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
+                            int relu, int accumulate);
+#endif

@@ -1,0 +1,679 @@
+/* The device executor: turns a layer graph into a plan of fused kernels over planned buffers, and
+ * records forward, loss, backward and Nadam through the kernel launchers of net/. */
+#include "net/conv.h"
+#include "net/exec.h"
+#include "net/ops.h"
+#include "net/train_ops.h"
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_NONE, K_INPUT, K_CONV, K_BN, K_RELU, K_ADD, K_PAD, K_MAXPOOL, K_GAP, K_RESIZE, K_CONCAT,
+            K_DROPOUT, K_DENSE };
+
+/* A value: one activation of the batch. Aliases (Flatten) share their root's buffer. */
+typedef struct xval {
+    ctvk_shape shape;        /* per sample */
+    int root;                /* the value owning the buffer (itself unless an alias) */
+    int producer;            /* layer writing it */
+    int last_use;            /* last layer reading it in the forward pass */
+    int keep;                /* read by the backward pass */
+    int buf, gbuf;           /* activation / gradient pool buffer */
+    int grad_first, grad_last;   /* layers (in forward numbering) whose backward writes / reads its gradient */
+    ctvk_tensor *t, *g;      /* views for the current batch size */
+    int grad_ready;
+} xval;
+
+typedef struct xlayer {
+    enum kind kind;
+    int vin[2], vout;
+    ctvk_conv2d conv;        /* conv geometry incl. folded padding */
+    int k, stride, pt, pb, pl, pr;   /* maxpool / pad */
+    int relu;
+    float eps, momentum, rate;
+    ctvk_tensor *prm[4], *grd[4];    /* parameter and gradient views */
+    ctvk_tensor *saved;      /* BN: mean and invstd */
+    ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
+} xlayer;
+
+typedef struct xbuf { size_t elems; ctvk_tensor *t; } xbuf;
+
+struct ctvk_net {
+    ctvk_ctx *ctx;
+    ctvk_graph g;
+    int max_batch, training, n;       /* n: the batch size the views are made for (0: none) */
+    xlayer *L;
+    xval *V;
+    int nv;
+    xbuf *abuf, *gbufs;
+    int nabuf, ngbuf;
+    ctvk_tensor *input;
+    ctvk_tensor *params, *grads, *m, *v;
+    ctvk_flat fp, fg, fm, fv;
+    ctvk_nadam opt;
+    ctvk_tensor *labels, *probs, *stats, *work;
+    ctvk_tensor *labels_n, *probs_n;
+    int logits_value;
+    uint64_t bytes;
+};
+
+/* ---------------------------------------------------------------- planning */
+static int new_value(ctvk_net *net, ctvk_shape s, int producer)
+{
+    xval *v = &net->V[net->nv];
+    memset(v, 0, sizeof *v);
+    v->shape = s;
+    v->root = net->nv;
+    v->producer = producer;
+    v->last_use = producer;
+    v->buf = v->gbuf = -1;
+    v->grad_first = v->grad_last = -1;
+    return net->nv++;
+}
+
+static int root(const ctvk_net *net, int v) { return net->V[v].root; }
+
+static void use(ctvk_net *net, int v, int layer)
+{
+    int r = root(net, v);
+    if (layer > net->V[r].last_use) net->V[r].last_use = layer;
+}
+
+static int consumers(const ctvk_graph *g, int i, int *only)
+{
+    int n = 0;
+    for (int j = i + 1; j < g->nlayers; j++)
+        for (int k = 0; k < g->layers[j].nin; k++)
+            if (g->layers[j].in[k] == i) { n++; *only = j; }
+    return n;
+}
+
+/* Value and kind of every layer, with the fusions. */
+static ctvk_status plan_layers(ctvk_net *net)
+{
+    const ctvk_graph *g = &net->g;
+    int *lv = malloc((size_t)g->nlayers * sizeof *lv);     /* value holding layer i's output */
+    int *padded = calloc((size_t)g->nlayers, sizeof *padded);   /* layer i is a ZeroPadding folded away */
+    if (!lv || !padded) { free(lv); free(padded); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        xlayer *x = &net->L[i];
+        memset(x, 0, sizeof *x);
+        x->vin[0] = l->nin > 0 ? lv[l->in[0]] : -1;
+        x->vin[1] = l->nin > 1 ? lv[l->in[1]] : -1;
+        int only = -1, nc = consumers(g, i, &only);
+        /* a padding whose only consumer is a conv or max pool is folded into it */
+        int src = l->nin ? l->in[0] : -1;
+        int pt = 0, pb = 0, pl = 0, pr = 0;
+        if (src >= 0 && padded[src]) {
+            const ctvk_layer *p = &g->layers[src];
+            pt = p->pad_t; pb = p->pad_b; pl = p->pad_l; pr = p->pad_r;
+        }
+        switch (l->op) {
+        case CTVK_OP_INPUT:
+            x->kind = K_INPUT;
+            lv[i] = new_value(net, l->out, i);
+            break;
+        case CTVK_OP_ZEROPAD:
+            if (nc == 1 && (g->layers[only].op == CTVK_OP_CONV || g->layers[only].op == CTVK_OP_MAXPOOL)) {
+                x->kind = K_NONE;
+                padded[i] = 1;
+                lv[i] = x->vin[0];
+            } else {
+                x->kind = K_PAD;
+                x->pt = l->pad_t; x->pb = l->pad_b; x->pl = l->pad_l; x->pr = l->pad_r;
+                lv[i] = new_value(net, l->out, i);
+            }
+            break;
+        case CTVK_OP_CONV:
+            x->kind = K_CONV;
+            CTVK_TRY(ctvk_conv2d_padded(l->kh, l->kw, l->stride, l->stride, l->pad_t + pt, l->pad_b + pb,
+                                        l->pad_l + pl, l->pad_r + pr, &x->conv));
+            lv[i] = new_value(net, l->out, i);
+            break;
+        case CTVK_OP_MAXPOOL:
+            x->kind = K_MAXPOOL;
+            x->k = l->kh; x->stride = l->stride; x->pt = pt; x->pb = pb; x->pl = pl; x->pr = pr;
+            lv[i] = new_value(net, l->out, i);
+            break;
+        case CTVK_OP_BN:
+        case CTVK_OP_ADD:
+            x->kind = l->op == CTVK_OP_BN ? K_BN : K_ADD;
+            x->eps = l->eps;
+            x->momentum = l->momentum;
+            lv[i] = new_value(net, l->out, i);
+            if (nc == 1 && g->layers[only].op == CTVK_OP_RELU) x->relu = 1;   /* the ReLU becomes an alias */
+            break;
+        case CTVK_OP_RELU: {
+            const xlayer *p = &net->L[l->in[0]];
+            if ((p->kind == K_BN || p->kind == K_ADD) && p->relu) { x->kind = K_NONE; lv[i] = x->vin[0]; }
+            else { x->kind = K_RELU; lv[i] = new_value(net, l->out, i); }
+            break;
+        }
+        case CTVK_OP_GAP: x->kind = K_GAP; lv[i] = new_value(net, l->out, i); break;
+        case CTVK_OP_RESIZE: x->kind = K_RESIZE; lv[i] = new_value(net, l->out, i); break;
+        case CTVK_OP_CONCAT: x->kind = K_CONCAT; lv[i] = new_value(net, l->out, i); break;
+        case CTVK_OP_DROPOUT: x->kind = K_DROPOUT; x->rate = l->rate; lv[i] = new_value(net, l->out, i); break;
+        case CTVK_OP_FLATTEN: {
+            x->kind = K_NONE;
+            int v = new_value(net, l->out, i);
+            net->V[v].root = root(net, x->vin[0]);
+            lv[i] = v;
+            break;
+        }
+        case CTVK_OP_DENSE:
+            x->kind = K_DENSE;
+            x->relu = l->act == CTVK_ACT_RELU;
+            lv[i] = new_value(net, l->out, i);
+            break;
+        }
+        x->vout = lv[i];
+        /* a folded padding's consumer reads the padding's input */
+        if (src >= 0 && padded[src]) x->vin[0] = lv[g->layers[src].in[0]];
+    }
+    net->logits_value = lv[g->output];
+    free(lv);
+    free(padded);
+    if (g->layers[g->output].op != CTVK_OP_DENSE || g->layers[g->output].act != CTVK_ACT_SOFTMAX)
+        return ctvk__fail(CTVK_ERR_ARG, "network %s: the last layer must be a softmax Dense to run it "
+                          "(head 'none' is a backbone only)", g->cfg.arch);
+    return CTVK_OK;
+}
+
+/* What the backward pass reads, and which layers read or write each gradient. */
+static void plan_backward(ctvk_net *net)
+{
+    for (int i = 0; i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        if (x->kind == K_NONE || x->kind == K_INPUT) continue;
+        for (int k = 0; k < 2; k++) if (x->vin[k] >= 0) use(net, x->vin[k], i);
+        if (!net->training) continue;
+        int in = x->vin[0] >= 0 ? root(net, x->vin[0]) : -1, out = root(net, x->vout);
+        if (x->kind == K_CONV || x->kind == K_BN || x->kind == K_DENSE) net->V[in].keep = 1;
+        if (x->relu || x->kind == K_RELU) net->V[out].keep = 1;
+        /* gradients: this layer's backward reads the gradient of its output and writes those of its
+         * inputs. In reverse order the first writer is the highest layer index. */
+        xval *o = &net->V[out];
+        if (o->grad_last < 0 || i < o->grad_last) o->grad_last = i;
+        if (o->grad_first < i) o->grad_first = i;
+        for (int k = 0; k < 2; k++) {
+            if (x->vin[k] < 0) continue;
+            xval *v = &net->V[root(net, x->vin[k])];
+            if (v->grad_first < i) v->grad_first = i;
+            if (v->grad_last < 0 || i < v->grad_last) v->grad_last = i;
+        }
+    }
+}
+
+/* Assigns pool buffers: a value takes a free buffer (best fit, grown if needed) when it is born
+ * and gives it back after its last use; order is the forward order for activations and the
+ * reverse order for gradients. */
+static int pool_take(xbuf **pool, int *n, int *busy, size_t elems)
+{
+    int best = -1;
+    for (int i = 0; i < *n; i++) {
+        if (busy[i]) continue;
+        if (best < 0) { best = i; continue; }
+        /* prefer the smallest buffer that fits, else the largest one (it grows least) */
+        int fits = (*pool)[i].elems >= elems, bfits = (*pool)[best].elems >= elems;
+        if ((fits && (!bfits || (*pool)[i].elems < (*pool)[best].elems)) ||
+            (!fits && !bfits && (*pool)[i].elems > (*pool)[best].elems))
+            best = i;
+    }
+    if (best < 0) {
+        xbuf *np = realloc(*pool, (size_t)(*n + 1) * sizeof *np);
+        if (!np) return -1;
+        *pool = np;
+        best = (*n)++;
+        (*pool)[best] = (xbuf){0, NULL};
+    }
+    if ((*pool)[best].elems < elems) (*pool)[best].elems = elems;
+    busy[best] = 1;
+    return best;
+}
+
+static size_t per_sample(ctvk_shape s) { return (size_t)s.h * (size_t)s.w * (size_t)s.c; }
+
+static ctvk_status plan_buffers(ctvk_net *net)
+{
+    int nl = net->g.nlayers;
+    int *busy = calloc((size_t)(2 * nl + 2), sizeof *busy);
+    if (!busy) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    size_t mb = (size_t)net->max_batch;
+    /* activations, forward order; the input has its own tensor */
+    for (int i = 0; i < nl; i++) {
+        for (int v = 0; v < net->nv; v++) {
+            xval *x = &net->V[v];
+            if (x->root != v || x->producer != i || net->L[i].kind == K_INPUT) continue;
+            x->buf = pool_take(&net->abuf, &net->nabuf, busy, per_sample(x->shape) * mb);
+            if (x->buf < 0) { free(busy); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+        }
+        for (int v = 0; v < net->nv; v++) {
+            xval *x = &net->V[v];
+            if (x->root == v && x->buf >= 0 && x->last_use == i && !x->keep && v != net->logits_value)
+                busy[x->buf] = 0;
+        }
+    }
+    if (net->training) {
+        memset(busy, 0, (size_t)(2 * nl + 2) * sizeof *busy);
+        for (int i = nl - 1; i >= 0; i--) {
+            for (int v = 0; v < net->nv; v++) {
+                xval *x = &net->V[v];
+                if (x->root != v || x->grad_first != i || net->L[x->producer].kind == K_INPUT) continue;
+                x->gbuf = pool_take(&net->gbufs, &net->ngbuf, busy, per_sample(x->shape) * mb);
+                if (x->gbuf < 0) { free(busy); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+            }
+            for (int v = 0; v < net->nv; v++) {
+                xval *x = &net->V[v];
+                if (x->root == v && x->gbuf >= 0 && x->producer == i) busy[x->gbuf] = 0;
+            }
+        }
+        /* the logits' gradient is written by the loss before any backward */
+        xval *lg = &net->V[root(net, net->logits_value)];
+        if (lg->gbuf < 0) lg->gbuf = pool_take(&net->gbufs, &net->ngbuf, busy, per_sample(lg->shape) * mb);
+    }
+    free(busy);
+    return CTVK_OK;
+}
+
+/* ---------------------------------------------------------------- allocation */
+static ctvk_status make(ctvk_net *net, ctvk_dtype dt, ctvk_shape s, const char *name, ctvk_tensor **t)
+{
+    CTVK_TRY(ctvk_tensor_create(net->ctx, dt, s, name, t));
+    net->bytes += ctvk_tensor_bytes(*t);
+    return CTVK_OK;
+}
+
+static ctvk_shape vec(size_t n) { return (ctvk_shape){1, 1, 1, (int)n}; }
+
+static ctvk_status alloc_all(ctvk_net *net)
+{
+    const ctvk_graph *g = &net->g;
+    ctvk_ctx *ctx = net->ctx;
+    CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "parameters", &net->params));
+    CTVK_TRY(ctvk_flat_init(net->params, 0, &net->fp));
+    for (int i = 0; i < net->nabuf; i++)
+        CTVK_TRY(make(net, CTVK_F32, vec(net->abuf[i].elems), "activations", &net->abuf[i].t));
+    ctvk_shape is = g->layers[0].out;
+    is.n = net->max_batch;
+    CTVK_TRY(make(net, CTVK_F32, is, "input", &net->input));
+    int classes = g->cfg.classes;
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "labels", &net->labels));
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "probs", &net->probs));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "stats", &net->stats));
+    CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
+    CTVK_TRY(ctvk_fill(ctx, net->labels, 0.0f));
+    if (net->training) {
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "gradients", &net->grads));
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_m", &net->m));
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_v", &net->v));
+        CTVK_TRY(ctvk_flat_init(net->grads, 0, &net->fg));
+        CTVK_TRY(ctvk_flat_init(net->m, 0, &net->fm));
+        CTVK_TRY(ctvk_flat_init(net->v, 0, &net->fv));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fg));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fm));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fv));
+        for (int i = 0; i < net->ngbuf; i++)
+            CTVK_TRY(make(net, CTVK_F32, vec(net->gbufs[i].elems), "gradients of activations", &net->gbufs[i].t));
+        size_t work = 1;
+        for (int i = 0; i < g->nlayers; i++) {
+            if (net->L[i].kind != K_BN) continue;
+            ctvk_shape s = net->V[net->L[i].vin[0]].shape;
+            s.n = net->max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+        }
+        CTVK_TRY(make(net, CTVK_F32, vec(work), "bn_workspace", &net->work));
+    }
+    /* per-layer parameter and gradient views, BN saved statistics, max-pool argmax */
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        xlayer *x = &net->L[i];
+        for (int p = 0; p < l->nparams; p++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s/%s", l->name, l->params[p].name);
+            CTVK_TRY(ctvk_tensor_view(net->params, l->params[p].offset, vec(l->params[p].count), name, &x->prm[p]));
+            if (net->training)
+                CTVK_TRY(ctvk_tensor_view(net->grads, l->params[p].offset, vec(l->params[p].count), name, &x->grd[p]));
+        }
+        if (x->kind == K_BN && net->training)
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->saved));
+        if (x->kind == K_MAXPOOL && net->training) {
+            ctvk_shape s = l->out;
+            s.n = net->max_batch;
+            CTVK_TRY(make(net, CTVK_U32, s, l->name, &x->argmax_all));
+        }
+    }
+    return CTVK_OK;
+}
+
+static void drop_views(ctvk_net *net)
+{
+    for (int v = 0; v < net->nv; v++) {
+        ctvk_tensor_destroy(net->V[v].t);
+        ctvk_tensor_destroy(net->V[v].g);
+        net->V[v].t = net->V[v].g = NULL;
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {
+        ctvk_tensor_destroy(net->L[i].argmax);
+        net->L[i].argmax = NULL;
+    }
+    ctvk_tensor_destroy(net->labels_n);
+    ctvk_tensor_destroy(net->probs_n);
+    net->labels_n = net->probs_n = NULL;
+    net->n = 0;
+}
+
+/* Views of every planned buffer for a batch of n samples. */
+static ctvk_status bind_batch(ctvk_net *net, int n)
+{
+    if (n == net->n) return CTVK_OK;
+    if (n < 1 || n > net->max_batch)
+        return ctvk__fail(CTVK_ERR_ARG, "batch of %d samples: the network was made for 1 to %d", n, net->max_batch);
+    drop_views(net);
+    for (int v = 0; v < net->nv; v++) {
+        xval *x = &net->V[v];
+        const xval *r = &net->V[x->root];
+        ctvk_shape s = x->shape;
+        s.n = n;
+        ctvk_tensor *base = net->L[r->producer].kind == K_INPUT ? net->input : r->buf >= 0 ? net->abuf[r->buf].t : NULL;
+        if (base) CTVK_TRY(ctvk_tensor_view(base, 0, s, net->g.layers[x->producer].name, &x->t));
+        if (r->gbuf >= 0) CTVK_TRY(ctvk_tensor_view(net->gbufs[r->gbuf].t, 0, s, "gradient", &x->g));
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        if (!x->argmax_all) continue;
+        ctvk_shape s = net->g.layers[i].out;
+        s.n = n;
+        CTVK_TRY(ctvk_tensor_view(x->argmax_all, 0, s, "argmax", &x->argmax));
+    }
+    ctvk_shape ls = {n, 1, 1, net->g.cfg.classes};
+    CTVK_TRY(ctvk_tensor_view(net->labels, 0, ls, "labels", &net->labels_n));
+    CTVK_TRY(ctvk_tensor_view(net->probs, 0, ls, "probs", &net->probs_n));
+    net->n = n;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
+{
+    *out = NULL;
+    if (max_batch < 1) return ctvk__fail(CTVK_ERR_ARG, "batch size %d: must be at least 1", max_batch);
+    ctvk_net *net = calloc(1, sizeof *net);
+    if (!net) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    net->ctx = ctx;
+    net->max_batch = max_batch;
+    net->training = training;
+    net->g = *g;
+    net->g.layers = malloc((size_t)g->nlayers * sizeof *g->layers);
+    net->L = calloc((size_t)g->nlayers, sizeof *net->L);
+    net->V = calloc((size_t)g->nlayers + 1, sizeof *net->V);
+    ctvk_status s = CTVK_OK;
+    if (!net->g.layers || !net->L || !net->V) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (!s) {
+        memcpy(net->g.layers, g->layers, (size_t)g->nlayers * sizeof *g->layers);
+        net->g.cap = g->nlayers;
+        ctvk_nadam_init(&net->opt, NULL);
+        s = plan_layers(net);
+    }
+    if (!s) { plan_backward(net); s = plan_buffers(net); }
+    if (!s) s = alloc_all(net);
+    if (s) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ctvk_error());
+        ctvk_net_destroy(net);
+        return ctvk__fail(s, "%s", msg);
+    }
+    *out = net;
+    return CTVK_OK;
+}
+
+void ctvk_net_destroy(ctvk_net *net)
+{
+    if (!net) return;
+    drop_views(net);
+    for (int i = 0; net->L && i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        for (int p = 0; p < CTVK_MAX_PARAMS; p++) { ctvk_tensor_destroy(x->prm[p]); ctvk_tensor_destroy(x->grd[p]); }
+        ctvk_tensor_destroy(x->saved);
+        ctvk_tensor_destroy(x->argmax_all);
+    }
+    if (net->fp.t) ctvk_flat_release(&net->fp);
+    if (net->fg.t) ctvk_flat_release(&net->fg);
+    if (net->fm.t) ctvk_flat_release(&net->fm);
+    if (net->fv.t) ctvk_flat_release(&net->fv);
+    for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
+    for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
+    ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
+                          net->work};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
+    free(net->abuf);
+    free(net->gbufs);
+    free(net->L);
+    free(net->V);
+    free(net->g.layers);
+    free(net);
+}
+
+const ctvk_graph *ctvk_net_graph(const ctvk_net *net) { return &net->g; }
+ctvk_tensor *ctvk_net_input(ctvk_net *net) { return net->input; }
+uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }
+
+ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
+{
+    return ctvk_tensor_upload(net->params, params, net->g.params_total * sizeof(float));
+}
+
+ctvk_status ctvk_net_get_params(ctvk_net *net, float *params)
+{
+    return ctvk_tensor_download(net->params, params, net->g.params_total * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- forward */
+static ctvk_tensor *T(ctvk_net *net, int v) { return v >= 0 ? net->V[v].t : NULL; }
+
+static ctvk_status forward_layer(ctvk_net *net, int i, int training, uint64_t seed)
+{
+    ctvk_ctx *ctx = net->ctx;
+    xlayer *x = &net->L[i];
+    ctvk_tensor *a = T(net, x->vin[0]), *b = T(net, x->vin[1]), *y = T(net, x->vout);
+    switch (x->kind) {
+    case K_NONE: case K_INPUT: return CTVK_OK;
+    case K_CONV: return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
+    case K_BN:
+        if (training)
+            return ctvk_bn_forward_train(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->momentum,
+                                         x->relu, y, x->saved, net->work);
+        return ctvk_bn_forward_infer(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->relu, y);
+    case K_RELU: return ctvk_relu(ctx, a, y);
+    case K_ADD: return ctvk_add(ctx, a, b, y, x->relu);
+    case K_PAD: return ctvk_pad(ctx, a, y, x->pt, x->pb, x->pl, x->pr);
+    case K_MAXPOOL:
+        return ctvk_maxpool(ctx, a, y, training ? x->argmax : NULL, x->k, x->stride, x->pt, x->pb, x->pl, x->pr);
+    case K_GAP: return ctvk_gap(ctx, a, y);
+    case K_RESIZE: return ctvk_resize_nearest(ctx, a, y);
+    case K_CONCAT: return ctvk_concat(ctx, a, b, y);
+    case K_DROPOUT: return ctvk_dropout(ctx, a, y, x->rate, ctvk__layer_seed(seed, i), training);
+    case K_DENSE: return ctvk_dense_forward(ctx, a, x->prm[0], x->prm[1], x->relu, y);
+    }
+    return CTVK_OK;
+}
+
+static ctvk_status forward(ctvk_net *net, int n, int training, uint64_t seed)
+{
+    CTVK_TRY(bind_batch(net, n));
+    for (int i = 0; i < net->g.nlayers; i++) {
+        if (net->L[i].kind == K_NONE || net->L[i].kind == K_INPUT) continue;
+        ctvk_label_push(net->ctx, net->g.layers[i].name);
+        ctvk_status s = forward_layer(net, i, training, seed);
+        ctvk_label_pop(net->ctx);
+        if (s) return s;
+    }
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_net_forward(ctvk_net *net, int n)
+{
+    CTVK_TRY(forward(net, n, 0, 0));
+    /* the softmax of the logits (the loss kernel against the zero labels; its stats are not used) */
+    ctvk_label_push(net->ctx, "softmax");
+    ctvk_tensor *lg = T(net, net->logits_value);
+    ctvk_status s = ctvk_softmax_ce(net->ctx, lg, net->labels_n, net->probs_n, net->training ? net->V[root(net,
+                                    net->logits_value)].g : net->probs_n, net->stats, 1);
+    ctvk_label_pop(net->ctx);
+    return s;
+}
+
+ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out)
+{
+    if (n != net->n) return ctvk__fail(CTVK_ERR_ARG, "probabilities of %d samples asked, the last pass had %d", n, net->n);
+    return ctvk_tensor_download(net->probs_n, out, (size_t)n * (size_t)net->g.cfg.classes * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- backward */
+/* The gradient tensor of value v for writing, and whether to accumulate into it. */
+static ctvk_tensor *grad_out(ctvk_net *net, int v, int *acc)
+{
+    xval *r = &net->V[root(net, v)];
+    *acc = r->grad_ready;
+    r->grad_ready = 1;
+    return net->V[v].g;
+}
+
+static int needs_grad(ctvk_net *net, int v)
+{
+    return v >= 0 && net->L[net->V[root(net, v)].producer].kind != K_INPUT;
+}
+
+static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
+{
+    ctvk_ctx *ctx = net->ctx;
+    xlayer *x = &net->L[i];
+    int acc, acc2;
+    ctvk_tensor *a = T(net, x->vin[0]), *y = T(net, x->vout);
+    ctvk_tensor *g = net->V[x->vout].g;
+    if (!net->V[root(net, x->vout)].grad_ready) return CTVK_OK;   /* not on the loss path */
+    switch (x->kind) {
+    case K_NONE: case K_INPUT: return CTVK_OK;
+    case K_CONV:
+        if (needs_grad(net, x->vin[0])) {
+            ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+            CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], dx, acc));
+        }
+        return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], 0);
+    case K_BN: {
+        ctvk_tensor *dx = needs_grad(net, x->vin[0]) ? grad_out(net, x->vin[0], &acc) : NULL;
+        if (!dx) return ctvk__fail(CTVK_ERR_ARG, "a batch norm on the network input is not supported");
+        return ctvk_bn_backward(ctx, a, x->prm[0], x->saved, x->relu ? y : NULL, g, dx, acc, x->grd[0], x->grd[1], 0,
+                                net->work);
+    }
+    case K_RELU: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_relu_backward(ctx, g, y, dx, acc);
+    }
+    case K_ADD: {
+        ctvk_tensor *da = grad_out(net, x->vin[0], &acc), *db = grad_out(net, x->vin[1], &acc2);
+        return ctvk_add_backward(ctx, g, x->relu ? y : NULL, da, acc, db, acc2);
+    }
+    case K_PAD: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_pad_backward(ctx, g, dx, x->pt, x->pb, x->pl, x->pr, acc);
+    }
+    case K_MAXPOOL: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_maxpool_backward(ctx, g, x->argmax, dx, x->k, x->stride, x->pt, x->pb, x->pl, x->pr, acc);
+    }
+    case K_GAP: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_gap_backward(ctx, g, dx, acc);
+    }
+    case K_RESIZE: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_resize_nearest_backward(ctx, g, dx, acc);
+    }
+    case K_CONCAT: {
+        ctvk_tensor *da = grad_out(net, x->vin[0], &acc), *db = grad_out(net, x->vin[1], &acc2);
+        return ctvk_concat_backward(ctx, g, da, acc, db, acc2);
+    }
+    case K_DROPOUT: {
+        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+        return ctvk_dropout_backward(ctx, g, dx, x->rate, ctvk__layer_seed(seed, i), acc);
+    }
+    case K_DENSE:
+        if (x->relu) CTVK_TRY(ctvk_relu_backward(ctx, g, y, g, 0));   /* in place: g only feeds this layer */
+        if (needs_grad(net, x->vin[0])) {
+            ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
+            CTVK_TRY(ctvk_dense_backward_data(ctx, g, x->prm[0], dx, acc));
+        }
+        return ctvk_dense_backward_weights(ctx, a, g, x->grd[0], x->grd[1], 0);
+    }
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed)
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    ctvk_ctx *ctx = net->ctx;
+    CTVK_TRY(bind_batch(net, n));
+    CTVK_TRY(ctvk_tensor_upload(net->labels_n, labels, (size_t)n * (size_t)net->g.cfg.classes * sizeof(float)));
+    CTVK_TRY(forward(net, n, 1, seed));
+    for (int v = 0; v < net->nv; v++) net->V[v].grad_ready = 0;
+    int lv = net->logits_value, acc;
+    ctvk_tensor *dlogits = grad_out(net, lv, &acc);
+    ctvk_label_push(ctx, "softmax_cross_entropy");
+    ctvk_status s = ctvk_softmax_ce(ctx, T(net, lv), net->labels_n, net->probs_n, dlogits, net->stats, 1);
+    ctvk_label_pop(ctx);
+    if (s) return s;
+    for (int i = net->g.nlayers - 1; i >= 0; i--) {
+        if (net->L[i].kind == K_NONE || net->L[i].kind == K_INPUT) continue;
+        char label[CTVK_NAME_MAX + 16];
+        snprintf(label, sizeof label, "%s/backward", net->g.layers[i].name);
+        ctvk_label_push(ctx, label);
+        s = backward_layer(net, i, seed);
+        ctvk_label_pop(ctx);
+        if (s) return s;
+    }
+    ctvk_label_push(ctx, "nadam");
+    s = ctvk_nadam_step(ctx, &net->opt, &net->fp, &net->fg, &net->fm, &net->fv);
+    ctvk_label_pop(ctx);
+    return s;
+}
+
+ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset)
+{
+    float s[3];
+    CTVK_TRY(ctvk_tensor_download(net->stats, s, sizeof s));
+    for (int i = 0; i < 3; i++) out[i] = s[i];
+    if (reset) CTVK_TRY(ctvk_fill(net->ctx, net->stats, 0.0f));
+    return CTVK_OK;
+}
+
+/* ---------------------------------------------------------------- optimizer */
+void ctvk_net_set_optimizer(ctvk_net *net, const ctvk_optimizer *o)
+{
+    net->opt.cfg.lr = o->lr;
+    net->opt.cfg.beta1 = o->beta1;
+    net->opt.cfg.beta2 = o->beta2;
+    net->opt.cfg.eps = o->eps;
+    net->opt.cfg.schedule_decay = o->schedule_decay;
+}
+
+ctvk_status ctvk_net_get_optimizer_state(ctvk_net *net, float *m, float *v, unsigned char state[16])
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    size_t bytes = net->g.params_total * sizeof(float);
+    if (m) CTVK_TRY(ctvk_tensor_download(net->m, m, bytes));
+    if (v) CTVK_TRY(ctvk_tensor_download(net->v, v, bytes));
+    ctvk_nadam_state_pack(&net->opt.st, state);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const float *v, const unsigned char state[16])
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    size_t bytes = net->g.params_total * sizeof(float);
+    ctvk_nadam_state st;
+    CTVK_TRY(ctvk_nadam_state_unpack(state, &st));
+    if (m) CTVK_TRY(ctvk_tensor_upload(net->m, m, bytes));
+    if (v) CTVK_TRY(ctvk_tensor_upload(net->v, v, bytes));
+    net->opt.st = st;
+    return CTVK_OK;
+}

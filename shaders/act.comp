@@ -1,0 +1,28 @@
+#version 450
+// ReLU, add and ReLU backward (net/act.c): OP 0 y = max(a, 0); 1 y = a + b; 2 y = a * (b > 0)
+// (a = gradient, b = mask); 3 y = max(a + b, 0). ACC: y += instead of y =.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 1) in;
+layout(constant_id = 0) const int OP = 0;
+layout(constant_id = 1) const uint LOCAL = 64;
+layout(constant_id = 2) const bool ACC = false;
+
+layout(binding = 0) uniform samplerBuffer a;
+layout(binding = 1) uniform samplerBuffer b;
+layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
+layout(std430, binding = 2) buffer Y1 { float y1[]; };
+layout(push_constant) uniform P { uint n; } p;
+
+float f(uint i)
+{
+    float va = texelFetch(a, int(i)).r;
+    if (OP == 0) return max(va, 0.0);
+    float vb = texelFetch(b, int(i)).r;
+    if (OP == 1) return va + vb;
+    if (OP == 2) return vb > 0.0 ? va : 0.0;
+    return max(va + vb, 0.0);
+}
+
+#include "ops4.glsl"
+void main() { ops4_main(p.n); }

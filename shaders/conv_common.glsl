@@ -1,0 +1,94 @@
+// Shared parts of the implicit-GEMM convolution kernels (conv_cpu*.comp, conv_gpu*.comp).
+//
+// Every conv2d / dense pass is a GEMM C[M][NC] (+)= A[M][KD] * B[KD][NC] whose A operand is read
+// in place from the NHWC activations (implicit GEMM, no im2col):
+//   MODE 0 forward:          M = N*OH*OW pixels, NC = Cout, KD = KH*KW*Cin;  A = x, B = w (HWIO)
+//   MODE 1 backward-data:    M = N*H*W pixels,   NC = Cin,  KD = KH*KW*Cout; A = dy, B = w^T per tap
+//   MODE 2 backward-weights: M = KH*KW*Cin,      NC = Cout, KD = N*OH*OW;    A = x^T, B = dy
+// C is y (NHWC), dx (NHWC) or dw (HWIO): element (m, c) lives at m*NC + c in all three cases.
+// Inputs are uniform texel buffers (R32F or R16F views: fp32 or fp16 storage, fp32 arithmetic).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#ifdef OUT_F16
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+
+layout(constant_id = 0) const int MODE = 0;
+layout(constant_id = 1) const int HAS_BIAS = 0;   // y += bias[c] (forward)
+layout(constant_id = 2) const int RELU = 0;       // y = max(y, 0) (forward)
+layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = result
+
+layout(binding = 0) uniform samplerBuffer A_src;  // x (modes 0, 2) or dy (mode 1)
+layout(binding = 1) uniform samplerBuffer B_src;  // w (modes 0, 1) or dy (mode 2)
+layout(binding = 2) uniform samplerBuffer Bias;   // bias (mode 0 with HAS_BIAS), else unused
+#ifdef OUT_F16
+layout(std430, binding = 3) buffer Y1 { float16_t y1[]; };
+#else
+layout(std430, binding = 3) buffer Y1 { float y1[]; };
+layout(std430, binding = 3) buffer Y4 { vec4 y4[]; };
+#endif
+
+layout(push_constant) uniform P {
+    int N, H, W, C;        // input x: N x H x W x C
+    int OH, OW, K;         // output y: N x OH x OW x K
+    int KH, KW, SH, SW, PT, PL;
+    int M, NC, KD;         // the GEMM
+} p;
+
+// Generic operand access (used by the GPU variant; the CPU variant walks the same indices
+// incrementally). Out-of-range taps read as zero.
+float a_at(int m, int k)
+{
+    if (m >= p.M || k >= p.KD) return 0.0;
+    if (MODE == 0) {
+        int ow = m % p.OW, t = m / p.OW, oh = t % p.OH, n = t / p.OH;
+        int ci = k % p.C, tap = k / p.C, kw = tap % p.KW, kh = tap / p.KW;
+        int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
+        if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
+        return texelFetch(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci).r;
+    } else if (MODE == 1) {
+        int iw = m % p.W, t = m / p.W, ih = t % p.H, n = t / p.H;
+        int co = k % p.K, tap = k / p.K, kw = tap % p.KW, kh = tap / p.KW;
+        int th = ih + p.PT - kh, tw = iw + p.PL - kw;
+        if (th < 0 || tw < 0) return 0.0;
+        int oh = th / p.SH, ow = tw / p.SW;
+        if (oh * p.SH != th || ow * p.SW != tw || oh >= p.OH || ow >= p.OW) return 0.0;
+        return texelFetch(A_src, ((n * p.OH + oh) * p.OW + ow) * p.K + co).r;
+    } else {
+        int ci = m % p.C, tap = m / p.C, kw = tap % p.KW, kh = tap / p.KW;
+        int ow = k % p.OW, t = k / p.OW, oh = t % p.OH, n = t / p.OH;
+        int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
+        if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
+        return texelFetch(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci).r;
+    }
+}
+
+float b_at(int k, int c)
+{
+    if (k >= p.KD || c >= p.NC) return 0.0;
+    if (MODE == 1) {
+        int co = k % p.K, tap = k / p.K;
+        return texelFetch(B_src, (tap * p.C + c) * p.K + co).r;
+    }
+    return texelFetch(B_src, k * p.NC + c).r;
+}
+
+float epilogue(int idx, int c, float v)
+{
+    if (HAS_BIAS != 0) v += texelFetch(Bias, c).r;
+    if (RELU != 0) v = max(v, 0.0);
+#ifndef OUT_F16
+    if (ACCUM != 0) v += y1[idx];
+#endif
+    return v;
+}
+
+void store1(int m, int c, float v)
+{
+    int idx = m * p.NC + c;
+#ifdef OUT_F16
+    y1[idx] = float16_t(epilogue(idx, c, v));
+#else
+    y1[idx] = epilogue(idx, c, v);
+#endif
+}

@@ -1,0 +1,242 @@
+// CPU-family (lavapipe) implicit-GEMM convolution: 8-lane workgroups, every lane owns a TM x TN
+// register block of C (TM rows = pixels or weight rows, TN consecutive columns), inputs through
+// texel buffers, the reduction walked tap by tap so the per-element address is a single add.
+// Workgroup x (fastest) walks row blocks so neighbouring workgroups share the same B panel.
+#include "conv_common.glsl"
+
+layout(constant_id = 4) const int TM = 8;
+layout(constant_id = 5) const int TN = 8;
+layout(constant_id = 6) const int LANES = 8;
+layout(constant_id = 7) const int LANES_N = 8;   // lanes side by side along columns
+// VEC: A and B are bound through 4-component texel views, one fetch = 4 consecutive elements
+// (mode 0: Cin % 4 == 0 and Cout % 4 == 0; mode 1: Cout % 4 == 0; mode 2: Cin % TM == 0 and
+// Cout % 4 == 0; TM and TN multiples of 4). Four times fewer fetches per multiply-add.
+layout(constant_id = 8) const int VEC = 0;
+const int TN4 = TN / 4, TM4 = TM / 4;
+layout(local_size_x_id = 6) in;
+
+void main()
+{
+    const int LANES_M = LANES / LANES_N;
+    int lane = int(gl_LocalInvocationID.x);
+    int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    int row0 = (gm * LANES_M + lane / LANES_N) * TM;
+    int col0 = (int(gl_WorkGroupID.y) * LANES_N + lane % LANES_N) * TN;
+    if (row0 >= p.M || col0 >= p.NC) return;
+
+    float acc[TM][TN];
+    for (int r = 0; r < TM; r++)
+        for (int j = 0; j < TN; j++) acc[r][j] = 0.0;
+    int cols[TN];
+    for (int j = 0; j < TN; j++) cols[j] = min(col0 + j, p.NC - 1);
+
+    if (MODE == 0) {
+        int ih0[TM], iw0[TM], nb[TM];
+        for (int r = 0; r < TM; r++) {
+            int m = min(row0 + r, p.M - 1);
+            int ow = m % p.OW, t = m / p.OW, oh = t % p.OH, n = t / p.OH;
+            ih0[r] = oh * p.SH - p.PT;
+            iw0[r] = ow * p.SW - p.PL;
+            nb[r] = n * p.H;
+        }
+        for (int kh = 0; kh < p.KH; kh++) {
+            if (VEC == 0) {
+                // When every row's kw window lies inside the image, the (kw, ci) walk is contiguous
+                // in x and in w: one loop of KW*C steps instead of KW loops of C (small-C layers).
+                bool full = true;
+                int base[TM];
+                float msk[TM];
+                for (int r = 0; r < TM; r++) {
+                    int ih = ih0[r] + kh;
+                    full = full && iw0[r] >= 0 && iw0[r] + p.KW <= p.W;
+                    bool ok = uint(ih) < uint(p.H);
+                    base[r] = ok ? ((nb[r] + ih) * p.W + iw0[r]) * p.C : 0;
+                    msk[r] = ok ? 1.0 : 0.0;
+                }
+                if (full) {
+                    int wb = kh * p.KW * p.C * p.K, len = p.KW * p.C;
+                    for (int ci = 0; ci < len; ci++) {
+                        float a[TM], b[TN];
+                        for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
+                        for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+                        wb += p.K;
+                        for (int r = 0; r < TM; r++)
+                            for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                    }
+                    continue;
+                }
+            }
+            for (int kw = 0; kw < p.KW; kw++) {
+                int base[TM];
+                float msk[TM];
+                for (int r = 0; r < TM; r++) {
+                    int ih = ih0[r] + kh, iw = iw0[r] + kw;
+                    bool ok = uint(ih) < uint(p.H) && uint(iw) < uint(p.W);
+                    base[r] = ok ? ((nb[r] + ih) * p.W + iw) * p.C : 0;
+                    msk[r] = ok ? 1.0 : 0.0;
+                }
+                int wb = (kh * p.KW + kw) * p.C * p.K;
+                if (VEC != 0) {
+                    int K4 = p.K >> 2, bq[TN4];
+                    for (int q = 0; q < TN4; q++) bq[q] = (wb >> 2) + min((col0 >> 2) + q, (p.NC >> 2) - 1);
+                    for (int ci = 0; ci < p.C; ci += 4) {
+                        vec4 bv[4][TN4];
+                        for (int kk = 0; kk < 4; kk++)
+                            for (int q = 0; q < TN4; q++) bv[kk][q] = texelFetch(B_src, bq[q] + (ci + kk) * K4);
+                        for (int r = 0; r < TM; r++) {
+                            vec4 av = texelFetch(A_src, (base[r] + ci) >> 2) * msk[r];
+                            for (int kk = 0; kk < 4; kk++)
+                                for (int q = 0; q < TN4; q++)
+                                    for (int e = 0; e < 4; e++)
+                                        acc[r][4 * q + e] = fma(av[kk], bv[kk][q][e], acc[r][4 * q + e]);
+                        }
+                    }
+                    continue;
+                }
+                for (int ci = 0; ci < p.C; ci++) {
+                    float a[TM], b[TN];
+                    for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
+                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+                    wb += p.K;
+                    for (int r = 0; r < TM; r++)
+                        for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                }
+            }
+        }
+    } else if (MODE == 1) {
+        int ih0[TM], iw0[TM], nb[TM];
+        for (int r = 0; r < TM; r++) {
+            int m = min(row0 + r, p.M - 1);
+            int iw = m % p.W, t = m / p.W, ih = t % p.H, n = t / p.H;
+            ih0[r] = ih + p.PT;
+            iw0[r] = iw + p.PL;
+            nb[r] = n * p.OH;
+        }
+        for (int kh = 0; kh < p.KH; kh++) {
+            for (int kw = 0; kw < p.KW; kw++) {
+                int base[TM];
+                float msk[TM];
+                bool any_ok = false;
+                for (int r = 0; r < TM; r++) {
+                    int th = max(ih0[r] - kh, 0), tw = max(iw0[r] - kw, 0);
+                    int oh = th / p.SH, ow = tw / p.SW;
+                    bool ok = ih0[r] - kh >= 0 && iw0[r] - kw >= 0 && oh * p.SH == th && ow * p.SW == tw &&
+                              oh < p.OH && ow < p.OW;
+                    base[r] = ok ? ((nb[r] + oh) * p.OW + ow) * p.K : 0;
+                    msk[r] = ok ? 1.0 : 0.0;
+                    any_ok = any_ok || ok;
+                }
+                if (!any_ok) continue;
+                int wb[TN];
+                for (int j = 0; j < TN; j++) wb[j] = ((kh * p.KW + kw) * p.C + cols[j]) * p.K;
+                if (VEC != 0) {
+                    for (int co = 0; co < p.K; co += 4) {
+                        vec4 bv[TN];
+                        for (int j = 0; j < TN; j++) bv[j] = texelFetch(B_src, (wb[j] + co) >> 2);
+                        for (int r = 0; r < TM; r++) {
+                            vec4 av = texelFetch(A_src, (base[r] + co) >> 2) * msk[r];
+                            for (int kk = 0; kk < 4; kk++)
+                                for (int j = 0; j < TN; j++) acc[r][j] = fma(av[kk], bv[j][kk], acc[r][j]);
+                        }
+                    }
+                    continue;
+                }
+                for (int co = 0; co < p.K; co++) {
+                    float a[TM], b[TN];
+                    for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + co).r * msk[r];
+                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb[j] + co).r;
+                    for (int r = 0; r < TM; r++)
+                        for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                }
+            }
+        }
+    } else if (VEC != 0) {
+        // rows row0 .. row0+TM-1 share one tap (Cin % TM == 0): x reads are TM/4 vec4 per pixel
+        int ci0 = row0 % p.C, tap = row0 / p.C;
+        int kw0 = tap % p.KW - p.PL, kh0 = tap / p.KW - p.PT;
+        int bq[TN4];
+        for (int q = 0; q < TN4; q++) bq[q] = min((col0 >> 2) + q, (p.NC >> 2) - 1);
+        int pb4 = 0, K4 = p.K >> 2;
+        for (int n = 0; n < p.N; n++) {
+            for (int oh = 0; oh < p.OH; oh++) {
+                int ih = oh * p.SH + kh0;
+                bool okh = uint(ih) < uint(p.H);
+                int addr = ((n * p.H + ih) * p.W + kw0) * p.C + ci0, iw = kw0;
+                int step = p.SW * p.C;
+                for (int ow = 0; ow < p.OW; ow++) {
+                    bool ok = okh && uint(iw) < uint(p.W);
+                    int a4 = ok ? addr >> 2 : 0;
+                    float mk = ok ? 1.0 : 0.0;
+                    vec4 av[TM4], bv[TN4];
+                    for (int i = 0; i < TM4; i++) av[i] = texelFetch(A_src, a4 + i) * mk;
+                    for (int q = 0; q < TN4; q++) bv[q] = texelFetch(B_src, pb4 + bq[q]);
+                    iw += p.SW;
+                    addr += step;
+                    pb4 += K4;
+                    for (int r = 0; r < TM; r++)
+                        for (int j = 0; j < TN; j++)
+                            acc[r][j] = fma(av[r >> 2][r & 3], bv[j >> 2][j & 3], acc[r][j]);
+                }
+            }
+        }
+    } else {
+        int khr[TM], kwr[TM], cir[TM];
+        for (int r = 0; r < TM; r++) {
+            int m = min(row0 + r, p.M - 1);
+            cir[r] = m % p.C;
+            int tap = m / p.C;
+            kwr[r] = tap % p.KW - p.PL;
+            khr[r] = tap / p.KW - p.PT;
+        }
+        int pb = 0;
+        for (int n = 0; n < p.N; n++) {
+            for (int oh = 0; oh < p.OH; oh++) {
+                int addr[TM], iw[TM];
+                bool okh[TM];
+                for (int r = 0; r < TM; r++) {
+                    int ih = oh * p.SH + khr[r];
+                    okh[r] = uint(ih) < uint(p.H);
+                    iw[r] = kwr[r];
+                    addr[r] = ((n * p.H + ih) * p.W + kwr[r]) * p.C + cir[r];
+                }
+                int step = p.SW * p.C;
+                for (int ow = 0; ow < p.OW; ow++) {
+                    float a[TM], b[TN];
+                    for (int r = 0; r < TM; r++) {
+                        bool ok = okh[r] && uint(iw[r]) < uint(p.W);
+                        a[r] = ok ? texelFetch(A_src, addr[r]).r : 0.0;
+                        iw[r] += p.SW;
+                        addr[r] += step;
+                    }
+                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, pb + cols[j]).r;
+                    pb += p.K;
+                    for (int r = 0; r < TM; r++)
+                        for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
+                }
+            }
+        }
+    }
+
+#ifndef OUT_F16
+    bool vec_ok = (p.NC & 3) == 0 && (TN & 3) == 0 && col0 + TN <= p.NC;
+#else
+    bool vec_ok = false;
+#endif
+    for (int r = 0; r < TM; r++) {
+        int m = row0 + r;
+        if (m >= p.M) break;
+#ifndef OUT_F16
+        if (vec_ok) {
+            for (int j = 0; j < TN; j += 4) {
+                int idx = m * p.NC + col0 + j;
+                vec4 v = vec4(epilogue(idx, col0 + j, acc[r][j]), epilogue(idx + 1, col0 + j + 1, acc[r][j + 1]),
+                              epilogue(idx + 2, col0 + j + 2, acc[r][j + 2]), epilogue(idx + 3, col0 + j + 3, acc[r][j + 3]));
+                y4[idx >> 2] = v;
+            }
+            continue;
+        }
+#endif
+        for (int j = 0; j < TN; j++)
+            if (col0 + j < p.NC) store1(m, col0 + j, acc[r][j]);
+    }
+}

@@ -1,0 +1,38 @@
+#version 450
+// Max pool backward: dx[n, ih, iw, c] (+)= sum of g over the outputs whose window covers (ih, iw)
+// and whose recorded argmax is that position. Gather form: no atomics, deterministic.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint LOCAL = 64;
+layout(constant_id = 1) const bool ACC = false;
+
+layout(binding = 0) uniform samplerBuffer g;
+layout(binding = 1) uniform usamplerBuffer arg;
+layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
+layout(std430, binding = 2) buffer Y1 { float y1[]; };
+layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; int k, s, pt, pl; } p;
+
+float f(uint i)
+{
+    uint c = i % p.C, pix = i / p.C;
+    int iw = int(pix % p.W);
+    uint t = pix / p.W;
+    int ih = int(t % p.H);
+    uint nn = t / p.H;
+    int hp = ih + p.pt, wp = iw + p.pl;          // position in the padded input
+    int hlo = hp - p.k + 1, wlo = wp - p.k + 1;
+    int oh0 = hlo <= 0 ? 0 : (hlo + p.s - 1) / p.s, oh1 = min(hp / p.s, int(p.OH) - 1);
+    int ow0 = wlo <= 0 ? 0 : (wlo + p.s - 1) / p.s, ow1 = min(wp / p.s, int(p.OW) - 1);
+    float sum = 0.0;
+    for (int oh = oh0; oh <= oh1; oh++)
+        for (int ow = ow0; ow <= ow1; ow++) {
+            int o = int(((nn * p.OH + uint(oh)) * p.OW + uint(ow)) * p.C + c);
+            uint want = uint((hp - oh * p.s) * p.k + (wp - ow * p.s));
+            if (texelFetch(arg, o).r == want) sum += texelFetch(g, o).r;
+        }
+    return sum;
+}
+
+#include "ops4.glsl"
+void main() { ops4_main(p.n); }
