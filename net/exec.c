@@ -4,6 +4,7 @@
 #include "net/exec.h"
 #include "net/ops.h"
 #include "net/train_ops.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
