@@ -7,10 +7,14 @@ int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_phantom(int argc, char **argv);
+int cmd_select(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 int cmd_import_keras(int argc, char **argv);
 int cmd_export_keras(int argc, char **argv);
 extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 extern const char cmd_import_keras_help[], cmd_export_keras_help[];
+extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[];
 
 #define LATER(name, what, issue)                                                                  \
     {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
@@ -18,9 +22,9 @@ extern const char cmd_import_keras_help[], cmd_export_keras_help[];
 const cli_command cli_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and which one would be chosen", cmd_devices_help},
     {"smoke", cmd_smoke, "run the first kernels on the device and compare with the C reference", cmd_smoke_help},
-    LATER("phantom", "write a synthetic CT phantom dataset", "CT data"),
-    LATER("select", "run the slice-selection algorithm on CT series", "CT data"),
-    LATER("dataset", "print images and patients per class for each fold", "CT data"),
+    {"phantom", cmd_phantom, "write a synthetic CT phantom dataset", cmd_phantom_help},
+    {"select", cmd_select, "run the slice-selection algorithm on CT series", cmd_select_help},
+    {"dataset", cmd_dataset, "print images and patients per class for each fold", cmd_dataset_help},
     {"summary", cmd_summary, "print a network's layers, shapes and parameter counts", cmd_summary_help},
     LATER("train", "train one fold", "pipeline"),
     LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
