@@ -1,0 +1,106 @@
+/* The pipeline: the settings of a run (INI config, checked key by key), training one fold,
+ * image- and patient-level evaluation, inference on one patient's series, and the run folder.
+ *
+ * A run folder ([output] dir) holds:
+ *   config.ini                 the effective config (file + --set overrides)
+ *   foldK/train_log.csv        per epoch: epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s
+ *   foldK/train_log.json       the same as a JSON array of objects
+ *   foldK/best.ckpt            the checkpoint with the best validation accuracy
+ *   foldK/last.ckpt            the latest state (each epoch, on Ctrl-C): what --resume continues
+ *   foldK/eval.json            evaluation of best.ckpt on the fold's test list (ctvk_eval_write)
+ *   foldK/eval_images.csv      path,label,prob_covid,pred per test image
+ *   foldK/eval_patients.csv    patient,label,slices,covid_slices,fraction,decision
+ *   summary.csv, summary.json  `ctvk cv`: Table 2 and Table 4 of the paper per fold and the mean
+ *   report.html                `ctvk report`
+ * Every file is written to a temporary name and renamed. */
+#ifndef CTVK_PIPELINE_H
+#define CTVK_PIPELINE_H
+#include "config.h"
+#include "ct.h"
+#include "net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------ config */
+/* Checks every section and key of a config against the documented schema (configs/README.md):
+ * an unknown section or key, or a value of the wrong type or out of range, is an error naming the
+ * file, the section and the key. */
+ctvk_status ctvk_config_check(const ctvk_config *cfg);
+
+/* ------------------------------------------------------------------------------------ evaluation */
+typedef struct ctvk_eval_options {
+    int batch;                /* [eval] batch = 10 */
+    double covid_fraction;    /* [eval] covid_fraction = 0.1: COVID iff covid slices >= f x slices */
+    int selection;            /* [eval] selection = false: run slice selection on each test patient's
+                                 full series ([data] series_root or layout=full) and classify the
+                                 selected slices instead of the listed test images */
+    float scale, offset;      /* [data] scale = 1, offset = 0: network input = scale * raw + offset */
+    int size, resize;         /* the network's input size; [data] resize */
+} ctvk_eval_options;
+
+/* Reads [eval] and [data] (and [model] input_size for size). */
+ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_options *o);
+
+typedef struct ctvk_patient_result {
+    char id[32];              /* "patient5" */
+    int label;                /* CTVK_CLASS_COVID (0) or CTVK_CLASS_NORMAL (1) */
+    int slices, covid_slices;
+    double fraction;
+    int decision;             /* the predicted class */
+} ctvk_patient_result;
+
+typedef struct ctvk_eval_result {
+    size_t n;                 /* images (or selected slices) classified */
+    char **paths;
+    uint8_t *labels, *preds;  /* CTVK_CLASS_* */
+    float *prob_covid;
+    long confusion[2][2];     /* [true class][predicted class] */
+    double accuracy, sens_covid, sens_normal;   /* image level, in [0, 1] */
+    int npatients;
+    ctvk_patient_result *patients;
+    int covid_cases, covid_correct, covid_wrong, normal_cases, normal_correct, normal_wrong;
+    double seconds;
+} ctvk_eval_result;
+
+/* Classifies every image of `list` (a fold's test list of dataset d) with net (inference), then
+ * decides per patient. */
+ctvk_status ctvk_evaluate(ctvk_ctx *ctx, ctvk_net *net, const ctvk_dataset *d, const ctvk_image_list *list,
+                          const ctvk_eval_options *o, ctvk_eval_result *out);
+void ctvk_eval_result_free(ctvk_eval_result *r);
+/* Writes eval.json, eval_images.csv and eval_patients.csv into dir (atomically). */
+ctvk_status ctvk_eval_write(const char *dir, const ctvk_eval_result *r);
+
+/* Builds the graph from a checkpoint's own config and creates an inference net of `batch` with its
+ * parameters (the caller frees both with ctvk_net_destroy and ctvk_graph_free). */
+ctvk_status ctvk_net_from_checkpoint(ctvk_ctx *ctx, const char *path, int batch, ctvk_graph *g, ctvk_net **net);
+
+/* ------------------------------------------------------------------------------------ training */
+typedef struct ctvk_epoch_metrics {
+    int epoch;                /* 1-based */
+    double loss, accuracy, val_loss, val_accuracy, seconds, images_per_s;
+} ctvk_epoch_metrics;
+
+typedef struct ctvk_train_result {
+    int epochs_run;
+    int best_epoch;
+    double best_val_accuracy;
+    int stopped_early, interrupted;
+    char best_checkpoint[4096];
+} ctvk_train_result;
+
+/* Trains fold k (1-based) of the config's dataset into run_dir/foldK, resuming from
+ * run_dir/foldK/last.ckpt when resume is set. Progress goes to `progress` (a terminal gets a bar
+ * with loss, accuracy, images/s and ETA; a log gets one plain line per epoch); NULL is quiet. */
+ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const char *run_dir, int resume,
+                            void *progress /* FILE* */, ctvk_train_result *out);
+
+/* Set by a SIGINT handler: training saves last.ckpt at the end of the current step and returns
+ * CTVK_ERR_INTERRUPTED. */
+extern volatile int ctvk_interrupt_requested;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
