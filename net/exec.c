@@ -51,7 +51,7 @@ struct ctvk_net {
     ctvk_tensor *params, *grads, *m, *v;
     ctvk_flat fp, fg, fm, fv;
     ctvk_nadam opt;
-    ctvk_tensor *labels, *probs, *stats, *vstats, *dlogits, *work;
+    ctvk_tensor *labels, *probs, *stats, *vstats, *nstats, *dlogits, *work;
     ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
@@ -302,6 +302,7 @@ static ctvk_status alloc_all(ctvk_net *net)
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "probs", &net->probs));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "stats", &net->stats));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
     CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
     CTVK_TRY(ctvk_fill(ctx, net->vstats, 0.0f));
     /* the loss kernel always writes a gradient; inference passes discard it here */
@@ -450,7 +451,7 @@ void ctvk_net_destroy(ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
     ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
-                          net->vstats, net->dlogits, net->work};
+                          net->vstats, net->nstats, net->dlogits, net->work};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
     free(net->abuf);
     free(net->gbufs);
@@ -531,7 +532,7 @@ static ctvk_status infer(ctvk_net *net, int n, const float *labels)
     CTVK_TRY(forward(net, n, 0, 0));
     ctvk_label_push(net->ctx, "softmax");
     ctvk_status s = ctvk_softmax_ce(net->ctx, T(net, net->logits_value), net->labels_n, net->probs_n,
-                                    net->dlogits_n, labels ? net->vstats : net->dlogits_n, 1);
+                                    net->dlogits_n, labels ? net->vstats : net->nstats, labels != NULL);
     ctvk_label_pop(net->ctx);
     return s;
 }
