@@ -180,3 +180,59 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
     }
     return CTVK_OK;
 }
+
+ctvk_status ctvk_config_foreach(const ctvk_config *c,
+                                ctvk_status (*fn)(void *user, const char *section, const char *key, const char *value),
+                                void *user)
+{
+    int ns = iniparser_getnsec(c->d);
+    for (int i = 0; i < ns; i++) {
+        const char *sec = iniparser_getsecname(c->d, i);
+        if (!sec) continue;
+        int nk = iniparser_getsecnkeys(c->d, sec);
+        if (nk <= 0) {
+            ctvk_status s = fn(user, sec, NULL, NULL);
+            if (s) return s;
+            continue;
+        }
+        const char **keys = malloc((size_t)nk * sizeof *keys);
+        if (!keys) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        if (!iniparser_getseckeys(c->d, sec, keys)) { free(keys); continue; }
+        for (int k = 0; k < nk; k++) {
+            const char *full = keys[k], *colon = strchr(full, ':');
+            ctvk_status s = fn(user, sec, colon ? colon + 1 : full, iniparser_getstring(c->d, full, ""));
+            if (s) { free(keys); return s; }
+        }
+        free(keys);
+    }
+    return CTVK_OK;
+}
+
+typedef struct { FILE *f; const char *last; } save_state;
+
+static ctvk_status save_one(void *user, const char *section, const char *key, const char *value)
+{
+    save_state *st = user;
+    if (!st->last || strcmp(st->last, section)) {
+        fprintf(st->f, "%s[%s]\n", st->last ? "\n" : "", section);
+        st->last = section;
+    }
+    if (key) fprintf(st->f, "%s = %s\n", key, value);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_config_save(const ctvk_config *c, const char *path)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "; effective configuration (from %s and --set overrides)\n", c->path);
+    save_state st = {f, NULL};
+    ctvk_status s = ctvk_config_foreach(c, save_one, &st);
+    int bad = ferror(f);
+    if (fclose(f) != 0) bad = 1;
+    if (!s && (bad || rename(tmp, path) != 0)) s = ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (s) remove(tmp);
+    return s;
+}

@@ -1,6 +1,7 @@
 /* Compute pipelines from the embedded SPIR-V with specialization constants, created on first use
  * and kept per context; and the disk pipeline cache, keyed by vendor, device, driver version,
  * pipelineCacheUUID and a hash of every embedded shader, written atomically, never trusted. */
+#include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include "runtime/shaders_embed.h"
 #include <errno.h>
@@ -59,19 +60,6 @@ static char *cache_dir(const ctvk_ctx *ctx)
     else if (home && *home) snprintf(buf, sizeof buf, "%s/.cache/ctvk", home);
     else return NULL;
     return strdup(buf);
-}
-
-static int mkdirs(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 /* Reads and validates the cache file; on any mismatch the data is dropped with a note. */
@@ -162,7 +150,7 @@ static void write_cache_file(ctvk_ctx *ctx)
     char dir[4096], tmp[4200];
     snprintf(dir, sizeof dir, "%s", ctx->pcache_path);
     char *slash = strrchr(dir, '/');
-    if (slash) { *slash = 0; (void)mkdirs(dir); }
+    if (slash) { *slash = 0; (void)ctvk__mkdirs(dir); }
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ctx->pcache_path, (long)getpid());
     FILE *f = ctvk__fault("cache-write") ? NULL : fopen(tmp, "wb");
     int ok = f && fwrite(&h, sizeof h, 1, f) == 1 && (!size || fwrite(data, size, 1, f) == 1);

@@ -31,6 +31,14 @@ ctvk_status ctvk_config_double(const ctvk_config *cfg, const char *section, cons
 ctvk_status ctvk_config_bool(const ctvk_config *cfg, const char *section, const char *key,
                              int def, int *out);
 
+/* Calls fn for every key of every section, in file order ("section", "key", value). Stops at the
+ * first non-zero status, which it returns. A section without keys is visited with key NULL. */
+ctvk_status ctvk_config_foreach(const ctvk_config *cfg,
+                                ctvk_status (*fn)(void *user, const char *section, const char *key, const char *value),
+                                void *user);
+/* Writes the effective config (file + overrides) as INI text, atomically. */
+ctvk_status ctvk_config_save(const ctvk_config *cfg, const char *path);
+
 /* Fills device options from [device] (name, validation, profile, variant, memory_limit_mb,
  * max_dispatches_per_submit, push_descriptors). Unset keys leave *o as it is. */
 ctvk_status ctvk_config_device_options(const ctvk_config *cfg, ctvk_options *o);

@@ -303,6 +303,8 @@ typedef struct ctvk_loader_options {
     int shuffle;
     uint64_t seed;
     int epochs;               /* 0: endless */
+    long long start_batch;    /* resume: the stream starts at this global batch number
+                                 (epoch * batches_per_epoch + index); 0: the beginning */
     int depth;                /* ring buffers: 0 -> 3; at least 2 */
     int threads;              /* decoding threads: 0 -> 1 */
     uint16_t *const *slots;   /* optional: depth (3 when depth is 0) caller-owned buffers of

@@ -87,7 +87,7 @@ typedef struct ctvk_train_result {
     int best_epoch;
     double best_val_accuracy;
     int stopped_early, interrupted;
-    char best_checkpoint[4096];
+    char best_checkpoint[4200];
 } ctvk_train_result;
 
 /* Trains fold k (1-based) of the config's dataset into run_dir/foldK, resuming from

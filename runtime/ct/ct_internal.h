@@ -3,21 +3,12 @@
 #define CTVK_RUNTIME_CT_INTERNAL_H
 
 #include "ctvk/ct.h"
+#include "runtime/fileio.h"     /* folders, atomic writes */
 #include "runtime/internal.h"   /* ctvk__fail, CTVK_TRY */
 #include <stdio.h>
 
 /* malloc'ed "a/b" (no doubled slash; b alone when a is "" or NULL). NULL when out of memory. */
 char *ctvk__path_join(const char *a, const char *b);
-/* A temporary name beside path ("dir/.name.tmp-PID-N"), unique within the process. */
-void ctvk__tmp_name(const char *path, char *buf, size_t size);
-/* Renames tmp onto path; on failure removes tmp and fails naming path. */
-ctvk_status ctvk__commit(const char *tmp, const char *path);
-/* Opens tmp for writing and says so on failure (naming path). */
-ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f);
-/* Closes f (checking write errors) and commits tmp onto path; removes tmp on failure. */
-ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path);
-/* mkdir -p */
-ctvk_status ctvk__mkdirs(const char *path);
 /* Natural order: digit runs compare by value ("IM2" < "IM10"), the rest bytewise. */
 int ctvk__natcmp(const char *a, const char *b);
 /* Online CPUs (>= 1). */

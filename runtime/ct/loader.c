@@ -143,6 +143,13 @@ ctvk_status ctvk_loader_create(const ctvk_loader_options *o, ctvk_loader **out)
     l->per_epoch = per_epoch;
     l->total = o->epochs ? (long long)per_epoch * o->epochs : -1;
     l->perm_epoch = -1;
+    if (o->start_batch < 0 || (l->total >= 0 && o->start_batch > l->total)) {
+        long long total = l->total;
+        free(l);
+        return ctvk__fail(CTVK_ERR_ARG, "loader: start batch %lld is outside the stream of %lld batches", o->start_batch,
+                          total);
+    }
+    l->next_claim = l->next_out = o->start_batch;
     l->own_pixels = o->slots == NULL;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv_free, NULL);

@@ -1,4 +1,4 @@
-/* Small helpers of the CT data layer: paths, atomic writes, natural order, random numbers. */
+/* Small helpers of the CT data layer: paths, natural order, random numbers. */
 #include "runtime/ct/ct_internal.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -21,69 +21,6 @@ char *ctvk__path_join(const char *a, const char *b)
     if (a[la - 1] != '/') p[k++] = '/';
     memcpy(p + k, b, lb + 1);
     return p;
-}
-
-void ctvk__tmp_name(const char *path, char *buf, size_t size)
-{
-    static atomic_uint counter;
-    unsigned n = atomic_fetch_add(&counter, 1u);
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    snprintf(buf, size, "%.*s.%s.tmp-%ld-%u", dirlen, path, slash ? slash + 1 : path, (long)getpid(), n);
-}
-
-ctvk_status ctvk__commit(const char *tmp, const char *path)
-{
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "%s: cannot rename the finished file into place (%s)", path, strerror(e));
-    }
-    return CTVK_OK;
-}
-
-ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f)
-{
-    ctvk__tmp_name(path, tmp, tmpsize);
-    *f = fopen(tmp, "wb");
-    if (!*f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot write (%s)", path, strerror(errno));
-    return CTVK_OK;
-}
-
-ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (bad) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "%s: write failed (%s)", path, e ? strerror(e) : "I/O error");
-    }
-    return ctvk__commit(tmp, path);
-}
-
-ctvk_status ctvk__mkdirs(const char *path)
-{
-    if (!*path) return ctvk__fail(CTVK_ERR_ARG, "empty folder name");
-    char *p = strdup(path);
-    if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == 0) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                ctvk_status st = ctvk__fail(CTVK_ERR_IO, "%s: cannot create the folder (%s)", p, strerror(errno));
-                free(p);
-                return st;
-            }
-            *s = c;
-            if (!c) break;
-        }
-    }
-    struct stat st;
-    int ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-    free(p);
-    return ok ? CTVK_OK : ctvk__fail(CTVK_ERR_IO, "%s: not a folder", path);
 }
 
 static int isdig(char c) { return c >= '0' && c <= '9'; }

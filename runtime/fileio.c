@@ -1,0 +1,114 @@
+/* File helpers shared by the runtime: folders, temporary names, atomic replacement. */
+#include "runtime/fileio.h"
+#include "runtime/internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ctvk__tmp_name(const char *path, char *buf, size_t size)
+{
+    static atomic_uint counter;
+    unsigned n = atomic_fetch_add(&counter, 1u);
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path + 1) : 0;
+    snprintf(buf, size, "%.*s.%s.tmp-%ld-%u", dirlen, path, slash ? slash + 1 : path, (long)getpid(), n);
+}
+
+ctvk_status ctvk__commit(const char *tmp, const char *path)
+{
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ctvk__fail(CTVK_ERR_IO, "%s: cannot rename the finished file into place (%s)", path, strerror(e));
+    }
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f)
+{
+    ctvk__tmp_name(path, tmp, tmpsize);
+    *f = fopen(tmp, "wb");
+    if (!*f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot write (%s)", path, strerror(errno));
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0) bad = 1;
+    if (bad) {
+        int e = errno;
+        unlink(tmp);
+        return ctvk__fail(CTVK_ERR_IO, "%s: write failed (%s)", path, e ? strerror(e) : "I/O error");
+    }
+    return ctvk__commit(tmp, path);
+}
+
+ctvk_status ctvk__mkdirs(const char *path)
+{
+    if (!*path) return ctvk__fail(CTVK_ERR_ARG, "empty folder name");
+    char *p = strdup(path);
+    if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                ctvk_status st = ctvk__fail(CTVK_ERR_IO, "%s: cannot create the folder (%s)", p, strerror(errno));
+                free(p);
+                return st;
+            }
+            *s = c;
+            if (!c) break;
+        }
+    }
+    struct stat st;
+    int ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    free(p);
+    return ok ? CTVK_OK : ctvk__fail(CTVK_ERR_IO, "%s: not a folder", path);
+}
+
+ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[4200];
+    ctvk__tmp_name(path, tmp, sizeof tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (the previous file, if any, is unchanged)", path,
+                              strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (the previous file, if any, is unchanged)", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ctvk__fail(CTVK_ERR_IO, "cannot replace %s: %s", path, strerror(e));
+    }
+    return CTVK_OK;
+}
+
+int ctvk__exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}

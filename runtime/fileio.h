@@ -1,0 +1,24 @@
+/* Private: small file helpers shared by the runtime: folders and atomic writes. */
+#ifndef CTVK_RUNTIME_FILEIO_H
+#define CTVK_RUNTIME_FILEIO_H
+#include "ctvk/ctvk.h"
+#include <stddef.h>
+
+#include <stdio.h>
+
+/* mkdir -p; fails with a message naming the folder. */
+ctvk_status ctvk__mkdirs(const char *path);
+/* A temporary name beside path ("dir/.name.tmp-PID-N"), unique within the process. */
+void ctvk__tmp_name(const char *path, char *buf, size_t size);
+/* Renames tmp onto path; on failure removes tmp and fails naming path. */
+ctvk_status ctvk__commit(const char *tmp, const char *path);
+/* Opens tmp for writing and says so on failure (naming path). */
+ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f);
+/* Closes f (checking write errors) and commits tmp onto path; removes tmp on failure. */
+ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path);
+/* Writes data to path.tmp.PID in the same folder, fsyncs it and renames it over path: a crash or
+ * a full disk never leaves a half-written file, and the previous file stays until the rename. */
+ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t len);
+/* 1 if path exists (any kind). */
+int ctvk__exists(const char *path);
+#endif

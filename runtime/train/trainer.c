@@ -1,0 +1,535 @@
+/* Training one fold: the loader decodes batches ahead, the device augments them, the executor
+ * runs the step; validation each epoch, the best checkpoint by validation accuracy, early stopping,
+ * per-epoch logs, Ctrl-C and --resume. Everything a step draws at random derives from (seed, epoch,
+ * step), so a resumed run repeats exactly what an uninterrupted one does. */
+#include "ctvk/checkpoint.h"
+#include "ctvk/pipeline.h"
+#include "net/train_ops.h"
+#include "runtime/fileio.h"
+#include "runtime/internal.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile int ctvk_interrupt_requested;
+
+typedef struct settings {
+    int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress;
+    long max_steps;
+    double min_delta;
+    uint64_t seed;
+    ctvk_optimizer opt;
+    ctvk_augment_config augc;
+    float scale, offset;
+    const char *weights;
+    ctvk_conv1_from_rgb conv1;
+} settings;
+
+enum { VAL_VALIDATION, VAL_TEST, VAL_NONE };
+enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_NONE };
+
+static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
+{
+    long v;
+    double d;
+    int b;
+    const char *str;
+    memset(s, 0, sizeof *s);
+    CTVK_TRY(ctvk_config_int(cfg, "train", "epochs", 20, 1, 100000, &v)); s->epochs = (int)v;
+    CTVK_TRY(ctvk_config_int(cfg, "train", "batch", 14, 1, 4096, &v)); s->batch = (int)v;
+    CTVK_TRY(ctvk_config_int(cfg, "eval", "batch", 10, 1, 4096, &v)); s->eval_batch = (int)v;
+    CTVK_TRY(ctvk_config_double(cfg, "train", "lr", 1e-4, 0, 10, &s->opt.lr));
+    CTVK_TRY(ctvk_config_double(cfg, "train", "beta1", 0.9, 0, 1, &s->opt.beta1));
+    CTVK_TRY(ctvk_config_double(cfg, "train", "beta2", 0.999, 0, 1, &s->opt.beta2));
+    CTVK_TRY(ctvk_config_double(cfg, "train", "epsilon", 1e-7, 0, 1, &s->opt.eps));
+    CTVK_TRY(ctvk_config_double(cfg, "train", "schedule_decay", 0.004, 0, 1, &s->opt.schedule_decay));
+    CTVK_TRY(ctvk_config_int(cfg, "train", "seed", 1, 0, 0x7fffffffffffffffL, &v)); s->seed = (uint64_t)v;
+    CTVK_TRY(ctvk_config_bool(cfg, "train", "shuffle", 1, &s->shuffle));
+    CTVK_TRY(ctvk_config_bool(cfg, "train", "early_stopping", 0, &s->early));
+    CTVK_TRY(ctvk_config_int(cfg, "train", "patience", 0, 0, 100000, &v)); s->patience = (int)v;
+    CTVK_TRY(ctvk_config_double(cfg, "train", "min_delta", 0, 0, 1e9, &s->min_delta));
+    CTVK_TRY(ctvk_config_int(cfg, "train", "max_steps_per_epoch", 0, 0, 1000000000L, &s->max_steps));
+    CTVK_TRY(ctvk_config_str(cfg, "train", "validation", "validation", &str));
+    s->validation = !strcasecmp(str, "test") ? VAL_TEST : !strcasecmp(str, "none") ? VAL_NONE : VAL_VALIDATION;
+    CTVK_TRY(ctvk_config_int(cfg, "data", "loader_threads", 0, 0, 64, &v)); s->loader_threads = (int)v;
+    CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1, -1e9, 1e9, &d)); s->scale = (float)d;
+    CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0, -1e9, 1e9, &d)); s->offset = (float)d;
+    CTVK_TRY(ctvk_config_bool(cfg, "augment", "enabled", 1, &s->aug));
+    ctvk_augment_config_default(&s->augc);
+    CTVK_TRY(ctvk_config_double(cfg, "augment", "rotation_range", 360, 0, 360, &s->augc.rotation_range));
+    CTVK_TRY(ctvk_config_double(cfg, "augment", "shear_range", 0.05, 0, 90, &s->augc.shear_range));
+    CTVK_TRY(ctvk_config_double(cfg, "augment", "zoom_range", 0.05, 0, 0.99, &d));
+    s->augc.zoom_lo = 1 - d;
+    s->augc.zoom_hi = 1 + d;
+    CTVK_TRY(ctvk_config_double(cfg, "augment", "width_shift_range", 0.05, 0, 1, &s->augc.width_shift_range));
+    CTVK_TRY(ctvk_config_double(cfg, "augment", "height_shift_range", 0.05, 0, 1, &s->augc.height_shift_range));
+    CTVK_TRY(ctvk_config_bool(cfg, "augment", "horizontal_flip", 1, &s->augc.horizontal_flip));
+    CTVK_TRY(ctvk_config_bool(cfg, "augment", "vertical_flip", 1, &s->augc.vertical_flip));
+    CTVK_TRY(ctvk_config_bool(cfg, "augment", "legacy_centre", 0, &b)); s->augc.legacy_centre = b;
+    CTVK_TRY(ctvk_config_str(cfg, "model", "weights", NULL, &s->weights));
+    CTVK_TRY(ctvk_config_str(cfg, "model", "conv1_from_rgb", "skip", &str));
+    s->conv1 = !strcasecmp(str, "sum") ? CTVK_CONV1_SUM : CTVK_CONV1_SKIP;
+    CTVK_TRY(ctvk_config_str(cfg, "output", "progress", "auto", &str));
+    s->progress = !strcasecmp(str, "bar") ? PROGRESS_BAR : !strcasecmp(str, "lines") ? PROGRESS_LINES
+                  : !strcasecmp(str, "none") ? PROGRESS_NONE : PROGRESS_AUTO;
+    return CTVK_OK;
+}
+
+/* splitmix64 of a few words: the per-step seeds. */
+static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull) ^ (c * 0xC2B2AE3D27D4EB4Full);
+    for (int i = 0; i < 2; i++) {
+        z += 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+    }
+    return z;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- the state of a fold */
+typedef struct trainer {
+    ctvk_ctx *ctx;
+    settings s;
+    ctvk_graph g;
+    ctvk_net *net;
+    int size, resize, classes;
+    ctvk_tensor *pixels, *augp;          /* uint16 batch, augmentation records */
+    ctvk_tensor *v_pixels, *v_input, *v_augp;   /* views for the current batch size */
+    int vn;
+    float *labels;
+    char dir[4096], last_path[4200], best_path[4200];
+    /* progress of the run (saved in last.ckpt) */
+    int epoch, step;                      /* next step to run */
+    double best_val_acc, best_val_loss;
+    int best_epoch, wait;
+    double partial[3], partial_seconds;   /* training sums of the interrupted epoch */
+    ctvk_epoch_metrics *hist;
+    int nhist;
+    FILE *out;
+    int bar;
+} trainer;
+
+static ctvk_status bind_views(trainer *t, int n)
+{
+    if (n == t->vn) return CTVK_OK;
+    ctvk_tensor_destroy(t->v_pixels);
+    ctvk_tensor_destroy(t->v_input);
+    ctvk_tensor_destroy(t->v_augp);
+    t->v_pixels = t->v_input = t->v_augp = NULL;
+    t->vn = 0;
+    ctvk_shape s = {n, t->size, t->size, 1};
+    CTVK_TRY(ctvk_tensor_view(t->pixels, 0, s, "slices", &t->v_pixels));
+    CTVK_TRY(ctvk_tensor_view(ctvk_net_input(t->net), 0, s, "input", &t->v_input));
+    CTVK_TRY(ctvk_tensor_view(t->augp, 0, (ctvk_shape){1, 1, n, CTVK_AUGMENT_RECORD}, "augment", &t->v_augp));
+    t->vn = n;
+    return CTVK_OK;
+}
+
+static void one_hot(trainer *t, const ctvk_batch *b)
+{
+    memset(t->labels, 0, (size_t)b->n * (size_t)t->classes * sizeof *t->labels);
+    for (int i = 0; i < b->n; i++) t->labels[(size_t)i * t->classes + b->labels[i]] = 1.0f;
+}
+
+/* Uploads a batch and writes the network input: augmented for training, converted otherwise. */
+static ctvk_status stage_batch(trainer *t, const ctvk_batch *b, int augment, uint64_t step_seed)
+{
+    CTVK_TRY(bind_views(t, b->n));
+    CTVK_TRY(ctvk_tensor_upload(t->v_pixels, b->pixels, (size_t)b->n * t->size * t->size * sizeof(uint16_t)));
+    if (!augment) return ctvk_convert_u16_to_f32(t->ctx, t->v_pixels, t->s.scale, t->s.offset, t->v_input);
+    float rec[64 * CTVK_AUGMENT_RECORD], *recs = b->n <= 64 ? rec : malloc((size_t)b->n * sizeof rec / 64);
+    if (!recs) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    uint64_t rng = step_seed;
+    for (int i = 0; i < b->n; i++) {
+        ctvk_augment_params p;
+        ctvk_augment_draw(&t->s.augc, &rng, t->size, t->size, &p);
+        ctvk_augment_record(&t->s.augc, &p, t->size, t->size, recs + (size_t)i * CTVK_AUGMENT_RECORD);
+    }
+    ctvk_status st = ctvk_tensor_upload(t->v_augp, recs, (size_t)b->n * CTVK_AUGMENT_RECORD * sizeof(float));
+    if (recs != rec) free(recs);
+    CTVK_TRY(st);
+    return ctvk_augment(t->ctx, t->v_pixels, t->v_augp, t->s.scale, t->s.offset, t->v_input);
+}
+
+/* ---------------------------------------------------------------- logs and checkpoints */
+static ctvk_status write_logs(trainer *t)
+{
+    size_t cap = 256 + (size_t)t->nhist * 256;
+    char *csv = malloc(cap), *json = malloc(cap);
+    if (!csv || !json) { free(csv); free(json); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+    size_t a = (size_t)snprintf(csv, cap, "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s\n");
+    size_t j = (size_t)snprintf(json, cap, "[");
+    for (int i = 0; i < t->nhist; i++) {
+        const ctvk_epoch_metrics *m = &t->hist[i];
+        a += (size_t)snprintf(csv + a, cap - a, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.2f\n", m->epoch, m->loss, m->accuracy,
+                              m->val_loss, m->val_accuracy, m->seconds, m->images_per_s);
+        j += (size_t)snprintf(json + j, cap - j,
+                              "%s\n  {\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, \"val_loss\": %.6f, "
+                              "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_s\": %.2f}",
+                              i ? "," : "", m->epoch, m->loss, m->accuracy, isnan(m->val_loss) ? -1.0 : m->val_loss,
+                              isnan(m->val_accuracy) ? -1.0 : m->val_accuracy, m->seconds, m->images_per_s);
+    }
+    j += (size_t)snprintf(json + j, cap - j, "\n]\n");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train_log.csv", t->dir);
+    ctvk_status s = ctvk__write_file_atomic(path, csv, a);
+    snprintf(path, sizeof path, "%s/train_log.json", t->dir);
+    if (!s) s = ctvk__write_file_atomic(path, json, j);
+    free(csv);
+    free(json);
+    return s;
+}
+
+static char *progress_text(const trainer *t)
+{
+    size_t cap = 512 + (size_t)t->nhist * 160;
+    char *m = malloc(cap);
+    if (!m) return NULL;
+    size_t a = (size_t)snprintf(m, cap,
+                                "best_val_accuracy=%.17g\nbest_val_loss=%.17g\nbest_epoch=%d\nwait=%d\n"
+                                "partial_loss=%.17g\npartial_correct=%.17g\npartial_count=%.17g\npartial_seconds=%.17g\n",
+                                t->best_val_acc, t->best_val_loss, t->best_epoch, t->wait, t->partial[0],
+                                t->partial[1], t->partial[2], t->partial_seconds);
+    for (int i = 0; i < t->nhist; i++) {
+        const ctvk_epoch_metrics *e = &t->hist[i];
+        a += (size_t)snprintf(m + a, cap - a, "epoch=%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", e->epoch, e->loss,
+                              e->accuracy, e->val_loss, e->val_accuracy, e->seconds, e->images_per_s);
+    }
+    return m;
+}
+
+static ctvk_status parse_progress(trainer *t, const char *text)
+{
+    const char *p = text;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        char line[512];
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len >= sizeof line) len = sizeof line - 1;
+        memcpy(line, p, len);
+        line[len] = 0;
+        p = nl ? nl + 1 : NULL;
+        double x;
+        if (sscanf(line, "best_val_accuracy=%lf", &x) == 1) t->best_val_acc = x;
+        else if (sscanf(line, "best_val_loss=%lf", &x) == 1) t->best_val_loss = x;
+        else if (sscanf(line, "best_epoch=%d", &t->best_epoch) == 1) {}
+        else if (sscanf(line, "wait=%d", &t->wait) == 1) {}
+        else if (sscanf(line, "partial_loss=%lf", &t->partial[0]) == 1) {}
+        else if (sscanf(line, "partial_correct=%lf", &t->partial[1]) == 1) {}
+        else if (sscanf(line, "partial_count=%lf", &t->partial[2]) == 1) {}
+        else if (sscanf(line, "partial_seconds=%lf", &t->partial_seconds) == 1) {}
+        else if (!strncmp(line, "epoch=", 6)) {
+            ctvk_epoch_metrics e;
+            if (sscanf(line, "epoch=%d,%lf,%lf,%lf,%lf,%lf,%lf", &e.epoch, &e.loss, &e.accuracy, &e.val_loss,
+                       &e.val_accuracy, &e.seconds, &e.images_per_s) != 7)
+                return ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: bad progress line '%s'", t->last_path, line);
+            ctvk_epoch_metrics *h = realloc(t->hist, (size_t)(t->nhist + 1) * sizeof *h);
+            if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+            t->hist = h;
+            t->hist[t->nhist++] = e;
+        }
+    }
+    return CTVK_OK;
+}
+
+/* Saves params (and, for last.ckpt, the optimizer and progress) atomically. */
+static ctvk_status save(trainer *t, const char *path, int with_state)
+{
+    ctvk_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.model = t->g.cfg;
+    ck.params_total = t->g.params_total;
+    unsigned char blob[16];
+    ck.params = malloc(t->g.params_total * sizeof(float));
+    ctvk_status s = ck.params ? CTVK_OK : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (!s) s = ctvk_net_get_params(t->net, ck.params);
+    if (!s && with_state) {
+        ck.opt_m = malloc(t->g.params_total * sizeof(float));
+        ck.opt_v = malloc(t->g.params_total * sizeof(float));
+        if (!ck.opt_m || !ck.opt_v) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        if (!s) s = ctvk_net_get_optimizer_state(t->net, ck.opt_m, ck.opt_v, blob);
+        ck.opt_blob = blob;
+        ck.opt_blob_size = sizeof blob;
+        ck.epoch = t->epoch;
+        ck.step = t->step;
+        ck.rng[0] = t->s.seed;
+        ck.metrics = progress_text(t);
+        if (!ck.metrics && !s) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    if (!s) s = ctvk_checkpoint_save(path, &t->g, &ck);
+    free(ck.params);
+    free(ck.opt_m);
+    free(ck.opt_v);
+    free(ck.metrics);
+    return s;
+}
+
+static ctvk_status resume_from(trainer *t)
+{
+    ctvk_checkpoint ck;
+    CTVK_TRY(ctvk_checkpoint_load(t->last_path, &t->g, &ck));
+    ctvk_status s = CTVK_OK;
+    if (!ck.opt_m || !ck.opt_v || ck.opt_blob_size != 16)
+        s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s has no optimizer state: it cannot be resumed", t->last_path);
+    if (!s && ck.rng[0] != t->s.seed)
+        s = ctvk__fail(CTVK_ERR_ARG, "checkpoint %s was trained with seed %llu, the config says %llu", t->last_path,
+                       (unsigned long long)ck.rng[0], (unsigned long long)t->s.seed);
+    if (!s) s = ctvk_net_set_params(t->net, ck.params);
+    if (!s) s = ctvk_net_set_optimizer_state(t->net, ck.opt_m, ck.opt_v, ck.opt_blob);
+    if (!s) s = parse_progress(t, ck.metrics ? ck.metrics : "");
+    if (!s) {
+        t->epoch = (int)ck.epoch;
+        t->step = (int)ck.step;
+        if (t->step) s = ctvk_net_set_stats(t->net, t->partial);
+    }
+    ctvk_checkpoint_free(&ck);
+    return s;
+}
+
+/* ---------------------------------------------------------------- progress */
+static void show_step(trainer *t, int e, int step, int steps, const double st[3], double secs)
+{
+    if (!t->out || !t->bar) return;
+    double ips = secs > 0 ? st[2] / secs : 0, left = ips > 0 ? (steps - step) * (st[2] / step) / ips : 0;
+    int width = 24, done = steps ? width * step / steps : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : i == done ? '>' : ' ';
+    bar[width] = 0;
+    fprintf(t->out, "\repoch %d/%d [%s] %d/%d loss %.4f acc %.4f %.1f img/s ETA %d:%02d  ", e + 1, t->s.epochs, bar,
+            step, steps, st[0] / st[2], st[1] / st[2], ips, (int)left / 60, (int)left % 60);
+    fflush(t->out);
+}
+
+static void show_epoch(trainer *t, const ctvk_epoch_metrics *m, int best)
+{
+    if (!t->out) return;
+    if (t->bar) fprintf(t->out, "\r%*s\r", 110, "");
+    fprintf(t->out, "epoch %d/%d: loss %.4f accuracy %.4f", m->epoch, t->s.epochs, m->loss, m->accuracy);
+    if (!isnan(m->val_loss)) fprintf(t->out, " val_loss %.4f val_accuracy %.4f", m->val_loss, m->val_accuracy);
+    fprintf(t->out, " (%.1f s, %.1f img/s)%s\n", m->seconds, m->images_per_s, best ? " best" : "");
+    fflush(t->out);
+}
+
+/* ---------------------------------------------------------------- epochs */
+static ctvk_status validate(trainer *t, const ctvk_image_list *list, double *loss, double *acc)
+{
+    *loss = *acc = NAN;
+    if (!list || list->n == 0) return CTVK_OK;
+    int batch = t->s.eval_batch < t->s.batch ? t->s.eval_batch : t->s.batch;
+    ctvk_loader_options lo = {.n = list->n, .paths = (const char *const *)list->paths, .labels = list->labels,
+                              .batch = batch, .size = t->size, .resize = t->resize, .epochs = 1,
+                              .threads = t->s.loader_threads};
+    ctvk_loader *l;
+    CTVK_TRY(ctvk_loader_create(&lo, &l));
+    double st[3];
+    ctvk_status s = ctvk_net_val_stats(t->net, st, 1);
+    for (;;) {
+        ctvk_batch b;
+        if (s || (s = ctvk_loader_next(l, &b)) || b.n == 0) break;
+        one_hot(t, &b);
+        s = stage_batch(t, &b, 0, 0);
+        if (!s) s = ctvk_net_validate(t->net, b.n, t->labels);
+        if (!s) s = ctvk_sync(t->ctx);
+        ctvk_loader_release(l, &b);
+    }
+    ctvk_loader_destroy(l);
+    if (!s) s = ctvk_net_val_stats(t->net, st, 1);
+    if (!s && st[2] > 0) { *loss = st[0] / st[2]; *acc = st[1] / st[2]; }
+    return s;
+}
+
+static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
+{
+    const ctvk_image_list *val = t->s.validation == VAL_TEST ? &f->test
+                                 : t->s.validation == VAL_NONE ? NULL : &f->validation;
+    ctvk_loader_options lo = {.n = f->train.n, .paths = (const char *const *)f->train.paths,
+                              .labels = f->train.labels, .batch = t->s.batch, .size = t->size,
+                              .resize = t->resize, .shuffle = t->s.shuffle, .seed = t->s.seed,
+                              .epochs = t->s.epochs, .threads = t->s.loader_threads};
+    ctvk_loader *probe;
+    CTVK_TRY(ctvk_loader_create(&lo, &probe));
+    long per_epoch = (long)ctvk_loader_batches_per_epoch(probe);
+    ctvk_loader_destroy(probe);
+    long steps = t->s.max_steps && t->s.max_steps < per_epoch ? t->s.max_steps : per_epoch;
+    ctvk_status s = CTVK_OK;
+    while (!s && t->epoch < t->s.epochs) {
+        int e = t->epoch;
+        lo.start_batch = (long long)e * per_epoch + t->step;
+        lo.epochs = e + 1;
+        ctvk_loader *l;
+        CTVK_TRY(ctvk_loader_create(&lo, &l));
+        double t0 = now_s() - t->partial_seconds, st[3] = {t->partial[0], t->partial[1], t->partial[2]};
+        if (t->step == 0) s = ctvk_net_stats(t->net, st, 1);
+        while (!s && t->step < steps) {
+            ctvk_batch b;
+            if ((s = ctvk_loader_next(l, &b)) || b.n == 0) break;
+            one_hot(t, &b);
+            s = stage_batch(t, &b, t->s.aug, mix(t->s.seed, (uint64_t)e, (uint64_t)t->step));
+            if (!s) s = ctvk_net_train_step(t->net, b.n, t->labels, mix(t->s.seed, (uint64_t)e, (uint64_t)t->step + (1ull << 40)));
+            ctvk_loader_release(l, &b);
+            if (!s) s = ctvk_net_stats(t->net, st, 0);
+            if (s) break;
+            t->step++;
+            if (!isfinite(st[0]))
+                s = ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; the last good "
+                               "checkpoint is %s (try a smaller [train] lr)", isnan(st[0]) ? "NaN" : "infinite", e + 1,
+                               t->step, ctvk__exists(t->last_path) ? t->last_path : "(none yet)");
+            show_step(t, e, t->step, (int)steps, st, now_s() - t0);
+            if (!s && ctvk_interrupt_requested && t->step < steps) {
+                memcpy(t->partial, st, sizeof st);
+                t->partial_seconds = now_s() - t0;
+                s = save(t, t->last_path, 1);
+                if (!s) s = ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved %s; continue "
+                                       "with --resume", e + 1, t->step, t->last_path);
+                out->interrupted = 1;
+            }
+        }
+        ctvk_loader_destroy(l);
+        if (s) break;
+        ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
+                                .seconds = now_s() - t0};
+        m.images_per_s = st[2] / m.seconds;
+        CTVK_TRY(validate(t, val, &m.val_loss, &m.val_accuracy));
+        int best = val ? (t->best_epoch == 0 || m.val_accuracy > t->best_val_acc) : 1;
+        if (best) {
+            t->best_val_acc = val ? m.val_accuracy : m.accuracy;
+            t->best_epoch = e + 1;
+            CTVK_TRY(save(t, t->best_path, 0));
+        }
+        /* early stopping on val_loss as Keras' EarlyStopping(patience, min_delta) */
+        int stop = 0;
+        if (val && t->s.early) {
+            if (t->nhist == 0 || m.val_loss < t->best_val_loss - t->s.min_delta) { t->best_val_loss = m.val_loss; t->wait = 0; }
+            else if (++t->wait > t->s.patience) stop = 1;
+        }
+        ctvk_epoch_metrics *h = realloc(t->hist, (size_t)(t->nhist + 1) * sizeof *h);
+        if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        t->hist = h;
+        t->hist[t->nhist++] = m;
+        show_epoch(t, &m, best);
+        t->epoch = e + 1;
+        t->step = 0;
+        memset(t->partial, 0, sizeof t->partial);
+        t->partial_seconds = 0;
+        CTVK_TRY(write_logs(t));
+        CTVK_TRY(save(t, t->last_path, 1));
+        if (stop) {
+            out->stopped_early = 1;
+            if (t->out) fprintf(t->out, "early stopping: val_loss did not improve for %d epoch(s)\n", t->wait);
+            break;
+        }
+        if (ctvk_interrupt_requested) {
+            out->interrupted = 1;
+            return ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted after epoch %d: saved %s; continue with --resume",
+                              e + 1, t->last_path);
+        }
+    }
+    return s;
+}
+
+ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const char *run_dir, int resume,
+                            void *progress, ctvk_train_result *out)
+{
+    memset(out, 0, sizeof *out);
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.ctx = ctx;
+    t.out = progress;
+    CTVK_TRY(read_settings(cfg, &t.s));
+    t.bar = t.out && (t.s.progress == PROGRESS_BAR || (t.s.progress == PROGRESS_AUTO && isatty(fileno(t.out))));
+    if (t.s.progress == PROGRESS_NONE) t.out = NULL;
+    ctvk_data_options dopt;
+    ctvk_dataset *ds = NULL;
+    ctvk_model_config mc;
+    CTVK_TRY(ctvk_data_from_config(cfg, &dopt));
+    CTVK_TRY(ctvk_model_config_load(cfg, &mc));
+    if (mc.height != mc.width || mc.channels != 1)
+        return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
+                          ctvk_config_path(cfg), mc.height, mc.width, mc.channels);
+    CTVK_TRY(ctvk_dataset_open(&dopt, &ds));
+    const ctvk_fold *f = NULL;
+    for (int i = 0; i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
+    ctvk_status s = CTVK_OK;
+    if (!f) s = ctvk__fail(CTVK_ERR_ARG, "config %s: the dataset has no fold %d (it has %d)", ctvk_config_path(cfg), k,
+                           ds->nfolds);
+    if (!s && f->train.n == 0) s = ctvk__fail(CTVK_ERR_ARG, "fold %d has no training images", k);
+    if (!s) {
+        snprintf(t.dir, sizeof t.dir, "%s/fold%d", run_dir, k);
+        snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", t.dir);
+        snprintf(t.best_path, sizeof t.best_path, "%s/best.ckpt", t.dir);
+        s = ctvk__mkdirs(t.dir);
+    }
+    if (!s && !resume && ctvk__exists(t.last_path))
+        s = ctvk__fail(CTVK_ERR_ARG, "%s already holds a training run: continue it with --resume, or train into another "
+                       "folder (--set output.dir=...)", t.dir);
+    if (!s) s = ctvk_graph_build(&mc, &t.g);
+    if (!s) {
+        t.size = mc.height;
+        t.resize = dopt.resize;
+        t.classes = mc.classes;
+        s = ctvk_net_create(ctx, &t.g, t.s.batch, 1, &t.net);
+    }
+    if (!s) {
+        ctvk_net_set_optimizer(t.net, &t.s.opt);
+        s = ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){t.s.batch, t.size, t.size, 1}, "slices", &t.pixels);
+    }
+    if (!s) s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, t.s.batch, CTVK_AUGMENT_RECORD}, "augment", &t.augp);
+    if (!s) {
+        t.labels = malloc((size_t)t.s.batch * (size_t)t.classes * sizeof *t.labels);
+        if (!t.labels) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    if (!s && resume && ctvk__exists(t.last_path)) {
+        s = resume_from(&t);
+        if (!s && t.out) fprintf(t.out, "resuming %s at epoch %d, step %d\n", t.last_path, t.epoch + 1, t.step);
+    } else if (!s) {
+        float *p = malloc(t.g.params_total * sizeof *p);
+        if (!p) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        if (!s) ctvk_graph_init_params(&t.g, p, t.s.seed);
+        if (!s && t.s.weights && *t.s.weights) {
+            ctvk_keras_report rep;
+            s = ctvk_keras_import(t.s.weights, &t.g, p, t.s.conv1, &rep);
+            if (!s && t.out)
+                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped)\n", rep.weights_loaded, t.s.weights,
+                        rep.weights_skipped);
+            if (!s) ctvk_keras_report_free(&rep);
+        }
+        if (!s) s = ctvk_net_set_params(t.net, p);
+        free(p);
+    }
+    if (!s && t.out)
+        fprintf(t.out, "fold %d: %zu training images, %zu validation images, %s %dx%d, batch %d, %d epochs, on %s\n", k,
+                f->train.n, t.s.validation == VAL_NONE ? (size_t)0 : t.s.validation == VAL_TEST ? f->test.n
+                : f->validation.n, mc.arch, t.size, t.size, t.s.batch, t.s.epochs, ctvk_device(ctx)->name);
+    if (!s) s = run(&t, f, out);
+    out->epochs_run = t.nhist;
+    out->best_epoch = t.best_epoch;
+    out->best_val_accuracy = t.best_val_acc;
+    snprintf(out->best_checkpoint, sizeof out->best_checkpoint, "%s", t.best_path);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ctvk_error());
+    ctvk_tensor_destroy(t.v_pixels);
+    ctvk_tensor_destroy(t.v_input);
+    ctvk_tensor_destroy(t.v_augp);
+    ctvk_tensor_destroy(t.pixels);
+    ctvk_tensor_destroy(t.augp);
+    ctvk_net_destroy(t.net);
+    ctvk_graph_free(&t.g);
+    ctvk_dataset_free(ds);
+    free(t.labels);
+    free(t.hist);
+    if (s) return ctvk__fail(s, "%s", msg);
+    return CTVK_OK;
+}

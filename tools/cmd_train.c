@@ -1,0 +1,63 @@
+/* ctvk train: train one fold of a config. */
+#include "tools/run_common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_train_help[] =
+    "usage: ctvk train CONFIG --fold K [--resume] [--set section.key=value ...] [--device D]\n\n"
+    "Trains fold K of the config's dataset into RUN/foldK (RUN = [output] dir, default runs/<config name>):\n"
+    "a progress bar per epoch on a terminal (loss, accuracy, images/s, ETA) or one line per epoch in a log,\n"
+    "validation after each epoch, RUN/foldK/best.ckpt (best validation accuracy), RUN/foldK/last.ckpt\n"
+    "(latest state), RUN/foldK/train_log.csv and .json. Ctrl-C saves last.ckpt at the end of the current\n"
+    "step and exits; --resume continues from it and reaches the same weights as an uninterrupted run.\n"
+    "Early stopping ([train] early_stopping) follows Keras: val_loss, patience, min_delta.\n";
+
+int cmd_train(int argc, char **argv)
+{
+    cli_common com = {0};
+    const char *config = NULL;
+    int fold = 0, resume = 0;
+    for (int i = 1; i < argc;) {
+        int k = cli_common_take("train", &com, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) { i += k; continue; }
+        if (!strcmp(argv[i], "--fold")) {
+            if (i + 1 >= argc) return cli_usage_error("train", "--fold needs a number");
+            char *end;
+            long f = strtol(argv[i + 1], &end, 10);
+            if (*end || f < 1 || f > 1000) return cli_usage_error("train", "--fold %s: expected 1, 2, ...", argv[i + 1]);
+            fold = (int)f;
+            i += 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--resume")) { resume = 1; i++; continue; }
+        if (argv[i][0] == '-') return cli_usage_error("train", "unknown option '%s'", argv[i]);
+        if (config) return cli_usage_error("train", "unexpected argument '%s'", argv[i]);
+        config = argv[i++];
+    }
+    if (!config) return cli_usage_error("train", "a config file is required");
+    if (!fold) return cli_usage_error("train", "--fold K is required");
+    ctvk_config *cfg = NULL;
+    int rc = cli_load_config("train", config, &com, &cfg);
+    if (rc) return rc;
+    char dir[4096];
+    run_dir_of(cfg, config, dir, sizeof dir);
+    ctvk_options o;
+    ctvk_ctx *ctx = NULL;
+    if ((rc = run_prepare("train", cfg, dir)) || (rc = cli_device_options("train", cfg, &com, &o))) goto out;
+    if (ctvk_create(&o, &ctx)) { rc = cli_fail("train"); goto out; }
+    run_install_sigint();
+    ctvk_train_result r;
+    if (ctvk_train_fold(ctx, cfg, fold, dir, resume, stderr, &r)) {
+        rc = cli_fail("train");
+        if (r.interrupted) rc = 130;
+        goto out;
+    }
+    printf("fold %d: %d epochs, best validation accuracy %.4f at epoch %d%s: %s\n", fold, r.epochs_run,
+           r.best_val_accuracy, r.best_epoch, r.stopped_early ? " (stopped early)" : "", r.best_checkpoint);
+out:
+    ctvk_destroy(ctx);
+    ctvk_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,13 @@
+/* Shared by the commands that run a config (train, cv): the run folder, Ctrl-C, the context. */
+#ifndef CTVK_TOOLS_RUN_COMMON_H
+#define CTVK_TOOLS_RUN_COMMON_H
+#include "ctvk/pipeline.h"
+#include "tools/cli.h"
+
+/* [output] dir, or runs/<config name without .ini>. */
+void run_dir_of(const ctvk_config *cfg, const char *config_path, char *out, size_t n);
+/* Checks the config's schema, creates the run folder and saves the effective config there. */
+int run_prepare(const char *cmd, const ctvk_config *cfg, const char *dir);
+/* The first Ctrl-C asks training to save and stop; a second one ends the process. */
+void run_install_sigint(void);
+#endif
