@@ -59,6 +59,8 @@ ctvk_status ctvk_model_config_load(const ctvk_config *cfg, ctvk_model_config *mc
     mc->dropout = (float)d;
     CTVK_TRY(ctvk_config_double(cfg, "model", "bn_eps", 1.001e-5, 1e-12, 1.0, &d));
     mc->bn_eps = (float)d;
+    CTVK_TRY(ctvk_config_double(cfg, "model", "bn_momentum", 0.99, 0.0, 1.0, &d));
+    mc->bn_momentum = (float)d;
     int n;
     CTVK_TRY(ctvk_config_int(cfg, "model", "stages", mc->stages, 1, 7, &v));
     mc->stages = (int)v;

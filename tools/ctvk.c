@@ -11,11 +11,12 @@ int cmd_phantom(int argc, char **argv);
 int cmd_select(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_cv(int argc, char **argv);
 int cmd_import_keras(int argc, char **argv);
 int cmd_export_keras(int argc, char **argv);
 extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 extern const char cmd_import_keras_help[], cmd_export_keras_help[];
-extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[], cmd_train_help[];
+extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[], cmd_train_help[], cmd_cv_help[];
 
 #define LATER(name, what, issue)                                                                  \
     {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
@@ -28,7 +29,7 @@ const cli_command cli_commands[] = {
     {"dataset", cmd_dataset, "print images and patients per class for each fold", cmd_dataset_help},
     {"summary", cmd_summary, "print a network's layers, shapes and parameter counts", cmd_summary_help},
     {"train", cmd_train, "train one fold", cmd_train_help},
-    LATER("cv", "5-fold cross-validation with patient-level results", "pipeline"),
+    {"cv", cmd_cv, "5-fold cross-validation with patient-level results", cmd_cv_help},
     LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
     LATER("infer", "classify one patient's CT series", "pipeline"),
     {"import-keras", cmd_import_keras, "import Keras HDF5 weights into a checkpoint", cmd_import_keras_help},

@@ -77,7 +77,7 @@ typedef struct ctvk_graph {
 
 /* Defaults for an architecture (input 512x512x1, 2 classes, eps 1.001e-5, momentum 0.99). */
 void ctvk_model_config_default(ctvk_model_config *c, const char *arch);
-/* Reads [model]: arch, head, input_size (or height and width), channels, classes, dropout, bn_eps,
+/* Reads [model]: arch, head, input_size (or height and width), channels, classes, dropout, bn_eps, bn_momentum,
  * and for small_resnet: stages, blocks (comma list), widths (comma list). `cfg` is a ctvk_config. */
 struct ctvk_config;
 ctvk_status ctvk_model_config_load(const struct ctvk_config *cfg, ctvk_model_config *mc);

@@ -44,6 +44,7 @@ static const key_spec SCHEMA[] = {
     {"model", "classes", S_INT, 2, 1000, NULL},
     {"model", "dropout", S_NUM, 0, 0.95, NULL},
     {"model", "bn_eps", S_NUM, 1e-12, 1, NULL},
+    {"model", "bn_momentum", S_NUM, 0, 1, NULL},
     {"model", "stages", S_INT, 1, 7, NULL},
     {"model", "blocks", S_LIST, 1, 16, NULL},
     {"model", "widths", S_LIST, 1, 1024, NULL},

@@ -1,0 +1,194 @@
+/* ctvk cv: the folds in turn (train, then evaluate the best checkpoint on the fold's test list),
+ * then the paper's Table 2 (image level) and Table 4 (patient level) per fold and their mean. */
+#include "runtime/fileio.h"
+#include "tools/run_common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_cv_help[] =
+    "usage: ctvk cv CONFIG [--folds 1,3] [--resume] [--set section.key=value ...] [--device D]\n\n"
+    "Cross-validation: for each fold (all of the dataset's folds by default) trains RUN/foldK as\n"
+    "`ctvk train` does, evaluates RUN/foldK/best.ckpt on the fold's test list as `ctvk eval` does, then\n"
+    "prints and saves RUN/summary.csv and RUN/summary.json: image-level accuracy and per-class\n"
+    "sensitivity per fold and their mean (the paper's Table 2), and patient-level results per fold:\n"
+    "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4). With --resume, finished folds\n"
+    "are evaluated again from their checkpoints and an interrupted fold continues.\n";
+
+typedef struct fold_row {
+    int k;
+    double acc, sens_covid, sens_normal;
+    int normal_cases, normal_correct, normal_wrong, covid_cases, covid_correct, covid_wrong;
+} fold_row;
+
+static int parse_folds(const char *s, int *folds, int max)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long k = strtol(s, &end, 10);
+        if (end == s || k < 1 || k > 1000 || n == max) return -1;
+        folds[n++] = (int)k;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ctvk_dataset *ds, int k,
+                                 const char *dir, fold_row *row)
+{
+    const ctvk_fold *f = NULL;
+    for (int i = 0; i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
+    if (!f) return ctvk__fail(CTVK_ERR_ARG, "the dataset has no fold %d", k);
+    ctvk_eval_options eo;
+    CTVK_TRY(ctvk_eval_options_from_config(cfg, &eo));
+    char ckpt[4300], fdir[4200];
+    snprintf(fdir, sizeof fdir, "%s/fold%d", dir, k);
+    snprintf(ckpt, sizeof ckpt, "%s/best.ckpt", fdir);
+    ctvk_graph g;
+    ctvk_net *net;
+    CTVK_TRY(ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net));
+    ctvk_eval_result r;
+    ctvk_status s = ctvk_evaluate(ctx, net, ds, &f->test, &eo, &r);
+    if (!s) {
+        s = ctvk_eval_write(fdir, &r);
+        *row = (fold_row){k, r.accuracy, r.sens_covid, r.sens_normal, r.normal_cases, r.normal_correct,
+                          r.normal_wrong, r.covid_cases, r.covid_correct, r.covid_wrong};
+        ctvk_eval_result_free(&r);
+    }
+    ctvk_net_destroy(net);
+    ctvk_graph_free(&g);
+    return s;
+}
+
+static int write_summary(const char *dir, const fold_row *rows, int n)
+{
+    fold_row m = {0};
+    double nm[6] = {0};
+    for (int i = 0; i < n; i++) {
+        m.acc += rows[i].acc / n;
+        m.sens_covid += rows[i].sens_covid / n;
+        m.sens_normal += rows[i].sens_normal / n;
+        int v[6] = {rows[i].normal_cases, rows[i].normal_correct, rows[i].normal_wrong, rows[i].covid_cases,
+                    rows[i].covid_correct, rows[i].covid_wrong};
+        for (int j = 0; j < 6; j++) nm[j] += (double)v[j] / n;
+    }
+    printf("\nImage level (Table 2)\n%-6s %9s %15s %16s\n", "fold", "accuracy", "COVID sens.", "normal sens.");
+    for (int i = 0; i < n; i++)
+        printf("%-6d %8.2f%% %14.2f%% %15.2f%%\n", rows[i].k, 100 * rows[i].acc, 100 * rows[i].sens_covid,
+               100 * rows[i].sens_normal);
+    printf("%-6s %8.2f%% %14.2f%% %15.2f%%\n", "mean", 100 * m.acc, 100 * m.sens_covid, 100 * m.sens_normal);
+    printf("\nPatient level (Table 4)\n%-6s %13s %8s %6s %12s %8s %6s\n", "fold", "normal cases", "correct", "wrong",
+           "COVID cases", "correct", "wrong");
+    for (int i = 0; i < n; i++)
+        printf("%-6d %13d %8d %6d %12d %8d %6d\n", rows[i].k, rows[i].normal_cases, rows[i].normal_correct,
+               rows[i].normal_wrong, rows[i].covid_cases, rows[i].covid_correct, rows[i].covid_wrong);
+    printf("%-6s %13.1f %8.1f %6.1f %12.1f %8.1f %6.1f\n", "mean", nm[0], nm[1], nm[2], nm[3], nm[4], nm[5]);
+    int correct = 0, total = 0;
+    for (int i = 0; i < n; i++) {
+        correct += rows[i].normal_correct + rows[i].covid_correct;
+        total += rows[i].normal_cases + rows[i].covid_cases;
+    }
+    printf("\npatients correct: %d of %d (%.1f%%)\n", correct, total, total ? 100.0 * correct / total : 0.0);
+
+    size_t cap = 4096 + (size_t)n * 512;
+    char *csv = malloc(cap), *json = malloc(cap);
+    if (!csv || !json) { free(csv); free(json); fprintf(stderr, "ctvk cv: out of host memory\n"); return 1; }
+    size_t a = (size_t)snprintf(csv, cap, "fold,accuracy,sens_covid,sens_normal,normal_cases,normal_correct,"
+                                          "normal_wrong,covid_cases,covid_correct,covid_wrong\n");
+    size_t j = (size_t)snprintf(json, cap, "{\n  \"folds\": [");
+    for (int i = 0; i < n; i++) {
+        const fold_row *r = &rows[i];
+        a += (size_t)snprintf(csv + a, cap - a, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%d,%d,%d\n", r->k, r->acc, r->sens_covid,
+                              r->sens_normal, r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases,
+                              r->covid_correct, r->covid_wrong);
+        j += (size_t)snprintf(json + j, cap - j,
+                              "%s\n    {\"fold\": %d, \"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
+                              "\"normal_cases\": %d, \"normal_correct\": %d, \"normal_wrong\": %d, \"covid_cases\": %d, "
+                              "\"covid_correct\": %d, \"covid_wrong\": %d}", i ? "," : "", r->k, r->acc, r->sens_covid,
+                              r->sens_normal, r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases,
+                              r->covid_correct, r->covid_wrong);
+    }
+    a += (size_t)snprintf(csv + a, cap - a, "mean,%.6f,%.6f,%.6f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f\n", m.acc, m.sens_covid,
+                          m.sens_normal, nm[0], nm[1], nm[2], nm[3], nm[4], nm[5]);
+    j += (size_t)snprintf(json + j, cap - j,
+                          "\n  ],\n  \"mean\": {\"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
+                          "\"normal_cases\": %.2f, \"normal_correct\": %.2f, \"normal_wrong\": %.2f, \"covid_cases\": "
+                          "%.2f, \"covid_correct\": %.2f, \"covid_wrong\": %.2f},\n  \"patients_correct\": %d,\n"
+                          "  \"patients\": %d\n}\n", m.acc, m.sens_covid, m.sens_normal, nm[0], nm[1], nm[2], nm[3],
+                          nm[4], nm[5], correct, total);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/summary.csv", dir);
+    int rc = 0;
+    if (ctvk__write_file_atomic(path, csv, a)) rc = cli_fail("cv");
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!rc && ctvk__write_file_atomic(path, json, j)) rc = cli_fail("cv");
+    if (!rc) printf("summary: %s/summary.csv, %s/summary.json\n", dir, dir);
+    free(csv);
+    free(json);
+    return rc;
+}
+
+int cmd_cv(int argc, char **argv)
+{
+    cli_common com = {0};
+    const char *config = NULL;
+    int folds[64], nfolds = 0, resume = 0;
+    for (int i = 1; i < argc;) {
+        int k = cli_common_take("cv", &com, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) { i += k; continue; }
+        if (!strcmp(argv[i], "--folds")) {
+            if (i + 1 >= argc || (nfolds = parse_folds(argv[i + 1], folds, 64)) <= 0)
+                return cli_usage_error("cv", "--folds needs a list like 1,3");
+            i += 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--resume")) { resume = 1; i++; continue; }
+        if (argv[i][0] == '-') return cli_usage_error("cv", "unknown option '%s'", argv[i]);
+        if (config) return cli_usage_error("cv", "unexpected argument '%s'", argv[i]);
+        config = argv[i++];
+    }
+    if (!config) return cli_usage_error("cv", "a config file is required");
+    ctvk_config *cfg = NULL;
+    int rc = cli_load_config("cv", config, &com, &cfg);
+    if (rc) return rc;
+    char dir[4096];
+    run_dir_of(cfg, config, dir, sizeof dir);
+    ctvk_options o;
+    ctvk_ctx *ctx = NULL;
+    ctvk_dataset *ds = NULL;
+    fold_row *rows = NULL;
+    ctvk_data_options dopt;
+    if ((rc = run_prepare("cv", cfg, dir)) || (rc = cli_device_options("cv", cfg, &com, &o))) goto out;
+    if (ctvk_data_from_config(cfg, &dopt) || ctvk_dataset_open(&dopt, &ds)) { rc = cli_fail("cv"); goto out; }
+    for (int i = 0; i < ds->nwarnings; i++) fprintf(stderr, "ctvk cv: warning: %s\n", ds->warnings[i]);
+    if (!nfolds) for (int i = 0; i < ds->nfolds && i < 64; i++) folds[nfolds++] = ds->folds[i].k;
+    rows = calloc((size_t)nfolds, sizeof *rows);
+    if (!rows || ctvk_create(&o, &ctx)) { rc = cli_fail("cv"); goto out; }
+    run_install_sigint();
+    for (int i = 0; i < nfolds; i++) {
+        ctvk_train_result r;
+        char best[4300], last[4300];
+        snprintf(best, sizeof best, "%s/fold%d/best.ckpt", dir, folds[i]);
+        snprintf(last, sizeof last, "%s/fold%d/last.ckpt", dir, folds[i]);
+        fprintf(stderr, "== fold %d (%d of %d)\n", folds[i], i + 1, nfolds);
+        if (ctvk_train_fold(ctx, cfg, folds[i], dir, resume, stderr, &r)) {
+            rc = r.interrupted ? 130 : 1;
+            cli_fail("cv");
+            goto out;
+        }
+        if (evaluate_fold(ctx, cfg, ds, folds[i], dir, &rows[i])) { rc = cli_fail("cv"); goto out; }
+        fprintf(stderr, "fold %d: test accuracy %.2f%%, patients correct %d of %d\n", folds[i], 100 * rows[i].acc,
+                rows[i].normal_correct + rows[i].covid_correct, rows[i].normal_cases + rows[i].covid_cases);
+    }
+    rc = write_summary(dir, rows, nfolds);
+out:
+    free(rows);
+    ctvk_dataset_free(ds);
+    ctvk_destroy(ctx);
+    ctvk_config_free(cfg);
+    return rc;
+}
