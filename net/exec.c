@@ -51,8 +51,8 @@ struct ctvk_net {
     ctvk_tensor *params, *grads, *m, *v;
     ctvk_flat fp, fg, fm, fv;
     ctvk_nadam opt;
-    ctvk_tensor *labels, *probs, *stats, *work;
-    ctvk_tensor *labels_n, *probs_n;
+    ctvk_tensor *labels, *probs, *stats, *vstats, *nstats, *dlogits, *work;
+    ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
 };
@@ -301,7 +301,12 @@ static ctvk_status alloc_all(ctvk_net *net)
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "labels", &net->labels));
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "probs", &net->probs));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "stats", &net->stats));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
     CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
+    CTVK_TRY(ctvk_fill(ctx, net->vstats, 0.0f));
+    /* the loss kernel always writes a gradient; inference passes discard it here */
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "dlogits", &net->dlogits));
     CTVK_TRY(ctvk_fill(ctx, net->labels, 0.0f));
     if (net->training) {
         CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "gradients", &net->grads));
@@ -360,7 +365,8 @@ static void drop_views(ctvk_net *net)
     }
     ctvk_tensor_destroy(net->labels_n);
     ctvk_tensor_destroy(net->probs_n);
-    net->labels_n = net->probs_n = NULL;
+    ctvk_tensor_destroy(net->dlogits_n);
+    net->labels_n = net->probs_n = net->dlogits_n = NULL;
     net->n = 0;
 }
 
@@ -390,6 +396,7 @@ static ctvk_status bind_batch(ctvk_net *net, int n)
     ctvk_shape ls = {n, 1, 1, net->g.cfg.classes};
     CTVK_TRY(ctvk_tensor_view(net->labels, 0, ls, "labels", &net->labels_n));
     CTVK_TRY(ctvk_tensor_view(net->probs, 0, ls, "probs", &net->probs_n));
+    CTVK_TRY(ctvk_tensor_view(net->dlogits, 0, ls, "dlogits", &net->dlogits_n));
     net->n = n;
     return CTVK_OK;
 }
@@ -444,7 +451,7 @@ void ctvk_net_destroy(ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
     ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
-                          net->work};
+                          net->vstats, net->nstats, net->dlogits, net->work};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
     free(net->abuf);
     free(net->gbufs);
@@ -511,16 +518,31 @@ static ctvk_status forward(ctvk_net *net, int n, int training, uint64_t seed)
     return CTVK_OK;
 }
 
-ctvk_status ctvk_net_forward(ctvk_net *net, int n)
+/* Inference forward, then the softmax (through the loss kernel, against labels when given: the
+ * loss and accuracy then accumulate in the validation statistics). */
+static ctvk_status infer(ctvk_net *net, int n, const float *labels)
 {
+    CTVK_TRY(bind_batch(net, n));
+    size_t lbytes = (size_t)n * (size_t)net->g.cfg.classes * sizeof(float);
+    if (labels) {
+        CTVK_TRY(ctvk_tensor_upload(net->labels_n, labels, lbytes));
+    } else {
+        CTVK_TRY(ctvk_fill(net->ctx, net->labels_n, 0.0f));
+    }
     CTVK_TRY(forward(net, n, 0, 0));
-    /* the softmax of the logits (the loss kernel against the zero labels; its stats are not used) */
     ctvk_label_push(net->ctx, "softmax");
-    ctvk_tensor *lg = T(net, net->logits_value);
-    ctvk_status s = ctvk_softmax_ce(net->ctx, lg, net->labels_n, net->probs_n, net->training ? net->V[root(net,
-                                    net->logits_value)].g : net->probs_n, net->stats, 1);
+    ctvk_status s = ctvk_softmax_ce(net->ctx, T(net, net->logits_value), net->labels_n, net->probs_n,
+                                    net->dlogits_n, labels ? net->vstats : net->nstats, labels != NULL);
     ctvk_label_pop(net->ctx);
     return s;
+}
+
+ctvk_status ctvk_net_forward(ctvk_net *net, int n) { return infer(net, n, NULL); }
+
+ctvk_status ctvk_net_validate(ctvk_net *net, int n, const float *labels)
+{
+    if (!labels) return ctvk__fail(CTVK_ERR_ARG, "validation needs labels");
+    return infer(net, n, labels);
 }
 
 ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out)
@@ -638,13 +660,26 @@ ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint6
     return s;
 }
 
-ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset)
+static ctvk_status read_stats(ctvk_net *net, ctvk_tensor *t, double out[3], int reset)
 {
     float s[3];
-    CTVK_TRY(ctvk_tensor_download(net->stats, s, sizeof s));
+    CTVK_TRY(ctvk_tensor_download(t, s, sizeof s));
     for (int i = 0; i < 3; i++) out[i] = s[i];
-    if (reset) CTVK_TRY(ctvk_fill(net->ctx, net->stats, 0.0f));
+    if (reset) CTVK_TRY(ctvk_fill(net->ctx, t, 0.0f));
     return CTVK_OK;
+}
+
+ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset) { return read_stats(net, net->stats, out, reset); }
+
+ctvk_status ctvk_net_val_stats(ctvk_net *net, double out[3], int reset)
+{
+    return read_stats(net, net->vstats, out, reset);
+}
+
+ctvk_status ctvk_net_set_stats(ctvk_net *net, const double in[3])
+{
+    float s[3] = {(float)in[0], (float)in[1], (float)in[2]};
+    return ctvk_tensor_upload(net->stats, s, sizeof s);
 }
 
 /* ---------------------------------------------------------------- optimizer */

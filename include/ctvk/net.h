@@ -114,6 +114,9 @@ ctvk_status ctvk_net_get_params(ctvk_net *net, float *params);
 ctvk_tensor *ctvk_net_input(ctvk_net *net);
 /* Records the forward pass of the first n samples (inference: moving BN statistics, no dropout). */
 ctvk_status ctvk_net_forward(ctvk_net *net, int n);
+/* The same against labels (n one-hot rows): the loss and accuracy accumulate in the validation
+ * statistics (ctvk_net_val_stats), never in the training ones. */
+ctvk_status ctvk_net_validate(ctvk_net *net, int n, const float *labels);
 /* Waits and copies the softmax output of the last forward (n x classes floats). */
 ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out);
 /* One training step on the first n samples: forward (batch statistics, dropout seeded by seed),
@@ -122,6 +125,9 @@ ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out);
 ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed);
 /* Sums since the last reset: out[0] loss (sum over samples), out[1] correct, out[2] samples. Waits. */
 ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset);
+ctvk_status ctvk_net_val_stats(ctvk_net *net, double out[3], int reset);
+/* Restores the training sums (resuming in the middle of an epoch). */
+ctvk_status ctvk_net_set_stats(ctvk_net *net, const double in[3]);
 /* Optimizer settings (lr may change between steps) and state for checkpoints: the moments m and v
  * (params_total floats each, may be NULL) and the 16-byte schedule state (step, running product). */
 void ctvk_net_set_optimizer(ctvk_net *net, const ctvk_optimizer *o);
