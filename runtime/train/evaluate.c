@@ -163,17 +163,16 @@ ctvk_status ctvk_classify_slices(ctvk_ctx *ctx, ctvk_net *net, size_t n, const c
             src = pad;
         }
         s = ctvk_tensor_upload(raw, src, img * (size_t)batch * sizeof(uint16_t));
-        ctvk_loader_release(ld, &b);
         if (s == CTVK_OK) s = ctvk_convert_u16_to_f32(ctx, raw, o->scale, o->offset, in_view ? in_view : input);
         if (s == CTVK_OK) s = ctvk_net_forward(net, b.n);
         if (s == CTVK_OK) s = ctvk_net_probs(net, b.n, probs);
-        if (s != CTVK_OK) break;
-        for (int i = 0; i < b.n; i++) {
-            size_t k = b.images[i];
+        for (int i = 0; s == CTVK_OK && i < b.n; i++) {
+            size_t k = b.images[i];   /* the batch's own arrays: valid until it is released */
             float p0 = probs[2 * i], p1 = probs[2 * i + 1];
             prob_covid[k] = p0;
             preds[k] = p1 > p0 ? CTVK_CLASS_NORMAL : CTVK_CLASS_COVID;   /* numpy argmax: ties -> index 0 */
         }
+        ctvk_loader_release(ld, &b);
     }
     ctvk_loader_destroy(ld);
     ctvk_tensor_destroy(in_view);
