@@ -373,8 +373,31 @@ static void device(void)
     free(tmp);
 }
 
-int main(void)
+/* test_eval --fixture CKPT SIZE: writes a small_resnet checkpoint (input SIZE, init seed 7) for cli_eval.sh. */
+static int fixture(const char *path, int size)
 {
+    ctvk_model_config mc;
+    ctvk_model_config_default(&mc, "small_resnet");
+    mc.height = mc.width = size;
+    mc.stages = 2;
+    mc.blocks[0] = 1, mc.blocks[1] = 1;
+    mc.widths[0] = 4, mc.widths[1] = 8;
+    ctvk_graph g;
+    if (ctvk_graph_build(&mc, &g)) { fprintf(stderr, "%s\n", ctvk_error()); return 1; }
+    float *params = malloc(g.params_total * sizeof *params);
+    ctvk_graph_init_params(&g, params, 7);
+    ctvk_checkpoint ck = {0};
+    ck.params = params, ck.params_total = g.params_total;
+    ctvk_status s = ctvk_checkpoint_save(path, &g, &ck);
+    if (s) fprintf(stderr, "%s\n", ctvk_error());
+    free(params);
+    ctvk_graph_free(&g);
+    return s ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "--fixture")) return fixture(argv[2], atoi(argv[3]));
     options();
     decisions();
     aggregation();
