@@ -12,14 +12,15 @@ int cmd_select(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_cv(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_import_keras(int argc, char **argv);
 int cmd_export_keras(int argc, char **argv);
 extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 extern const char cmd_import_keras_help[], cmd_export_keras_help[];
 extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[], cmd_train_help[], cmd_cv_help[];
-
-#define LATER(name, what, issue)                                                                  \
-    {name, NULL, what, "ctvk " name ": " what ".\nNot available in this version yet (" issue ").\n"}
+extern const char cmd_eval_help[], cmd_infer_help[], cmd_report_help[];
 
 const cli_command cli_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and which one would be chosen", cmd_devices_help},
@@ -30,12 +31,12 @@ const cli_command cli_commands[] = {
     {"summary", cmd_summary, "print a network's layers, shapes and parameter counts", cmd_summary_help},
     {"train", cmd_train, "train one fold", cmd_train_help},
     {"cv", cmd_cv, "5-fold cross-validation with patient-level results", cmd_cv_help},
-    LATER("eval", "evaluate a checkpoint on a fold's test set", "pipeline"),
-    LATER("infer", "classify one patient's CT series", "pipeline"),
+    {"eval", cmd_eval, "evaluate a checkpoint on a fold's test set", cmd_eval_help},
+    {"infer", cmd_infer, "classify one patient's CT series", cmd_infer_help},
     {"import-keras", cmd_import_keras, "import Keras HDF5 weights into a checkpoint", cmd_import_keras_help},
     {"export-keras", cmd_export_keras, "export a checkpoint as Keras HDF5 weights", cmd_export_keras_help},
     {"bench", cmd_bench, "measure kernel and network speed on the device", cmd_bench_help},
-    LATER("report", "write an HTML report of a run", "pipeline"),
+    {"report", cmd_report, "write an HTML report of a run", cmd_report_help},
     {NULL, NULL, NULL, NULL}};
 
 static int help(void)

@@ -76,6 +76,29 @@ ctvk_status ctvk_eval_write(const char *dir, const ctvk_eval_result *r);
  * parameters (the caller frees both with ctvk_net_destroy and ctvk_graph_free). */
 ctvk_status ctvk_net_from_checkpoint(ctvk_ctx *ctx, const char *path, int batch, ctvk_graph *g, ctvk_net **net);
 
+/* Added with the evaluation (the pieces ctvk_evaluate is made of, for infer and the tests): */
+/* ctvk_evaluate with the slice-selection parameters o->selection uses (ctvk_select_from_config);
+ * ctvk_evaluate uses the defaults (sp NULL). Selection reads the series at d->image_size. */
+ctvk_status ctvk_evaluate_select(ctvk_ctx *ctx, ctvk_net *net, const ctvk_dataset *d, const ctvk_image_list *list,
+                                 const ctvk_eval_options *o, const ctvk_select_params *sp,
+                                 ctvk_eval_result *out);
+/* Classifies n slices in batches of o->batch (background decoding at the net's input size with
+ * o->resize; input = o->scale * raw + o->offset): prob_covid[i] = softmax[0], preds[i] = argmax
+ * (ties -> covid, index 0, as numpy). The net must take square 1-channel input and have 2 classes. */
+ctvk_status ctvk_classify_slices(ctvk_ctx *ctx, ctvk_net *net, size_t n, const char *const *paths,
+                                 const ctvk_eval_options *o, float *prob_covid, uint8_t *preds);
+/* METHOD.md 5: CTVK_CLASS_COVID iff covid_slices >= f x slices (an exact tie such as 3 of 30 at
+ * f = 0.1 is COVID, whatever the rounding of f x slices); a patient with no slices is normal. */
+int ctvk_patient_decision(int slices, int covid_slices, double f);
+/* Image level: confusion, accuracy and per-class sensitivity from r->labels and r->preds
+ * (an empty class has sensitivity 0). */
+void ctvk_eval_image_metrics(ctvk_eval_result *r);
+/* Patient level: groups r's n images by patient[i] (an index into ids and labels, of npatients;
+ * other values are skipped), decides each patient with f and fills r->patients (patients with
+ * images, in index order) and the Table 4 counts. */
+ctvk_status ctvk_eval_patients(ctvk_eval_result *r, const int *patient, int npatients, const char *const *ids,
+                               const int *labels, double f);
+
 /* ------------------------------------------------------------------------------------ training */
 typedef struct ctvk_epoch_metrics {
     int epoch;                /* 1-based */

@@ -1,0 +1,179 @@
+/* ctvk infer: one patient's CT series -> slice selection -> per-slice classification -> decision. */
+#include "ctvk/checkpoint.h"
+#include "ctvk/pipeline.h"
+#include "tools/cli.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char cmd_infer_help[] =
+    "usage: ctvk infer --checkpoint C PATH [--config C] [--json] [--no-select] [--set section.key=value]\n"
+    "                  [--device D]\n\n"
+    "Classifies one patient: scans PATH (a patient folder with SR_k sequence folders, one sequence folder\n"
+    "or a single slice), runs the slice selection of METHOD.md section 2 on each sequence ([selection]\n"
+    "of the config, or the defaults), classifies the kept slices with checkpoint C and decides: COVID\n"
+    "iff COVID slices >= f x slices, f = [eval] covid_fraction (0.1). Prints the per-slice\n"
+    "probabilities, the fraction of COVID slices, the decision and the time taken. The exit status is 0\n"
+    "whatever the decision.\n\n"
+    "  --checkpoint C   a ctvk checkpoint\n"
+    "  --config C       a config: [selection], [eval] covid_fraction and batch, [data] scale, offset,\n"
+    "                   image_size (selection reads slices at this size; default: the network's) and resize\n"
+    "  --json           print one JSON object instead of the table\n"
+    "  --no-select      classify every slice (no selection)\n"
+    "  --set s.k=v      override a config key (repeatable)\n"
+    "  --device D       device index or name\n";
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+int cmd_infer(int argc, char **argv)
+{
+    cli_common com = {0};
+    const char *path = NULL, *config = NULL, *ckpt = NULL;
+    int json = 0, no_select = 0;
+    for (int i = 1; i < argc;) {
+        int k = cli_common_take("infer", &com, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) { i += k; continue; }
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (path) return cli_usage_error("infer", "unexpected argument '%s' (one PATH)", a);
+            path = a;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--json")) { json = 1; i++; continue; }
+        if (!strcmp(a, "--no-select")) { no_select = 1; i++; continue; }
+        const char **dst = !strcmp(a, "--checkpoint") ? &ckpt : !strcmp(a, "--config") ? &config : NULL;
+        if (!dst) return cli_usage_error("infer", "unknown option '%s'", a);
+        if (i + 1 >= argc) return cli_usage_error("infer", "%s needs a value", a);
+        *dst = argv[i + 1];
+        i += 2;
+    }
+    if (!path) return cli_usage_error("infer", "PATH (a patient's series folder) is required");
+    if (!ckpt) return cli_usage_error("infer", "--checkpoint is required");
+
+    double t0 = now();
+    ctvk_model_config mc;
+    if (ctvk_checkpoint_peek_config(ckpt, &mc)) return cli_fail("infer");
+    ctvk_config *cfg = NULL;
+    int rc = cli_load_config("infer", config, &com, &cfg);
+    if (rc) return rc;
+    ctvk_eval_options eo;
+    ctvk_select_params sp;
+    ctvk_series_set *set = NULL;
+    ctvk_selection sel = {0};
+    ctvk_ctx *ctx = NULL;
+    ctvk_net *net = NULL;
+    ctvk_graph g = {0};
+    const char **paths = NULL;
+    size_t *index = NULL;
+    float *prob = NULL;
+    uint8_t *pred = NULL;
+    rc = 1;
+    long image_size;
+    if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_select_from_config(cfg, &sp) ||
+        ctvk_config_int(cfg, "data", "image_size", mc.height, 16, 4096, &image_size) || ctvk_series_scan(path, &set)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
+    if (set->npatients > 1) {
+        fprintf(stderr, "ctvk infer: %s holds %d patients (%s, %s, ...): give one patient's folder\n", path,
+                set->npatients, set->patients[0].id, set->patients[1].id);
+        goto done;
+    }
+    double t_sel = now();
+    if (!no_select && ctvk_select_run(set, &sp, (int)image_size, eo.resize, 0, &sel)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
+    t_sel = now() - t_sel;
+    size_t n = no_select ? set->nslices : sel.kept;
+    paths = calloc(n ? n : 1, sizeof *paths);
+    index = calloc(n ? n : 1, sizeof *index);
+    prob = calloc(n ? n : 1, sizeof *prob);
+    pred = calloc(n ? n : 1, 1);
+    if (!paths || !index || !prob || !pred) {
+        fprintf(stderr, "ctvk infer: out of memory\n");
+        goto done;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < set->nslices; i++)
+        if (no_select || sel.keep[i]) index[k] = i, paths[k++] = set->slices[i];
+    ctvk_options dev;
+    if ((rc = cli_device_options("infer", cfg, &com, &dev))) goto done;
+    rc = 1;
+    if (ctvk_create(&dev, &ctx) || ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net) ||
+        ctvk_classify_slices(ctx, net, n, paths, &eo, prob, pred)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
+    int covid = 0;
+    for (size_t i = 0; i < n; i++) covid += pred[i] == CTVK_CLASS_COVID;
+    double fraction = n ? (double)covid / (double)n : 0.0;
+    int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
+    double dt = now() - t0;
+    const char *patient = set->npatients ? set->patients[0].id : "";
+    if (json) {
+        printf("{\"path\": ");
+        json_str(path);
+        printf(", \"patient\": ");
+        json_str(patient);
+        printf(", \"checkpoint\": ");
+        json_str(ckpt);
+        printf(", \"arch\": ");
+        json_str(mc.arch);
+        printf(", \"sequences\": %d, \"slices_total\": %zu, \"selection\": %s, \"slices_classified\": %zu, "
+               "\"covid_slices\": %d, \"fraction\": %.17g, \"threshold\": %.17g, \"decision\": \"%s\", "
+               "\"seconds\": %.6f, \"slices\": [", set->nseries, set->nslices, no_select ? "false" : "true", n, covid,
+               fraction, eo.covid_fraction, ctvk_class_name(decision), dt);
+        for (size_t i = 0; i < n; i++) {
+            printf("%s{\"path\": ", i ? ", " : "");
+            json_str(paths[i]);
+            printf(", \"prob_covid\": %.9g, \"pred\": \"%s\"}", (double)prob[i], ctvk_class_name(pred[i]));
+        }
+        printf("]}\n");
+    } else {
+        printf("%s: patient %s, %d sequence%s, %zu slices", path, *patient ? patient : "?", set->nseries,
+               set->nseries == 1 ? "" : "s", set->nslices);
+        if (no_select) printf(" (no selection: all classified)\n");
+        else printf("; selection kept %zu (%.2f s)\n", sel.kept, t_sel);
+        printf("%-5s %-40s %10s  %s\n", "#", "slice", "P(covid)", "class");
+        for (size_t i = 0; i < n; i++) {
+            const char *name = paths[i];
+            size_t len = strlen(name);
+            if (len > 40) name += len - 40;
+            printf("%-5zu %-40s %10.4f  %s\n", index[i] + 1, name, (double)prob[i], ctvk_class_name(pred[i]));
+        }
+        printf("COVID slices: %d of %zu (%.1f%%); threshold f = %g: COVID iff >= %.1f slices\n", covid, n,
+               100.0 * fraction, eo.covid_fraction, eo.covid_fraction * (double)n);
+        printf("decision: %s\n", decision == CTVK_CLASS_COVID ? "COVID" : "normal");
+        printf("time: %.2f s (%s on %s)\n", dt, mc.arch, ctvk_device(ctx)->name);
+    }
+    rc = 0;
+done:
+    free(paths), free(index), free(prob), free(pred);
+    ctvk_net_destroy(net);
+    ctvk_graph_free(&g);
+    ctvk_destroy(ctx);
+    ctvk_selection_free(&sel);
+    ctvk_series_free(set);
+    ctvk_config_free(cfg);
+    return rc;
+}
