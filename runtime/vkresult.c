@@ -52,18 +52,20 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what)
 }
 
 /* $CTVK_FAULT = "site", "site:n" or "site:*": the first, the n-th (1-based) or every pass through
- * that site fails. */
+ * that site fails. Any site name works; passes are counted per site and per thread. */
 int ctvk__fault(const char *site)
 {
-    static _Thread_local unsigned passes[4];
-    static const char *sites[4] = {"submit", "allocate", "cache-write", "map"};
+    static _Thread_local struct { char name[32]; unsigned passes; } seen[16];
     const char *spec = getenv("CTVK_FAULT");
     if (!spec || !*spec) return 0;
     size_t len = strlen(site);
     if (strncmp(spec, site, len) != 0 || (spec[len] != 0 && spec[len] != ':')) return 0;
     if (spec[len] == ':' && spec[len + 1] == '*') return 1;
     unsigned nth = spec[len] == ':' ? (unsigned)strtoul(spec + len + 1, NULL, 10) : 1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(sites[i], site)) return ++passes[i] == nth;
+    for (int i = 0; i < 16; i++) {
+        if (seen[i].name[0] && strcmp(seen[i].name, site)) continue;
+        if (!seen[i].name[0]) snprintf(seen[i].name, sizeof seen[i].name, "%s", site);
+        return ++seen[i].passes == nth;
+    }
     return 0;
 }

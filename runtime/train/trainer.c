@@ -388,6 +388,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
                                "checkpoint is %s (try a smaller [train] lr)", isnan(st[0]) ? "NaN" : "infinite", e + 1,
                                t->step, ctvk__exists(t->last_path) ? t->last_path : "(none yet)");
             show_step(t, e, t->step, (int)steps, st, now_s() - t0);
+            if (ctvk__fault("interrupt")) ctvk_interrupt_requested = 1;
             if (!s && ctvk_interrupt_requested && t->step < steps) {
                 memcpy(t->partial, st, sizeof st);
                 t->partial_seconds = now_s() - t0;
