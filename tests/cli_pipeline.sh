@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The pipeline end to end on a tiny phantom dataset: train, the same config and seed twice give
+# identical weights and metrics, an interrupted-then-resumed run ends with the same weights as an
+# uninterrupted one, an existing run is never overwritten, config errors name file/section/key,
+# and eval and infer run on the trained checkpoint.
+set -u
+BIN=${CTVK_BIN:?}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {   # expect CODE PATTERN -- command...
+    local code=$1 pat=$2; shift 3
+    local out rc
+    out=$(timeout 600 "$@" 2>&1); rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then ok; else
+        bad "$* -> exit $rc (want $code), wanted /$pat/"; echo "$out" | tail -5; fi
+}
+
+"$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
+cat > "$T/tiny.ini" <<INI
+[data]
+root = $T/data/flat
+folds_dir = $T/data/folds
+series_root = $T/data/full
+image_size = 48
+scale = 0.001
+[model]
+arch = small_resnet
+input_size = 48
+stages = 2
+blocks = 1,1
+widths = 4,8
+bn_momentum = 0.9
+[train]
+epochs = 2
+batch = 8
+lr = 1e-3
+seed = 7
+[output]
+progress = lines
+INI
+
+# train, twice: identical weights and metrics
+expect 0 "fold 1: 2 epochs, best validation accuracy" -- "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/a"
+for f in best.ckpt last.ckpt train_log.csv train_log.json; do [ -s "$T/a/fold1/$f" ] && ok || bad "missing $f"; done
+[ -s "$T/a/config.ini" ] && ok || bad "missing config.ini"
+[ "$(wc -l < "$T/a/fold1/train_log.csv")" -eq 3 ] && ok || bad "train_log.csv should have a header and 2 epochs"
+expect 0 "fold 1: 2 epochs" -- "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/b"
+cmp -s "$T/a/fold1/best.ckpt" "$T/b/fold1/best.ckpt" && ok || bad "same seed, different best.ckpt"
+diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/b/fold1/train_log.csv") >/dev/null && ok \
+    || bad "same seed, different metrics"
+
+# an existing run is not overwritten
+expect 1 "already holds a training run: continue it with --resume" -- \
+    "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/a"
+
+# interrupt after 3 steps (as Ctrl-C would), resume: the same final weights
+expect 130 "interrupted at epoch 1, step 3: saved .*last.ckpt; continue with --resume" -- \
+    env CTVK_FAULT=interrupt:3 "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/c"
+expect 0 "resuming .* at epoch 1, step 3" -- "$BIN" train "$T/tiny.ini" --fold 1 --resume --set output.dir="$T/c"
+"$BIN" export-keras "$T/a/fold1/last.ckpt" --out "$T/a.h5" >/dev/null 2>&1 && \
+    "$BIN" export-keras "$T/c/fold1/last.ckpt" --out "$T/c.h5" >/dev/null 2>&1 && \
+    cmp -s "$T/a.h5" "$T/c.h5" && ok || bad "interrupted + resumed weights differ from the uninterrupted run"
+cmp -s "$T/a/fold1/best.ckpt" "$T/c/fold1/best.ckpt" && ok || bad "resumed best.ckpt differs"
+diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/c/fold1/train_log.csv") >/dev/null && ok \
+    || bad "resumed metrics differ"
+
+# config errors name the file, the section and the key
+printf '[train]\nepochz = 3\n' > "$T/e1.ini"
+expect 1 "config $T/e1.ini: \[train\] epochz is not a known key" -- "$BIN" train "$T/e1.ini" --fold 1
+printf '[trainning]\nepochs = 3\n' > "$T/e2.ini"
+expect 1 "config $T/e2.ini: unknown section \[trainning\]" -- "$BIN" train "$T/e2.ini" --fold 1
+expect 1 "\[train\] lr = 50 is out of range" -- "$BIN" train "$T/tiny.ini" --fold 1 --set train.lr=50
+expect 1 "\[model\] arch = 'resnet51': expected one of" -- "$BIN" train "$T/tiny.ini" --fold 1 --set model.arch=resnet51
+expect 1 "\[augment\] enabled = 'maybe' is not a boolean" -- "$BIN" cv "$T/tiny.ini" --set augment.enabled=maybe
+printf '[model]\narch = small_resnet\n' > "$T/e3.ini"
+expect 1 "\[data\] root" -- "$BIN" train "$T/e3.ini" --fold 1 --set output.dir="$T/e3"
+expect 1 "the dataset has no fold 9" -- "$BIN" train "$T/tiny.ini" --fold 9 --set output.dir="$T/f9"
+expect 2 "--fold K is required" -- "$BIN" train "$T/tiny.ini"
+expect 2 "unknown option '--bogus'" -- "$BIN" cv "$T/tiny.ini" --bogus
+
+# evaluation and inference on the trained checkpoint
+expect 0 "COVID" -- "$BIN" eval "$T/tiny.ini" --checkpoint "$T/a/fold1/best.ckpt" --fold 1
+patient=$(ls -d "$T"/data/full/covid*/patient* | head -1)
+expect 0 "\"decision\"" -- "$BIN" infer --checkpoint "$T/a/fold1/best.ckpt" "$patient" --json
+
+echo "cli_pipeline: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
