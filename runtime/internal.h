@@ -28,7 +28,7 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what);
 /* Test-only fault injection: $CTVK_FAULT="site[:n|:*]" makes the n-th (default first) or every pass
  * through `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory),
  * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
- * trainer behaves as if Ctrl-C came after that step). */
+ * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
 int ctvk__fault(const char *site);
 
 /* ------------------------------------------------------------------ memory */

@@ -382,6 +382,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
             ctvk_loader_release(l, &b);
             if (!s) s = ctvk_net_stats(t->net, st, 0);
             if (s) break;
+            if (ctvk__fault("nan-loss")) st[0] = NAN;   /* tests: a diverging run */
             t->step++;
             if (!isfinite(st[0]))
                 s = ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; the last good "
