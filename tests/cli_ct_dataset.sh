@@ -3,23 +3,8 @@
 # $CTVK_SHARED/data/covid-ctset-folds/README.md row for row, with the validation leak as warnings;
 # a phantom dataset; fold-list errors named with CSV and line; usage errors.
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+. "$(dirname "$0")/cli_lib.sh"
 FOLDS=${CTVK_SHARED:?CTVK_SHARED must point at the shared folder}/data/covid-ctset-folds
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 300 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -5; echo "  (wanted /$pat/)"
-    fi
-}
 
 expect 0 "usage: ctvk dataset" -- "$BIN" dataset --help
 expect 2 "unknown option '--bogus'" -- "$BIN" dataset --bogus
@@ -51,5 +36,4 @@ printf 'covid1_patient1_SR_2_IM00005.tif,flu\n' >> "$T/f2/train2.csv"
 expect 1 "train2.csv line [0-9]+: unknown class 'flu'" -- "$BIN" dataset "$T/ph/dataset.ini" --set data.folds_dir="$T/f2" --set data.check_files=false
 expect 1 "layout = 'tree': expected flat" -- "$BIN" dataset "$T/ph/dataset.ini" --set data.layout=tree
 
-echo "cli_ct_dataset: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_ct_dataset

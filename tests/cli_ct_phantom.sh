@@ -2,24 +2,7 @@
 # ctvk phantom: usage errors (exit 2), the written layouts and their counts, determinism for a seed,
 # refusal of a non-empty folder (exit 1).
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
-
-# expect CODE PATTERN -- command...: exit code and an output pattern
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 300 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -5; echo "  (wanted /$pat/)"
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 expect 0 "usage: ctvk phantom --out DIR" -- "$BIN" phantom --help
 expect 0 "usage: ctvk phantom" -- "$BIN" help phantom
@@ -51,5 +34,4 @@ expect 0 "folds/ not written: five folds need at least 5 patients of each class"
 : > "$T/file"
 expect 1 "exists and is not a folder" -- "$BIN" phantom --out "$T/file" --size 32
 
-echo "cli_ct_phantom: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_ct_phantom

@@ -2,22 +2,7 @@
 # ctvk select: the CSV and summary on a sequence, a patient and a whole phantom dataset, grouping,
 # the contact sheet, the image-size rule and resampling, config errors, usage errors.
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 300 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -5; echo "  (wanted /$pat/)"
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 "$BIN" phantom --out "$T/ph" --covid 1 --normal 1 --slices 8 --series 2 --size 64 --seed 4 >/dev/null || { echo "phantom failed"; exit 1; }
 "$BIN" phantom --out "$T/big" --covid 1 --normal 1 --slices 5 --size 512 --seed 4 >/dev/null || { echo "phantom failed"; exit 1; }
@@ -81,5 +66,4 @@ expect 1 "config $T/missing.ini: cannot read it" -- "$BIN" select "$SEQ" --confi
 expect 0 "dark < 2000" -- "$BIN" select "$SEQ" $S64 --set selection.dark_level=2000 --out "$T/d.csv"
 ok "a higher dark level counts more" '[ "$(awk -F, "NR==5{print \$2}" "$T/d.csv")" -gt "$(awk -F, "NR==5{print \$2}" "$T/s.csv")" ]'
 
-echo "cli_ct_select: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_ct_select

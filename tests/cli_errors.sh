@@ -2,23 +2,7 @@
 # The command line's error paths: each failure is one clear line naming what is at fault and a
 # non-zero exit (2 for usage errors, 1 for everything else); nothing crashes or hangs.
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-
-# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 120 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -5; echo "  (wanted /$pat/)"
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 expect 2 "usage: ctvk COMMAND" -- "$BIN"
 expect 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate
@@ -50,5 +34,4 @@ printf '[device]\nvariant = fast\n' > "$T/variant.ini"
 expect 1 "\[device\] variant = 'fast': expected auto, gpu or cpu" -- "$BIN" smoke "$T/variant.ini"
 expect 0 "worst error 0" -- "$BIN" smoke --elements 1001 --set device.variant=cpu --set device.push_descriptors=false
 
-echo "cli_errors: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_errors

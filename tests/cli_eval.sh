@@ -5,24 +5,9 @@
 # hand-written run folder (self-contained, "not available" for missing pieces), usage errors exit 2,
 # failures exit 1 naming the file.
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+. "$(dirname "$0")/cli_lib.sh"
 FIXTURE=${CTVK_BUILD_DIR:-.}/test_eval
 [ -x "$FIXTURE" ] || { echo "cli_eval: $FIXTURE not built; skipping"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 300 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -8; echo "  (wanted /$pat/)"
-    fi
-}
-ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
 
 "$BIN" phantom --out "$T/ph" --covid 5 --normal 5 --slices 6 --size 32 --seed 3 >/dev/null || { echo "phantom failed"; exit 1; }
 mkdir -p "$T/run/fold1"
@@ -152,5 +137,4 @@ mkdir -p "$T/empty"
 expect 0 "report: .*\(0 folds\)" -- "$BIN" report "$T/empty"
 ok "empty run: not available" 'grep -q "folds (no foldK folders): not available" "$T/empty/report.html" && grep -q "contact sheet" "$T/empty/report.html"'
 
-echo "cli_eval: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_eval

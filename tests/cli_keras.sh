@@ -5,29 +5,9 @@
 # conv1_from_rgb=sum; export -> import -> export reproduces the same file byte for byte; a damaged
 # checkpoint is refused.
 set -u
-BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+. "$(dirname "$0")/cli_lib.sh"
 FIXTURE=${CTVK_BUILD_DIR:-.}/test_keras
 [ -x "$FIXTURE" ] || { echo "cli_keras: $FIXTURE not built; skipping"; exit 77; }
-T=$(mktemp -d)
-trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
-pass=0 fail=0
-
-# expect CODE PATTERN -- command...: exit code and a stdout/stderr pattern
-expect() {
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 120 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -8; echo "  (wanted /$pat/)"
-    fi
-}
-check() {  # check DESCRIPTION command...
-    local what=$1; shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
-}
 
 "$FIXTURE" --fixture "$T/w.h5" || { echo "cli_keras: cannot write the fixture"; exit 1; }
 cat > "$T/model.ini" <<'INI'
@@ -96,5 +76,4 @@ expect 1 "checkpoint $T/short.ckpt is truncated" -- "$BIN" export-keras "$T/shor
 check "nothing exported from bad checkpoints" test ! -e "$T/x.h5"
 expect 1 "keras weights $T/no/dir/x.h5: cannot create a temporary file" -- "$BIN" export-keras "$T/a.ckpt" --out "$T/no/dir/x.h5"
 
-echo "cli_keras: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_keras

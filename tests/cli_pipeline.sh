@@ -4,19 +4,7 @@
 # uninterrupted one, an existing run is never overwritten, config errors name file/section/key,
 # and eval and infer run on the trained checkpoint.
 set -u
-BIN=${CTVK_BIN:?}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {   # expect CODE PATTERN -- command...
-    local code=$1 pat=$2; shift 3
-    local out rc
-    out=$(timeout 600 "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then ok; else
-        bad "$* -> exit $rc (want $code), wanted /$pat/"; echo "$out" | tail -5; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 "$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
 cat > "$T/tiny.ini" <<INI
@@ -44,12 +32,12 @@ INI
 
 # train, twice: identical weights and metrics
 expect 0 "fold 1: 2 epochs, best validation accuracy" -- "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/a"
-for f in best.ckpt last.ckpt train_log.csv train_log.json; do [ -s "$T/a/fold1/$f" ] && ok || bad "missing $f"; done
-[ -s "$T/a/config.ini" ] && ok || bad "missing config.ini"
-[ "$(wc -l < "$T/a/fold1/train_log.csv")" -eq 3 ] && ok || bad "train_log.csv should have a header and 2 epochs"
+for f in best.ckpt last.ckpt train_log.csv train_log.json; do [ -s "$T/a/fold1/$f" ] && good || bad "missing $f"; done
+[ -s "$T/a/config.ini" ] && good || bad "missing config.ini"
+[ "$(wc -l < "$T/a/fold1/train_log.csv")" -eq 3 ] && good || bad "train_log.csv should have a header and 2 epochs"
 expect 0 "fold 1: 2 epochs" -- "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/b"
-cmp -s "$T/a/fold1/best.ckpt" "$T/b/fold1/best.ckpt" && ok || bad "same seed, different best.ckpt"
-diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/b/fold1/train_log.csv") >/dev/null && ok \
+cmp -s "$T/a/fold1/best.ckpt" "$T/b/fold1/best.ckpt" && good || bad "same seed, different best.ckpt"
+diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/b/fold1/train_log.csv") >/dev/null && good \
     || bad "same seed, different metrics"
 
 # an existing run is not overwritten
@@ -62,9 +50,9 @@ expect 130 "interrupted at epoch 1, step 3: saved .*last.ckpt; continue with --r
 expect 0 "resuming .* at epoch 1, step 3" -- "$BIN" train "$T/tiny.ini" --fold 1 --resume --set output.dir="$T/c"
 "$BIN" export-keras "$T/a/fold1/last.ckpt" --out "$T/a.h5" >/dev/null 2>&1 && \
     "$BIN" export-keras "$T/c/fold1/last.ckpt" --out "$T/c.h5" >/dev/null 2>&1 && \
-    cmp -s "$T/a.h5" "$T/c.h5" && ok || bad "interrupted + resumed weights differ from the uninterrupted run"
-cmp -s "$T/a/fold1/best.ckpt" "$T/c/fold1/best.ckpt" && ok || bad "resumed best.ckpt differs"
-diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/c/fold1/train_log.csv") >/dev/null && ok \
+    cmp -s "$T/a.h5" "$T/c.h5" && good || bad "interrupted + resumed weights differ from the uninterrupted run"
+cmp -s "$T/a/fold1/best.ckpt" "$T/c/fold1/best.ckpt" && good || bad "resumed best.ckpt differs"
+diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/c/fold1/train_log.csv") >/dev/null && good \
     || bad "resumed metrics differ"
 
 # config errors name the file, the section and the key
@@ -86,5 +74,4 @@ expect 0 "COVID" -- "$BIN" eval "$T/tiny.ini" --checkpoint "$T/a/fold1/best.ckpt
 patient=$(ls -d "$T"/data/full/covid*/patient* | head -1)
 expect 0 "\"decision\"" -- "$BIN" infer --checkpoint "$T/a/fold1/best.ckpt" "$patient" --json
 
-echo "cli_pipeline: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_pipeline

@@ -4,12 +4,7 @@
 # the same weights as an uninterrupted run; a checkpoint that cannot be written stops training with
 # the reason and leaves the previous one intact.
 set -u
-BIN=${CTVK_BIN:?}
-T=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/cli_lib.sh"
 
 "$BIN" phantom --out "$T/data" --covid 6 --normal 6 --slices 10 --size 48 --seed 5 >/dev/null || bad phantom
 cat > "$T/c.ini" <<INI
@@ -33,34 +28,33 @@ progress = lines
 INI
 
 # the reference: an uninterrupted run
-"$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/ref" >/dev/null 2>&1 && ok || bad "reference run"
+"$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/ref" >/dev/null 2>&1 && good || bad "reference run"
 
 # NaN at the 3rd step of epoch 2: stop naming it; epoch 1's last.ckpt stays as it was
 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/nan" --set train.epochs=1 >/dev/null 2>&1 || bad "nan setup"
 before=$(sha256sum < "$T/nan/fold1/last.ckpt")
 out=$(CTVK_FAULT=nan-loss:3 "$BIN" train "$T/c.ini" --fold 1 --resume --set output.dir="$T/nan" 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "training diverged: the loss is NaN at epoch 2, step 3; the last good checkpoint is $T/nan/fold1/last.ckpt" <<<"$out" \
-    && ok || { bad "NaN: exit $rc"; echo "$out" | tail -3; }
-[ "$(sha256sum < "$T/nan/fold1/last.ckpt")" = "$before" ] && ok || bad "NaN: last.ckpt changed"
+    && good || { bad "NaN: exit $rc"; echo "$out" | tail -3; }
+[ "$(sha256sum < "$T/nan/fold1/last.ckpt")" = "$before" ] && good || bad "NaN: last.ckpt changed"
 
 # SIGKILL after the first epoch's checkpoint, then --resume: the same weights as the reference
 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/kill" >/dev/null 2>&1 &
 pid=$!
 for i in $(seq 600); do [ -s "$T/kill/fold1/train_log.csv" ] && break; sleep 0.1; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-[ -s "$T/kill/fold1/last.ckpt" ] && ok || bad "no last.ckpt after the kill"
-ls "$T/kill/fold1" | grep -q tmp && bad "a temporary file was left behind" || ok
-"$BIN" train "$T/c.ini" --fold 1 --resume --set output.dir="$T/kill" >/dev/null 2>&1 && ok || bad "resume after SIGKILL"
+[ -s "$T/kill/fold1/last.ckpt" ] && good || bad "no last.ckpt after the kill"
+ls "$T/kill/fold1" | grep -q tmp && bad "a temporary file was left behind" || good
+"$BIN" train "$T/c.ini" --fold 1 --resume --set output.dir="$T/kill" >/dev/null 2>&1 && good || bad "resume after SIGKILL"
 "$BIN" export-keras "$T/ref/fold1/last.ckpt" --out "$T/ref.h5" >/dev/null 2>&1
 "$BIN" export-keras "$T/kill/fold1/last.ckpt" --out "$T/kill.h5" >/dev/null 2>&1
-cmp -s "$T/ref.h5" "$T/kill.h5" && ok || bad "killed + resumed weights differ from the uninterrupted run"
+cmp -s "$T/ref.h5" "$T/kill.h5" && good || bad "killed + resumed weights differ from the uninterrupted run"
 
 # a checkpoint that cannot be written: training stops with the reason; the previous file stays
 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/w" --set train.epochs=1 >/dev/null 2>&1 || bad "write setup"
 before=$(sha256sum < "$T/w/fold1/last.ckpt")
 out=$(CTVK_FAULT='checkpoint-write:*' "$BIN" train "$T/c.ini" --fold 1 --resume --set output.dir="$T/w" 2>&1); rc=$?
-[ $rc -eq 1 ] && grep -qi "checkpoint" <<<"$out" && ok || { bad "write fault: exit $rc"; echo "$out" | tail -3; }
-[ "$(sha256sum < "$T/w/fold1/last.ckpt")" = "$before" ] && ok || bad "write fault: last.ckpt changed"
+[ $rc -eq 1 ] && grep -qi "checkpoint" <<<"$out" && good || { bad "write fault: exit $rc"; echo "$out" | tail -3; }
+[ "$(sha256sum < "$T/w/fold1/last.ckpt")" = "$before" ] && good || bad "write fault: last.ckpt changed"
 
-echo "cli_train_faults: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_train_faults

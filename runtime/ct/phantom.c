@@ -305,9 +305,14 @@ static ctvk_status one_sequence(gen *g, int p, int sq, uint16_t *img, uint32_t *
     }
     uint8_t *keep = g->flat_pick + ((size_t)p * o->series + sq) * o->slices;
     ctvk_select_group(counts, (size_t)o->slices, sp.divisor, keep);
-    /* COVID slices go to the flat folder only where a lesion shows (200 pixels in the 512 frame) */
+    /* COVID slices go to the flat folder only where a lesion shows clearly, as an expert picks them:
+     * at least 200 pixels in the 512 frame and at least half the sequence's largest lesion area (at
+     * small sizes the 200-pixel rule alone keeps slices where the lesion is a few pixels: noise) */
     double min_lesion = 200.0 * ((double)o->size / 512) * ((double)o->size / 512);
     if (min_lesion < 3) min_lesion = 3;
+    size_t most = 0;
+    for (int i = 0; i < o->slices; i++) if (keep[i] && lesions[i] > most) most = lesions[i];
+    if (0.5 * (double)most > min_lesion) min_lesion = 0.5 * (double)most;
     for (int i = 0; i < o->slices; i++) {
         if (pt.covid && (double)lesions[i] < min_lesion) keep[i] = 0;
         if (!keep[i]) continue;

@@ -1,0 +1,31 @@
+# Sourced by the tests/cli_*.sh scripts: the binary, a temporary folder removed on exit, pass/fail
+# counters, the checks, and the closing "NAME: N passed, N failed" line.
+BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
+T=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+pass=0 fail=0
+
+# expect CODE PATTERN -- command...: the exit code, and an extended regex found in stdout + stderr
+expect() {
+    local code=$1 pat=$2; shift 3
+    local out rc
+    out=$(timeout "${CLI_TIMEOUT:-600}" "$@" 2>&1); rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pat" <<<"$out"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $rc (want $code), output:"; echo "$out" | head -8; echo "  (wanted /$pat/)"
+    fi
+}
+# ok DESCRIPTION 'shell condition'
+ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi; }
+# check DESCRIPTION command...: the command succeeds
+check() {
+    local what=$1; shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
+}
+# finish NAME: the closing line; the script's exit status
+finish() { echo "$1: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
+# good / bad DESCRIPTION: count an outcome decided by the caller ("test ... && good || bad why")
+good() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
