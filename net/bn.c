@@ -59,10 +59,11 @@ static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tenso
                             const ctvk_tensor *beta, const ctvk_tensor *sa, const ctvk_tensor *sb, float eps,
                             ctvk_tensor *y)
 {
-    int32_t spec[3] = {CTVK_OPS_LOCAL, train != 0, relu != 0};
+    int vec = x->shape.c % 4 == 0;      /* 4 channels per invocation through vec4 texel views */
+    int32_t spec[4] = {CTVK_OPS_LOCAL, train != 0, relu != 0, vec};
     apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, eps};
     const ctvk_tensor *bind[6] = {x, gamma, beta, sa, sb, y};
-    return ctvk__ops_dispatch4(ctx, "bn_apply", "tttttw", &pc, sizeof pc, spec, 3, bind, y->count);
+    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 4, bind, y->count);
 }
 
 typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;

@@ -514,7 +514,8 @@ static ctvk_status bind_batch(ctvk_net *net, int n)
     return CTVK_OK;
 }
 
-ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
+static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, int alloc,
+                              ctvk_net **out)
 {
     *out = NULL;
     if (max_batch < 1) return ctvk__fail(CTVK_ERR_ARG, "batch size %d: must be at least 1", max_batch);
@@ -536,7 +537,7 @@ ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, i
         s = plan_layers(net);
     }
     if (!s) { plan_backward(net); s = plan_buffers(net); }
-    if (!s) s = alloc_all(net);
+    if (!s && alloc) s = alloc_all(net);
     if (s) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
@@ -572,6 +573,43 @@ void ctvk_net_destroy(ctvk_net *net)
     free(net->V);
     free(net->g.layers);
     free(net);
+}
+
+ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
+{
+    return net_create(ctx, g, max_batch, training, 1, out);
+}
+
+ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m)
+{
+    ctvk_net *net;
+    CTVK_TRY(net_create(ctx, g, max_batch, training, 0, &net));
+    memset(m, 0, sizeof *m);
+    uint64_t pb = g->params_total * sizeof(float), mb = (uint64_t)max_batch;
+    m->params = pb;
+    m->grads = training ? pb : 0;
+    m->optimizer = training ? 2 * pb : 0;
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += net->abuf[i].elems * sizeof(float);
+    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += net->gbufs[i].elems * sizeof(float);
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    m->other = per_sample(g->layers[0].out) * mb * sizeof(float);
+    size_t work = 0;
+    for (int i = 0; training && i < g->nlayers; i++) {
+        const xlayer *x = &net->L[i];
+        if (x->kind == K_BN) {
+            ctvk_shape s = net->V[x->vin[0]].shape;
+            s.n = max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+            m->other += 2 * (uint64_t)g->layers[i].out.c * sizeof(float);
+        }
+        if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
+    }
+    m->other += work * sizeof(float);
+    m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
+    ctvk_net_destroy(net);
+    return CTVK_OK;
 }
 
 const ctvk_graph *ctvk_net_graph(const ctvk_net *net) { return &net->g; }

@@ -54,4 +54,6 @@ typedef struct ctvk__net_mem {
     uint64_t total;                             /* ctvk_net_device_bytes */
 } ctvk__net_mem;
 void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m);
+/* The same from the plan alone, allocating nothing (what ctvk_net_create would need). */
+ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m);
 #endif

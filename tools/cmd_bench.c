@@ -251,7 +251,7 @@ static int bench_network(int argc, char **argv)
     cli_common com = {0};
     const char *config = NULL;
     long batch = 0, reps = 3, limit = 0;
-    int train = 0;
+    int train = 0, reported = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("bench", &com, argc, argv, i);
         if (k < 0) return 2;
@@ -294,7 +294,31 @@ static int bench_network(int argc, char **argv)
     const ctvk_device_info *dev = ctvk_device(ctx);
     ctvk_stats s0, s1;
     ctvk_get_stats(ctx, &s0);
-    if (ctvk_net_create(ctx, &g, (int)batch, train, &net)) goto done;
+    if (ctvk_net_create(ctx, &g, (int)batch, train, &net)) {
+        /* say what it would need, and the largest batch that would fit */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ctvk_error());
+        ctvk__net_mem pm;
+        if (!ctvk__net_plan_memory(ctx, &g, (int)batch, train, &pm)) {
+            printf("%s of batch %ld needs %.1f MiB by plan: parameters %.1f, gradients %.1f, optimizer %.1f, "
+                   "activations %.1f (live peak %.1f), activation gradients %.1f (live peak %.1f), other %.1f\n",
+                   train ? "a training step" : "inference", batch, mib(pm.total), mib(pm.params), mib(pm.grads),
+                   mib(pm.optimizer), mib(pm.act_pool), mib(pm.act_live_peak), mib(pm.grad_pool),
+                   mib(pm.grad_live_peak), mib(pm.other));
+            long fit = 0;
+            for (long b = batch - 1; b >= 1 && !fit; b--) {
+                ctvk__net_mem q;
+                if (!ctvk__net_plan_memory(ctx, &g, (int)b, train, &q) &&
+                    q.total + (q.total >> 5) <= (uint64_t)((double)dev->heap_size[0] * 0.9))
+                    fit = b;
+            }
+            if (fit) printf("the largest batch whose plan fits 90%% of the %.0f MiB heap: about %ld\n",
+                            mib(dev->heap_size[0]), fit);
+        }
+        fprintf(stderr, "ctvk bench: %s\n", msg);
+        reported = 1;
+        goto done;
+    }
     if (limit) ctvk__net_set_bind_limit(net, (uint64_t)limit);
     size_t in_count = (size_t)batch * mc.height * mc.width * mc.channels;
     size_t nb = in_count > g.params_total ? in_count : g.params_total;
@@ -328,6 +352,22 @@ static int bench_network(int argc, char **argv)
     printf("network: %s (head %s) %dx%dx%d, %zu parameters; %s, batch %ld\n", mc.arch, g.cfg.head, mc.height,
            mc.width, mc.channels, g.params_count, train ? "training step (forward, loss, backward, Nadam)"
                                                         : "inference forward", batch);
+    ctvk_get_stats(ctx, &s1);
+    ctvk__net_mem m;
+    ctvk__net_memory(net, &m);
+    printf("device memory: peak %.1f MiB in tensors (%.1f MiB before the net), %.1f MiB in blocks; the net holds "
+           "%.1f MiB:\n", mib(s1.device_memory_peak), mib(s0.device_memory_in_use), mib(s1.device_memory_allocated),
+           mib(m.total));
+    printf("  parameters %.1f, gradients %.1f, optimizer state %.1f MiB\n", mib(m.params), mib(m.grads),
+           mib(m.optimizer));
+    printf("  activations: %.1f MiB planned, %.1f MiB live at most%s\n", mib(m.act_pool), mib(m.act_live_peak),
+           train ? " (incl. those kept for backward)" : "");
+    if (train)
+        printf("  activation gradients: %.1f MiB planned, %.1f MiB live at most\n", mib(m.grad_pool),
+               mib(m.grad_live_peak));
+    printf("  other (input, BN statistics, argmax, workspace): %.1f MiB\n", mib(m.other));
+    printf("  lower bound (parameters + state + live peaks): %.1f MiB\n",
+           mib(m.params + m.grads + m.optimizer + m.act_live_peak + m.grad_live_peak + m.other));
     for (long r = 0; r <= reps; r++) {              /* r = 0: warm-up (shader compilation) */
         if (r == reps && o.profile) ctvk_profile_reset(ctx);
         double t0 = now_ms();
@@ -349,26 +389,10 @@ static int bench_network(int argc, char **argv)
            train ? "; training = 3x forward" : "", flops / (times[0] * 1e-3) * 1e-9);
     if (nsl) printf("batch slicing: %d layers run in up to %d sample slices (bindings above %.0f MiB)\n", nsl, maxsl,
                     mib(ctvk__net_bind_limit(net)));
-    ctvk_get_stats(ctx, &s1);
-    ctvk__net_mem m;
-    ctvk__net_memory(net, &m);
-    printf("device memory: peak %.1f MiB in tensors (%.1f MiB before the net), %.1f MiB in blocks; the net holds "
-           "%.1f MiB:\n", mib(s1.device_memory_peak), mib(s0.device_memory_in_use), mib(s1.device_memory_allocated),
-           mib(m.total));
-    printf("  parameters %.1f, gradients %.1f, optimizer state %.1f MiB\n", mib(m.params), mib(m.grads),
-           mib(m.optimizer));
-    printf("  activations: %.1f MiB planned, %.1f MiB live at most%s\n", mib(m.act_pool), mib(m.act_live_peak),
-           train ? " (incl. those kept for backward)" : "");
-    if (train)
-        printf("  activation gradients: %.1f MiB planned, %.1f MiB live at most\n", mib(m.grad_pool),
-               mib(m.grad_live_peak));
-    printf("  other (input, BN statistics, argmax, workspace): %.1f MiB\n", mib(m.other));
-    printf("  lower bound (parameters + state + live peaks): %.1f MiB\n",
-           mib(m.params + m.grads + m.optimizer + m.act_live_peak + m.grad_live_peak + m.other));
     if (o.profile) print_profile(ctx, &g, last);
     rc = 0;
 done:
-    if (rc) cli_fail("bench");
+    if (rc && !reported) cli_fail("bench");
     free(buf);
     free(times);
     ctvk_net_destroy(net);
