@@ -5,7 +5,7 @@
 #
 # usage: tools/bench-vs-pytorch.sh [--train] [--batch N] [--reps R] [--size S] [--threads T]
 #   CTVK_BIN   the ctvk binary (default: build/ctvk next to this script's folder, else ctvk in PATH)
-#   PYTHON     the Python interpreter (default python3)
+#   PYTHON     the Python interpreter (default: python3, else /usr/bin/python3, whichever has torch)
 # Needs PyTorch: on Debian `apt-get install -y python3-torch` (run as root, the script does it
 # itself when it can), elsewhere `pip install torch`. ctvk runs on the default Vulkan device;
 # LP_NUM_THREADS defaults to the thread count so that lavapipe uses as many cores as PyTorch.
@@ -31,13 +31,21 @@ if [ -z "$ctvk" ]; then
 fi
 [ -n "$ctvk" ] && [ -x "$ctvk" ] || { echo "bench-vs-pytorch: no ctvk binary (build it, or set CTVK_BIN)" >&2; exit 1; }
 
-if ! "$py" -c 'import torch' 2>/dev/null; then
+# the first interpreter that has torch: $PYTHON, python3, then Debian's own (python3-torch installs
+# there, which a pyenv or venv python3 in PATH does not see)
+find_torch() {
+    for c in ${PYTHON:-} python3 /usr/bin/python3; do
+        if command -v "$c" >/dev/null && "$c" -c 'import torch' 2>/dev/null; then py=$c; return 0; fi
+    done
+    return 1
+}
+if ! find_torch; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "bench-vs-pytorch: PyTorch missing, installing python3-torch with apt-get" >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch >&2 ||
             { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch >&2; }
     fi
-    "$py" -c 'import torch' 2>/dev/null || {
+    find_torch || {
         echo "bench-vs-pytorch: PyTorch is not installed: 'apt-get install python3-torch' (Debian, as root) or" \
              "'pip install torch'" >&2
         exit 1
