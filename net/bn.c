@@ -59,7 +59,9 @@ static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tenso
                             const ctvk_tensor *beta, const ctvk_tensor *sa, const ctvk_tensor *sb, float eps,
                             ctvk_tensor *y)
 {
-    int vec = x->shape.c % 4 == 0;      /* 4 channels per invocation through vec4 texel views */
+    /* 4 channels per invocation through vec4 texel views */
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(beta) &&
+              ctvk__vec4_ok(sa) && ctvk__vec4_ok(sb);
     int32_t spec[4] = {CTVK_OPS_LOCAL, train != 0, relu != 0, vec};
     apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, eps};
     const ctvk_tensor *bind[6] = {x, gamma, beta, sa, sb, y};
@@ -195,11 +197,14 @@ ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tens
     bn_geom geo = geom(whole);
     int relu = relu_out != NULL;
     const ctvk_tensor *mask = relu ? relu_out : g;
-    int32_t s3[3] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0};
+    /* 4 channels per invocation through vec4 texel views */
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(g) && ctvk__vec4_ok(mask) &&
+              ctvk__vec4_ok(saved) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(work);
+    int32_t s3[4] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0, vec};
     dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / geo.R)};
     const ctvk_tensor *b3[7] = {x, g, mask, saved, gamma, work, dx};
-    return ctvk__ops_dispatch4(ctx, "bn_dx", accumulate_dx ? "ttttttb" : "ttttttw", &dp, sizeof dp, s3, 3, b3,
-                               dx->count);
+    const char *sig = vec ? (accumulate_dx ? "qqqqqqb" : "qqqqqqw") : (accumulate_dx ? "ttttttb" : "ttttttw");
+    return ctvk__ops_dispatch4(ctx, "bn_dx", sig, &dp, sizeof dp, s3, 4, b3, dx->count);
 }
 
 ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,

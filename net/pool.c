@@ -34,7 +34,7 @@ ctvk_status ctvk_maxpool(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y, ct
         return ctvk__fail(CTVK_ERR_ARG, "maxpool: tensor too large");
     uint32_t local = ctvk__ops_local(ctx);
     /* 4 channels per invocation where C allows (vec4 fetches and stores) */
-    int vec = x->shape.c % 4 == 0;
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x);
     int32_t spec[3] = {(int32_t)local, argmax != NULL, vec};
     pool_push pc = {(uint32_t)y->count, (uint32_t)x->shape.h, (uint32_t)x->shape.w, (uint32_t)x->shape.c,
                     (uint32_t)y->shape.h, (uint32_t)y->shape.w, k, s, pad_t, pad_l};
