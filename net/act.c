@@ -52,10 +52,12 @@ typedef struct { uint32_t n; } act_push;
 
 static ctvk_status act(ctvk_ctx *ctx, int op, const ctvk_tensor *a, const ctvk_tensor *b, ctvk_tensor *y, int acc)
 {
-    int32_t spec[3] = {op, CTVK_OPS_LOCAL, acc != 0};
+    int vec = ctvk__vec4_ok(a) && ctvk__vec4_ok(b) && y->count % 4 == 0;   /* 4-component texel views of a, b */
+    int32_t spec[4] = {op, CTVK_OPS_LOCAL, acc != 0, vec};
     act_push pc = {(uint32_t)y->count};
     const ctvk_tensor *bind[3] = {a, b, y};
-    return ctvk__ops_dispatch4(ctx, "act", acc ? "ttb" : "ttw", &pc, sizeof pc, spec, 3, bind, y->count);
+    return ctvk__ops_dispatch4(ctx, "act", vec ? (acc ? "qqb" : "qqw") : (acc ? "ttb" : "ttw"), &pc, sizeof pc, spec,
+                               4, bind, y->count);
 }
 
 ctvk_status ctvk_relu(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y)

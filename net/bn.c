@@ -59,26 +59,37 @@ static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tenso
                             const ctvk_tensor *beta, const ctvk_tensor *sa, const ctvk_tensor *sb, float eps,
                             ctvk_tensor *y)
 {
-    int32_t spec[3] = {CTVK_OPS_LOCAL, train != 0, relu != 0};
+    /* 4 channels per invocation through vec4 texel views */
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(beta) &&
+              ctvk__vec4_ok(sa) && ctvk__vec4_ok(sb);
+    int32_t spec[4] = {CTVK_OPS_LOCAL, train != 0, relu != 0, vec};
     apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, eps};
     const ctvk_tensor *bind[6] = {x, gamma, beta, sa, sb, y};
-    return ctvk__ops_dispatch4(ctx, "bn_apply", "tttttw", &pc, sizeof pc, spec, 3, bind, y->count);
+    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 4, bind, y->count);
 }
 
 typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;
 
-ctvk_status ctvk_bn_forward_train(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
-                                  const ctvk_tensor *beta, ctvk_tensor *moving_mean, ctvk_tensor *moving_var,
-                                  float eps, float momentum, int relu, ctvk_tensor *y, ctvk_tensor *saved,
-                                  ctvk_tensor *work)
+static ctvk_status texel_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x)
+{
+    if (x->count > ctx->props.limits.maxTexelBufferElements)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: '%s' has %zu elements, more than the %u one texel buffer may "
+                          "hold on %s (batch statistics read the whole batch); use a smaller batch or input size",
+                          k, x->name, x->count, ctx->props.limits.maxTexelBufferElements, ctx->info.name);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *moving_mean,
+                                ctvk_tensor *moving_var, float eps, float momentum, ctvk_tensor *saved,
+                                ctvk_tensor *work)
 {
     const char *k = "bn_forward_train";
-    const ctvk_tensor *t[] = {x, gamma, beta, moving_mean, moving_var, y, saved, work};
-    CTVK_TRY(ctvk__ops_f32(k, t, 8));
-    CTVK_TRY(ctvk__ops_same_shape(k, x, y));
-    CTVK_TRY(bn_check(k, x, t + 1, 4));
+    const ctvk_tensor *t[] = {x, moving_mean, moving_var, saved, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 5));
+    CTVK_TRY(bn_check(k, x, t + 1, 2));
     CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
     CTVK_TRY(work_check(k, x, work));
+    CTVK_TRY(texel_fits(ctx, k, x));
     if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
     bn_geom g = geom(x->shape);
     uint32_t local = ctvk__ops_local(ctx);
@@ -92,9 +103,29 @@ ctvk_status ctvk_bn_forward_train(ctvk_ctx *ctx, const ctvk_tensor *x, const ctv
     final_push fp = {g.R, g.C, g.chunk, g.P, eps, momentum};
     CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
     const ctvk_tensor *b2[4] = {work, saved, moving_mean, moving_var};
-    CTVK_TRY(ctvk__dispatch(ctx, p, b2, &fp, (g.C + local - 1) / local, 1, 1));
+    return ctvk__dispatch(ctx, p, b2, &fp, (g.C + local - 1) / local, 1, 1);
+}
 
-    return bn_apply(ctx, 1, relu, x, gamma, beta, saved, saved, eps, y);
+ctvk_status ctvk_bn_train_apply(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                const ctvk_tensor *beta, const ctvk_tensor *saved, int relu, ctvk_tensor *y)
+{
+    const char *k = "bn_forward_train";
+    const ctvk_tensor *t[] = {x, gamma, beta, saved, y};
+    CTVK_TRY(ctvk__ops_f32(k, t, 5));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, y));
+    CTVK_TRY(bn_check(k, x, t + 1, 2));
+    CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
+    return bn_apply(ctx, 1, relu, x, gamma, beta, saved, saved, 0.0f, y);
+}
+
+ctvk_status ctvk_bn_forward_train(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                  const ctvk_tensor *beta, ctvk_tensor *moving_mean, ctvk_tensor *moving_var,
+                                  float eps, float momentum, int relu, ctvk_tensor *y, ctvk_tensor *saved,
+                                  ctvk_tensor *work)
+{
+    CTVK_TRY(ctvk__ops_same_shape("bn_forward_train", x, y));
+    CTVK_TRY(ctvk_bn_train_stats(ctx, x, moving_mean, moving_var, eps, momentum, saved, work));
+    return ctvk_bn_train_apply(ctx, x, gamma, beta, saved, relu, y);
 }
 
 ctvk_status ctvk_bn_forward_infer(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
@@ -111,21 +142,20 @@ ctvk_status ctvk_bn_forward_infer(ctvk_ctx *ctx, const ctvk_tensor *x, const ctv
 
 typedef struct { uint32_t n, C, F; float invR; } dx_push;
 
-ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
-                             const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
-                             ctvk_tensor *dx, int accumulate_dx, ctvk_tensor *dgamma, ctvk_tensor *dbeta,
-                             int accumulate_params, ctvk_tensor *work)
+ctvk_status ctvk_bn_backward_sums(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *saved,
+                                  const ctvk_tensor *relu_out, const ctvk_tensor *g, ctvk_tensor *dgamma,
+                                  ctvk_tensor *dbeta, int accumulate_params, ctvk_tensor *work)
 {
     const char *k = "bn_backward";
-    const ctvk_tensor *t[] = {x, gamma, saved, relu_out, g, dx, dgamma, dbeta, work};
-    CTVK_TRY(ctvk__ops_f32(k, t, 9));
+    const ctvk_tensor *t[] = {x, saved, relu_out, g, dgamma, dbeta, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 7));
     CTVK_TRY(ctvk__ops_same_shape(k, x, g));
-    CTVK_TRY(ctvk__ops_same_shape(k, x, dx));
     if (relu_out) CTVK_TRY(ctvk__ops_same_shape(k, x, relu_out));
-    const ctvk_tensor *pc_t[] = {gamma, dgamma, dbeta};
-    CTVK_TRY(bn_check(k, x, pc_t, 3));
+    const ctvk_tensor *pc_t[] = {dgamma, dbeta};
+    CTVK_TRY(bn_check(k, x, pc_t, 2));
     CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
     CTVK_TRY(work_check(k, x, work));
+    CTVK_TRY(texel_fits(ctx, k, x));
     bn_geom geo = geom(x->shape);
     uint32_t local = ctvk__ops_local(ctx);
     int relu = relu_out != NULL;
@@ -141,13 +171,52 @@ ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_ten
     char sig2[4] = {'b', accumulate_params ? 'b' : 'w', accumulate_params ? 'b' : 'w', 0};
     CTVK_TRY(ctvk__pipeline_get(ctx, "bn_grad_final", sig2, sizeof geo, s2, 2, &p));
     const ctvk_tensor *b2[3] = {work, dgamma, dbeta};
-    CTVK_TRY(ctvk__dispatch(ctx, p, b2, &geo, (geo.C + local - 1) / local, 1, 1));
+    return ctvk__dispatch(ctx, p, b2, &geo, (geo.C + local - 1) / local, 1, 1);
+}
 
-    int32_t s3[3] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0};
+ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
+                                ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work)
+{
+    const char *k = "bn_backward";
+    const ctvk_tensor *t[] = {x, gamma, saved, relu_out, g, dx, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 7));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, g));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, dx));
+    if (relu_out) CTVK_TRY(ctvk__ops_same_shape(k, x, relu_out));
+    const ctvk_tensor *pc_t[] = {gamma};
+    CTVK_TRY(bn_check(k, x, pc_t, 1));
+    CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
+    if (whole.c != x->shape.c || whole.h != x->shape.h || whole.w != x->shape.w || whole.n < x->shape.n)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: '%s' is not a batch slice of {%d,%d,%d,%d}", k, x->name, whole.n,
+                          whole.h, whole.w, whole.c);
+    size_t need = ctvk_bn_workspace_count(whole);
+    if (work->count < need)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: workspace '%s' has %zu floats, needs ctvk_bn_workspace_count = %zu", k,
+                          work->name, work->count, need);
+    bn_geom geo = geom(whole);
+    int relu = relu_out != NULL;
+    const ctvk_tensor *mask = relu ? relu_out : g;
+    /* 4 channels per invocation through vec4 texel views */
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(g) && ctvk__vec4_ok(mask) &&
+              ctvk__vec4_ok(saved) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(work);
+    int32_t s3[4] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0, vec};
     dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / geo.R)};
     const ctvk_tensor *b3[7] = {x, g, mask, saved, gamma, work, dx};
-    return ctvk__ops_dispatch4(ctx, "bn_dx", accumulate_dx ? "ttttttb" : "ttttttw", &dp, sizeof dp, s3, 3, b3,
-                               dx->count);
+    const char *sig = vec ? (accumulate_dx ? "qqqqqqb" : "qqqqqqw") : (accumulate_dx ? "ttttttb" : "ttttttw");
+    return ctvk__ops_dispatch4(ctx, "bn_dx", sig, &dp, sizeof dp, s3, 4, b3, dx->count);
+}
+
+ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                             const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
+                             ctvk_tensor *dx, int accumulate_dx, ctvk_tensor *dgamma, ctvk_tensor *dbeta,
+                             int accumulate_params, ctvk_tensor *work)
+{
+    CTVK_TRY(ctvk__ops_same_shape("bn_backward", x, dx));
+    CTVK_TRY(ctvk__ops_f32("bn_backward", &gamma, 1));
+    CTVK_TRY(bn_check("bn_backward", x, &gamma, 1));
+    CTVK_TRY(ctvk_bn_backward_sums(ctx, x, saved, relu_out, g, dgamma, dbeta, accumulate_params, work));
+    return ctvk_bn_backward_dx(ctx, x->shape, x, gamma, saved, relu_out, g, dx, accumulate_dx, work);
 }
 
 /* ------------------------------------------------------------------ references (double) */

@@ -49,7 +49,7 @@ ctvk_status ctvk_conv2d_out_shape(const ctvk_conv2d *p, ctvk_shape x, int cout, 
 
 double ctvk_conv2d_flops(const ctvk_conv2d *p, ctvk_shape x, int cout)
 {
-    ctvk_shape y;
+    ctvk_shape y = {0, 0, 0, 0};
     if (ctvk_conv2d_out_shape(p, x, cout, &y)) return 0;
     return 2.0 * y.n * y.h * y.w * (double)cout * p->kh * p->kw * x.c;
 }
@@ -130,7 +130,7 @@ static ctvk_status conv_check(const char *k, const ctvk_conv2d *p, ctvk_shape xs
                               const ctvk_tensor *w, ctvk__conv_geo *g)
 {
     if (!p) return ctvk__fail(CTVK_ERR_ARG, "%s: no geometry", k);
-    ctvk_shape want;
+    ctvk_shape want = {0, 0, 0, 0};
     CTVK_TRY(ctvk_conv2d_out_shape(p, xs, ys.c, &want));
     if (want.n != ys.n || want.h != ys.h || want.w != ys.w)
         return ctvk__fail(CTVK_ERR_ARG, "%s: output is %dx%dx%dx%d but input %dx%dx%dx%d with a %dx%d/%dx%d kernel "

@@ -34,7 +34,14 @@ typedef struct xlayer {
     ctvk_tensor *prm[4], *grd[4];    /* parameter and gradient views */
     ctvk_tensor *saved;      /* BN: mean and invstd */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
+    /* batch slices: when one of the layer's tensors is larger than one binding may span, its
+     * kernels run over nsl sample ranges; sv[k * NSLOT + slot] is slot's view for slice k */
+    int nsl;
+    ctvk_tensor **sv;
 } xlayer;
+
+/* The batch-shaped tensors a layer's kernels bind. */
+enum { SA, SB, SY, SG, SDA, SDB, SARG, NSLOT };
 
 typedef struct xbuf { size_t elems; ctvk_tensor *t; } xbuf;
 
@@ -55,6 +62,8 @@ struct ctvk_net {
     ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
+    uint64_t bind_limit;              /* bytes one binding of a batch tensor may span (0: the device's) */
+    uint64_t act_live_peak, grad_live_peak;   /* bytes (max_batch) live at once by liveness */
 };
 
 /* ---------------------------------------------------------------- planning */
@@ -240,6 +249,7 @@ static ctvk_status plan_buffers(ctvk_net *net)
     int *busy = calloc((size_t)(2 * nl + 2), sizeof *busy);
     if (!busy) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     size_t mb = (size_t)net->max_batch;
+    uint64_t live = 0;
     /* activations, forward order; the input has its own tensor */
     for (int i = 0; i < nl; i++) {
         for (int v = 0; v < net->nv; v++) {
@@ -247,25 +257,35 @@ static ctvk_status plan_buffers(ctvk_net *net)
             if (x->root != v || x->producer != i || net->L[i].kind == K_INPUT) continue;
             x->buf = pool_take(&net->abuf, &net->nabuf, busy, per_sample(x->shape) * mb);
             if (x->buf < 0) { free(busy); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+            live += per_sample(x->shape) * mb * sizeof(float);
         }
+        if (live > net->act_live_peak) net->act_live_peak = live;
         for (int v = 0; v < net->nv; v++) {
             xval *x = &net->V[v];
-            if (x->root == v && x->buf >= 0 && x->last_use == i && !x->keep && v != net->logits_value)
+            if (x->root == v && x->buf >= 0 && x->last_use == i && !x->keep && v != net->logits_value) {
                 busy[x->buf] = 0;
+                live -= per_sample(x->shape) * mb * sizeof(float);
+            }
         }
     }
     if (net->training) {
         memset(busy, 0, (size_t)(2 * nl + 2) * sizeof *busy);
+        live = 0;
         for (int i = nl - 1; i >= 0; i--) {
             for (int v = 0; v < net->nv; v++) {
                 xval *x = &net->V[v];
                 if (x->root != v || x->grad_first != i || net->L[x->producer].kind == K_INPUT) continue;
                 x->gbuf = pool_take(&net->gbufs, &net->ngbuf, busy, per_sample(x->shape) * mb);
                 if (x->gbuf < 0) { free(busy); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+                live += per_sample(x->shape) * mb * sizeof(float);
             }
+            if (live > net->grad_live_peak) net->grad_live_peak = live;
             for (int v = 0; v < net->nv; v++) {
                 xval *x = &net->V[v];
-                if (x->root == v && x->gbuf >= 0 && x->producer == i) busy[x->gbuf] = 0;
+                if (x->root == v && x->gbuf >= 0 && x->producer == i) {
+                    busy[x->gbuf] = 0;
+                    live -= per_sample(x->shape) * mb * sizeof(float);
+                }
             }
         }
         /* the logits' gradient is written by the loss before any backward */
@@ -352,8 +372,20 @@ static ctvk_status alloc_all(ctvk_net *net)
     return CTVK_OK;
 }
 
+static void drop_slices(ctvk_net *net)
+{
+    for (int i = 0; net->L && i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        for (int k = 0; x->sv && k < x->nsl * NSLOT; k++) ctvk_tensor_destroy(x->sv[k]);
+        free(x->sv);
+        x->sv = NULL;
+        x->nsl = 0;
+    }
+}
+
 static void drop_views(ctvk_net *net)
 {
+    drop_slices(net);
     for (int v = 0; v < net->nv; v++) {
         ctvk_tensor_destroy(net->V[v].t);
         ctvk_tensor_destroy(net->V[v].g);
@@ -368,6 +400,90 @@ static void drop_views(ctvk_net *net)
     ctvk_tensor_destroy(net->dlogits_n);
     net->labels_n = net->probs_n = net->dlogits_n = NULL;
     net->n = 0;
+}
+
+/* The whole-batch tensor of a slot (NULL where the layer has none). */
+static ctvk_tensor *slot_whole(ctvk_net *net, const xlayer *x, int slot)
+{
+    switch (slot) {
+    case SA: return x->vin[0] >= 0 ? net->V[x->vin[0]].t : NULL;
+    case SB: return x->vin[1] >= 0 ? net->V[x->vin[1]].t : NULL;
+    case SY: return x->vout >= 0 ? net->V[x->vout].t : NULL;
+    case SG: return x->vout >= 0 ? net->V[x->vout].g : NULL;
+    case SDA: return x->vin[0] >= 0 ? net->V[x->vin[0]].g : NULL;
+    case SDB: return x->vin[1] >= 0 ? net->V[x->vin[1]].g : NULL;
+    default: return x->argmax;
+    }
+}
+
+/* The tensor of a slot for slice k (the whole batch when the layer is not sliced). */
+static ctvk_tensor *S(ctvk_net *net, const xlayer *x, int slot, int k)
+{
+    return x->nsl ? x->sv[k * NSLOT + slot] : slot_whole(net, x, slot);
+}
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+    while (b) { uint64_t t = a % b; a = b; b = t; }
+    return a;
+}
+
+uint64_t ctvk__net_bind_limit(const ctvk_net *net)
+{
+    uint64_t dev = net->ctx->props.limits.maxStorageBufferRange;
+    return net->bind_limit && net->bind_limit < dev ? net->bind_limit : dev;
+}
+
+/* Cuts layer i's kernels into sample ranges when one of its batch tensors spans more bytes than
+ * one binding may: every range of s samples fits, and starts at an offset every binding accepts.
+ * Kernels that work sample by sample run once per range; batch-norm statistics still cover the
+ * whole batch (net/bn.c reads it through one texel buffer), conv weight gradients accumulate. */
+static ctvk_status plan_slices(ctvk_net *net, int i, int n)
+{
+    xlayer *x = &net->L[i];
+    if (x->kind == K_NONE || x->kind == K_INPUT) return CTVK_OK;
+    uint64_t limit = ctvk__net_bind_limit(net), biggest = 0;
+    const VkPhysicalDeviceLimits *L = &net->ctx->props.limits;
+    uint64_t align = L->minStorageBufferOffsetAlignment > L->minTexelBufferOffsetAlignment
+                     ? L->minStorageBufferOffsetAlignment : L->minTexelBufferOffsetAlignment;
+    if (align < 16) align = 16;      /* 4-component texel views */
+    uint64_t step = 1;               /* s must be a multiple of step for aligned offsets */
+    for (int k = 0; k < NSLOT; k++) {
+        ctvk_tensor *t = slot_whole(net, x, k);
+        if (!t) continue;
+        uint64_t ps = ctvk_tensor_bytes(t) / (uint64_t)n;
+        if (ps > biggest) biggest = ps;
+        uint64_t q = align / gcd_u64(ps, align);
+        if (q > step) step = q;      /* align is a power of two, so the largest q is a multiple of the others */
+    }
+    if (biggest * (uint64_t)n <= limit) return CTVK_OK;
+    const char *name = net->g.layers[i].name;
+    if (x->kind == K_DROPOUT || x->kind == K_DENSE)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "layer %s: a %.1f MiB tensor is more than one binding may span "
+                          "(%.1f MiB) on %s; use a smaller batch", name, (double)(biggest * (uint64_t)n) / 1048576.0,
+                          (double)limit / 1048576.0, net->ctx->info.name);
+    uint64_t s = limit / biggest;
+    s -= s % step;
+    if (s < 1)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "layer %s: one sample needs %.1f MiB in one binding, more than the "
+                          "%.1f MiB %s allows; use a smaller input size", name, (double)biggest / 1048576.0,
+                          (double)limit / 1048576.0, net->ctx->info.name);
+    int nsl = (int)(((uint64_t)n + s - 1) / s);
+    x->sv = calloc((size_t)nsl * NSLOT, sizeof *x->sv);
+    if (!x->sv) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    x->nsl = nsl;
+    for (int k = 0; k < nsl; k++) {
+        int first = (int)((uint64_t)k * s), cnt = n - first < (int)s ? n - first : (int)s;
+        for (int slot = 0; slot < NSLOT; slot++) {
+            ctvk_tensor *t = slot_whole(net, x, slot);
+            if (!t) continue;
+            ctvk_shape sh = ctvk_tensor_shape(t);
+            size_t ps = ctvk_tensor_count(t) / (size_t)n;
+            sh.n = cnt;
+            CTVK_TRY(ctvk_tensor_view(t, (size_t)first * ps, sh, name, &x->sv[k * NSLOT + slot]));
+        }
+    }
+    return CTVK_OK;
 }
 
 /* Views of every planned buffer for a batch of n samples. */
@@ -398,10 +514,15 @@ static ctvk_status bind_batch(ctvk_net *net, int n)
     CTVK_TRY(ctvk_tensor_view(net->probs, 0, ls, "probs", &net->probs_n));
     CTVK_TRY(ctvk_tensor_view(net->dlogits, 0, ls, "dlogits", &net->dlogits_n));
     net->n = n;
+    for (int i = 0; i < net->g.nlayers; i++) {
+        ctvk_status s = plan_slices(net, i, n);
+        if (s) { drop_views(net); return s; }
+    }
     return CTVK_OK;
 }
 
-ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
+static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, int alloc,
+                              ctvk_net **out)
 {
     *out = NULL;
     if (max_batch < 1) return ctvk__fail(CTVK_ERR_ARG, "batch size %d: must be at least 1", max_batch);
@@ -423,7 +544,7 @@ ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, i
         s = plan_layers(net);
     }
     if (!s) { plan_backward(net); s = plan_buffers(net); }
-    if (!s) s = alloc_all(net);
+    if (!s && alloc) s = alloc_all(net);
     if (s) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
@@ -461,6 +582,43 @@ void ctvk_net_destroy(ctvk_net *net)
     free(net);
 }
 
+ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
+{
+    return net_create(ctx, g, max_batch, training, 1, out);
+}
+
+ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m)
+{
+    ctvk_net *net;
+    CTVK_TRY(net_create(ctx, g, max_batch, training, 0, &net));
+    memset(m, 0, sizeof *m);
+    uint64_t pb = g->params_total * sizeof(float), mb = (uint64_t)max_batch;
+    m->params = pb;
+    m->grads = training ? pb : 0;
+    m->optimizer = training ? 2 * pb : 0;
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += net->abuf[i].elems * sizeof(float);
+    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += net->gbufs[i].elems * sizeof(float);
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    m->other = per_sample(g->layers[0].out) * mb * sizeof(float);
+    size_t work = 0;
+    for (int i = 0; training && i < g->nlayers; i++) {
+        const xlayer *x = &net->L[i];
+        if (x->kind == K_BN) {
+            ctvk_shape s = net->V[x->vin[0]].shape;
+            s.n = max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+            m->other += 2 * (uint64_t)g->layers[i].out.c * sizeof(float);
+        }
+        if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
+    }
+    m->other += work * sizeof(float);
+    m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
+    ctvk_net_destroy(net);
+    return CTVK_OK;
+}
+
 const ctvk_graph *ctvk_net_graph(const ctvk_net *net) { return &net->g; }
 ctvk_tensor *ctvk_net_input(ctvk_net *net) { return net->input; }
 uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }
@@ -478,30 +636,39 @@ ctvk_status ctvk_net_get_params(ctvk_net *net, float *params)
 /* ---------------------------------------------------------------- forward */
 static ctvk_tensor *T(ctvk_net *net, int v) { return v >= 0 ? net->V[v].t : NULL; }
 
-static ctvk_status forward_layer(ctvk_net *net, int i, int training, uint64_t seed)
+static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t seed, int k)
 {
     ctvk_ctx *ctx = net->ctx;
     xlayer *x = &net->L[i];
-    ctvk_tensor *a = T(net, x->vin[0]), *b = T(net, x->vin[1]), *y = T(net, x->vout);
+    ctvk_tensor *a = S(net, x, SA, k), *b = S(net, x, SB, k), *y = S(net, x, SY, k);
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV: return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
     case K_BN:
-        if (training)
-            return ctvk_bn_forward_train(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->momentum,
-                                         x->relu, y, x->saved, net->work);
+        if (training) return ctvk_bn_train_apply(ctx, a, x->prm[0], x->prm[1], x->saved, x->relu, y);
         return ctvk_bn_forward_infer(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->relu, y);
     case K_RELU: return ctvk_relu(ctx, a, y);
     case K_ADD: return ctvk_add(ctx, a, b, y, x->relu);
     case K_PAD: return ctvk_pad(ctx, a, y, x->pt, x->pb, x->pl, x->pr);
     case K_MAXPOOL:
-        return ctvk_maxpool(ctx, a, y, training ? x->argmax : NULL, x->k, x->stride, x->pt, x->pb, x->pl, x->pr);
+        return ctvk_maxpool(ctx, a, y, training ? S(net, x, SARG, k) : NULL, x->k, x->stride, x->pt, x->pb, x->pl,
+                            x->pr);
     case K_GAP: return ctvk_gap(ctx, a, y);
     case K_RESIZE: return ctvk_resize_nearest(ctx, a, y);
     case K_CONCAT: return ctvk_concat(ctx, a, b, y);
     case K_DROPOUT: return ctvk_dropout(ctx, a, y, x->rate, ctvk__layer_seed(seed, i), training);
     case K_DENSE: return ctvk_dense_forward(ctx, a, x->prm[0], x->prm[1], x->relu, y);
     }
+    return CTVK_OK;
+}
+
+static ctvk_status forward_layer(ctvk_net *net, int i, int training, uint64_t seed)
+{
+    xlayer *x = &net->L[i];
+    if (x->kind == K_BN && training)      /* batch statistics over the whole batch */
+        CTVK_TRY(ctvk_bn_train_stats(net->ctx, T(net, x->vin[0]), x->prm[2], x->prm[3], x->eps, x->momentum,
+                                     x->saved, net->work));
+    for (int k = 0; k < (x->nsl ? x->nsl : 1); k++) CTVK_TRY(forward_slice(net, i, training, seed, k));
     return CTVK_OK;
 }
 
@@ -566,68 +733,67 @@ static int needs_grad(ctvk_net *net, int v)
     return v >= 0 && net->L[net->V[root(net, v)].producer].kind != K_INPUT;
 }
 
-static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
+/* acc[0], acc[1]: accumulate into the gradients of input 0 and 1 (-1: not written). */
+static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, const int acc[2])
 {
     ctvk_ctx *ctx = net->ctx;
     xlayer *x = &net->L[i];
-    int acc, acc2;
-    ctvk_tensor *a = T(net, x->vin[0]), *y = T(net, x->vout);
-    ctvk_tensor *g = net->V[x->vout].g;
-    if (!net->V[root(net, x->vout)].grad_ready) return CTVK_OK;   /* not on the loss path */
+    ctvk_tensor *a = S(net, x, SA, k), *y = S(net, x, SY, k), *g = S(net, x, SG, k);
+    ctvk_tensor *da = S(net, x, SDA, k), *db = S(net, x, SDB, k);
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV:
-        if (needs_grad(net, x->vin[0])) {
-            ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-            CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], dx, acc));
-        }
-        return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], 0);
-    case K_BN: {
-        ctvk_tensor *dx = needs_grad(net, x->vin[0]) ? grad_out(net, x->vin[0], &acc) : NULL;
-        if (!dx) return ctvk__fail(CTVK_ERR_ARG, "a batch norm on the network input is not supported");
-        return ctvk_bn_backward(ctx, a, x->prm[0], x->saved, x->relu ? y : NULL, g, dx, acc, x->grd[0], x->grd[1], 0,
-                                net->work);
-    }
-    case K_RELU: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_relu_backward(ctx, g, y, dx, acc);
-    }
-    case K_ADD: {
-        ctvk_tensor *da = grad_out(net, x->vin[0], &acc), *db = grad_out(net, x->vin[1], &acc2);
-        return ctvk_add_backward(ctx, g, x->relu ? y : NULL, da, acc, db, acc2);
-    }
-    case K_PAD: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_pad_backward(ctx, g, dx, x->pt, x->pb, x->pl, x->pr, acc);
-    }
-    case K_MAXPOOL: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_maxpool_backward(ctx, g, x->argmax, dx, x->k, x->stride, x->pt, x->pb, x->pl, x->pr, acc);
-    }
-    case K_GAP: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_gap_backward(ctx, g, dx, acc);
-    }
-    case K_RESIZE: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_resize_nearest_backward(ctx, g, dx, acc);
-    }
-    case K_CONCAT: {
-        ctvk_tensor *da = grad_out(net, x->vin[0], &acc), *db = grad_out(net, x->vin[1], &acc2);
-        return ctvk_concat_backward(ctx, g, da, acc, db, acc2);
-    }
-    case K_DROPOUT: {
-        ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-        return ctvk_dropout_backward(ctx, g, dx, x->rate, ctvk__layer_seed(seed, i), acc);
-    }
+        if (acc[0] >= 0) CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
+        /* weight gradients sum over the batch: later slices add to the first one's */
+        return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], k > 0);
+    case K_BN:
+        return ctvk_bn_backward_dx(ctx, T(net, x->vin[0])->shape, a, x->prm[0], x->saved, x->relu ? y : NULL, g, da,
+                                   acc[0], net->work);
+    case K_RELU: return ctvk_relu_backward(ctx, g, y, da, acc[0]);
+    case K_ADD: return ctvk_add_backward(ctx, g, x->relu ? y : NULL, da, acc[0], db, acc[1]);
+    case K_PAD: return ctvk_pad_backward(ctx, g, da, x->pt, x->pb, x->pl, x->pr, acc[0]);
+    case K_MAXPOOL:
+        return ctvk_maxpool_backward(ctx, g, S(net, x, SARG, k), da, x->k, x->stride, x->pt, x->pb, x->pl, x->pr,
+                                     acc[0]);
+    case K_GAP: return ctvk_gap_backward(ctx, g, da, acc[0]);
+    case K_RESIZE: return ctvk_resize_nearest_backward(ctx, g, da, acc[0]);
+    case K_CONCAT: return ctvk_concat_backward(ctx, g, da, acc[0], db, acc[1]);
+    case K_DROPOUT: return ctvk_dropout_backward(ctx, g, da, x->rate, ctvk__layer_seed(seed, i), acc[0]);
     case K_DENSE:
         if (x->relu) CTVK_TRY(ctvk_relu_backward(ctx, g, y, g, 0));   /* in place: g only feeds this layer */
-        if (needs_grad(net, x->vin[0])) {
-            ctvk_tensor *dx = grad_out(net, x->vin[0], &acc);
-            CTVK_TRY(ctvk_dense_backward_data(ctx, g, x->prm[0], dx, acc));
-        }
+        if (acc[0] >= 0) CTVK_TRY(ctvk_dense_backward_data(ctx, g, x->prm[0], da, acc[0]));
         return ctvk_dense_backward_weights(ctx, a, g, x->grd[0], x->grd[1], 0);
     }
+    return CTVK_OK;
+}
+
+static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
+{
+    xlayer *x = &net->L[i];
+    if (x->kind == K_NONE || x->kind == K_INPUT) return CTVK_OK;
+    if (!net->V[root(net, x->vout)].grad_ready) return CTVK_OK;   /* not on the loss path */
+    int acc[2] = {-1, -1};
+    switch (x->kind) {
+    case K_CONV: case K_DENSE:
+        if (needs_grad(net, x->vin[0])) grad_out(net, x->vin[0], &acc[0]);
+        break;
+    case K_BN:
+        if (!needs_grad(net, x->vin[0]))
+            return ctvk__fail(CTVK_ERR_ARG, "a batch norm on the network input is not supported");
+        grad_out(net, x->vin[0], &acc[0]);
+        /* sums over the whole batch (and dgamma, dbeta), then dx slice by slice */
+        CTVK_TRY(ctvk_bn_backward_sums(net->ctx, T(net, x->vin[0]), x->saved, x->relu ? T(net, x->vout) : NULL,
+                                       net->V[x->vout].g, x->grd[0], x->grd[1], 0, net->work));
+        break;
+    case K_ADD: case K_CONCAT:
+        grad_out(net, x->vin[0], &acc[0]);
+        grad_out(net, x->vin[1], &acc[1]);
+        break;
+    default:
+        grad_out(net, x->vin[0], &acc[0]);
+        break;
+    }
+    for (int k = 0; k < (x->nsl ? x->nsl : 1); k++) CTVK_TRY(backward_slice(net, i, seed, k, acc));
     return CTVK_OK;
 }
 
@@ -712,6 +878,38 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
     if (v) CTVK_TRY(ctvk_tensor_upload(net->v, v, bytes));
     net->opt.st = st;
     return CTVK_OK;
+}
+
+void ctvk__net_set_bind_limit(ctvk_net *net, uint64_t bytes)
+{
+    net->bind_limit = bytes;
+    drop_views(net);
+}
+
+int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices)
+{
+    int n = 0, mx = 1;
+    for (int i = 0; i < net->g.nlayers; i++)
+        if (net->L[i].nsl) {
+            n++;
+            if (net->L[i].nsl > mx) mx = net->L[i].nsl;
+        }
+    if (max_slices) *max_slices = mx;
+    return n;
+}
+
+void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    m->params = net->params ? ctvk_tensor_bytes(net->params) : 0;
+    m->grads = net->grads ? ctvk_tensor_bytes(net->grads) : 0;
+    m->optimizer = (net->m ? ctvk_tensor_bytes(net->m) : 0) + (net->v ? ctvk_tensor_bytes(net->v) : 0);
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += ctvk_tensor_bytes(net->abuf[i].t);
+    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += ctvk_tensor_bytes(net->gbufs[i].t);
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    m->total = net->bytes;
+    m->other = net->bytes - m->params - m->grads - m->optimizer - m->act_pool - m->grad_pool;
 }
 
 ctvk_status ctvk__net_grads(ctvk_net *net, float *out)

@@ -25,3 +25,11 @@ void ctvk__grid_1d(uint64_t items, uint32_t local, uint32_t *gx, uint32_t *gy)
     *gx = (uint32_t)x;
     *gy = (uint32_t)((groups + x - 1) / x);
 }
+
+int ctvk__vec4_ok(const ctvk_tensor *t)
+{
+    if (!t) return 1;
+    uint64_t align = t->ctx->props.limits.minTexelBufferOffsetAlignment;
+    return (t->dtype == CTVK_F32 || t->dtype == CTVK_F16) && t->count % 4 == 0 && t->count >= 4 &&
+           (align == 0 || t->offset % align == 0);
+}

@@ -51,6 +51,24 @@ ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_ten
                              ctvk_tensor *dx, int accumulate_dx, ctvk_tensor *dgamma, ctvk_tensor *dbeta,
                              int accumulate_params, ctvk_tensor *work);
 
+/* The same in pieces, for batches whose activations are bound in sample slices (net/exec.c):
+ * statistics over the whole batch x (read through one texel buffer: x->count must not exceed
+ * maxTexelBufferElements), then the apply per slice; backward: the sums over the whole batch (also
+ * writes dgamma, dbeta), then dx per slice, `whole` being the shape of the batch the sums covered
+ * (the slices' x, g, relu_out, dx are sample ranges of it). ctvk_bn_forward_train and
+ * ctvk_bn_backward are exactly these calls on the whole batch. */
+ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *moving_mean,
+                                ctvk_tensor *moving_var, float eps, float momentum, ctvk_tensor *saved,
+                                ctvk_tensor *work);
+ctvk_status ctvk_bn_train_apply(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                const ctvk_tensor *beta, const ctvk_tensor *saved, int relu, ctvk_tensor *y);
+ctvk_status ctvk_bn_backward_sums(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *saved,
+                                  const ctvk_tensor *relu_out, const ctvk_tensor *g, ctvk_tensor *dgamma,
+                                  ctvk_tensor *dbeta, int accumulate_params, ctvk_tensor *work);
+ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tensor *x, const ctvk_tensor *gamma,
+                                const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
+                                ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work);
+
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,
                                double *y, double *saved);

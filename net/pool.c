@@ -33,13 +33,15 @@ ctvk_status ctvk_maxpool(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y, ct
     if (y->count > UINT32_MAX / 2 || x->count > UINT32_MAX / 2)
         return ctvk__fail(CTVK_ERR_ARG, "maxpool: tensor too large");
     uint32_t local = ctvk__ops_local(ctx);
-    int32_t spec[2] = {(int32_t)local, argmax != NULL};
+    /* 4 channels per invocation where C allows (vec4 fetches and stores) */
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x);
+    int32_t spec[3] = {(int32_t)local, argmax != NULL, vec};
     pool_push pc = {(uint32_t)y->count, (uint32_t)x->shape.h, (uint32_t)x->shape.w, (uint32_t)x->shape.c,
                     (uint32_t)y->shape.h, (uint32_t)y->shape.w, k, s, pad_t, pad_l};
     ctvk_pipeline *p;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "pool", "tww", sizeof pc, spec, 2, &p));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "pool", vec ? "qww" : "tww", sizeof pc, spec, 3, &p));
     uint32_t gx, gy;
-    ctvk__grid_1d(y->count, local, &gx, &gy);
+    ctvk__grid_1d(vec ? y->count / 4 : y->count, local, &gx, &gy);
     /* without argmax, y is bound twice: the shader never writes binding 2 then */
     const ctvk_tensor *bind[3] = {x, y, argmax ? argmax : y};
     return ctvk__dispatch(ctx, p, bind, &pc, gx, gy, 1);

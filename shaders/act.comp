@@ -7,6 +7,8 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int OP = 0;
 layout(constant_id = 1) const uint LOCAL = 64;
 layout(constant_id = 2) const bool ACC = false;
+// VEC (n % 4 == 0): a and b are 4-component texel views, one vec4 fetch per operand and invocation.
+layout(constant_id = 3) const bool VEC = false;
 
 layout(binding = 0) uniform samplerBuffer a;
 layout(binding = 1) uniform samplerBuffer b;
@@ -25,4 +27,22 @@ float f(uint i)
 }
 
 #include "ops4.glsl"
-void main() { ops4_main(p.n); }
+void main()
+{
+    if (VEC) {
+        uint i = ctvk_flat_index(LOCAL);
+        if (i >= p.n / 4u) return;
+        vec4 va = texelFetch(a, int(i)), v;
+        if (OP == 0) v = max(va, vec4(0.0));
+        else {
+            vec4 vb = texelFetch(b, int(i));
+            if (OP == 1) v = va + vb;
+            else if (OP == 2) v = mix(vec4(0.0), va, greaterThan(vb, vec4(0.0)));
+            else v = max(va + vb, vec4(0.0));
+        }
+        if (ACC) v += y4[i];
+        y4[i] = v;
+        return;
+    }
+    ops4_main(p.n);
+}

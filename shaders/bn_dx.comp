@@ -6,6 +6,9 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool RELU = false;
 layout(constant_id = 2) const bool ACC = false;
+// VEC (C % 4 == 0): bindings 0-5 are 4-component texel views; an invocation's 4 outputs are 4
+// consecutive channels of one pixel.
+layout(constant_id = 3) const bool VEC = false;
 
 layout(binding = 0) uniform samplerBuffer x;
 layout(binding = 1) uniform samplerBuffer g;
@@ -29,4 +32,21 @@ float f(uint i)
 }
 
 #include "ops4.glsl"
-void main() { ops4_main(p.n); }
+void main()
+{
+    if (VEC) {
+        uint i = ctvk_flat_index(LOCAL), C4 = p.C / 4u;
+        if (i >= p.n / 4u) return;
+        int c4 = int(i % C4);
+        vec4 gv = texelFetch(g, int(i));
+        if (RELU) gv = mix(vec4(0.0), gv, greaterThan(texelFetch(m, int(i)), vec4(0.0)));
+        vec4 inv = texelFetch(saved, int(C4) + c4);
+        vec4 xhat = (texelFetch(x, int(i)) - texelFetch(saved, c4)) * inv;
+        vec4 s1 = texelFetch(ws, int(p.F / 4u) + c4), s2 = texelFetch(ws, int((p.F + p.C) / 4u) + c4);
+        vec4 v = texelFetch(gamma, c4) * inv * (gv - s1 * p.invR - xhat * s2 * p.invR);
+        if (ACC) v += y4[i];
+        y4[i] = v;
+        return;
+    }
+    ops4_main(p.n);
+}

@@ -219,23 +219,31 @@ void main()
 
 #ifndef OUT_F16
     bool vec_ok = (p.NC & 3) == 0 && (TN & 3) == 0 && col0 + TN <= p.NC;
-#else
-    bool vec_ok = false;
+    if (vec_ok) {
+        // the bias once per column block, not once per element
+        vec4 bias4[TN4];
+        for (int q = 0; q < TN4; q++) {
+            int c = col0 + 4 * q;
+            bias4[q] = HAS_BIAS != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
+                                            texelFetch(Bias, c + 2).r, texelFetch(Bias, c + 3).r) : vec4(0.0);
+        }
+        for (int r = 0; r < TM; r++) {
+            int m = row0 + r;
+            if (m >= p.M) break;
+            for (int q = 0; q < TN4; q++) {
+                int i4 = (m * p.NC + col0) / 4 + q;
+                vec4 v = vec4(acc[r][4 * q], acc[r][4 * q + 1], acc[r][4 * q + 2], acc[r][4 * q + 3]) + bias4[q];
+                if (RELU != 0) v = max(v, vec4(0.0));
+                if (ACCUM != 0) v += y4[i4];
+                y4[i4] = v;
+            }
+        }
+        return;
+    }
 #endif
     for (int r = 0; r < TM; r++) {
         int m = row0 + r;
         if (m >= p.M) break;
-#ifndef OUT_F16
-        if (vec_ok) {
-            for (int j = 0; j < TN; j += 4) {
-                int idx = m * p.NC + col0 + j;
-                vec4 v = vec4(epilogue(idx, col0 + j, acc[r][j]), epilogue(idx + 1, col0 + j + 1, acc[r][j + 1]),
-                              epilogue(idx + 2, col0 + j + 2, acc[r][j + 2]), epilogue(idx + 3, col0 + j + 3, acc[r][j + 3]));
-                y4[idx >> 2] = v;
-            }
-            continue;
-        }
-#endif
         for (int j = 0; j < TN; j++)
             if (col0 + j < p.NC) store1(m, col0 + j, acc[r][j]);
     }

@@ -120,6 +120,7 @@ int main(void)
     static const ctvk_shape shapes[] = {
         {1, 1, 1, 3}, {1, 1, 3, 1}, {2, 3, 7, 5}, {1, 7, 7, 31}, {3, 31, 31, 13},
         {2, 16, 16, 67}, {3, 100, 117, 5}, {14, 8, 8, 130},
+        {2, 5, 6, 8}, {3, 9, 7, 64},      /* C % 4 == 0: the apply's 4-channel (vec4) path */
     };
     const int nshapes = (int)(sizeof shapes / sizeof *shapes);
     ctvk_ctx *ctx = check_ctx(NULL);

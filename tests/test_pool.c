@@ -143,6 +143,11 @@ int main(void)
     maxpool(ctx, (ctvk_shape){1, 7, 3, 2}, 2, 2, 0, 0, 0, 0, -1, 0);      /* drops a trailing row */
     maxpool(ctx, (ctvk_shape){2, 6, 5, 9}, 3, 1, 0, 2, 1, 0, -1, 0);      /* asymmetric padding, stride 1 */
     maxpool(ctx, (ctvk_shape){14, 33, 33, 64}, 3, 2, 1, 1, 1, 1, -1, 0);  /* stem-like, batch 14 */
+    /* C % 4 == 0 runs 4 channels per invocation: ties, padding winning, stride-2 1x1, odd sizes */
+    maxpool(ctx, (ctvk_shape){3, 8, 8, 8}, 3, 2, 1, 1, 1, 1, -1, 1);
+    maxpool(ctx, (ctvk_shape){1, 31, 30, 4}, 3, 2, 1, 1, 1, 1, -3, 0);
+    maxpool(ctx, (ctvk_shape){2, 7, 9, 12}, 1, 2, 0, 0, 0, 0, -1, 0);
+    maxpool(ctx, (ctvk_shape){2, 6, 5, 8}, 3, 1, 0, 2, 1, 0, -1, 0);
     gap(ctx, (ctvk_shape){1, 1, 1, 3});
     gap(ctx, (ctvk_shape){2, 7, 3, 31});
     gap(ctx, (ctvk_shape){3, 16, 16, 67});

@@ -1,15 +1,31 @@
 /* ctvk bench: speed measurements. Modes: `kernels` (conv2d forward / backward-data /
- * backward-weights GFLOP/s on ResNet50-like layer shapes). Network benchmarks (`ctvk bench
- * CONFIG`) come later as another mode. */
+ * backward-weights GFLOP/s on ResNet50-like layer shapes) and the network of a config
+ * (`ctvk bench [CONFIG]`: inference forward or training step time, GFLOP/s, device memory and
+ * the per-layer profile). */
+#include "ctvk/net.h"
 #include "net/conv.h"
+#include "net/exec.h"
 #include "tools/cli.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char cmd_bench_help[] =
-    "usage: ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
+    "usage: ctvk bench [CONFIG] [--train] [--batch N] [--reps R] [--profile] [--device D] [--set s.k=v]\n"
+    "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
     "                          [--device D]\n\n"
+    "CONFIG (or none: the paper's resnet50v2_fpn at 512x512x1): builds the network of the [model]\n"
+    "section and times the inference forward of --batch samples (default 1) or, with --train, one\n"
+    "training step (forward with batch statistics, softmax cross-entropy, backward, Nadam; default\n"
+    "batch 14): wall time from recording to completion, min and median of --reps (default 3) after\n"
+    "one warm-up. GFLOP/s count 2 FLOPs per multiply-add of the convolutions and dense layers of the\n"
+    "forward; a training step counts 3x the forward (the usual convention: backward-data and\n"
+    "backward-weights each cost about one forward). Prints the device memory peak next to what\n"
+    "parameters, gradients, optimizer state and activations need, and with --profile the device\n"
+    "time per layer (timestamp queries; the profile adds a little overhead per dispatch), sorted, and\n"
+    "per operation type. Input and parameters are random (speed does not depend on them).\n"
+    "--bind-limit BYTES lowers the bytes one binding may span (tests of batch slicing).\n\n"
     "kernels: runs conv2d forward (bias + ReLU epilogue), backward-data and backward-weights on\n"
     "ResNet50-like layer shapes and prints device GFLOP/s from timestamp queries, the best of\n"
     "--reps (default 5) repetitions after one warm-up. --variant picks the kernel family (default:\n"
@@ -150,9 +166,243 @@ static int bench_kernels(int argc, char **argv)
     return 0;
 }
 
+/* ---------------------------------------------------------------- networks */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Forward FLOPs per sample: 2 per multiply-add of every conv and dense layer. */
+static double graph_flops(const ctvk_graph *g, double *conv_part)
+{
+    double total = 0, conv = 0;
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        if (l->op == CTVK_OP_CONV) {
+            double cin = g->layers[l->in[0]].out.c;
+            double f = 2.0 * l->out.h * l->out.w * (double)l->out.c * l->kh * l->kw * cin;
+            total += f;
+            conv += f;
+        } else if (l->op == CTVK_OP_DENSE) {
+            ctvk_shape s = g->layers[l->in[0]].out;
+            total += 2.0 * (double)s.h * s.w * s.c * l->out.c;
+        }
+    }
+    if (conv_part) *conv_part = conv;
+    return total;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    double x = ((const ctvk_profile_row *)a)->ms, y = ((const ctvk_profile_row *)b)->ms;
+    return x > y ? -1 : x < y;
+}
+
+static double mib(uint64_t b) { return (double)b / 1048576.0; }
+
+static void print_profile(ctvk_ctx *ctx, const ctvk_graph *g, double wall_ms)
+{
+    ctvk_profile_row *rows;
+    int n;
+    double total;
+    if (ctvk_profile_get(ctx, &rows, &n, &total)) { fprintf(stderr, "ctvk bench: %s\n", ctvk_error()); return; }
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += rows[i].ms;
+    qsort(rows, (size_t)n, sizeof *rows, cmp_row);
+    /* per operation type: the label is a layer name, "NAME/backward", or a step like "nadam" */
+    static const char *kinds[] = {"input", "conv", "batchnorm", "relu", "add", "zeropad", "maxpool", "gap",
+                                  "resize", "concat", "flatten", "dropout", "dense", "other"};
+    double by_kind[2][14] = {{0}};
+    for (int i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s", rows[i].label);
+        char *slash = strstr(name, "/backward");
+        int bwd = slash != NULL;
+        if (slash) *slash = 0;
+        int l = ctvk_graph_find(g, name);
+        int k = l >= 0 ? (int)g->layers[l].op : 13;
+        by_kind[bwd][k] += rows[i].ms;
+    }
+    printf("\nper layer (device time of the last repetition, timestamp profile; %.1f ms in dispatches, %.1f ms "
+           "first to last timestamp, %.1f ms wall):\n", sum, total, wall_ms);
+    printf("  %-40s %6s %10s %7s\n", "label", "disp.", "ms", "%");
+    for (int i = 0; i < n; i++)
+        printf("  %-40s %6u %10.3f %6.2f%%\n", rows[i].label, rows[i].dispatches, rows[i].ms,
+               sum > 0 ? 100.0 * rows[i].ms / sum : 0.0);
+    printf("\nper operation type (forward / backward ms, %% of the dispatch total):\n");
+    for (int k = 0; k < 14; k++) {
+        if (by_kind[0][k] + by_kind[1][k] <= 0) continue;
+        printf("  %-12s %10.1f %10.1f %6.1f%%\n", kinds[k], by_kind[0][k], by_kind[1][k],
+               sum > 0 ? 100.0 * (by_kind[0][k] + by_kind[1][k]) / sum : 0.0);
+    }
+    free(rows);
+}
+
+static int bench_network(int argc, char **argv)
+{
+    cli_common com = {0};
+    const char *config = NULL;
+    long batch = 0, reps = 3, limit = 0;
+    int train = 0, reported = 0;
+    for (int i = 1; i < argc;) {
+        int k = cli_common_take("bench", &com, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) { i += k; continue; }
+        if (!strcmp(argv[i], "--train")) { train = 1; i++; continue; }
+        long *num = !strcmp(argv[i], "--batch") ? &batch : !strcmp(argv[i], "--reps") ? &reps
+                    : !strcmp(argv[i], "--bind-limit") ? &limit : NULL;
+        if (num && i + 1 < argc) {
+            char *end;
+            *num = strtol(argv[i + 1], &end, 10);
+            if (*end || *num < 1 || (num != &limit && *num > 4096))
+                return cli_usage_error("bench", "%s: out of range", argv[i]);
+            i += 2;
+            continue;
+        }
+        if (argv[i][0] == '-') return cli_usage_error("bench", "unknown option '%s'", argv[i]);
+        if (config) return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
+        config = argv[i++];
+    }
+    if (!batch) batch = train ? 14 : 1;
+    ctvk_config *cfg = NULL;
+    int rc = cli_load_config("bench", config, &com, &cfg);
+    if (rc) return rc;
+    ctvk_model_config mc;
+    ctvk_graph g;
+    ctvk_options o;
+    if (ctvk_model_config_load(cfg, &mc) || ctvk_graph_build(&mc, &g)) {
+        ctvk_config_free(cfg);
+        return cli_fail("bench");
+    }
+    rc = cli_device_options("bench", cfg, &com, &o);
+    ctvk_config_free(cfg);
+    if (rc) { ctvk_graph_free(&g); return rc; }
+    ctvk_ctx *ctx = NULL;
+    ctvk_net *net = NULL;
+    float *buf = NULL;
+    double *times = calloc((size_t)reps, sizeof *times);
+    rc = 1;
+    if (!times || ctvk_create(&o, &ctx)) goto done;
+    const ctvk_device_info *dev = ctvk_device(ctx);
+    ctvk_stats s0, s1;
+    ctvk_get_stats(ctx, &s0);
+    if (ctvk_net_create(ctx, &g, (int)batch, train, &net)) {
+        /* say what it would need, and the largest batch that would fit */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ctvk_error());
+        ctvk__net_mem pm;
+        if (!ctvk__net_plan_memory(ctx, &g, (int)batch, train, &pm)) {
+            printf("%s of batch %ld needs %.1f MiB by plan: parameters %.1f, gradients %.1f, optimizer %.1f, "
+                   "activations %.1f (live peak %.1f), activation gradients %.1f (live peak %.1f), other %.1f\n",
+                   train ? "a training step" : "inference", batch, mib(pm.total), mib(pm.params), mib(pm.grads),
+                   mib(pm.optimizer), mib(pm.act_pool), mib(pm.act_live_peak), mib(pm.grad_pool),
+                   mib(pm.grad_live_peak), mib(pm.other));
+            long fit = 0;
+            for (long b = batch - 1; b >= 1 && !fit; b--) {
+                ctvk__net_mem q;
+                if (!ctvk__net_plan_memory(ctx, &g, (int)b, train, &q) &&
+                    q.total + (q.total >> 5) <= (uint64_t)((double)dev->heap_size[0] * 0.9))
+                    fit = b;
+            }
+            if (fit) printf("the largest batch whose plan fits 90%% of the %.0f MiB heap: about %ld\n",
+                            mib(dev->heap_size[0]), fit);
+        }
+        fprintf(stderr, "ctvk bench: %s\n", msg);
+        reported = 1;
+        goto done;
+    }
+    if (limit) ctvk__net_set_bind_limit(net, (uint64_t)limit);
+    size_t in_count = (size_t)batch * mc.height * mc.width * mc.channels;
+    size_t nb = in_count > g.params_total ? in_count : g.params_total;
+    if (nb < (size_t)batch * mc.classes) nb = (size_t)batch * mc.classes;
+    buf = malloc(nb * sizeof *buf);
+    if (!buf) { fprintf(stderr, "ctvk bench: out of host memory\n"); goto done; }
+    uint64_t rng = 88172645463325252ull;
+    for (size_t i = 0; i < g.params_total; i++) {       /* small random weights, unit BN variances */
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        buf[i] = (float)((double)(rng >> 11) / 9007199254740992.0 - 0.5) * 0.02f;
+    }
+    for (int i = 0; i < g.nlayers; i++)
+        for (int k = 0; k < g.layers[i].nparams; k++) {
+            const ctvk_param *q = &g.layers[i].params[k];
+            if (!strcmp(q->name, "gamma:0") || !strcmp(q->name, "moving_variance:0"))
+                for (size_t j = 0; j < q->count; j++) buf[q->offset + j] = 1.0f;
+        }
+    if (ctvk_net_set_params(net, buf)) goto done;
+    for (size_t i = 0; i < in_count; i++) {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        buf[i] = (float)((double)(rng >> 11) / 9007199254740992.0);
+    }
+    if (ctvk_tensor_upload(ctvk_net_input(net), buf, in_count * sizeof *buf)) goto done;
+    memset(buf, 0, (size_t)batch * mc.classes * sizeof *buf);
+    for (long i = 0; i < batch; i++) buf[i * mc.classes + i % mc.classes] = 1.0f;
+
+    double conv_flops, flops = graph_flops(&g, &conv_flops) * (double)batch * (train ? 3.0 : 1.0);
+    printf("device: %s, %s kernels%s\n", dev->name, ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU ? "CPU" : "GPU",
+           dev->type == CTVK_DEVICE_CPU && !getenv("LP_NUM_THREADS") ? " (LP_NUM_THREADS unset: set it to the cores)"
+                                                                      : "");
+    printf("network: %s (head %s) %dx%dx%d, %zu parameters; %s, batch %ld\n", mc.arch, g.cfg.head, mc.height,
+           mc.width, mc.channels, g.params_count, train ? "training step (forward, loss, backward, Nadam)"
+                                                        : "inference forward", batch);
+    ctvk_get_stats(ctx, &s1);
+    ctvk__net_mem m;
+    ctvk__net_memory(net, &m);
+    printf("device memory: peak %.1f MiB in tensors (%.1f MiB before the net), %.1f MiB in blocks; the net holds "
+           "%.1f MiB:\n", mib(s1.device_memory_peak), mib(s0.device_memory_in_use), mib(s1.device_memory_allocated),
+           mib(m.total));
+    printf("  parameters %.1f, gradients %.1f, optimizer state %.1f MiB\n", mib(m.params), mib(m.grads),
+           mib(m.optimizer));
+    printf("  activations: %.1f MiB planned, %.1f MiB live at most%s\n", mib(m.act_pool), mib(m.act_live_peak),
+           train ? " (incl. those kept for backward)" : "");
+    if (train)
+        printf("  activation gradients: %.1f MiB planned, %.1f MiB live at most\n", mib(m.grad_pool),
+               mib(m.grad_live_peak));
+    printf("  other (input, BN statistics, argmax, workspace): %.1f MiB\n", mib(m.other));
+    printf("  lower bound (parameters + state + live peaks): %.1f MiB\n",
+           mib(m.params + m.grads + m.optimizer + m.act_live_peak + m.grad_live_peak + m.other));
+    for (long r = 0; r <= reps; r++) {              /* r = 0: warm-up (shader compilation) */
+        if (r == reps && o.profile) ctvk_profile_reset(ctx);
+        double t0 = now_ms();
+        ctvk_status st = train ? ctvk_net_train_step(net, (int)batch, buf, (uint64_t)r + 1) : ctvk_net_forward(net, (int)batch);
+        if (st || ctvk_sync(ctx)) goto done;
+        double t = now_ms() - t0;
+        if (r == 0) printf("warm-up (compiles shaders): %.1f ms\n", t);
+        else times[r - 1] = t;
+    }
+    double last = times[reps - 1];
+    qsort(times, (size_t)reps, sizeof *times, cmp_double);
+    int nsl, maxsl;
+    nsl = ctvk__net_sliced_layers(net, &maxsl);
+    printf("time: min %.1f ms, median %.1f ms over %ld repetitions (%.2f ms per sample)%s\n", times[0],
+           times[reps / 2], reps, times[0] / (double)batch, o.profile ? " [with the timestamp profile on]" : "");
+    printf("work: %.2f GFLOP per %s (%.2f GFLOP forward per sample, %.0f%% in convolutions%s) -> %.1f GFLOP/s\n",
+           flops * 1e-9, train ? "step" : "pass", flops * 1e-9 / (double)batch / (train ? 3.0 : 1.0),
+           100.0 * conv_flops / (graph_flops(&g, NULL) > 0 ? graph_flops(&g, NULL) : 1),
+           train ? "; training = 3x forward" : "", flops / (times[0] * 1e-3) * 1e-9);
+    if (nsl) printf("batch slicing: %d layers run in up to %d sample slices (bindings above %.0f MiB)\n", nsl, maxsl,
+                    mib(ctvk__net_bind_limit(net)));
+    if (o.profile) print_profile(ctx, &g, last);
+    rc = 0;
+done:
+    if (rc && !reported) cli_fail("bench");
+    free(buf);
+    free(times);
+    ctvk_net_destroy(net);
+    ctvk_destroy(ctx);
+    ctvk_graph_free(&g);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
-    if (argc < 2) return cli_usage_error("bench", "which benchmark? 'kernels'");
-    if (!strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
-    return cli_usage_error("bench", "unknown benchmark '%s' (available: kernels)", argv[1]);
+    if (argc >= 2 && !strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
+    return bench_network(argc, argv);
 }
