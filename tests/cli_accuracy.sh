@@ -3,7 +3,7 @@
 # fold 1 classifies the fold's test patients (patient rule f = 0.1) far better than the same network
 # untrained, which the test measures too and requires to fall short of the bound.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 SRC=${CTVK_SOURCE:?}
 "$BIN" phantom --out "$T/runs/demo-data" --covid 20 --normal 20 --slices 24 --size 64 --seed 1 >/dev/null \
     || { echo "phantom failed"; exit 1; }

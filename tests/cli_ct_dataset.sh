@@ -3,7 +3,7 @@
 # $CTVK_SHARED/data/covid-ctset-folds/README.md row for row, with the validation leak as warnings;
 # a phantom dataset; fold-list errors named with CSV and line; usage errors.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 FOLDS=${CTVK_SHARED:?CTVK_SHARED must point at the shared folder}/data/covid-ctset-folds
 
 expect 0 "usage: ctvk dataset" -- "$BIN" dataset --help

@@ -2,7 +2,7 @@
 # ctvk phantom: usage errors (exit 2), the written layouts and their counts, determinism for a seed,
 # refusal of a non-empty folder (exit 1).
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 expect 0 "usage: ctvk phantom --out DIR" -- "$BIN" phantom --help
 expect 0 "usage: ctvk phantom" -- "$BIN" help phantom

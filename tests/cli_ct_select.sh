@@ -2,7 +2,7 @@
 # ctvk select: the CSV and summary on a sequence, a patient and a whole phantom dataset, grouping,
 # the contact sheet, the image-size rule and resampling, config errors, usage errors.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 "$BIN" phantom --out "$T/ph" --covid 1 --normal 1 --slices 8 --series 2 --size 64 --seed 4 >/dev/null || { echo "phantom failed"; exit 1; }
 "$BIN" phantom --out "$T/big" --covid 1 --normal 1 --slices 5 --size 512 --seed 4 >/dev/null || { echo "phantom failed"; exit 1; }

@@ -2,7 +2,7 @@
 # The command line's error paths: each failure is one clear line naming what is at fault and a
 # non-zero exit (2 for usage errors, 1 for everything else); nothing crashes or hangs.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 expect 2 "usage: ctvk COMMAND" -- "$BIN"
 expect 2 "unknown command 'frobnicate'" -- "$BIN" frobnicate

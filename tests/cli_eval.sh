@@ -5,7 +5,7 @@
 # hand-written run folder (self-contained, "not available" for missing pieces), usage errors exit 2,
 # failures exit 1 naming the file.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 FIXTURE=${CTVK_BUILD_DIR:-.}/test_eval
 [ -x "$FIXTURE" ] || { echo "cli_eval: $FIXTURE not built; skipping"; exit 77; }
 

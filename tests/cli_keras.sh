@@ -5,7 +5,7 @@
 # conv1_from_rgb=sum; export -> import -> export reproduces the same file byte for byte; a damaged
 # checkpoint is refused.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 FIXTURE=${CTVK_BUILD_DIR:-.}/test_keras
 [ -x "$FIXTURE" ] || { echo "cli_keras: $FIXTURE not built; skipping"; exit 77; }
 

@@ -4,7 +4,7 @@
 # uninterrupted one, an existing run is never overwritten, config errors name file/section/key,
 # and eval and infer run on the trained checkpoint.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 "$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
 cat > "$T/tiny.ini" <<INI

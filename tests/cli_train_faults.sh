@@ -4,7 +4,7 @@
 # the same weights as an uninterrupted run; a checkpoint that cannot be written stops training with
 # the reason and leaves the previous one intact.
 set -u
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 "$BIN" phantom --out "$T/data" --covid 6 --normal 6 --slices 10 --size 48 --seed 5 >/dev/null || bad phantom
 cat > "$T/c.ini" <<INI

@@ -1,4 +1,4 @@
-# Sourced by the tests/cli_*.sh scripts: the binary, a temporary folder removed on exit, pass/fail
+# Sourced by the tests/cli_*.sh scripts (not itself a test): the binary, a temporary folder removed on exit, pass/fail
 # counters, the checks, and the closing "NAME: N passed, N failed" line.
 BIN=${CTVK_BIN:?CTVK_BIN must point at the ctvk binary}
 T=$(mktemp -d)
