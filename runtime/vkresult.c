@@ -55,15 +55,15 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what)
  * that site fails. */
 int ctvk__fault(const char *site)
 {
-    static _Thread_local unsigned passes[4];
-    static const char *sites[4] = {"submit", "allocate", "cache-write", "map"};
+    static _Thread_local unsigned passes[5];
+    static const char *sites[5] = {"submit", "allocate", "cache-write", "map", "checkpoint-write"};
     const char *spec = getenv("CTVK_FAULT");
     if (!spec || !*spec) return 0;
     size_t len = strlen(site);
     if (strncmp(spec, site, len) != 0 || (spec[len] != 0 && spec[len] != ':')) return 0;
     if (spec[len] == ':' && spec[len + 1] == '*') return 1;
     unsigned nth = spec[len] == ':' ? (unsigned)strtoul(spec + len + 1, NULL, 10) : 1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(sites[i], site)) return ++passes[i] == nth;
     return 0;
 }
