@@ -20,6 +20,8 @@ nice make -C $B -j1 "${TARGETS[@]/#/fuzz_}" 2>&1 | grep -E 'error:|warning:' && 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export HDF5_USE_FILE_LOCKING=FALSE
+# the targets write each input to a file: keep those in memory where possible
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 status=0
 printf '%-11s %8s %8s %8s %6s  %s\n' target seconds execs cov corpus result
 for t in "${TARGETS[@]}"; do

@@ -178,6 +178,16 @@ int main(int argc, char **argv)
     free(b);
     snprintf(p, sizeof p, "%s/keras/small.h5", OUT);
     keras_file(p);
+    /* descriptions of Keras files (the target builds them): see ctvk_fuzz_keras */
+    for (int k = 0; k < 3; k++) {
+        unsigned char d[96];
+        for (size_t i = 0; i < sizeof d; i++) d[i] = (unsigned char)((i * 29 + (size_t)k * 71 + 3) & 0xff);
+        d[0] = (unsigned char)(k + 1);        /* /model_weights or not, */
+        d[1] = (unsigned char)(4 + k);        /* 4..6 layers */
+        snprintf(p, sizeof p, "%s/keras/description%d", OUT, k);
+        FILE *df = fopen(p, "wb");
+        if (!df || fwrite(d, 1, sizeof d, df) != sizeof d || fclose(df)) die(p);
+    }
     free(params);
     ctvk_graph_free(&g);
     return 0;
