@@ -321,9 +321,9 @@ static void build_keras(fzin *in, const ctvk_graph *g, const char *path)
         for (int k = 0; k < nw; k++) {
             unsigned c = fz_byte(in);
             if (li >= 0 && g->layers[li].nparams && c < 220)
-                snprintf(w[k], sizeof w[k], "%s/%s", layers[i], g->layers[li].params[c % (unsigned)g->layers[li].nparams].name);
+                snprintf(w[k], sizeof w[k], "%.63s/%.31s", layers[i], g->layers[li].params[c % (unsigned)g->layers[li].nparams].name);
             else
-                snprintf(w[k], sizeof w[k], "%s/w%u:0", c & 1 ? layers[i] : "x", c);
+                snprintf(w[k], sizeof w[k], "%.63s/w%u:0", c & 1 ? layers[i] : "x", c);
         }
         if (fz_byte(in) % 8) fz_list(in, gid, "weight_names", w, nw);
         hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
