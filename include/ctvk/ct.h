@@ -326,7 +326,7 @@ typedef struct ctvk_batch {
 ctvk_status ctvk_loader_create(const ctvk_loader_options *o, ctvk_loader **out);
 /* Waits for the next batch (b->n == 0 once a finite stream has ended). A slice that fails to
  * decode fails the call with a message naming the file, the epoch and the batch (both 1-based in
- * the message); the stream cannot go on after that. */
+ * the message); the stream cannot go on after that. With skip_bad, such a slice is skipped instead. */
 ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b);
 /* skip_bad: slices skipped so far (a bad file counts once per epoch); last (may be NULL) gets the
  * message of the latest skip, which names the file, epoch and batch ("" when none). */
