@@ -274,5 +274,6 @@ int main(void)
     checkpoint_faults(dir);
     loader_faults(dir);
     memory_budget();
+    free(dir);
     return check_done("test_faults");
 }
