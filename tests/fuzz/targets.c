@@ -91,6 +91,12 @@ int ctvk_fuzz_ini(const uint8_t *data, size_t size)
     if (fz_write(path, data, size)) return 0;
     ctvk_config *cfg = NULL;
     if (ctvk_config_load(path, &cfg) != CTVK_OK) return 0;
+    /* the first line is also a command-line override (--set section.key=value) */
+    char line[512];
+    size_t ll = 0;
+    while (ll < size && ll + 1 < sizeof line && data[ll] != '\n') line[ll] = (char)data[ll], ll++;
+    line[ll] = 0;
+    (void)ctvk_config_set(cfg, line);
     /* every key present, through every getter (the config is opaque: list its keys with iniparser) */
     dictionary *d = iniparser_load(path);
     if (d) {
