@@ -79,12 +79,5 @@ int main(void)
         total_seeds += seeds, total_regressions += regs;
     }
     CHECK(total_seeds >= 10, "%d seeds", total_seeds);
-    /* the temporary folder of the targets */
-    if (fz_dir[0]) {
-        const char *names[] = {"in.tif", "in.ini", "train1.csv", "validation1.csv", "test1.csv", "in.ckpt", "in.h5"};
-        char p[700];
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(fz_path(names[i], p, sizeof p));
-        rmdir(fz_dir);
-    }
     return check_done("test_fuzz_regressions");
 }

@@ -14,12 +14,24 @@
 
 static char fz_dir[512];
 
+static void fz_cleanup(void)
+{
+    static const char *names[] = {"in.tif", "in.ini", "train1.csv", "validation1.csv", "test1.csv", "in.ckpt", "in.h5"};
+    char p[600];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", fz_dir, names[i]);
+        unlink(p);
+    }
+    rmdir(fz_dir);
+}
+
 static const char *fz_path(const char *name, char *buf, size_t n)
 {
     if (!fz_dir[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(fz_dir, sizeof fz_dir, "%s/ctvk-fuzz-XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(fz_dir)) abort();
+        atexit(fz_cleanup);
     }
     snprintf(buf, n, "%s/%s", fz_dir, name);
     return buf;
