@@ -306,8 +306,35 @@ static ctvk_status make(ctvk_net *net, ctvk_dtype dt, ctvk_shape s, const char *
 
 static ctvk_shape vec(size_t n) { return (ctvk_shape){1, 1, 1, (int)n}; }
 
+/* Refuses up front a network whose planned buffers cannot fit the device memory budget, with the
+ * sizes, before anything is allocated (the sum is a lower bound: blocks add alignment). */
+static ctvk_status budget_check(const ctvk_net *net)
+{
+    const ctvk_graph *g = &net->g;
+    uint64_t f = sizeof(float), b = (uint64_t)net->max_batch;
+    uint64_t params = (uint64_t)g->params_total * f, state = net->training ? 3 * params : 0;
+    uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
+                                        (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
+    for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
+    if (net->training)
+        for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
+    uint64_t need = params + state + act + grad + other;
+    uint64_t budget = ctvk__memory_budget(net->ctx), have = net->ctx->mem.allocated;
+    if (have + need <= budget) return CTVK_OK;
+    double M = 1048576.0;
+    return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                      "%s %dx%dx%d, batch %d (%s) needs at least %.1f MiB of device memory (parameters %.1f MiB, "
+                      "gradients and optimizer state %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB, "
+                      "input and outputs %.1f MiB) but the budget on %s is %.1f MiB with %.1f MiB already allocated: "
+                      "use a smaller batch or input size, or raise [device] memory_limit_mb",
+                      g->cfg.arch, g->cfg.height, g->cfg.width, g->cfg.channels, net->max_batch,
+                      net->training ? "training" : "inference", need / M, params / M, state / M, act / M, grad / M,
+                      other / M, net->ctx->info.name, budget / M, have / M);
+}
+
 static ctvk_status alloc_all(ctvk_net *net)
 {
+    CTVK_TRY(budget_check(net));
     const ctvk_graph *g = &net->g;
     ctvk_ctx *ctx = net->ctx;
     CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "parameters", &net->params));

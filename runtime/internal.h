@@ -74,6 +74,8 @@ struct ctvk_tensor {
 
 ctvk_status ctvk__memory_init(ctvk_ctx *ctx);
 void ctvk__memory_destroy(ctvk_ctx *ctx);
+/* Bytes of device memory this context may hold in all: [device] memory_limit, else the heap's budget. */
+uint64_t ctvk__memory_budget(const ctvk_ctx *ctx);
 /* A texel-buffer view of t in its natural format (R32F, R16F, R16U, R32U), created once. */
 ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out);
 /* A 4-component texel-buffer view of t (fp32 or fp16 only), created once. */

@@ -57,6 +57,8 @@ static uint64_t heap_budget(const ctvk_ctx *ctx)
     return size / 10 * 9;
 }
 
+uint64_t ctvk__memory_budget(const ctvk_ctx *ctx) { return ctx->mem.limit ? ctx->mem.limit : heap_budget(ctx); }
+
 ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
 {
     ctvk_memory *m = &ctx->mem;

@@ -40,3 +40,10 @@ if(VALGRIND AND NOT CTVK_SANITIZE)
            COMMAND ${VALGRIND} --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
                    $<TARGET_FILE:test_suballoc>)
 endif()
+
+# Fuzzing (optional): -DCTVK_FUZZ=ON with clang builds tests/fuzz/fuzz_* (see tools/fuzz.sh).
+if(CTVK_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  include(${CMAKE_SOURCE_DIR}/tests/fuzz/CMakeLists.txt)
+elseif(CTVK_FUZZ)
+  message(WARNING "CTVK_FUZZ needs clang (CC=clang): fuzz targets not built")
+endif()

@@ -310,6 +310,9 @@ typedef struct ctvk_loader_options {
     uint16_t *const *slots;   /* optional: depth (3 when depth is 0) caller-owned buffers of
                                  batch * size * size values each (e.g. mapped staging memory);
                                  NULL: the loader allocates them */
+    int skip_bad;             /* a slice that fails to decode is skipped and counted (ctvk_loader_skipped)
+                                 instead of failing the stream: its batch comes out short (a batch
+                                 left with no image is not handed out). 0: the stream fails. */
 } ctvk_loader_options;
 
 typedef struct ctvk_batch {
@@ -325,8 +328,11 @@ typedef struct ctvk_batch {
 ctvk_status ctvk_loader_create(const ctvk_loader_options *o, ctvk_loader **out);
 /* Waits for the next batch (b->n == 0 once a finite stream has ended). A slice that fails to
  * decode fails the call with a message naming the file, the epoch and the batch (both 1-based in
- * the message); the stream cannot go on after that. */
+ * the message); the stream cannot go on after that. With skip_bad, such a slice is skipped instead. */
 ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b);
+/* skip_bad: slices skipped so far (a bad file counts once per epoch); last (may be NULL) gets the
+ * message of the latest skip, which names the file, epoch and batch ("" when none). */
+size_t ctvk_loader_skipped(ctvk_loader *l, char *last, size_t lastsize);
 /* Gives the batch's buffer back to the ring (each batch from ctvk_loader_next, once). */
 void ctvk_loader_release(ctvk_loader *l, const ctvk_batch *b);
 size_t ctvk_loader_batches_per_epoch(const ctvk_loader *l);

@@ -33,6 +33,8 @@ struct ctvk_loader {
     pthread_cond_t cv_free, cv_ready;
     long long next_claim, next_out;
     int stop, failed;
+    size_t skipped;              /* skip_bad: slices skipped so far */
+    char skip_msg[1200];         /* the last skip's message */
     ctvk_status fail_status;
     char fail_msg[1200];
     int perm_epoch;              /* the epoch whose permutation is in perm (claims only move forward) */
@@ -80,16 +82,27 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         ctvk_status st = CTVK_OK;
+        size_t kept = 0, skipped = 0;       /* skip_bad: good images move down over skipped ones */
+        char skip_msg[sizeof s->msg];
         for (size_t i = 0; i < n && st == CTVK_OK; i++) {
             size_t idx = s->images[i];
-            s->labels[i] = o->labels ? o->labels[idx] : 0;
-            st = ctvk_tiff_read(o->paths[idx], o->size, o->resize, s->pixels + i * px, NULL);
+            s->images[kept] = idx;
+            s->labels[kept] = o->labels ? o->labels[idx] : 0;
+            st = ctvk_tiff_read(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL);
             if (st != CTVK_OK)
-                snprintf(s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image %zu of the batch (list "
-                         "entry %zu): %s", epoch + 1, b + 1, l->per_epoch, i + 1, idx, ctvk_error());
+                snprintf(o->skip_bad ? skip_msg : s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image "
+                         "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, i + 1, idx,
+                         ctvk_error());
+            if (st != CTVK_OK && o->skip_bad) st = CTVK_OK, skipped++;
+            else kept++;
         }
 
         pthread_mutex_lock(&l->mu);
+        if (st == CTVK_OK) s->n = (int)kept;
+        if (skipped) {
+            l->skipped += skipped;
+            snprintf(l->skip_msg, sizeof l->skip_msg, "%s", skip_msg);
+        }
         s->err = st;
         s->state = READY;
         if (st != CTVK_OK) l->failed = 1;         /* nothing is claimed after a failure */
@@ -187,23 +200,31 @@ ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b)
         pthread_mutex_unlock(&l->mu);
         return ctvk__fail(st, "%s", l->fail_msg);
     }
-    if (l->total >= 0 && l->next_out >= l->total) {   /* the stream has ended */
-        pthread_mutex_unlock(&l->mu);
-        return CTVK_OK;
-    }
-    long long g = l->next_out;
-    slot *s = &l->slots[g % l->depth];
-    if (s->state == HELD) {
-        pthread_mutex_unlock(&l->mu);
-        return ctvk__fail(CTVK_ERR_ARG, "loader: all %d buffers are held: release a batch before taking the next",
-                          l->depth);
-    }
-    while (!(s->state == READY && s->g == g)) pthread_cond_wait(&l->cv_ready, &l->mu);
-    if (s->err != CTVK_OK) {
-        l->fail_status = s->err;
-        snprintf(l->fail_msg, sizeof l->fail_msg, "%s", s->msg);
-        pthread_mutex_unlock(&l->mu);
-        return ctvk__fail(l->fail_status, "%s", l->fail_msg);
+    long long g;
+    slot *s;
+    for (;;) {
+        if (l->total >= 0 && l->next_out >= l->total) {   /* the stream has ended */
+            pthread_mutex_unlock(&l->mu);
+            return CTVK_OK;
+        }
+        g = l->next_out;
+        s = &l->slots[g % l->depth];
+        if (s->state == HELD) {
+            pthread_mutex_unlock(&l->mu);
+            return ctvk__fail(CTVK_ERR_ARG, "loader: all %d buffers are held: release a batch before taking the next",
+                              l->depth);
+        }
+        while (!(s->state == READY && s->g == g)) pthread_cond_wait(&l->cv_ready, &l->mu);
+        if (s->err != CTVK_OK) {
+            l->fail_status = s->err;
+            snprintf(l->fail_msg, sizeof l->fail_msg, "%s", s->msg);
+            pthread_mutex_unlock(&l->mu);
+            return ctvk__fail(l->fail_status, "%s", l->fail_msg);
+        }
+        if (s->n > 0) break;
+        s->state = FREE;                  /* skip_bad skipped every image of this batch: go on */
+        l->next_out++;
+        pthread_cond_broadcast(&l->cv_free);
     }
     s->state = HELD;
     l->next_out++;
@@ -217,6 +238,15 @@ ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b)
     b->slot = (int)(g % l->depth);
     pthread_mutex_unlock(&l->mu);
     return CTVK_OK;
+}
+
+size_t ctvk_loader_skipped(ctvk_loader *l, char *last, size_t lastsize)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->skipped;
+    if (last && lastsize) snprintf(last, lastsize, "%s", l->skip_msg);
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }
 
 void ctvk_loader_release(ctvk_loader *l, const ctvk_batch *b)
