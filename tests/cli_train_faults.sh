@@ -2,7 +2,8 @@
 # Training when things go wrong: a NaN loss stops with the step named and the last good checkpoint
 # intact; a process killed with SIGKILL mid-training resumes from its last checkpoint and ends with
 # the same weights as an uninterrupted run; a checkpoint that cannot be written stops training with
-# the reason and leaves the previous one intact.
+# the reason and leaves the previous one intact; a corrupt slice mid-epoch is named, or skipped and
+# counted when [data] skip_bad asks for that.
 set -u
 . "$(dirname "$0")/lib_cli.sh"
 
@@ -56,5 +57,17 @@ before=$(sha256sum < "$T/w/fold1/last.ckpt")
 out=$(CTVK_FAULT='checkpoint-write:*' "$BIN" train "$T/c.ini" --fold 1 --resume --set output.dir="$T/w" 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -qi "checkpoint" <<<"$out" && good || { bad "write fault: exit $rc"; echo "$out" | tail -3; }
 [ "$(sha256sum < "$T/w/fold1/last.ckpt")" = "$before" ] && good || bad "write fault: last.ckpt changed"
+
+# a slice that cannot be decoded in the middle of an epoch: an error naming it, or a counted skip
+cp -r "$T/data" "$T/bad"
+victim=$(sed -n 5p "$T/bad/folds/train1.csv" | cut -d, -f1)
+rm -f "$T/bad/flat/$victim" && printf 'not a tiff' > "$T/bad/flat/$victim"
+out=$("$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/b1" --set data.root="$T/bad/flat" \
+      --set data.folds_dir="$T/bad/folds" 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "loader: epoch 1, batch .*$victim" <<<"$out" && good || { bad "corrupt slice: exit $rc"; echo "$out" | tail -2; }
+out=$("$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/b2" --set data.root="$T/bad/flat" \
+      --set data.folds_dir="$T/bad/folds" --set data.skip_bad=true 2>&1); rc=$?
+[ $rc -eq 0 ] && grep -q "epoch 1: skipped 1 unreadable slices (\[data\] skip_bad), the last: .*$victim" <<<"$out" \
+    && good || { bad "skip_bad: exit $rc"; echo "$out" | tail -3; }
 
 finish cli_train_faults

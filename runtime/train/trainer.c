@@ -18,7 +18,7 @@
 volatile int ctvk_interrupt_requested;
 
 typedef struct settings {
-    int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress;
+    int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress, skip_bad;
     long max_steps;
     double min_delta;
     uint64_t seed;
@@ -56,6 +56,7 @@ static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
     CTVK_TRY(ctvk_config_str(cfg, "train", "validation", "validation", &str));
     s->validation = !strcasecmp(str, "test") ? VAL_TEST : !strcasecmp(str, "none") ? VAL_NONE : VAL_VALIDATION;
     CTVK_TRY(ctvk_config_int(cfg, "data", "loader_threads", 0, 0, 64, &v)); s->loader_threads = (int)v;
+    CTVK_TRY(ctvk_config_bool(cfg, "data", "skip_bad", 0, &s->skip_bad));
     CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1, -1e9, 1e9, &d)); s->scale = (float)d;
     CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0, -1e9, 1e9, &d)); s->offset = (float)d;
     CTVK_TRY(ctvk_config_bool(cfg, "augment", "enabled", 1, &s->aug));
@@ -331,7 +332,7 @@ static ctvk_status validate(trainer *t, const ctvk_image_list *list, double *los
     int batch = t->s.eval_batch < t->s.batch ? t->s.eval_batch : t->s.batch;
     ctvk_loader_options lo = {.n = list->n, .paths = (const char *const *)list->paths, .labels = list->labels,
                               .batch = batch, .size = t->size, .resize = t->resize, .epochs = 1,
-                              .threads = t->s.loader_threads};
+                              .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad};
     ctvk_loader *l;
     CTVK_TRY(ctvk_loader_create(&lo, &l));
     double st[3];
@@ -358,7 +359,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
     ctvk_loader_options lo = {.n = f->train.n, .paths = (const char *const *)f->train.paths,
                               .labels = f->train.labels, .batch = t->s.batch, .size = t->size,
                               .resize = t->resize, .shuffle = t->s.shuffle, .seed = t->s.seed,
-                              .epochs = t->s.epochs, .threads = t->s.loader_threads};
+                              .epochs = t->s.epochs, .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad};
     ctvk_loader *probe;
     CTVK_TRY(ctvk_loader_create(&lo, &probe));
     long per_epoch = (long)ctvk_loader_batches_per_epoch(probe);
@@ -399,6 +400,10 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
                 out->interrupted = 1;
             }
         }
+        char bad[512];
+        size_t skipped = ctvk_loader_skipped(l, bad, sizeof bad);
+        if (skipped && t->out) fprintf(t->out, "epoch %d: skipped %zu unreadable slices ([data] skip_bad), the last: %s\n",
+                                       e + 1, skipped, bad);
         ctvk_loader_destroy(l);
         if (s) break;
         ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
