@@ -35,6 +35,13 @@ static int env_flag(const char *name)
 }
 
 /* ------------------------------------------------------------------ messenger */
+static uint32_t g_validation_messages;   /* over every context of the process */
+
+uint32_t ctvk_validation_messages_total(void)
+{
+    return __atomic_load_n(&g_validation_messages, __ATOMIC_RELAXED);
+}
+
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
                                                        VkDebugUtilsMessageTypeFlagsEXT type,
                                                        const VkDebugUtilsMessengerCallbackDataEXT *d,
@@ -46,6 +53,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(VkDebugUtilsMessageSeveri
                   (type & VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT));
     if (counts) {
         __atomic_add_fetch(&ctx->validation_messages, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&g_validation_messages, 1, __ATOMIC_RELAXED);
         fprintf(stderr, "ctvk: validation %s: %s\n",
                 (sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error" : "warning",
                 d && d->pMessage ? d->pMessage : "(no message)");

@@ -1,6 +1,7 @@
 /* The ctvk command line: one small file per subcommand (tools/cmd_*.c), each exposing
  * `int cmd_NAME(int argc, char **argv)` (argv[0] is the subcommand) and a help text. Only tools/
- * prints and exits; the library reports through ctvk_error(). Exit codes: 0 ok, 1 failure,
+ * prints and exits; the library reports through ctvk_error(). Exit codes: 0 ok, 1 failure, 3 the
+ * validation layer (CTVK_VALIDATION=1) reported a problem,
  * 2 usage error. */
 #ifndef CTVK_TOOLS_CLI_H
 #define CTVK_TOOLS_CLI_H

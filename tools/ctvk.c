@@ -70,7 +70,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "ctvk %s: not available in this version yet\n", name);
             return 1;
         }
-        return c->run(argc - 1, argv + 1);
+        int rc = c->run(argc - 1, argv + 1);
+        uint32_t msgs = ctvk_validation_messages_total();
+        if (msgs) {   /* the validation layer found misuse of Vulkan: a bug to report, not a success */
+            fprintf(stderr, "ctvk %s: the Vulkan validation layer reported %u problem(s) (above)\n", name, msgs);
+            if (rc == 0) rc = 3;
+        }
+        return rc;
     }
     fprintf(stderr, "ctvk: unknown command '%s'\nusage: ctvk COMMAND [ARGS]; 'ctvk help' lists the commands\n", name);
     return 2;

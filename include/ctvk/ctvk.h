@@ -102,6 +102,8 @@ const ctvk_device_info *ctvk_device(const ctvk_ctx *ctx);
 ctvk_variant ctvk_kernel_variant(const ctvk_ctx *ctx);
 /* Number of validation-layer messages (warnings and errors) seen so far; tests require 0. */
 uint32_t ctvk_validation_messages(const ctvk_ctx *ctx);
+/* The same over every context this process created (ctvk exits non-zero when it is not 0). */
+uint32_t ctvk_validation_messages_total(void);
 
 typedef struct ctvk_stats {
     uint64_t device_memory_blocks;     /* vkAllocateMemory calls alive */
