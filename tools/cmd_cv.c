@@ -153,23 +153,19 @@ int cmd_cv(int argc, char **argv)
         config = argv[i++];
     }
     if (!config) return cli_usage_error("cv", "a config file is required");
-    ctvk_config *cfg = NULL;
-    int rc = cli_load_config("cv", config, &com, &cfg);
-    if (rc) return rc;
+    ctvk_config *cfg;
+    ctvk_ctx *ctx;
     char dir[4096];
-    run_dir_of(cfg, config, dir, sizeof dir);
-    ctvk_options o;
-    ctvk_ctx *ctx = NULL;
+    int rc = run_begin("cv", config, &com, &cfg, dir, sizeof dir, &ctx);
+    if (rc) return rc;
     ctvk_dataset *ds = NULL;
     fold_row *rows = NULL;
     ctvk_data_options dopt;
-    if ((rc = run_prepare("cv", cfg, dir)) || (rc = cli_device_options("cv", cfg, &com, &o))) goto out;
     if (ctvk_data_from_config(cfg, &dopt) || ctvk_dataset_open(&dopt, &ds)) { rc = cli_fail("cv"); goto out; }
     for (int i = 0; i < ds->nwarnings; i++) fprintf(stderr, "ctvk cv: warning: %s\n", ds->warnings[i]);
     if (!nfolds) for (int i = 0; i < ds->nfolds && i < 64; i++) folds[nfolds++] = ds->folds[i].k;
     rows = calloc((size_t)nfolds, sizeof *rows);
-    if (!rows || ctvk_create(&o, &ctx)) { rc = cli_fail("cv"); goto out; }
-    run_install_sigint();
+    if (!rows) { fprintf(stderr, "ctvk cv: out of host memory\n"); rc = 1; goto out; }
     for (int i = 0; i < nfolds; i++) {
         ctvk_train_result r;
         char best[4300], last[4300];

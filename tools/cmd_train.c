@@ -38,16 +38,11 @@ int cmd_train(int argc, char **argv)
     }
     if (!config) return cli_usage_error("train", "a config file is required");
     if (!fold) return cli_usage_error("train", "--fold K is required");
-    ctvk_config *cfg = NULL;
-    int rc = cli_load_config("train", config, &com, &cfg);
-    if (rc) return rc;
+    ctvk_config *cfg;
+    ctvk_ctx *ctx;
     char dir[4096];
-    run_dir_of(cfg, config, dir, sizeof dir);
-    ctvk_options o;
-    ctvk_ctx *ctx = NULL;
-    if ((rc = run_prepare("train", cfg, dir)) || (rc = cli_device_options("train", cfg, &com, &o))) goto out;
-    if (ctvk_create(&o, &ctx)) { rc = cli_fail("train"); goto out; }
-    run_install_sigint();
+    int rc = run_begin("train", config, &com, &cfg, dir, sizeof dir, &ctx);
+    if (rc) return rc;
     ctvk_train_result r;
     if (ctvk_train_fold(ctx, cfg, fold, dir, resume, stderr, &r)) {
         rc = cli_fail("train");

@@ -45,3 +45,22 @@ void run_install_sigint(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+int run_begin(const char *cmd, const char *config, const cli_common *com, ctvk_config **cfg, char *dir, size_t n,
+              ctvk_ctx **ctx)
+{
+    *cfg = NULL;
+    *ctx = NULL;
+    int rc = cli_load_config(cmd, config, com, cfg);
+    if (rc) return rc;
+    run_dir_of(*cfg, config, dir, n);
+    ctvk_options o;
+    if ((rc = run_prepare(cmd, *cfg, dir)) || (rc = cli_device_options(cmd, *cfg, com, &o))) goto fail;
+    if (ctvk_create(&o, ctx)) { rc = cli_fail(cmd); goto fail; }
+    run_install_sigint();
+    return 0;
+fail:
+    ctvk_config_free(*cfg);
+    *cfg = NULL;
+    return rc;
+}
