@@ -40,6 +40,12 @@ cmp -s "$T/a/fold1/best.ckpt" "$T/b/fold1/best.ckpt" && good || bad "same seed, 
 diff <(cut -d, -f1-5 "$T/a/fold1/train_log.csv") <(cut -d, -f1-5 "$T/b/fold1/train_log.csv") >/dev/null && good \
     || bad "same seed, different metrics"
 
+# early stopping as Keras' EarlyStopping(monitor=val_loss, patience=0): an improvement smaller than
+# min_delta does not count, so the run stops after its second epoch
+expect 0 "early stopping: val_loss did not improve for 1 epoch" -- "$BIN" train "$T/tiny.ini" --fold 1 \
+    --set output.dir="$T/es" --set train.epochs=5 --set train.early_stopping=true --set train.min_delta=1000
+[ "$(wc -l < "$T/es/fold1/train_log.csv")" -eq 3 ] && good || bad "early stopping: expected 2 epochs in the log"
+
 # an existing run is not overwritten
 expect 1 "already holds a training run: continue it with --resume" -- \
     "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/a"
