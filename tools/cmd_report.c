@@ -138,12 +138,13 @@ typedef struct patient_row { char id[64], label[16], decision[16]; int slices, c
 
 static void dot_plot(FILE *f, const patient_row *p, int n, double thr)
 {
-    const double W = 560, L = 110, R = 20, T = 30, row = 16;
+    const double W = 560, L = 110, R = 20, T = 44, row = 16;
     double H = T + row * n + 30, X = W - L - R;
     fprintf(f, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
             W, H, W, H);
-    fprintf(f, "<text x=\"%.0f\" y=\"16\" class=\"t\">fraction of COVID slices per test patient "
-               "(red: COVID, blue: normal; hollow: wrong decision)</text>\n", L - 100);
+    fprintf(f, "<text x=\"%.0f\" y=\"14\" class=\"t\">fraction of COVID slices per test patient</text>\n"
+               "<text x=\"%.0f\" y=\"28\" class=\"ax\">red: COVID, blue: normal; hollow: wrong decision</text>\n",
+            L - 100, L - 100);
     for (int g = 0; g <= 10; g += 2) {
         double x = L + X * g / 10.0;
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" class=\"grid\"/><text x=\"%.1f\" y=\"%.0f\" "
