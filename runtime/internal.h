@@ -25,6 +25,9 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what);
         if (ctvk_try_s_ != CTVK_OK) return ctvk_try_s_;                        \
     } while (0)
 
+/* Monotonic seconds (runtime/clock.c). */
+double ctvk__now(void);
+
 /* Test-only fault injection: $CTVK_FAULT="site[:n|:*]" makes the n-th (default first) or every pass
  * through `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory),
  * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the

@@ -20,13 +20,6 @@ uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h)
     return h;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------ disk cache file */
 #define PC_MAGIC "CTVKPC01"
 typedef struct pc_header {
@@ -221,9 +214,9 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                   .module = module, .pName = "main", .pSpecializationInfo = nspec ? &si : NULL},
         .layout = p->layout};
-    uint64_t t0 = now_ns();
+    double t0 = ctvk__now();
     VkResult r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &pci, NULL, &p->pipeline);
-    ctx->stats.pipeline_create_ns += now_ns() - t0;
+    ctx->stats.pipeline_create_ns += (uint64_t)((ctvk__now() - t0) * 1e9);
     vkDestroyShaderModule(ctx->device, module, NULL);
     if (r != VK_SUCCESS) return ctvk__vk_fail(r, "vkCreateComputePipelines");
     ctx->stats.pipelines_created++;

@@ -5,6 +5,7 @@
 #include "ctvk/net.h"
 #include "net/conv.h"
 #include "net/exec.h"
+#include "runtime/internal.h"
 #include "tools/cli.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,13 +168,6 @@ static int bench_kernels(int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------- networks */
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 /* Forward FLOPs per sample: 2 per multiply-add of every conv and dense layer. */
 static double graph_flops(const ctvk_graph *g, double *conv_part)
 {
@@ -370,10 +364,10 @@ static int bench_network(int argc, char **argv)
            mib(m.params + m.grads + m.optimizer + m.act_live_peak + m.grad_live_peak + m.other));
     for (long r = 0; r <= reps; r++) {              /* r = 0: warm-up (shader compilation) */
         if (r == reps && o.profile) ctvk_profile_reset(ctx);
-        double t0 = now_ms();
+        double t0 = (1e3 * ctvk__now());
         ctvk_status st = train ? ctvk_net_train_step(net, (int)batch, buf, (uint64_t)r + 1) : ctvk_net_forward(net, (int)batch);
         if (st || ctvk_sync(ctx)) goto done;
-        double t = now_ms() - t0;
+        double t = (1e3 * ctvk__now()) - t0;
         if (r == 0) printf("warm-up (compiles shaders): %.1f ms\n", t);
         else times[r - 1] = t;
     }

@@ -1,6 +1,7 @@
 /* ctvk infer: one patient's CT series -> slice selection -> per-slice classification -> decision. */
 #include "ctvk/checkpoint.h"
 #include "ctvk/pipeline.h"
+#include "runtime/internal.h"
 #include "tools/cli.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,6 @@ const char cmd_infer_help[] =
     "  --no-select      classify every slice (no selection)\n"
     "  --set s.k=v      override a config key (repeatable)\n"
     "  --device D       device index or name\n";
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void json_str(const char *s)
 {
@@ -69,7 +63,7 @@ int cmd_infer(int argc, char **argv)
     if (!path) return cli_usage_error("infer", "PATH (a patient's series folder) is required");
     if (!ckpt) return cli_usage_error("infer", "--checkpoint is required");
 
-    double t0 = now();
+    double t0 = ctvk__now();
     ctvk_model_config mc;
     if (ctvk_checkpoint_peek_config(ckpt, &mc)) return cli_fail("infer");
     ctvk_config *cfg = NULL;
@@ -98,12 +92,12 @@ int cmd_infer(int argc, char **argv)
                 set->npatients, set->patients[0].id, set->patients[1].id);
         goto done;
     }
-    double t_sel = now();
+    double t_sel = ctvk__now();
     if (!no_select && ctvk_select_run(set, &sp, (int)image_size, eo.resize, 0, &sel)) {
         rc = cli_fail("infer");
         goto done;
     }
-    t_sel = now() - t_sel;
+    t_sel = ctvk__now() - t_sel;
     size_t n = no_select ? set->nslices : sel.kept;
     paths = calloc(n ? n : 1, sizeof *paths);
     index = calloc(n ? n : 1, sizeof *index);
@@ -128,7 +122,7 @@ int cmd_infer(int argc, char **argv)
     for (size_t i = 0; i < n; i++) covid += pred[i] == CTVK_CLASS_COVID;
     double fraction = n ? (double)covid / (double)n : 0.0;
     int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
-    double dt = now() - t0;
+    double dt = ctvk__now() - t0;
     const char *patient = set->npatients ? set->patients[0].id : "";
     if (json) {
         printf("{\"path\": ");

@@ -1,5 +1,6 @@
 /* ctvk select: the slice-selection algorithm on a sequence, a patient or a whole dataset. */
 #include "ctvk/ct.h"
+#include "runtime/internal.h"
 #include "tools/cli.h"
 #include <errno.h>
 #include <stdio.h>
@@ -28,13 +29,6 @@ const char cmd_select_help[] =
     "  --group G         sequence or patient (overrides [selection] group)\n"
     "  --threads N       reading threads (default: one per CPU)\n"
     "  --set s.k=v       override a config key (repeatable)\n";
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int cmd_select(int argc, char **argv)
 {
@@ -83,12 +77,12 @@ int cmd_select(int argc, char **argv)
     ctvk_series_set *set = NULL;
     ctvk_selection sel = {0};
     rc = 1;
-    double t0 = now();
+    double t0 = ctvk__now();
     if (ctvk_series_scan(path, &set) || ctvk_select_run(set, &p, d.image_size, d.resize, threads, &sel)) {
         rc = cli_fail("select");
         goto done;
     }
-    double dt = now() - t0;
+    double dt = ctvk__now() - t0;
     if (montage && sel.ngroups != 1) {
         fprintf(stderr, "ctvk select: --montage draws one %s, and %s holds %d (give one SR_k folder%s)\n",
                 p.group == CTVK_GROUP_PATIENT ? "patient" : "sequence", path, sel.ngroups,

@@ -1,4 +1,5 @@
 /* ctvk smoke: a short end-to-end check that the device computes what the C reference computes. */
+#include "runtime/internal.h"
 #include "tools/cli.h"
 #include <math.h>
 #include <stdio.h>
@@ -11,13 +12,6 @@ const char cmd_smoke_help[] =
     "Runs fill, copy and scale-add on N (default 1048576) floats on the chosen device, compares each\n"
     "with the plain-C reference and prints the worst error and the device time. With --renderdoc\n"
     "(and RenderDoc loaded or loadable) the three kernels are captured as one frame.\n";
-
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int cmd_smoke(int argc, char **argv)
 {
@@ -60,7 +54,7 @@ int cmd_smoke(int argc, char **argv)
         goto fail;
     if (ctvk_capture_available(ctx)) printf("capturing one frame with RenderDoc\n");
     if (ctvk_capture_begin(ctx)) goto fail;
-    double t0 = seconds();
+    double t0 = ctvk__now();
     ctvk_label_push(ctx, "fill");
     if (ctvk_fill(ctx, ty, 0.5f)) goto fail;
     ctvk_label_pop(ctx);
@@ -71,7 +65,7 @@ int cmd_smoke(int argc, char **argv)
     if (ctvk_copy(ctx, ty, tx)) goto fail;
     ctvk_label_pop(ctx);
     if (ctvk_sync(ctx)) goto fail;
-    double t1 = seconds();
+    double t1 = ctvk__now();
     if (ctvk_capture_end(ctx)) goto fail;
     if (*ctvk_capture_path(ctx)) printf("RenderDoc capture: %s (open it with qrenderdoc)\n", ctvk_capture_path(ctx));
     if (ctvk_tensor_download(tx, y, count * sizeof *y)) goto fail;

@@ -19,8 +19,6 @@ uint64_t ctvk__rng(uint64_t *state);
 double ctvk__rng_unit(uint64_t *state);
 /* A seed mixed from several values. */
 uint64_t ctvk__mix(uint64_t a, uint64_t b);
-/* Monotonic seconds. */
-double ctvk__now(void);
 
 /* A growable array of owned strings. */
 typedef struct ctvk__strs {

@@ -72,13 +72,6 @@ uint64_t ctvk__mix(uint64_t a, uint64_t b)
     return ctvk__rng(&s);
 }
 
-double ctvk__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 ctvk_status ctvk__strs_push(ctvk__strs *s, const char *str)
 {
     if (s->n == s->cap) {

@@ -93,13 +93,6 @@ static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
     return z;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- the state of a fold */
 typedef struct trainer {
     ctvk_ctx *ctx;
@@ -372,7 +365,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         lo.epochs = e + 1;
         ctvk_loader *l;
         CTVK_TRY(ctvk_loader_create(&lo, &l));
-        double t0 = now_s() - t->partial_seconds, st[3] = {t->partial[0], t->partial[1], t->partial[2]};
+        double t0 = ctvk__now() - t->partial_seconds, st[3] = {t->partial[0], t->partial[1], t->partial[2]};
         if (t->step == 0) s = ctvk_net_stats(t->net, st, 1);
         while (!s && t->step < steps) {
             ctvk_batch b;
@@ -389,11 +382,11 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
                 s = ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; the last good "
                                "checkpoint is %s (try a smaller [train] lr)", isnan(st[0]) ? "NaN" : "infinite", e + 1,
                                t->step, ctvk__exists(t->last_path) ? t->last_path : "(none yet)");
-            show_step(t, e, t->step, (int)steps, st, now_s() - t0);
+            show_step(t, e, t->step, (int)steps, st, ctvk__now() - t0);
             if (ctvk__fault("interrupt")) ctvk_interrupt_requested = 1;
             if (!s && ctvk_interrupt_requested && t->step < steps) {
                 memcpy(t->partial, st, sizeof st);
-                t->partial_seconds = now_s() - t0;
+                t->partial_seconds = ctvk__now() - t0;
                 s = save(t, t->last_path, 1);
                 if (!s) s = ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved %s; continue "
                                        "with --resume", e + 1, t->step, t->last_path);
@@ -407,7 +400,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         ctvk_loader_destroy(l);
         if (s) break;
         ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
-                                .seconds = now_s() - t0};
+                                .seconds = ctvk__now() - t0};
         m.images_per_s = st[2] / m.seconds;
         CTVK_TRY(validate(t, val, &m.val_loss, &m.val_accuracy));
         int best = val ? (t->best_epoch == 0 || m.val_accuracy > t->best_val_acc) : 1;
