@@ -10,6 +10,7 @@
 #include "net/ops.h"
 #include "net/launch.h"
 #include <math.h>
+#include <stdlib.h>
 
 typedef struct { uint32_t R, C, chunk, P; } bn_geom;
 
@@ -106,6 +107,136 @@ ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor
     return ctvk__dispatch(ctx, p, b2, &fp, (g.C + local - 1) / local, 1, 1);
 }
 
+/* ---------------------------------------------------------------- synchronised statistics */
+static ctvk_status work_head(ctvk_tensor *work, size_t first, size_t count, ctvk_tensor **view)
+{
+    return ctvk_tensor_view(work, first, (ctvk_shape){1, 1, 1, (int)count}, "bn sync", view);
+}
+
+ctvk_status ctvk_bn_local_moments(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *work, double *moments)
+{
+    const char *k = "bn_forward_train";
+    const ctvk_tensor *t[] = {x, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 2));
+    CTVK_TRY(bn_check(k, x, NULL, 0));
+    CTVK_TRY(work_check(k, x, work));
+    CTVK_TRY(texel_fits(ctx, k, x));
+    bn_geom g = geom(x->shape);
+    uint32_t local = ctvk__ops_local(ctx);
+    int32_t spec[1] = {(int32_t)local};
+    ctvk_pipeline *p;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats", "tw", sizeof g, spec, 1, &p));
+    const ctvk_tensor *b1[2] = {x, work};
+    CTVK_TRY(ctvk__dispatch(ctx, p, b1, &g, (g.C + local - 1) / local, g.P, 1));
+    size_t C = g.C, n = 2 * C * g.P;
+    float *part = malloc(n * sizeof *part);
+    if (!part) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    ctvk_tensor *v = NULL;
+    ctvk_status s = work_head(work, 0, n, &v);
+    if (!s) s = ctvk_tensor_download(v, part, n * sizeof *part);
+    ctvk_tensor_destroy(v);
+    /* the chunks' (mean, M2) merged in double: mean, then M2 with the between-chunk squares */
+    for (size_t c = 0; !s && c < C; c++) {
+        double sum = 0, m2 = 0;
+        for (uint32_t q = 0; q < g.P; q++) sum += (double)(q + 1 < g.P ? g.chunk : g.R - q * g.chunk) * part[q * 2 * C + c];
+        double mean = sum / g.R;
+        for (uint32_t q = 0; q < g.P; q++) {
+            double d = part[q * 2 * C + c] - mean;
+            m2 += part[q * 2 * C + C + c] + (double)(q + 1 < g.P ? g.chunk : g.R - q * g.chunk) * d * d;
+        }
+        moments[c] = g.R;
+        moments[C + c] = mean;
+        moments[2 * C + c] = m2;
+    }
+    free(part);
+    return s;
+}
+
+void ctvk_bn_merge_sums(const double *moments, int C, double *sums)
+{
+    for (int c = 0; c < C; c++) {
+        double n = moments[c], mean = moments[C + c];
+        sums[c] = n;
+        sums[C + c] = n * mean;
+    }
+}
+
+void ctvk_bn_merge_squares(const double *moments, int C, const double *global_mean, double *squares)
+{
+    for (int c = 0; c < C; c++) {
+        double d = moments[C + c] - global_mean[c];
+        squares[c] = moments[2 * C + c] + moments[c] * d * d;
+    }
+}
+
+ctvk_status ctvk_bn_set_moments(ctvk_ctx *ctx, int C, double rows, const double *mean, const double *m2,
+                                ctvk_tensor *moving_mean, ctvk_tensor *moving_var, float eps, float momentum,
+                                ctvk_tensor *saved, ctvk_tensor *work)
+{
+    const char *k = "bn_forward_train";
+    const ctvk_tensor *t[] = {moving_mean, moving_var, saved, work};
+    CTVK_TRY(ctvk__ops_f32(k, t, 4));
+    CTVK_TRY(ctvk__ops_count(k, moving_mean, (size_t)C, "one per channel"));
+    CTVK_TRY(ctvk__ops_count(k, moving_var, (size_t)C, "one per channel"));
+    CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)C, "mean and invstd per channel"));
+    if (!(rows >= 1 && rows < 4294967296.0) || work->count < 2 * (size_t)C)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: %g rows or a workspace of %zu floats for %d channels", k, rows,
+                          work->count, C);
+    if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
+    float *h = malloc(2 * (size_t)C * sizeof *h);
+    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (int c = 0; c < C; c++) {
+        h[c] = (float)mean[c];
+        h[C + c] = (float)m2[c];
+    }
+    ctvk_tensor *v = NULL;
+    ctvk_status s = work_head(work, 0, 2 * (size_t)C, &v);
+    if (!s) s = ctvk_tensor_upload(v, h, 2 * (size_t)C * sizeof *h);
+    ctvk_tensor_destroy(v);
+    free(h);
+    CTVK_TRY(s);
+    /* the merged moments are one chunk of all the rows: bn_stats_final finishes as usual */
+    uint32_t R = (uint32_t)rows, local = ctvk__ops_local(ctx);
+    final_push fp = {R, (uint32_t)C, R, 1, eps, momentum};
+    int32_t spec[1] = {(int32_t)local};
+    ctvk_pipeline *p;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
+    const ctvk_tensor *b2[4] = {work, saved, moving_mean, moving_var};
+    return ctvk__dispatch(ctx, p, b2, &fp, ((uint32_t)C + local - 1) / local, 1, 1);
+}
+
+ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums)
+{
+    bn_geom g = geom(x);
+    size_t C = g.C, F = 2 * (size_t)g.P * C;
+    float *h = malloc(2 * C * sizeof *h);
+    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    ctvk_tensor *v = NULL;
+    ctvk_status s = work->count >= F + 2 * C ? work_head(work, F, 2 * C, &v)
+                    : ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
+    if (!s) s = ctvk_tensor_download(v, h, 2 * C * sizeof *h);
+    ctvk_tensor_destroy(v);
+    for (size_t c = 0; !s && c < 2 * C; c++) sums[c] = h[c];
+    free(h);
+    return s;
+}
+
+ctvk_status ctvk_bn_grad_sums_set(ctvk_tensor *work, ctvk_shape x, const double *sums)
+{
+    bn_geom g = geom(x);
+    size_t C = g.C, F = 2 * (size_t)g.P * C;
+    float *h = malloc(2 * C * sizeof *h);
+    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (size_t c = 0; c < 2 * C; c++) h[c] = (float)sums[c];
+    ctvk_tensor *v = NULL;
+    ctvk_status s = work->count >= F + 2 * C ? work_head(work, F, 2 * C, &v)
+                    : ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
+    if (!s) s = ctvk_tensor_upload(v, h, 2 * C * sizeof *h);
+    ctvk_tensor_destroy(v);
+    free(h);
+    return s;
+}
+
 ctvk_status ctvk_bn_train_apply(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *gamma,
                                 const ctvk_tensor *beta, const ctvk_tensor *saved, int relu, ctvk_tensor *y)
 {
@@ -178,6 +309,13 @@ ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tens
                                 const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
                                 ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work)
 {
+    return ctvk_bn_backward_dx_rows(ctx, whole, 0, x, gamma, saved, relu_out, g, dx, accumulate_dx, work);
+}
+
+ctvk_status ctvk_bn_backward_dx_rows(ctvk_ctx *ctx, ctvk_shape whole, double rows, const ctvk_tensor *x,
+                                     const ctvk_tensor *gamma, const ctvk_tensor *saved, const ctvk_tensor *relu_out,
+                                     const ctvk_tensor *g, ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work)
+{
     const char *k = "bn_backward";
     const ctvk_tensor *t[] = {x, gamma, saved, relu_out, g, dx, work};
     CTVK_TRY(ctvk__ops_f32(k, t, 7));
@@ -201,7 +339,7 @@ ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tens
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(g) && ctvk__vec4_ok(mask) &&
               ctvk__vec4_ok(saved) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(work);
     int32_t s3[4] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0, vec};
-    dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / geo.R)};
+    dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / (rows > 0 ? rows : geo.R))};
     const ctvk_tensor *b3[7] = {x, g, mask, saved, gamma, work, dx};
     const char *sig = vec ? (accumulate_dx ? "qqqqqqb" : "qqqqqqw") : (accumulate_dx ? "ttttttb" : "ttttttw");
     return ctvk__ops_dispatch4(ctx, "bn_dx", sig, &dp, sizeof dp, s3, 4, b3, dx->count);

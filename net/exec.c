@@ -4,6 +4,7 @@
 #include "net/exec.h"
 #include "net/ops.h"
 #include "net/train_ops.h"
+#include "ctvk/dist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct xlayer {
     float eps, momentum, rate;
     ctvk_tensor *prm[4], *grd[4];    /* parameter and gradient views */
     ctvk_tensor *saved;      /* BN: mean and invstd */
+    double rows;             /* BN with synchronised statistics: rows over all ranks */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
     /* batch slices: when one of the layer's tensors is larger than one binding may span, its
      * kernels run over nsl sample ranges; sv[k * NSLOT + slot] is slot's view for slice k */
@@ -64,6 +66,9 @@ struct ctvk_net {
     uint64_t bytes;
     uint64_t bind_limit;              /* bytes one binding of a batch tensor may span (0: the device's) */
     uint64_t act_live_peak, grad_live_peak;   /* bytes (max_batch) live at once by liveness */
+    /* the step in progress as a part of a bigger batch (ctvk_net_backprop) */
+    int part_first, part_total, acc_grads;
+    int sync_bn;                      /* batch statistics over all ranks (ctvk_dist) */
 };
 
 /* ---------------------------------------------------------------- planning */
@@ -663,6 +668,59 @@ ctvk_status ctvk_net_get_params(ctvk_net *net, float *params)
 /* ---------------------------------------------------------------- forward */
 static ctvk_tensor *T(ctvk_net *net, int v) { return v >= 0 ? net->V[v].t : NULL; }
 
+/* Dropout masks follow the sample's place in the whole batch (never sliced: see plan_slices). */
+static uint32_t dropout_first(const ctvk_net *net, const xlayer *x)
+{
+    return (uint32_t)((size_t)net->part_first * per_sample(net->V[x->vin[0]].shape));
+}
+
+/* Batch statistics of BN layer i summed over the ranks (x NULL: this rank has no samples this
+ * step and only takes part): each rank's (rows, mean, M2) per channel in double, the global mean
+ * from the sums of rows and rows * mean, then M2 = sum of (M2_r + rows_r (mean_r - mean)^2);
+ * every rank then finishes with the same numbers (moving statistics included). */
+static ctvk_status sync_bn_stats(ctvk_net *net, int i, const ctvk_tensor *x)
+{
+    xlayer *L = &net->L[i];
+    int C = net->V[L->vin[0]].shape.c;
+    double *m = calloc(7 * (size_t)C, sizeof *m);
+    if (!m) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    double *sums = m + 3 * C, *mean = m + 5 * C, *sq = m + 6 * C;
+    ctvk_status s = x ? ctvk_bn_local_moments(net->ctx, x, net->work, m) : CTVK_OK;
+    if (!s) {
+        ctvk_bn_merge_sums(m, C, sums);
+        s = ctvk_dist_sum_f64(sums, 2 * (size_t)C);
+    }
+    if (!s && !(sums[0] >= 1))
+        s = ctvk__fail(CTVK_ERR_ARG, "layer %s: no sample on any rank", net->g.layers[i].name);
+    if (!s) {
+        for (int c = 0; c < C; c++) mean[c] = sums[C + c] / sums[c];
+        ctvk_bn_merge_squares(m, C, mean, sq);
+        s = ctvk_dist_sum_f64(sq, (size_t)C);
+    }
+    if (!s) {
+        L->rows = sums[0];
+        s = ctvk_bn_set_moments(net->ctx, C, sums[0], mean, sq, L->prm[2], L->prm[3], L->eps, L->momentum, L->saved,
+                                net->work);
+    }
+    free(m);
+    return s;
+}
+
+/* The backward sums (sum g, sum g xhat) of BN layer i summed over the ranks (x NULL: no samples). */
+static ctvk_status sync_bn_grads(ctvk_net *net, int i, const ctvk_tensor *x)
+{
+    ctvk_shape xs = net->V[net->L[i].vin[0]].shape;
+    int C = xs.c;
+    double *g = calloc(2 * (size_t)C, sizeof *g);
+    if (!g) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (x) xs = ctvk_tensor_shape(x);
+    ctvk_status s = x ? ctvk_bn_grad_sums_get(net->work, xs, g) : CTVK_OK;
+    if (!s) s = ctvk_dist_sum_f64(g, 2 * (size_t)C);
+    if (!s && x) s = ctvk_bn_grad_sums_set(net->work, xs, g);
+    free(g);
+    return s;
+}
+
 static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t seed, int k)
 {
     ctvk_ctx *ctx = net->ctx;
@@ -683,7 +741,8 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     case K_GAP: return ctvk_gap(ctx, a, y);
     case K_RESIZE: return ctvk_resize_nearest(ctx, a, y);
     case K_CONCAT: return ctvk_concat(ctx, a, b, y);
-    case K_DROPOUT: return ctvk_dropout(ctx, a, y, x->rate, ctvk__layer_seed(seed, i), training);
+    case K_DROPOUT:
+        return ctvk_dropout(ctx, a, y, x->rate, ctvk__layer_seed(seed, i), dropout_first(net, x), training);
     case K_DENSE: return ctvk_dense_forward(ctx, a, x->prm[0], x->prm[1], x->relu, y);
     }
     return CTVK_OK;
@@ -692,7 +751,9 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
 static ctvk_status forward_layer(ctvk_net *net, int i, int training, uint64_t seed)
 {
     xlayer *x = &net->L[i];
-    if (x->kind == K_BN && training)      /* batch statistics over the whole batch */
+    if (x->kind == K_BN && training && net->sync_bn)   /* over every rank's samples */
+        CTVK_TRY(sync_bn_stats(net, i, T(net, x->vin[0])));
+    else if (x->kind == K_BN && training)              /* over the whole batch */
         CTVK_TRY(ctvk_bn_train_stats(net->ctx, T(net, x->vin[0]), x->prm[2], x->prm[3], x->eps, x->momentum,
                                      x->saved, net->work));
     for (int k = 0; k < (x->nsl ? x->nsl : 1); k++) CTVK_TRY(forward_slice(net, i, training, seed, k));
@@ -772,10 +833,10 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     case K_CONV:
         if (acc[0] >= 0) CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
         /* weight gradients sum over the batch: later slices add to the first one's */
-        return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], k > 0);
+        return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], k > 0 || net->acc_grads);
     case K_BN:
-        return ctvk_bn_backward_dx(ctx, T(net, x->vin[0])->shape, a, x->prm[0], x->saved, x->relu ? y : NULL, g, da,
-                                   acc[0], net->work);
+        return ctvk_bn_backward_dx_rows(ctx, T(net, x->vin[0])->shape, net->sync_bn ? x->rows : 0, a, x->prm[0],
+                                        x->saved, x->relu ? y : NULL, g, da, acc[0], net->work);
     case K_RELU: return ctvk_relu_backward(ctx, g, y, da, acc[0]);
     case K_ADD: return ctvk_add_backward(ctx, g, x->relu ? y : NULL, da, acc[0], db, acc[1]);
     case K_PAD: return ctvk_pad_backward(ctx, g, da, x->pt, x->pb, x->pl, x->pr, acc[0]);
@@ -785,11 +846,12 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     case K_GAP: return ctvk_gap_backward(ctx, g, da, acc[0]);
     case K_RESIZE: return ctvk_resize_nearest_backward(ctx, g, da, acc[0]);
     case K_CONCAT: return ctvk_concat_backward(ctx, g, da, acc[0], db, acc[1]);
-    case K_DROPOUT: return ctvk_dropout_backward(ctx, g, da, x->rate, ctvk__layer_seed(seed, i), acc[0]);
+    case K_DROPOUT:
+        return ctvk_dropout_backward(ctx, g, da, x->rate, ctvk__layer_seed(seed, i), dropout_first(net, x), acc[0]);
     case K_DENSE:
         if (x->relu) CTVK_TRY(ctvk_relu_backward(ctx, g, y, g, 0));   /* in place: g only feeds this layer */
         if (acc[0] >= 0) CTVK_TRY(ctvk_dense_backward_data(ctx, g, x->prm[0], da, acc[0]));
-        return ctvk_dense_backward_weights(ctx, a, g, x->grd[0], x->grd[1], 0);
+        return ctvk_dense_backward_weights(ctx, a, g, x->grd[0], x->grd[1], net->acc_grads);
     }
     return CTVK_OK;
 }
@@ -810,7 +872,8 @@ static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
         grad_out(net, x->vin[0], &acc[0]);
         /* sums over the whole batch (and dgamma, dbeta), then dx slice by slice */
         CTVK_TRY(ctvk_bn_backward_sums(net->ctx, T(net, x->vin[0]), x->saved, x->relu ? T(net, x->vout) : NULL,
-                                       net->V[x->vout].g, x->grd[0], x->grd[1], 0, net->work));
+                                       net->V[x->vout].g, x->grd[0], x->grd[1], net->acc_grads, net->work));
+        if (net->sync_bn) CTVK_TRY(sync_bn_grads(net, i, T(net, x->vin[0])));
         break;
     case K_ADD: case K_CONCAT:
         grad_out(net, x->vin[0], &acc[0]);
@@ -824,9 +887,32 @@ static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
     return CTVK_OK;
 }
 
-ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed)
+/* A rank without samples in this step takes part in every collective of the others' step (the
+ * synchronised BN statistics, forward then backward, in the same order) and contributes nothing. */
+static ctvk_status backprop_empty(ctvk_net *net)
+{
+    if (net->sync_bn) {
+        for (int i = 0; i < net->g.nlayers; i++)
+            if (net->L[i].kind == K_BN) CTVK_TRY(sync_bn_stats(net, i, NULL));
+        for (int i = net->g.nlayers - 1; i >= 0; i--)
+            if (net->L[i].kind == K_BN) CTVK_TRY(sync_bn_grads(net, i, NULL));
+    }
+    return net->acc_grads ? CTVK_OK : ctvk_fill(net->ctx, net->grads, 0.0f);
+}
+
+ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_t seed, const ctvk_step_part *part)
 {
     if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    ctvk_step_part whole = {0, n, 0};
+    if (!part) part = &whole;
+    int total = part->total ? part->total : n;
+    if (n < 0 || part->first < 0 || part->first + n > total)
+        return ctvk__fail(CTVK_ERR_ARG, "samples [%d, %d) are not a part of a batch of %d", part->first,
+                          part->first + n, total);
+    net->part_first = part->first;
+    net->part_total = total;
+    net->acc_grads = part->accumulate != 0;
+    if (n == 0) return backprop_empty(net);
     ctvk_ctx *ctx = net->ctx;
     CTVK_TRY(bind_batch(net, n));
     CTVK_TRY(ctvk_tensor_upload(net->labels_n, labels, (size_t)n * (size_t)net->g.cfg.classes * sizeof(float)));
@@ -835,7 +921,7 @@ ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint6
     int lv = net->logits_value, acc;
     ctvk_tensor *dlogits = grad_out(net, lv, &acc);
     ctvk_label_push(ctx, "softmax_cross_entropy");
-    ctvk_status s = ctvk_softmax_ce(ctx, T(net, lv), net->labels_n, net->probs_n, dlogits, net->stats, 1);
+    ctvk_status s = ctvk_softmax_ce_part(ctx, T(net, lv), net->labels_n, net->probs_n, dlogits, net->stats, 1, total);
     ctvk_label_pop(ctx);
     if (s) return s;
     for (int i = net->g.nlayers - 1; i >= 0; i--) {
@@ -847,11 +933,41 @@ ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint6
         ctvk_label_pop(ctx);
         if (s) return s;
     }
-    ctvk_label_push(ctx, "nadam");
-    s = ctvk_nadam_step(ctx, &net->opt, &net->fp, &net->fg, &net->fm, &net->fv);
-    ctvk_label_pop(ctx);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_net_sum_gradients(ctvk_net *net)
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    if (!ctvk_dist_enabled()) return CTVK_OK;
+    size_t n = net->g.params_total;
+    float *h = malloc(n * sizeof *h);
+    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    ctvk_label_push(net->ctx, "allreduce");
+    ctvk_status s = ctvk_tensor_download(net->grads, h, n * sizeof *h);
+    if (!s) s = ctvk_dist_sum_f32(h, n);
+    if (!s) s = ctvk_tensor_upload(net->grads, h, n * sizeof *h);
+    ctvk_label_pop(net->ctx);
+    free(h);
     return s;
 }
+
+ctvk_status ctvk_net_apply_gradients(ctvk_net *net)
+{
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    ctvk_label_push(net->ctx, "nadam");
+    ctvk_status s = ctvk_nadam_step(net->ctx, &net->opt, &net->fp, &net->fg, &net->fm, &net->fv);
+    ctvk_label_pop(net->ctx);
+    return s;
+}
+
+ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed)
+{
+    CTVK_TRY(ctvk_net_backprop(net, n, labels, seed, NULL));
+    return ctvk_net_apply_gradients(net);
+}
+
+void ctvk_net_set_sync_bn(ctvk_net *net, int on) { net->sync_bn = on != 0; }
 
 static ctvk_status read_stats(ctvk_net *net, ctvk_tensor *t, double out[3], int reset)
 {

@@ -103,7 +103,7 @@ static ctvk_status forward(refrun *r, double *params, const double *input, int t
         case CTVK_OP_CONCAT: ctvk_ref_concat(x, xs, r->y[l->in[1]], bs(r, l->in[1]), y); break;
         case CTVK_OP_FLATTEN: memcpy(y, x, n * sizeof *y); break;
         case CTVK_OP_DROPOUT:
-            if (training) ctvk_ref_dropout(x, y, n, l->rate, ctvk__layer_seed(seed, i), 0);
+            if (training) ctvk_ref_dropout(x, y, n, l->rate, ctvk__layer_seed(seed, i), 0, 0);
             else memcpy(y, x, n * sizeof *y);
             break;
         case CTVK_OP_DENSE: {
@@ -162,7 +162,7 @@ static void backward(refrun *r, double *params, double *grads, uint64_t seed)
         case CTVK_OP_FLATTEN:
             for (size_t k = 0; k < n; k++) dx[k] = (acc ? dx[k] : 0) + gy[k];
             break;
-        case CTVK_OP_DROPOUT: ctvk_ref_dropout(gy, dx, n, l->rate, ctvk__layer_seed(seed, i), acc); break;
+        case CTVK_OP_DROPOUT: ctvk_ref_dropout(gy, dx, n, l->rate, ctvk__layer_seed(seed, i), 0, acc); break;
         case CTVK_OP_DENSE: {
             int in = xs.h * xs.w * xs.c, out = l->units;
             double *gg = malloc((size_t)r->n * (size_t)out * sizeof *gg);

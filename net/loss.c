@@ -4,10 +4,16 @@
 #include "net/launch.h"
 #include <math.h>
 
-typedef struct { uint32_t B, C; } loss_push;
+typedef struct { uint32_t B, C; float total; } loss_push;
 
 ctvk_status ctvk_softmax_ce(ctvk_ctx *ctx, const ctvk_tensor *logits, const ctvk_tensor *labels, ctvk_tensor *probs,
                             ctvk_tensor *dlogits, ctvk_tensor *stats, int accumulate)
+{
+    return ctvk_softmax_ce_part(ctx, logits, labels, probs, dlogits, stats, accumulate, 0);
+}
+
+ctvk_status ctvk_softmax_ce_part(ctvk_ctx *ctx, const ctvk_tensor *logits, const ctvk_tensor *labels,
+                                 ctvk_tensor *probs, ctvk_tensor *dlogits, ctvk_tensor *stats, int accumulate, int total)
 {
     const ctvk_tensor *t[] = {logits, labels, probs, dlogits, stats};
     CTVK_TRY(ctvk__ops_f32("softmax_ce", t, 5));
@@ -19,7 +25,9 @@ ctvk_status ctvk_softmax_ce(ctvk_ctx *ctx, const ctvk_tensor *logits, const ctvk
     CTVK_TRY(ctvk__need_same_count("softmax_ce", logits, dlogits));
     CTVK_TRY(ctvk__ops_count("softmax_ce", stats, 3, "sum loss, correct, samples"));
     if (logits->count > UINT32_MAX / 2) return ctvk__fail(CTVK_ERR_ARG, "softmax_ce: too many logits");
-    loss_push pc = {(uint32_t)B, (uint32_t)(logits->count / (size_t)B)};
+    if (total != 0 && total < B)
+        return ctvk__fail(CTVK_ERR_ARG, "softmax_ce: a part of %d samples of a batch of only %d", B, total);
+    loss_push pc = {(uint32_t)B, (uint32_t)(logits->count / (size_t)B), (float)(total ? total : B)};
     int32_t spec[1] = {accumulate != 0};
     ctvk_pipeline *p;
     CTVK_TRY(ctvk__pipeline_get(ctx, "loss", accumulate ? "ttwwb" : "ttwww", sizeof pc, spec, 1, &p));

@@ -69,6 +69,27 @@ ctvk_status ctvk_bn_backward_dx(ctvk_ctx *ctx, ctvk_shape whole, const ctvk_tens
                                 const ctvk_tensor *saved, const ctvk_tensor *relu_out, const ctvk_tensor *g,
                                 ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work);
 
+/* Synchronised statistics over several ranks (net/exec.c merges them with ctvk_dist):
+ * ctvk_bn_local_moments records the chunk pass over x, waits, and merges the chunks in double into
+ * moments[3C] = {rows[C], mean[C], M2[C]}; ctvk_bn_merge_sums gives {rows, rows * mean} (2C) to sum
+ * over ranks, then ctvk_bn_merge_squares the per-rank M2 about the global mean (C) to sum;
+ * ctvk_bn_set_moments writes the global (mean, M2) of `rows` rows to the workspace and finishes as
+ * ctvk_bn_train_stats does (saved, moving statistics). Backward: after ctvk_bn_backward_sums,
+ * ctvk_bn_grad_sums_get/set read and replace the workspace's {sum g[C], sum g xhat[C]} (x: the
+ * shape the sums covered), and ctvk_bn_backward_dx_rows divides by the global row count. */
+ctvk_status ctvk_bn_local_moments(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *work, double *moments);
+void ctvk_bn_merge_sums(const double *moments, int C, double *sums);
+void ctvk_bn_merge_squares(const double *moments, int C, const double *global_mean, double *squares);
+ctvk_status ctvk_bn_set_moments(ctvk_ctx *ctx, int C, double rows, const double *mean, const double *m2,
+                                ctvk_tensor *moving_mean, ctvk_tensor *moving_var, float eps, float momentum,
+                                ctvk_tensor *saved, ctvk_tensor *work);
+ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums);
+ctvk_status ctvk_bn_grad_sums_set(ctvk_tensor *work, ctvk_shape x, const double *sums);
+/* rows 0: the rows of `whole` (ctvk_bn_backward_dx). */
+ctvk_status ctvk_bn_backward_dx_rows(ctvk_ctx *ctx, ctvk_shape whole, double rows, const ctvk_tensor *x,
+                                     const ctvk_tensor *gamma, const ctvk_tensor *saved, const ctvk_tensor *relu_out,
+                                     const ctvk_tensor *g, ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work);
+
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,
                                double *y, double *saved);
@@ -152,7 +173,9 @@ void ctvk_ref_concat_backward(const double *g, double *da, ctvk_shape as, int ac
 
 /* ================================================================== dropout (dropout.c)
  * Inverted dropout with a counter-based mask: element i is kept iff
- *   ctvk_dropout_hash(i, key) >= thresh,   key = ctvk_dropout_key(seed),
+ *   ctvk_dropout_hash(first + i, key) >= thresh,   key = ctvk_dropout_key(seed),
+ * where `first` places the tensor in a bigger batch (data-parallel ranks and micro-batches draw
+ * the masks the whole batch would: first = sample offset * elements per sample; else 0),
  *   thresh = min(floor(rate * 2^32), 2^32 - 1),
  * kept units are scaled by (float)(1 / (1 - rate)), dropped ones are 0. Nothing is stored: the
  * backward regenerates the same mask from the seed (pass the same seed). rate in [0, 1).
@@ -162,14 +185,14 @@ ctvk_dropout_key_t ctvk_dropout_key(uint64_t seed);
 uint32_t ctvk_dropout_hash(uint32_t i, ctvk_dropout_key_t key);
 uint32_t ctvk_dropout_threshold(float rate);
 ctvk_status ctvk_dropout(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y, float rate, uint64_t seed,
-                         int training);
+                         uint32_t first, int training);
 /* dx (+)= g * mask * scale with the forward's mask (same seed and rate). */
 ctvk_status ctvk_dropout_backward(ctvk_ctx *ctx, const ctvk_tensor *g, ctvk_tensor *dx, float rate, uint64_t seed,
-                                  int accumulate);
+                                  uint32_t first, int accumulate);
 
 /* mask[i] = 1 if kept (identical to the device, bit for bit). */
-void ctvk_ref_dropout_mask(uint8_t *mask, size_t n, float rate, uint64_t seed);
-void ctvk_ref_dropout(const double *x, double *y, size_t n, float rate, uint64_t seed, int accumulate);
+void ctvk_ref_dropout_mask(uint8_t *mask, size_t n, float rate, uint64_t seed, uint32_t first);
+void ctvk_ref_dropout(const double *x, double *y, size_t n, float rate, uint64_t seed, uint32_t first, int accumulate);
 
 /* ================================================================== softmax + cross-entropy (loss.c)
  * logits and labels: {B, 1, 1, C} (any shape with n = B and count = B*C); labels are one-hot (any
@@ -184,6 +207,11 @@ void ctvk_ref_dropout(const double *x, double *y, size_t n, float rate, uint64_t
  * two probabilities equal). */
 ctvk_status ctvk_softmax_ce(ctvk_ctx *ctx, const ctvk_tensor *logits, const ctvk_tensor *labels, ctvk_tensor *probs,
                             ctvk_tensor *dlogits, ctvk_tensor *stats, int accumulate);
+/* The same for B samples that are a part of a batch of `total` samples (data-parallel ranks,
+ * micro-batches): dlogits = (p - y) / total, so that the parts' gradients sum to the batch's.
+ * total 0 means B. */
+ctvk_status ctvk_softmax_ce_part(ctvk_ctx *ctx, const ctvk_tensor *logits, const ctvk_tensor *labels,
+                                 ctvk_tensor *probs, ctvk_tensor *dlogits, ctvk_tensor *stats, int accumulate, int total);
 void ctvk_ref_softmax_ce(const double *logits, const double *labels, int batch, int classes, double *probs,
                          double *dlogits, double *stats, int accumulate);
 

@@ -33,6 +33,7 @@ const char *ctvk_status_name(ctvk_status s)
     case CTVK_ERR_UNSUPPORTED: return "CTVK_ERR_UNSUPPORTED";
     case CTVK_ERR_VULKAN: return "CTVK_ERR_VULKAN";
     case CTVK_ERR_INTERRUPTED: return "CTVK_ERR_INTERRUPTED";
+    case CTVK_ERR_DIST: return "CTVK_ERR_DIST";
     }
     return "CTVK_ERR_UNKNOWN";
 }

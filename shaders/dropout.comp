@@ -1,6 +1,6 @@
 #version 450
 // Inverted dropout with a counter-based mask (net/dropout.c holds the identical host code):
-// keep i iff hash(i, key) >= thresh; y (+)= keep ? x * scale : 0. The backward is the same
+// keep i iff hash(first + i, key) >= thresh (first: the element's place in a bigger batch); y (+)= keep ? x * scale : 0. The backward is the same
 // kernel on the gradient with the same seed.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -11,7 +11,7 @@ layout(constant_id = 1) const bool ACC = false;
 layout(binding = 0) uniform samplerBuffer x;
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
-layout(push_constant) uniform P { uint n; uint k0, k1, thresh; float scale; } p;
+layout(push_constant) uniform P { uint n; uint k0, k1, thresh; float scale; uint first; } p;
 
 uint lowbias32(uint v)
 {
@@ -23,7 +23,7 @@ uint lowbias32(uint v)
 
 float f(uint i)
 {
-    uint h = lowbias32(lowbias32(i ^ p.k0) + p.k1);
+    uint h = lowbias32(lowbias32((p.first + i) ^ p.k0) + p.k1);
     return h >= p.thresh ? texelFetch(x, int(i)).r * p.scale : 0.0;
 }
 

@@ -1,6 +1,7 @@
 #version 450
 // Fused softmax + categorical cross-entropy over C classes for a batch of B samples, one
-// workgroup: probs = softmax(z), dlogits = (probs - y) / B, loss = -sum y * (z - max - log sum exp),
+// workgroup: probs = softmax(z), dlogits = (probs - y) / total (total = B, or the whole batch's size
+// when these B samples are a part of it), loss = -sum y * (z - max - log sum exp),
 // stats = {sum loss, correct (argmax z == argmax y, first index on ties), B}, += when ACC.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -12,7 +13,7 @@ layout(binding = 1) uniform samplerBuffer lab;
 layout(std430, binding = 2) writeonly buffer Pr { float probs[]; };
 layout(std430, binding = 3) writeonly buffer Dl { float dl[]; };
 layout(std430, binding = 4) buffer St { float stats[]; };
-layout(push_constant) uniform P { uint B, C; } p;
+layout(push_constant) uniform P { uint B, C; float total; } p;
 
 shared float s_loss[64];
 shared float s_ok[64];
@@ -37,7 +38,7 @@ void main()
             float zc = texelFetch(z, int(o + c)).r, yc = texelFetch(lab, int(o + c)).r;
             float pc = exp(zc - m) / se;
             probs[o + c] = pc;
-            dl[o + c] = (pc - yc) / float(p.B);
+            dl[o + c] = (pc - yc) / p.total;
             l -= yc * (zc - m - lse);
         }
         loss_sum += l;

@@ -9,7 +9,7 @@ static double loss_dropout(void *p, const double *x)
 {
     do_u *u = p;
     double *y = dalloc(u->n);
-    ctvk_ref_dropout(x, y, u->n, u->rate, u->seed, 0);
+    ctvk_ref_dropout(x, y, u->n, u->rate, u->seed, 0, 0);
     double r = dot(y, u->g, u->n);
     free(y);
     return r;
@@ -28,9 +28,9 @@ static void run(ctvk_ctx *ctx, int n, float rate, uint64_t seed)
     ctvk_tensor *tx = dtensor(ctx, s, x, "x"), *ty = dtensor(ctx, s, NULL, "y"), *tg = dtensor(ctx, s, g, "g");
 
     /* the mask, exactly: dropout(ones) = scale where kept, 0 where dropped */
-    OK(ctvk_dropout(ctx, t1, tm, rate, seed, 1));
+    OK(ctvk_dropout(ctx, t1, tm, rate, seed, 0, 1));
     float *got = check_download(tm);
-    ctvk_ref_dropout_mask(mask, N, rate, seed);
+    ctvk_ref_dropout_mask(mask, N, rate, seed, 0);
     float scale = (float)(1.0 / (1.0 - (double)rate));
     size_t bad = 0, kept = 0;
     for (size_t i = 0; i < N; i++) {
@@ -44,23 +44,38 @@ static void run(ctvk_ctx *ctx, int n, float rate, uint64_t seed)
     if (N >= 1000) CHECK(fabs(frac - want) <= 5 * sigma + 1e-12, "kept fraction %g, expected %g", frac, want);
     free(got);
 
-    OK(ctvk_dropout(ctx, tx, ty, rate, seed, 1));
-    ctvk_ref_dropout(x, y, N, rate, seed, 0);
+    /* a part of a bigger batch (first > 0) draws exactly the whole batch's mask from there */
+    if (N > 3) {
+        uint32_t first = (uint32_t)(N / 3);
+        ctvk_shape ts = {1, 1, 1, (int)(N - first)};
+        ctvk_tensor *tail1 = check_tensor(ctx, ts, ones, "ones"), *tailm = dtensor(ctx, ts, NULL, "mask");
+        OK(ctvk_dropout(ctx, tail1, tailm, rate, seed, first, 1));
+        float *tail = check_download(tailm);
+        size_t tbad = 0;
+        for (size_t i = first; i < N; i++) tbad += tail[i - first] != (mask[i] ? scale : 0.0f);
+        CHECK(tbad == 0, "dropout with first=%u: %zu elements differ from the whole batch's mask", first, tbad);
+        free(tail);
+        ctvk_tensor_destroy(tail1);
+        ctvk_tensor_destroy(tailm);
+    }
+
+    OK(ctvk_dropout(ctx, tx, ty, rate, seed, 0, 1));
+    ctvk_ref_dropout(x, y, N, rate, seed, 0, 0);
     EXPECT_CLOSE(ty, y, N, "dropout forward n=%d rate=%.2f", n, rate);
     for (int acc = 0; acc < 2; acc++) {
         ctvk_tensor *tdx = dtensor(ctx, s, old, "dx");
-        OK(ctvk_dropout_backward(ctx, tg, tdx, rate, seed, acc));
+        OK(ctvk_dropout_backward(ctx, tg, tdx, rate, seed, 0, acc));
         double *dx = dcopy(old, N);
-        ctvk_ref_dropout(g, dx, N, rate, seed, acc);
+        ctvk_ref_dropout(g, dx, N, rate, seed, 0, acc);
         EXPECT_CLOSE(tdx, dx, N, "dropout backward n=%d rate=%.2f acc=%d", n, rate, acc);
         free(dx);
         ctvk_tensor_destroy(tdx);
     }
     /* inference: identity, into another tensor and in place */
-    OK(ctvk_dropout(ctx, tx, ty, rate, seed, 0));
+    OK(ctvk_dropout(ctx, tx, ty, rate, seed, 0, 0));
     EXPECT_CLOSE(ty, x, N, "dropout inference n=%d (identity)", n);
     CHECK(dcompare(ty, x, N) == 0, "inference dropout is not exactly the identity");
-    OK(ctvk_dropout(ctx, tx, tx, rate, seed, 0));
+    OK(ctvk_dropout(ctx, tx, tx, rate, seed, 0, 0));
     CHECK(dcompare(tx, x, N) == 0, "in-place inference dropout changed x");
 
     ctvk_tensor_destroy(t1); ctvk_tensor_destroy(tm); ctvk_tensor_destroy(tx); ctvk_tensor_destroy(ty);
@@ -74,7 +89,7 @@ int main(void)
     {
         size_t n = 257;
         double *x = drandom(n, 1, -1, 1), *g = drandom(n, 2, -1, 1), *dx = dalloc(n);
-        ctvk_ref_dropout(g, dx, n, 0.5f, 99, 0);
+        ctvk_ref_dropout(g, dx, n, 0.5f, 99, 0, 0);
         do_u u = {n, g, 0.5f, 99};
         EXPECT_FD(loss_dropout, &u, x, n, dx, "dropout backward reference n=%zu", n);
         free(x); free(g); free(dx);
@@ -83,8 +98,8 @@ int main(void)
     {
         size_t n = 200000, agree = 0;
         uint8_t *a = malloc(n), *b = malloc(n);
-        ctvk_ref_dropout_mask(a, n, 0.5f, 1);
-        ctvk_ref_dropout_mask(b, n, 0.5f, 2);
+        ctvk_ref_dropout_mask(a, n, 0.5f, 1, 0);
+        ctvk_ref_dropout_mask(b, n, 0.5f, 2, 0);
         for (size_t i = 0; i < n; i++) agree += a[i] == b[i];
         double f = (double)agree / (double)n;
         printf("masks of seeds 1 and 2 agree on %.4f of units\n", f);
@@ -105,7 +120,7 @@ int main(void)
     run(ctx, 4099, 0.0f, 9);
     run(ctx, 100003, 0.5f, 0xFFFFFFFFFFFFull);
     ctvk_tensor *t = check_tensor(ctx, (ctvk_shape){1, 1, 1, 4}, NULL, "t");
-    CHECK(ctvk_dropout(ctx, t, t, 1.0f, 1, 1) == CTVK_ERR_ARG, "rate 1 accepted");
+    CHECK(ctvk_dropout(ctx, t, t, 1.0f, 1, 0, 1) == CTVK_ERR_ARG, "rate 1 accepted");
     ctvk_tensor_destroy(t);
     check_ctx_done(ctx);
     return check_done("test_dropout");

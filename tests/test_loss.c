@@ -50,6 +50,12 @@ static void run(ctvk_ctx *ctx, int B, int C, double scale, uint64_t seed)
     e = fabs(got[0] - st[0]) / fmax(fabs(st[0]), 1e-6);
     CHECK(e <= OPS_TOL && got[1] == (float)st[1] && got[2] == (float)(2 * B),
           "accumulated stats %g %g %g, want %g %g %g", got[0], got[1], got[2], st[0], st[1], st[2]);
+    /* a part of a batch of 3B samples: the gradient of the whole batch's mean loss, B/3B of it */
+    OK(ctvk_softmax_ce_part(ctx, tz, ty, tp, td, ts, 0, 3 * B));
+    for (size_t i = 0; i < n; i++) dl[i] /= 3;
+    EXPECT_CLOSE(td, dl, n, "softmax-CE gradient, part of B=%d of %d", B, 3 * B);
+    if (B > 1)
+        CHECK(ctvk_softmax_ce_part(ctx, tz, ty, tp, td, ts, 0, B - 1) == CTVK_ERR_ARG, "a part larger than its batch accepted");
     /* the reference gradient vs finite differences of the mean loss */
     ctvk_ref_softmax_ce(z, y, B, C, pr, dl, st, 0);
     ce_u u = {B, C, y};

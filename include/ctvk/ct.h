@@ -313,6 +313,11 @@ typedef struct ctvk_loader_options {
     int skip_bad;             /* a slice that fails to decode is skipped and counted (ctvk_loader_skipped)
                                  instead of failing the stream: its batch comes out short (a batch
                                  left with no image is not handed out). 0: the stream fails. */
+    int part, parts;          /* data-parallel ranks: with parts > 1 every batch holds only images
+                                 [n * part / parts, n * (part + 1) / parts) of the full batch of n
+                                 (ctvk_batch.offset, .global_n), and a share that is empty (short
+                                 last batch, skipped images) is still handed out, so that every
+                                 part sees the same batches; the end is then b->ended. 0, 0: all */
 } ctvk_loader_options;
 
 typedef struct ctvk_batch {
@@ -323,10 +328,13 @@ typedef struct ctvk_batch {
     const uint8_t *labels;    /* n labels */
     const size_t *images;     /* n indices into the options' lists */
     int slot;                 /* ring slot (for ctvk_loader_release and caller-owned slots) */
+    int offset, global_n;     /* parts: this share starts at image `offset` of a batch of global_n
+                                 (before skipped images); without parts 0 and n */
+    int ended;                /* the stream has ended (n is then 0) */
 } ctvk_batch;
 
 ctvk_status ctvk_loader_create(const ctvk_loader_options *o, ctvk_loader **out);
-/* Waits for the next batch (b->n == 0 once a finite stream has ended). A slice that fails to
+/* Waits for the next batch (b->n == 0 and b->ended once a finite stream has ended). A slice that fails to
  * decode fails the call with a message naming the file, the epoch and the batch (both 1-based in
  * the message); the stream cannot go on after that. With skip_bad, such a slice is skipped instead. */
 ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b);

@@ -33,7 +33,8 @@ typedef enum ctvk_status {
     CTVK_ERR_DEVICE_LOST = -8,  /* the device was lost: the context must be destroyed */
     CTVK_ERR_UNSUPPORTED = -9,  /* the device lacks a feature, layer or limit the work needs */
     CTVK_ERR_VULKAN = -10,      /* any other Vulkan failure */
-    CTVK_ERR_INTERRUPTED = -11  /* stopped by the user (Ctrl-C) */
+    CTVK_ERR_INTERRUPTED = -11, /* stopped by the user (Ctrl-C) */
+    CTVK_ERR_DIST = -12         /* an MPI call failed, or another rank of a distributed run failed */
 } ctvk_status;
 
 /* The last error message of the calling thread ("" if none). */

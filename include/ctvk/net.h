@@ -123,6 +123,29 @@ ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out);
  * softmax cross-entropy against labels (n one-hot rows), backward, Nadam. Records only: the loss
  * and accuracy accumulate on the device (ctvk_net_stats). */
 ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint64_t seed);
+/* The same in pieces, for data-parallel ranks and micro-batches. A step's n samples may be part of
+ * a bigger batch: samples [first, first + n) of `total`. The loss gradient is then that of the
+ * whole batch's mean loss (dlogits = (p - y) / total), dropout draws the whole batch's masks, and
+ * with accumulate the parameter gradients add to the gradient buffer instead of replacing it, so
+ * the parts' gradients sum to the whole batch's. n may be 0 (a rank with no samples this step:
+ * it takes part in the collectives and contributes zeros). part NULL: the n samples are the batch.
+ * Batch-norm statistics are those of the n samples, unless ctvk_net_set_sync_bn is on: then of
+ * every rank's samples (two small all-reduces per BN layer forward and one backward; every BN
+ * layer must lie on the loss path, as in every architecture here). */
+typedef struct ctvk_step_part {
+    int first, total;         /* total 0: n */
+    int accumulate;
+} ctvk_step_part;
+/* Records forward, loss and backward: the gradient buffer receives (or, accumulating, adds) the
+ * parameter gradients. Needs a training network. */
+ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_t seed, const ctvk_step_part *part);
+/* Sums the gradient buffer over the ranks of a distributed run (include/ctvk/dist.h; nothing with
+ * one rank): waits, then all-reduces on the host. */
+ctvk_status ctvk_net_sum_gradients(ctvk_net *net);
+/* Records one Nadam step with the gradient buffer. ctvk_net_train_step = backprop + apply. */
+ctvk_status ctvk_net_apply_gradients(ctvk_net *net);
+/* Synchronised batch norm across the ranks of a distributed run (default off: per-rank statistics). */
+void ctvk_net_set_sync_bn(ctvk_net *net, int on);
 /* Sums since the last reset: out[0] loss (sum over samples), out[1] correct, out[2] samples. Waits. */
 ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset);
 ctvk_status ctvk_net_val_stats(ctvk_net *net, double out[3], int reset);

@@ -16,7 +16,7 @@ typedef struct slot {
     uint16_t *pixels;
     uint8_t *labels;
     size_t *images;
-    int state, n;
+    int state, n, offset, global_n;
     long long g;
     ctvk_status err;
     char msg[1200];
@@ -77,6 +77,13 @@ static void *worker(void *arg)
             l->perm_epoch = epoch;
         }
         size_t first = b * (size_t)o->batch, n = o->n - first < (size_t)o->batch ? o->n - first : (size_t)o->batch;
+        /* a part takes its share [n * part / parts, n * (part + 1) / parts) of the batch */
+        size_t parts = o->parts > 1 ? (size_t)o->parts : 1, lo = n * (size_t)o->part / parts,
+               hi = n * ((size_t)o->part + 1) / parts;
+        s->global_n = (int)n;
+        s->offset = (int)lo;
+        n = hi - lo;
+        first += lo;
         s->n = (int)n;
         for (size_t i = 0; i < n; i++) s->images[i] = l->perm[first + i];
         pthread_mutex_unlock(&l->mu);
@@ -91,7 +98,7 @@ static void *worker(void *arg)
             st = ctvk_tiff_read(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL);
             if (st != CTVK_OK)
                 snprintf(o->skip_bad ? skip_msg : s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image "
-                         "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, i + 1, idx,
+                         "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, (size_t)s->offset + i + 1, idx,
                          ctvk_error());
             if (st != CTVK_OK && o->skip_bad) st = CTVK_OK, skipped++;
             else kept++;
@@ -146,6 +153,8 @@ ctvk_status ctvk_loader_create(const ctvk_loader_options *o, ctvk_loader **out)
     int depth = o->depth ? o->depth : 3, threads = o->threads ? o->threads : 1;
     if (depth < 2 || depth > 64) return ctvk__fail(CTVK_ERR_ARG, "loader: depth %d: 2 .. 64 (double buffering at least)", depth);
     if (threads < 1 || threads > 64) return ctvk__fail(CTVK_ERR_ARG, "loader: threads %d: 1 .. 64", threads);
+    if (o->parts < 0 || o->part < 0 || o->part >= (o->parts > 1 ? o->parts : 1))
+        return ctvk__fail(CTVK_ERR_ARG, "loader: part %d of %d", o->part, o->parts);
     size_t per_epoch = o->drop_last ? o->n / (size_t)o->batch : (o->n + (size_t)o->batch - 1) / (size_t)o->batch;
     if (per_epoch == 0)
         return ctvk__fail(CTVK_ERR_ARG, "loader: %zu images make no full batch of %d (drop_last)", o->n, o->batch);
@@ -204,6 +213,7 @@ ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b)
     slot *s;
     for (;;) {
         if (l->total >= 0 && l->next_out >= l->total) {   /* the stream has ended */
+            b->ended = 1;
             pthread_mutex_unlock(&l->mu);
             return CTVK_OK;
         }
@@ -221,7 +231,7 @@ ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b)
             pthread_mutex_unlock(&l->mu);
             return ctvk__fail(l->fail_status, "%s", l->fail_msg);
         }
-        if (s->n > 0) break;
+        if (s->n > 0 || l->o.parts > 1) break;    /* a part's share may be empty: ranks stay in step */
         s->state = FREE;                  /* skip_bad skipped every image of this batch: go on */
         l->next_out++;
         pthread_cond_broadcast(&l->cv_free);
@@ -229,6 +239,8 @@ ctvk_status ctvk_loader_next(ctvk_loader *l, ctvk_batch *b)
     s->state = HELD;
     l->next_out++;
     b->n = s->n;
+    b->offset = s->offset;
+    b->global_n = s->global_n;
     b->epoch = (int)(g / (long long)l->per_epoch);
     b->index = (int)(g % (long long)l->per_epoch);
     b->last = (size_t)b->index == l->per_epoch - 1;
