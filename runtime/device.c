@@ -305,32 +305,52 @@ static int icontains(const char *hay, const char *needle)
     return 0;
 }
 
-/* Index of the chosen device, or a negative status with the message set. */
-static int choose_device(const ctvk_device_info *infos, int count, const char *want, const char *origin)
+/* One device by index or name substring, or a negative status with the message set. */
+static int match_device(const ctvk_device_info *infos, int count, const char *want, const char *origin)
+{
+    int digits = 1;
+    for (const char *p = want; *p; p++) if (!isdigit((unsigned char)*p)) digits = 0;
+    if (digits) {
+        int idx = atoi(want);
+        if (idx < count) return idx;
+    } else {
+        for (int i = 0; i < count; i++)
+            if (icontains(infos[i].name, want) || icontains(infos[i].driver_name, want)) return i;
+    }
+    char list[1024] = "";
+    for (int i = 0; i < count; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%d: %s", i ? ", " : "", i, infos[i].name);
+    }
+    return ctvk__fail(CTVK_ERR_NO_DEVICE, "no Vulkan device matches '%s' (from %s); devices: %s", want, origin, list);
+}
+
+/* Index of the chosen device, or a negative status with the message set. `share` (ranks of a
+ * distributed run on one machine: the local rank) picks entry share % k of a comma list, or
+ * without a wish the share % k-th of the k devices of the best type. */
+static int choose_device(const ctvk_device_info *infos, int count, const char *want, const char *origin, int share)
 {
     if (count == 0) return ctvk__fail(CTVK_ERR_NO_DEVICE,
                                       "no Vulkan device found: install a GPU driver, or "
                                       "'apt-get install mesa-vulkan-drivers' for lavapipe on the CPU");
+    if (share < 0) share = 0;
     if (want && *want) {
-        int digits = 1;
-        for (const char *p = want; *p; p++) if (!isdigit((unsigned char)*p)) digits = 0;
-        if (digits) {
-            int idx = atoi(want);
-            if (idx < count) return idx;
-        } else {
-            for (int i = 0; i < count; i++)
-                if (icontains(infos[i].name, want) || icontains(infos[i].driver_name, want)) return i;
-        }
-        char list[1024] = "";
-        for (int i = 0; i < count; i++) {
-            size_t l = strlen(list);
-            snprintf(list + l, sizeof list - l, "%s%d: %s", i ? ", " : "", i, infos[i].name);
-        }
-        return ctvk__fail(CTVK_ERR_NO_DEVICE, "no Vulkan device matches '%s' (from %s); devices: %s", want,
-                          origin, list);
+        int entries = 1;
+        for (const char *p = want; *p; p++) entries += *p == ',';
+        if (entries == 1) return match_device(infos, count, want, origin);
+        const char *p = want;
+        for (int k = share % entries; k > 0; k--) p = strchr(p, ',') + 1;
+        char one[256];
+        size_t len = strcspn(p, ",");
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+        return match_device(infos, count, one, origin);
     }
     int best = 0;
     for (int i = 1; i < count; i++) if (type_rank(infos[i].type) > type_rank(infos[best].type)) best = i;
+    int k = 0;
+    for (int i = 0; i < count; i++) k += type_rank(infos[i].type) == type_rank(infos[best].type);
+    for (int i = 0, n = share % k; i < count; i++)
+        if (type_rank(infos[i].type) == type_rank(infos[best].type) && n-- == 0) return i;
     return best;
 }
 
@@ -371,7 +391,7 @@ ctvk_status ctvk_list_devices(const ctvk_options *o, ctvk_device_info **out, int
     if (!s) s = enumerate(&tmp, &pds, &infos, count);
     if (!s) {
         const char *origin = NULL, *want = wanted_device(o, &origin);
-        int c = choose_device(infos, *count, want, origin);
+        int c = choose_device(infos, *count, want, origin, o->share);
         if (*count == 0) s = (ctvk_status)c;
         else *chosen = c < 0 ? -1 : c;   /* a non-matching name still lists the devices */
     }
@@ -438,7 +458,7 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     if (!s) s = enumerate(ctx, &pds, &infos, &count);
     if (!s) {
         const char *origin = NULL, *want = wanted_device(o, &origin);
-        int c = choose_device(infos, count, want, origin);
+        int c = choose_device(infos, count, want, origin, o->share);
         if (c < 0) s = (ctvk_status)c;
         else { ctx->phys = pds[c]; ctx->info = infos[c]; }
     }

@@ -60,10 +60,17 @@ void ctvk_dist_abort(int code)
     if (g_on && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-int ctvk_dist_rank(void) { return g_rank; }
-int ctvk_dist_size(void) { return g_size; }
+int ctvk_dist_world_size(void) { return g_size; }
+int ctvk_dist_world_rank(void) { return g_rank; }
+
+static int g_solo, g_agreed;
+
+void ctvk_dist_solo(int on) { g_solo = on != 0; }
+int ctvk_dist_failure_agreed(void) { return g_agreed; }
+int ctvk_dist_rank(void) { return g_solo ? 0 : g_rank; }
+int ctvk_dist_size(void) { return g_solo ? 1 : g_size; }
 int ctvk_dist_local_rank(void) { return g_local; }
-int ctvk_dist_enabled(void) { return g_on && g_size > 1; }
+int ctvk_dist_enabled(void) { return g_on && g_size > 1 && !g_solo; }
 
 /* MPI counts are ints: large arrays go in chunks. */
 #define CHUNK ((size_t)1 << 26)
@@ -99,6 +106,7 @@ ctvk_status ctvk_dist_agree(ctvk_status s)
     int first = s ? g_rank : g_size;
     CTVK_TRY(check(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce (agree)"));
     if (first == g_size) return CTVK_OK;
+    g_agreed = 1;
     /* the first failing rank's message reaches every rank (rank 0 prints it) */
     char msg[1024];
     int code = s;
@@ -125,6 +133,10 @@ ctvk_status ctvk_dist_init(int *argc, char ***argv)
 }
 void ctvk_dist_finalize(void) {}
 void ctvk_dist_abort(int code) { (void)code; }
+void ctvk_dist_solo(int on) { (void)on; }
+int ctvk_dist_failure_agreed(void) { return 0; }
+int ctvk_dist_world_size(void) { return 1; }
+int ctvk_dist_world_rank(void) { return 0; }
 int ctvk_dist_rank(void) { return 0; }
 int ctvk_dist_size(void) { return 1; }
 int ctvk_dist_local_rank(void) { return 0; }

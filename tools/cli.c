@@ -17,7 +17,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const char *cmd)
 {
-    fprintf(stderr, "ctvk %s: %s\n", cmd, *ctvk_error() ? ctvk_error() : "failed");
+    /* a failure every rank of a distributed run knows of is printed once, by rank 0 */
+    if (!(ctvk_dist_failure_agreed() && ctvk_dist_world_rank() != 0))
+        fprintf(stderr, "ctvk %s: %s\n", cmd, *ctvk_error() ? ctvk_error() : "failed");
     return 1;
 }
 
@@ -74,6 +76,7 @@ int cli_device_options(const char *cmd, const ctvk_config *cfg, const cli_common
     ctvk_options_default(o);
     if (cfg && ctvk_config_device_options(cfg, o)) return cli_fail(cmd);
     if (c->device) o->device = c->device;
+    o->share = ctvk_dist_local_rank();     /* MPI ranks on one machine take different devices */
     if (c->profile) o->profile = 1;
     if (c->validation) o->validation = 1;
     if (c->renderdoc) o->renderdoc = 1;

@@ -6,6 +6,7 @@
 #ifndef CTVK_TOOLS_CLI_H
 #define CTVK_TOOLS_CLI_H
 #include "ctvk/config.h"
+#include "ctvk/dist.h"
 #include "ctvk/ctvk.h"
 
 typedef struct cli_command {

@@ -14,7 +14,9 @@ const char cmd_cv_help[] =
     "prints and saves RUN/summary.csv and RUN/summary.json: image-level accuracy and per-class\n"
     "sensitivity per fold and their mean (the paper's Table 2), and patient-level results per fold:\n"
     "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4). With --resume, finished folds\n"
-    "are evaluated again from their checkpoints and an interrupted fold continues.\n";
+    "are evaluated again from their checkpoints and an interrupted fold continues.\n"
+    "Under MPI (mpirun -np N ctvk cv CONFIG, ctvk built with -DCTVK_MPI=ON) the folds are spread over the\n"
+    "ranks, fold i of the list on rank i mod N, each rank on its own device; rank 0 prints the summary.\n";
 
 typedef struct fold_row {
     int k;
@@ -61,6 +63,30 @@ static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ct
     }
     ctvk_net_destroy(net);
     ctvk_graph_free(&g);
+    return s;
+}
+
+/* Every rank holds the rows of its folds (the others zero): their sum is every fold's row. */
+static ctvk_status gather_rows(fold_row *rows, int n)
+{
+    if (ctvk_dist_world_size() < 2) return CTVK_OK;
+    enum { F = 10 };
+    double *v = calloc((size_t)n * F, sizeof *v);
+    if (!v) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (int i = 0; i < n; i++) {
+        const fold_row *r = &rows[i];
+        double *d = v + (size_t)i * F;
+        d[0] = r->k, d[1] = r->acc, d[2] = r->sens_covid, d[3] = r->sens_normal, d[4] = r->normal_cases;
+        d[5] = r->normal_correct, d[6] = r->normal_wrong, d[7] = r->covid_cases, d[8] = r->covid_correct;
+        d[9] = r->covid_wrong;
+    }
+    ctvk_status s = ctvk_dist_sum_f64(v, (size_t)n * F);
+    for (int i = 0; !s && i < n; i++) {
+        const double *d = v + (size_t)i * F;
+        rows[i] = (fold_row){(int)d[0], d[1], d[2], d[3], (int)d[4], (int)d[5], (int)d[6], (int)d[7], (int)d[8],
+                             (int)d[9]};
+    }
+    free(v);
     return s;
 }
 
@@ -166,21 +192,30 @@ int cmd_cv(int argc, char **argv)
     if (!nfolds) for (int i = 0; i < ds->nfolds && i < 64; i++) folds[nfolds++] = ds->folds[i].k;
     rows = calloc((size_t)nfolds, sizeof *rows);
     if (!rows) { fprintf(stderr, "ctvk cv: out of host memory\n"); rc = 1; goto out; }
-    for (int i = 0; i < nfolds; i++) {
+    /* under MPI the folds are spread over the ranks (fold i on rank i % ranks), each trained by its
+     * rank alone; the results meet on rank 0 for the summary */
+    int wr = ctvk_dist_world_rank(), ws = ctvk_dist_world_size();
+    ctvk_status st = CTVK_OK;
+    ctvk_dist_solo(1);
+    for (int i = wr; i < nfolds && !st; i += ws) {
         ctvk_train_result r;
-        char best[4300], last[4300];
-        snprintf(best, sizeof best, "%s/fold%d/best.ckpt", dir, folds[i]);
-        snprintf(last, sizeof last, "%s/fold%d/last.ckpt", dir, folds[i]);
-        fprintf(stderr, "== fold %d (%d of %d)\n", folds[i], i + 1, nfolds);
-        if (ctvk_train_fold(ctx, cfg, folds[i], dir, resume, stderr, &r)) {
-            rc = r.interrupted ? 130 : 1;
-            cli_fail("cv");
-            goto out;
-        }
-        if (evaluate_fold(ctx, cfg, ds, folds[i], dir, &rows[i])) { rc = cli_fail("cv"); goto out; }
-        fprintf(stderr, "fold %d: test accuracy %.2f%%, patients correct %d of %d\n", folds[i], 100 * rows[i].acc,
-                rows[i].normal_correct + rows[i].covid_correct, rows[i].normal_cases + rows[i].covid_cases);
+        if (ws > 1) fprintf(stderr, "== fold %d (%d of %d) on rank %d\n", folds[i], i + 1, nfolds, wr);
+        else fprintf(stderr, "== fold %d (%d of %d)\n", folds[i], i + 1, nfolds);
+        st = ctvk_train_fold(ctx, cfg, folds[i], dir, resume, stderr, &r);
+        if (!st) st = evaluate_fold(ctx, cfg, ds, folds[i], dir, &rows[i]);
+        if (!st)
+            fprintf(stderr, "fold %d: test accuracy %.2f%%, patients correct %d of %d\n", folds[i], 100 * rows[i].acc,
+                    rows[i].normal_correct + rows[i].covid_correct, rows[i].normal_cases + rows[i].covid_cases);
     }
+    ctvk_dist_solo(0);
+    st = ctvk_dist_agree(st);
+    if (!st) st = gather_rows(rows, nfolds);
+    if (st) {
+        rc = st == CTVK_ERR_INTERRUPTED ? 130 : 1;
+        cli_fail("cv");
+        goto out;
+    }
+    if (wr != 0) goto out;
     rc = write_summary(dir, rows, nfolds);
 out:
     free(rows);

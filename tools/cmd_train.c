@@ -11,7 +11,13 @@ const char cmd_train_help[] =
     "validation after each epoch, RUN/foldK/best.ckpt (best validation accuracy), RUN/foldK/last.ckpt\n"
     "(latest state), RUN/foldK/train_log.csv and .json. Ctrl-C saves last.ckpt at the end of the current\n"
     "step and exits; --resume continues from it and reaches the same weights as an uninterrupted run.\n"
-    "Early stopping ([train] early_stopping) follows Keras: val_loss, patience, min_delta.\n";
+    "Early stopping ([train] early_stopping) follows Keras: val_loss, patience, min_delta.\n\n"
+    "Data parallel (ctvk built with -DCTVK_MPI=ON): mpirun -np N ctvk train CONFIG --fold K runs N ranks,\n"
+    "each on its own device (the local rank picks among the best devices; [device] name or --device may\n"
+    "give a comma list, one entry per local rank), each taking its share of every [train] batch; the\n"
+    "gradients are summed over the ranks before each Nadam step. [train] sync_bn = true computes batch\n"
+    "statistics over all ranks (N ranks then train what one rank would); rank 0 writes checkpoints and\n"
+    "logs, and a weight checksum compared after every epoch shows the ranks stay identical.\n";
 
 int cmd_train(int argc, char **argv)
 {
@@ -49,8 +55,9 @@ int cmd_train(int argc, char **argv)
         if (r.interrupted) rc = 130;
         goto out;
     }
-    printf("fold %d: %d epochs, best validation accuracy %.4f at epoch %d%s: %s\n", fold, r.epochs_run,
-           r.best_val_accuracy, r.best_epoch, r.stopped_early ? " (stopped early)" : "", r.best_checkpoint);
+    if (ctvk_dist_rank() == 0)
+        printf("fold %d: %d epochs, best validation accuracy %.4f at epoch %d%s: %s\n", fold, r.epochs_run,
+               r.best_val_accuracy, r.best_epoch, r.stopped_early ? " (stopped early)" : "", r.best_checkpoint);
 out:
     ctvk_destroy(ctx);
     ctvk_config_free(cfg);

@@ -1,5 +1,6 @@
 /* ctvk: the command line. `ctvk help` lists the subcommands; `ctvk CMD --help` explains one. */
 #include "tools/cli.h"
+#include "ctvk/dist.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -70,12 +71,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "ctvk %s: not available in this version yet\n", name);
             return 1;
         }
+        /* under an MPI launcher (mpirun, srun) every rank runs the command: include/ctvk/dist.h */
+        if (ctvk_dist_init(&argc, &argv)) return cli_fail(name);
         int rc = c->run(argc - 1, argv + 1);
         uint32_t msgs = ctvk_validation_messages_total();
         if (msgs) {   /* the validation layer found misuse of Vulkan: a bug to report, not a success */
             fprintf(stderr, "ctvk %s: the Vulkan validation layer reported %u problem(s) (above)\n", name, msgs);
             if (rc == 0) rc = 3;
         }
+        /* a failure the other ranks do not know of would leave them waiting: stop them */
+        if (rc && ctvk_dist_world_size() > 1 && !ctvk_dist_failure_agreed()) ctvk_dist_abort(rc);
+        ctvk_dist_finalize();
         return rc;
     }
     fprintf(stderr, "ctvk: unknown command '%s'\nusage: ctvk COMMAND [ARGS]; 'ctvk help' lists the commands\n", name);

@@ -50,7 +50,10 @@ typedef enum ctvk_variant {
 } ctvk_variant;
 
 typedef struct ctvk_options {
-    const char *device;        /* index ("1") or name substring ("llvmpipe"); NULL: $CTVK_DEVICE, else auto */
+    const char *device;        /* index ("1") or name substring ("llvmpipe"), or a comma list of them
+                                  (entry `share` modulo its length); NULL: $CTVK_DEVICE, else auto */
+    int share;                 /* several processes on one machine (MPI ranks: the local rank): auto
+                                  takes the share-th device (modulo) of the best type */
     int validation;            /* 1 on, 0 off, -1 (default): $CTVK_VALIDATION */
     int profile;               /* timestamp queries around every dispatch */
     int renderdoc;             /* capture frames with RenderDoc; -1 (default): $CTVK_RENDERDOC */

@@ -29,6 +29,9 @@ int ctvk_dist_rank(void);        /* 0 .. size - 1 */
 int ctvk_dist_size(void);        /* 1 without MPI */
 int ctvk_dist_local_rank(void);  /* rank among the ranks of this machine (device choice) */
 int ctvk_dist_enabled(void);     /* 1 when running under MPI with more than one rank */
+/* The world, whatever solo mode says (ctvk cv spreads its folds over it). */
+int ctvk_dist_world_rank(void);
+int ctvk_dist_world_size(void);
 
 /* In-place sums across ranks, in chunks (MPI counts are ints). Every rank gets the same bits
  * (MPI_Allreduce combines the ranks' values in the same order on every rank in Open MPI's
@@ -39,6 +42,14 @@ ctvk_status ctvk_dist_sum_f64(double *data, size_t n);
 ctvk_status ctvk_dist_max_f64(double *data, size_t n);
 /* Whether every rank holds the same value (e.g. a weight checksum). */
 ctvk_status ctvk_dist_same_u64(uint64_t v, int *same);
+/* Solo mode (on != 0): this rank works alone, as a run of one rank (rank 0 of 1, collectives do
+ * nothing) until solo mode is switched off again: `ctvk cv` trains its folds this way, a fold per
+ * rank, and gathers the results afterwards. */
+void ctvk_dist_solo(int on);
+/* Whether every rank knows of the last failure (ctvk_dist_agree failed): then the ranks can end
+ * together (ctvk_dist_finalize) and only rank 0 needs to print it; otherwise a failing rank must
+ * stop the others with ctvk_dist_abort. */
+int ctvk_dist_failure_agreed(void);
 /* Agreement after a step that may fail on some ranks: returns CTVK_OK when `s` is CTVK_OK on every
  * rank; otherwise every rank returns a failure: the failing rank keeps its own message, the
  * others get "rank R failed" (R the lowest failing rank). */

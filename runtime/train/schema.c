@@ -64,6 +64,8 @@ static const key_spec SCHEMA[] = {
     {"train", "patience", S_INT, 0, 100000, NULL},
     {"train", "min_delta", S_NUM, 0, 1e9, NULL},
     {"train", "max_steps_per_epoch", S_INT, 0, 1e9, NULL},
+    {"train", "micro_batch", S_INT, 0, 4096, NULL},
+    {"train", "sync_bn", S_BOOL, 0, 0, NULL},
     {"augment", "enabled", S_BOOL, 0, 0, NULL},
     {"augment", "rotation_range", S_NUM, 0, 360, NULL},
     {"augment", "shear_range", S_NUM, 0, 90, NULL},

@@ -3,6 +3,7 @@
  * per-epoch logs, Ctrl-C and --resume. Everything a step draws at random derives from (seed, epoch,
  * step), so a resumed run repeats exactly what an uninterrupted one does. */
 #include "ctvk/checkpoint.h"
+#include "ctvk/dist.h"
 #include "ctvk/pipeline.h"
 #include "net/train_ops.h"
 #include "runtime/fileio.h"
@@ -19,6 +20,7 @@ volatile int ctvk_interrupt_requested;
 
 typedef struct settings {
     int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress, skip_bad;
+    int micro_batch, sync_bn;
     long max_steps;
     double min_delta;
     uint64_t seed;
@@ -53,6 +55,8 @@ static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
     CTVK_TRY(ctvk_config_int(cfg, "train", "patience", 0, 0, 100000, &v)); s->patience = (int)v;
     CTVK_TRY(ctvk_config_double(cfg, "train", "min_delta", 0, 0, 1e9, &s->min_delta));
     CTVK_TRY(ctvk_config_int(cfg, "train", "max_steps_per_epoch", 0, 0, 1000000000L, &s->max_steps));
+    CTVK_TRY(ctvk_config_int(cfg, "train", "micro_batch", 0, 0, 4096, &v)); s->micro_batch = (int)v;
+    CTVK_TRY(ctvk_config_bool(cfg, "train", "sync_bn", 0, &s->sync_bn));
     CTVK_TRY(ctvk_config_str(cfg, "train", "validation", "validation", &str));
     s->validation = !strcasecmp(str, "test") ? VAL_TEST : !strcasecmp(str, "none") ? VAL_NONE : VAL_VALIDATION;
     CTVK_TRY(ctvk_config_int(cfg, "data", "loader_threads", 0, 0, 64, &v)); s->loader_threads = (int)v;
@@ -100,6 +104,9 @@ typedef struct trainer {
     ctvk_graph g;
     ctvk_net *net;
     int size, resize, classes;
+    int rank, ranks;                      /* data-parallel ranks (ctvk_dist); 1 without MPI */
+    int local_max;                        /* samples one backprop takes: the rank's share or a micro-batch */
+    float *recs;                          /* augmentation records of a whole global batch */
     ctvk_tensor *pixels, *augp;          /* uint16 batch, augmentation records */
     ctvk_tensor *v_pixels, *v_input, *v_augp;   /* views for the current batch size */
     int vn;
@@ -138,24 +145,27 @@ static void one_hot(trainer *t, const ctvk_batch *b)
     for (int i = 0; i < b->n; i++) t->labels[(size_t)i * t->classes + b->labels[i]] = 1.0f;
 }
 
-/* Uploads a batch and writes the network input: augmented for training, converted otherwise. */
-static ctvk_status stage_batch(trainer *t, const ctvk_batch *b, int augment, uint64_t step_seed)
+/* Uploads n slices and writes the network input: augmented with the records recs (n of them), or
+ * converted when recs is NULL. */
+static ctvk_status stage(trainer *t, const uint16_t *pixels, int n, const float *recs)
 {
-    CTVK_TRY(bind_views(t, b->n));
-    CTVK_TRY(ctvk_tensor_upload(t->v_pixels, b->pixels, (size_t)b->n * t->size * t->size * sizeof(uint16_t)));
-    if (!augment) return ctvk_convert_u16_to_f32(t->ctx, t->v_pixels, t->s.scale, t->s.offset, t->v_input);
-    float rec[64 * CTVK_AUGMENT_RECORD], *recs = b->n <= 64 ? rec : malloc((size_t)b->n * sizeof rec / 64);
-    if (!recs) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    CTVK_TRY(bind_views(t, n));
+    CTVK_TRY(ctvk_tensor_upload(t->v_pixels, pixels, (size_t)n * t->size * t->size * sizeof(uint16_t)));
+    if (!recs) return ctvk_convert_u16_to_f32(t->ctx, t->v_pixels, t->s.scale, t->s.offset, t->v_input);
+    CTVK_TRY(ctvk_tensor_upload(t->v_augp, recs, (size_t)n * CTVK_AUGMENT_RECORD * sizeof(float)));
+    return ctvk_augment(t->ctx, t->v_pixels, t->v_augp, t->s.scale, t->s.offset, t->v_input);
+}
+
+/* The augmentation of every sample of a global batch of `count`, drawn in order from the step's
+ * seed, so that each rank's share gets what one rank would draw for those samples. */
+static void draw_records(trainer *t, int count, uint64_t step_seed)
+{
     uint64_t rng = step_seed;
-    for (int i = 0; i < b->n; i++) {
+    for (int i = 0; i < count; i++) {
         ctvk_augment_params p;
         ctvk_augment_draw(&t->s.augc, &rng, t->size, t->size, &p);
-        ctvk_augment_record(&t->s.augc, &p, t->size, t->size, recs + (size_t)i * CTVK_AUGMENT_RECORD);
+        ctvk_augment_record(&t->s.augc, &p, t->size, t->size, t->recs + (size_t)i * CTVK_AUGMENT_RECORD);
     }
-    ctvk_status st = ctvk_tensor_upload(t->v_augp, recs, (size_t)b->n * CTVK_AUGMENT_RECORD * sizeof(float));
-    if (recs != rec) free(recs);
-    CTVK_TRY(st);
-    return ctvk_augment(t->ctx, t->v_pixels, t->v_augp, t->s.scale, t->s.offset, t->v_input);
 }
 
 /* ---------------------------------------------------------------- logs and checkpoints */
@@ -287,7 +297,9 @@ static ctvk_status resume_from(trainer *t)
     if (!s) {
         t->epoch = (int)ck.epoch;
         t->step = (int)ck.step;
-        if (t->step) s = ctvk_net_set_stats(t->net, t->partial);
+        /* the interrupted epoch's sums are global: rank 0 carries them, the others start from zero */
+        double zero[3] = {0, 0, 0};
+        if (t->step) s = ctvk_net_set_stats(t->net, t->rank == 0 ? t->partial : zero);
     }
     ctvk_checkpoint_free(&ck);
     return s;
@@ -317,32 +329,119 @@ static void show_epoch(trainer *t, const ctvk_epoch_metrics *m, int best)
     fflush(t->out);
 }
 
+/* ---------------------------------------------------------------- ranks */
+/* FNV-1a over the parameters' bytes: equal on every rank when the ranks stay identical. */
+static uint64_t checksum(const float *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n * sizeof *p; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Per-rank batch norm leaves each rank its own moving statistics: they become the ranks' mean
+ * (before validation and every checkpoint), and then the weights of all ranks must agree bit for
+ * bit, which the checksum proves. */
+static ctvk_status sync_ranks(trainer *t, int epoch)
+{
+    if (t->ranks < 2) return CTVK_OK;
+    size_t n = t->g.params_total;
+    float *p = malloc(n * sizeof *p);
+    if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    ctvk_status s = ctvk_net_get_params(t->net, p);
+    for (int i = 0; !s && !t->s.sync_bn && i < t->g.nlayers; i++) {
+        const ctvk_layer *l = &t->g.layers[i];
+        for (int k = 0; !s && k < l->nparams; k++) {
+            if (l->params[k].trainable) continue;
+            float *v = p + l->params[k].offset;
+            s = ctvk_dist_sum_f32(v, l->params[k].count);
+            for (size_t j = 0; j < l->params[k].count; j++) v[j] /= (float)t->ranks;
+        }
+    }
+    if (!s && !t->s.sync_bn) s = ctvk_net_set_params(t->net, p);
+    uint64_t h = s ? 0 : checksum(p, n);
+    int same = 1;
+    if (!s) s = ctvk_dist_same_u64(h, &same);
+    if (!s && !same)
+        s = ctvk__fail(CTVK_ERR_DIST, "the %d ranks' weights differ after epoch %d (rank %d's checksum %016llx): the "
+                       "ranks no longer compute the same model", t->ranks, epoch, t->rank, (unsigned long long)h);
+    if (!s && t->out && epoch > 0)
+        fprintf(t->out, "epoch %d: weights identical on %d ranks (checksum %016llx)\n", epoch, t->ranks,
+                (unsigned long long)h);
+    free(p);
+    return s;
+}
+
+/* Checkpoints and logs come from rank 0; every rank learns whether that worked. */
+static ctvk_status save_agreed(trainer *t, const char *path, int with_state)
+{
+    ctvk_status s = t->rank == 0 ? save(t, path, with_state) : CTVK_OK;
+    return ctvk_dist_agree(s);
+}
+
+static ctvk_status logs_agreed(trainer *t)
+{
+    return ctvk_dist_agree(t->rank == 0 ? write_logs(t) : CTVK_OK);
+}
+
 /* ---------------------------------------------------------------- epochs */
+/* Validation: each rank takes a contiguous share of the list, the sums are added over ranks. */
 static ctvk_status validate(trainer *t, const ctvk_image_list *list, double *loss, double *acc)
 {
     *loss = *acc = NAN;
     if (!list || list->n == 0) return CTVK_OK;
-    int batch = t->s.eval_batch < t->s.batch ? t->s.eval_batch : t->s.batch;
-    ctvk_loader_options lo = {.n = list->n, .paths = (const char *const *)list->paths, .labels = list->labels,
-                              .batch = batch, .size = t->size, .resize = t->resize, .epochs = 1,
-                              .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad};
-    ctvk_loader *l;
-    CTVK_TRY(ctvk_loader_create(&lo, &l));
-    double st[3];
+    size_t lo = list->n * (size_t)t->rank / (size_t)t->ranks, hi = list->n * ((size_t)t->rank + 1) / (size_t)t->ranks;
+    int batch = t->s.eval_batch < t->local_max ? t->s.eval_batch : t->local_max;
+    double st[3] = {0, 0, 0};
     ctvk_status s = ctvk_net_val_stats(t->net, st, 1);
-    for (;;) {
-        ctvk_batch b;
-        if (s || (s = ctvk_loader_next(l, &b)) || b.n == 0) break;
-        one_hot(t, &b);
-        s = stage_batch(t, &b, 0, 0);
-        if (!s) s = ctvk_net_validate(t->net, b.n, t->labels);
-        if (!s) s = ctvk_sync(t->ctx);
-        ctvk_loader_release(l, &b);
+    if (!s && hi > lo) {
+        ctvk_loader_options lo_opt = {.n = hi - lo, .paths = (const char *const *)list->paths + lo,
+                                      .labels = list->labels + lo, .batch = batch, .size = t->size,
+                                      .resize = t->resize, .epochs = 1, .threads = t->s.loader_threads,
+                                      .skip_bad = t->s.skip_bad};
+        ctvk_loader *l;
+        s = ctvk_loader_create(&lo_opt, &l);
+        for (;;) {
+            ctvk_batch b;
+            if (s || (s = ctvk_loader_next(l, &b)) || b.n == 0) break;
+            one_hot(t, &b);
+            s = stage(t, b.pixels, b.n, NULL);
+            if (!s) s = ctvk_net_validate(t->net, b.n, t->labels);
+            if (!s) s = ctvk_sync(t->ctx);
+            ctvk_loader_release(l, &b);
+        }
+        if (l) ctvk_loader_destroy(l);
+        if (!s) s = ctvk_net_val_stats(t->net, st, 1);
     }
-    ctvk_loader_destroy(l);
-    if (!s) s = ctvk_net_val_stats(t->net, st, 1);
+    s = ctvk_dist_agree(s);
+    if (!s) s = ctvk_dist_sum_f64(st, 3);
     if (!s && st[2] > 0) { *loss = st[0] / st[2]; *acc = st[1] / st[2]; }
     return s;
+}
+
+/* One step on this rank's share b of a global batch of `total` samples: micro-batches of at most
+ * local_max samples (the same number on every rank, some maybe empty, so that the ranks' collectives
+ * pair up), their gradients added, summed over the ranks, then Nadam. */
+static ctvk_status train_step(trainer *t, const ctvk_batch *b, int total, int e)
+{
+    uint64_t aug_seed = mix(t->s.seed, (uint64_t)e, (uint64_t)t->step);
+    uint64_t seed = mix(t->s.seed, (uint64_t)e, (uint64_t)t->step + (1ull << 40));
+    int share = (b->global_n + t->ranks - 1) / t->ranks;   /* the largest share of any rank */
+    int parts = (share + t->local_max - 1) / t->local_max;
+    if (parts < 1) parts = 1;
+    if (t->s.aug) draw_records(t, b->offset + b->n, aug_seed);
+    one_hot(t, b);
+    for (int j = 0; j < parts; j++) {
+        int a = b->n * j / parts, z = b->n * (j + 1) / parts;
+        ctvk_step_part part = {b->offset + a, total, j > 0};
+        if (z > a) {
+            CTVK_TRY(stage(t, b->pixels + (size_t)a * t->size * t->size, z - a,
+                           t->s.aug ? t->recs + (size_t)(b->offset + a) * CTVK_AUGMENT_RECORD : NULL));
+        }
+        CTVK_TRY(ctvk_net_backprop(t->net, z - a, t->labels + (size_t)a * t->classes, seed, &part));
+    }
+    CTVK_TRY(ctvk_net_sum_gradients(t->net));
+    return ctvk_net_apply_gradients(t->net);
 }
 
 static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
@@ -352,7 +451,8 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
     ctvk_loader_options lo = {.n = f->train.n, .paths = (const char *const *)f->train.paths,
                               .labels = f->train.labels, .batch = t->s.batch, .size = t->size,
                               .resize = t->resize, .shuffle = t->s.shuffle, .seed = t->s.seed,
-                              .epochs = t->s.epochs, .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad};
+                              .epochs = t->s.epochs, .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad,
+                              .part = t->rank, .parts = t->ranks};
     ctvk_loader *probe;
     CTVK_TRY(ctvk_loader_create(&lo, &probe));
     long per_epoch = (long)ctvk_loader_batches_per_epoch(probe);
@@ -365,17 +465,30 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         lo.epochs = e + 1;
         ctvk_loader *l;
         CTVK_TRY(ctvk_loader_create(&lo, &l));
+        /* the running sums are global: rank 0 carries those of an interrupted epoch */
         double t0 = ctvk__now() - t->partial_seconds, st[3] = {t->partial[0], t->partial[1], t->partial[2]};
         if (t->step == 0) s = ctvk_net_stats(t->net, st, 1);
         while (!s && t->step < steps) {
             ctvk_batch b;
-            if ((s = ctvk_loader_next(l, &b)) || b.n == 0) break;
-            one_hot(t, &b);
-            s = stage_batch(t, &b, t->s.aug, mix(t->s.seed, (uint64_t)e, (uint64_t)t->step));
-            if (!s) s = ctvk_net_train_step(t->net, b.n, t->labels, mix(t->s.seed, (uint64_t)e, (uint64_t)t->step + (1ull << 40)));
+            s = ctvk_dist_agree(ctvk_loader_next(l, &b));
+            if (s || b.ended) break;
+            double n = b.n;                 /* samples in the global batch, after skipped slices */
+            s = ctvk_dist_sum_f64(&n, 1);
+            if (!s && n > 0) {
+                s = train_step(t, &b, (int)n, e);
+                /* the other ranks may be inside a collective of this step: stop them all */
+                if (s && t->ranks > 1) {
+                    fprintf(stderr, "ctvk train: rank %d of %d: %s\n", t->rank, t->ranks, ctvk_error());
+                    ctvk_dist_abort(1);
+                }
+            }
             ctvk_loader_release(l, &b);
-            if (!s) s = ctvk_net_stats(t->net, st, 0);
+            /* the epoch's sums over all ranks, and whether any rank was asked to stop */
+            double g[4] = {0, 0, 0, ctvk__fault("interrupt") || ctvk_interrupt_requested};
+            if (!s) s = ctvk_dist_agree(ctvk_net_stats(t->net, g, 0));
+            if (!s) s = ctvk_dist_sum_f64(g, 4);
             if (s) break;
+            memcpy(st, g, sizeof st);
             if (ctvk__fault("nan-loss")) st[0] = NAN;   /* tests: a diverging run */
             t->step++;
             if (!isfinite(st[0]))
@@ -383,11 +496,12 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
                                "checkpoint is %s (try a smaller [train] lr)", isnan(st[0]) ? "NaN" : "infinite", e + 1,
                                t->step, ctvk__exists(t->last_path) ? t->last_path : "(none yet)");
             show_step(t, e, t->step, (int)steps, st, ctvk__now() - t0);
-            if (ctvk__fault("interrupt")) ctvk_interrupt_requested = 1;
+            if (g[3] > 0) ctvk_interrupt_requested = 1;
             if (!s && ctvk_interrupt_requested && t->step < steps) {
                 memcpy(t->partial, st, sizeof st);
                 t->partial_seconds = ctvk__now() - t0;
-                s = save(t, t->last_path, 1);
+                s = sync_ranks(t, 0);
+                if (!s) s = save_agreed(t, t->last_path, 1);
                 if (!s) s = ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved %s; continue "
                                        "with --resume", e + 1, t->step, t->last_path);
                 out->interrupted = 1;
@@ -402,12 +516,13 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
                                 .seconds = ctvk__now() - t0};
         m.images_per_s = st[2] / m.seconds;
+        CTVK_TRY(sync_ranks(t, e + 1));
         CTVK_TRY(validate(t, val, &m.val_loss, &m.val_accuracy));
         int best = val ? (t->best_epoch == 0 || m.val_accuracy > t->best_val_acc) : 1;
         if (best) {
             t->best_val_acc = val ? m.val_accuracy : m.accuracy;
             t->best_epoch = e + 1;
-            CTVK_TRY(save(t, t->best_path, 0));
+            CTVK_TRY(save_agreed(t, t->best_path, 0));
         }
         /* early stopping on val_loss as Keras' EarlyStopping(patience, min_delta) */
         int stop = 0;
@@ -424,8 +539,8 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         t->step = 0;
         memset(t->partial, 0, sizeof t->partial);
         t->partial_seconds = 0;
-        CTVK_TRY(write_logs(t));
-        CTVK_TRY(save(t, t->last_path, 1));
+        CTVK_TRY(logs_agreed(t));
+        CTVK_TRY(save_agreed(t, t->last_path, 1));
         if (stop) {
             out->stopped_early = 1;
             if (t->out) fprintf(t->out, "early stopping: val_loss did not improve for %d epoch(s)\n", t->wait);
@@ -449,8 +564,16 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     t.ctx = ctx;
     t.out = progress;
     CTVK_TRY(read_settings(cfg, &t.s));
+    t.rank = ctvk_dist_rank();
+    t.ranks = ctvk_dist_size();
+    if (t.rank != 0) t.out = NULL;        /* rank 0 reports for all */
     t.bar = t.out && (t.s.progress == PROGRESS_BAR || (t.s.progress == PROGRESS_AUTO && isatty(fileno(t.out))));
     if (t.s.progress == PROGRESS_NONE) t.out = NULL;
+    if (t.s.batch < t.ranks)
+        return ctvk__fail(CTVK_ERR_ARG, "config %s: [train] batch %d is smaller than the %d ranks: each rank needs a "
+                          "sample of every batch", ctvk_config_path(cfg), t.s.batch, t.ranks);
+    t.local_max = (t.s.batch + t.ranks - 1) / t.ranks;
+    if (t.s.micro_batch && t.s.micro_batch < t.local_max) t.local_max = t.s.micro_batch;
     ctvk_data_options dopt;
     ctvk_dataset *ds = NULL;
     ctvk_model_config mc;
@@ -480,16 +603,19 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
         t.size = mc.height;
         t.resize = dopt.resize;
         t.classes = mc.classes;
-        s = ctvk_net_create(ctx, &t.g, t.s.batch, 1, &t.net);
+        s = ctvk_net_create(ctx, &t.g, t.local_max, 1, &t.net);
     }
     if (!s) {
         ctvk_net_set_optimizer(t.net, &t.s.opt);
-        s = ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){t.s.batch, t.size, t.size, 1}, "slices", &t.pixels);
+        ctvk_net_set_sync_bn(t.net, t.s.sync_bn && t.ranks > 1);
+        s = ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){t.local_max, t.size, t.size, 1}, "slices", &t.pixels);
     }
-    if (!s) s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, t.s.batch, CTVK_AUGMENT_RECORD}, "augment", &t.augp);
+    if (!s)
+        s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, t.local_max, CTVK_AUGMENT_RECORD}, "augment", &t.augp);
     if (!s) {
         t.labels = malloc((size_t)t.s.batch * (size_t)t.classes * sizeof *t.labels);
-        if (!t.labels) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        t.recs = malloc((size_t)t.s.batch * CTVK_AUGMENT_RECORD * sizeof *t.recs);
+        if (!t.labels || !t.recs) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     }
     if (!s && resume && ctvk__exists(t.last_path)) {
         s = resume_from(&t);
@@ -513,6 +639,12 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
         fprintf(t.out, "fold %d: %zu training images, %zu validation images, %s %dx%d, batch %d, %d epochs, on %s\n", k,
                 f->train.n, t.s.validation == VAL_NONE ? (size_t)0 : t.s.validation == VAL_TEST ? f->test.n
                 : f->validation.n, mc.arch, t.size, t.size, t.s.batch, t.s.epochs, ctvk_device(ctx)->name);
+    if (!s && t.out && t.ranks > 1)
+        fprintf(t.out, "data parallel: %d ranks, up to %d samples each per step, %s batch norm\n", t.ranks,
+                (t.s.batch + t.ranks - 1) / t.ranks, t.s.sync_bn ? "synchronised" : "per-rank");
+    if (!s && t.out && t.local_max < (t.s.batch + t.ranks - 1) / t.ranks)
+        fprintf(t.out, "micro-batches of up to %d samples, gradients added before each Nadam step\n", t.local_max);
+    s = ctvk_dist_agree(s);              /* every rank is ready, or all stop */
     if (!s) s = run(&t, f, out);
     out->epochs_run = t.nhist;
     out->best_epoch = t.best_epoch;
@@ -529,6 +661,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     ctvk_graph_free(&t.g);
     ctvk_dataset_free(ds);
     free(t.labels);
+    free(t.recs);
     free(t.hist);
     if (s) return ctvk__fail(s, "%s", msg);
     return CTVK_OK;
