@@ -1,5 +1,6 @@
 /* INI configs through iniparser, with "section.key=value" overrides and checked getters. */
 #include "ctvk/config.h"
+#include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <errno.h>
 #include <iniparser.h>
@@ -224,15 +225,15 @@ static ctvk_status save_one(void *user, const char *section, const char *key, co
 ctvk_status ctvk_config_save(const ctvk_config *c, const char *path)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    FILE *f;
+    CTVK_TRY(ctvk__open_tmp(path, tmp, sizeof tmp, &f));   /* a name of this process: ranks may race */
     fprintf(f, "; effective configuration (from %s and --set overrides)\n", c->path);
     save_state st = {f, NULL};
     ctvk_status s = ctvk_config_foreach(c, save_one, &st);
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (!s && (bad || rename(tmp, path) != 0)) s = ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (s) remove(tmp);
-    return s;
+    if (s) {
+        fclose(f);
+        remove(tmp);
+        return s;
+    }
+    return ctvk__close_commit(f, tmp, path);
 }

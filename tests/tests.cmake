@@ -10,7 +10,8 @@ set(CTVK_TEST_ENV
   "CTVK_SHARED=${CMAKE_SOURCE_DIR}/../shared"
   "CTVK_SOURCE=${CMAKE_SOURCE_DIR}"
   "CTVK_BIN=$<TARGET_FILE:ctvk-bin>"
-  "CTVK_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  "CTVK_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  "CTVK_TEST_MPI=$<IF:$<BOOL:${CTVK_MPI}>,ON,OFF>")
 if(CTVK_SANITIZE)
   # a program linking the instrumented library must be instrumented too
   list(APPEND CTVK_TEST_ENV "CTVK_EMBED_CFLAGS=-fsanitize=address,undefined")

@@ -645,7 +645,10 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     if (!s && t.out && t.local_max < (t.s.batch + t.ranks - 1) / t.ranks)
         fprintf(t.out, "micro-batches of up to %d samples, gradients added before each Nadam step\n", t.local_max);
     s = ctvk_dist_agree(s);              /* every rank is ready, or all stop */
-    if (!s) s = run(&t, f, out);
+    if (!s) {
+        s = run(&t, f, out);
+        s = ctvk_dist_agree(s);          /* the ranks end together (an interrupt reaches them all) */
+    }
     out->epochs_run = t.nhist;
     out->best_epoch = t.best_epoch;
     out->best_val_accuracy = t.best_val_acc;

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Data-parallel training and parallel folds over MPI (ctvk built with -DCTVK_MPI=ON; skipped, exit
+# 77, otherwise). Two ranks train what one rank trains with the same global batch (synchronised
+# batch norm), the ranks stay identical, an interrupted 2-rank run resumes exactly, a bad slice on
+# any rank stops every rank with one message, and `mpirun -np 2 ctvk cv` gives the sequential
+# summary.
+set -u
+. "$(dirname "$0")/lib_cli.sh"
+[ "${CTVK_TEST_MPI:-OFF}" = ON ] || { echo "cli_mpi: ctvk was built without MPI (-DCTVK_MPI=ON): skipped"; exit 77; }
+MPI=(mpirun --allow-run-as-root --oversubscribe -np 2 -x LP_NUM_THREADS=1)
+export CLI_TIMEOUT=300
+
+"$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
+cat > "$T/dp.ini" <<INI
+[data]
+root = $T/data/flat
+folds_dir = $T/data/folds
+series_root = $T/data/full
+image_size = 48
+scale = 0.001
+[model]
+arch = small_resnet
+input_size = 48
+stages = 2
+blocks = 1,1
+widths = 4,8
+bn_momentum = 0.9
+[train]
+epochs = 2
+batch = 7
+lr = 1e-3
+seed = 7
+sync_bn = true
+[output]
+progress = lines
+INI
+# 36 training images in batches of 7: shares of 4 and 3, and a last batch of one image, which
+# leaves rank 0 without a sample (it still takes part in every collective)
+expect 0 "fold 1: 2 epochs" -- "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/one"
+expect 0 "epoch 2: weights identical on 2 ranks" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/two"
+ok "one summary line, from rank 0" '[ "$(grep -c "^fold 1: 2 epochs" <<<"$("${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 \
+    --set output.dir="$T/two-again" 2>&1)")" -eq 1 ]'
+
+# The same weights within float tolerance. The runs differ only in the order of float additions
+# (gradients summed over two ranks, BN statistics merged in double). Parameters with a gradient
+# agree to a few ulps (measured 1.2e-7); require 1e-5. Two kinds of tensors have no gradient at all:
+# conv biases whose output a batch norm normalises (BN removes any constant shift, so their exact
+# gradient is 0 and the computed one is rounding noise, which Nadam scales up to steps of up to
+# (1 - beta1) / sqrt(1 - beta2) * lr = 3.2e-3 each), and the moving means those biases shift. For
+# them only the Nadam bound holds: 2 * 3.2e-3 * 12 steps = 0.077 (measured 8e-4).
+"$BIN" compare "$T/one/fold1/last.ckpt" "$T/two/fold1/last.ckpt" --tensors > "$T/cmp.txt" 2>&1 || bad "compare"
+worst() { awk -v noise="$2" '$1 != "" && NF == 3 { is_noise = ($2 == "bias:0" && $1 ~ /_conv$/) || $2 == "moving_mean:0";
+          if (is_noise == noise && $3 > m) m = $3 } END { printf "%g\n", m + 0 }' "$1"; }
+w=$(worst "$T/cmp.txt" 0); n=$(worst "$T/cmp.txt" 1)
+echo "2 ranks vs 1 rank: largest difference $w (parameters with a gradient), $n (zero-gradient biases, moving means)"
+ok "2 ranks vs 1 rank: parameters with a gradient differ by $w > 1e-5" "awk 'BEGIN { exit !($w <= 1e-5) }'"
+ok "2 ranks vs 1 rank: zero-gradient tensors differ by $n > 0.077" "awk 'BEGIN { exit !($n <= 0.077) }'"
+ok "2 ranks vs 1 rank: nothing compared" "[ \$(grep -c kernel:0 $T/cmp.txt) -ge 8 ]"
+paste -d, "$T/one/fold1/train_log.csv" "$T/two/fold1/train_log.csv" | awk -F, 'NR > 1 { for (i = 2; i <= 5; i++) {
+    d = $i - $(i + 7); if (d < 0) d = -d; if (d > 1e-4) bad = 1 } } END { exit bad }' && good \
+    || bad "2 ranks: the epoch metrics (loss, accuracy, val_loss, val_accuracy) differ from 1 rank's by more than 1e-4"
+
+# The control: per-rank batch norm (each rank normalises its own share) is a different computation,
+# and the same check sees it: the weights with a gradient move apart by far more than 1e-5.
+expect 0 "fold 1: 2 epochs" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/perrank" \
+    --set train.sync_bn=false
+"$BIN" compare "$T/one/fold1/last.ckpt" "$T/perrank/fold1/last.ckpt" --tensors > "$T/cmp2.txt" 2>&1 || bad "compare"
+w2=$(worst "$T/cmp2.txt" 0)
+echo "per-rank BN vs 1 rank: largest difference $w2"
+ok "per-rank BN should differ from 1 rank (got $w2)" "awk 'BEGIN { exit !($w2 > 1e-4) }'"
+
+# Per-rank BN over 2 ranks of 3 is what micro-batches of 3 compute on one rank: the same trainable
+# weights (the moving statistics differ: averaged over ranks vs updated per micro-batch). Batches of
+# 6 divide the 36 images, so every step splits the same way.
+expect 0 "micro-batches of up to 3 samples" -- "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/micro" \
+    --set train.batch=6 --set train.micro_batch=3
+expect 0 "fold 1: 2 epochs" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/perrank6" \
+    --set train.sync_bn=false --set train.batch=6
+"$BIN" compare "$T/micro/fold1/last.ckpt" "$T/perrank6/fold1/last.ckpt" --tensors > "$T/cmp3.txt" 2>&1 || bad "compare"
+w3=$(awk '$2 ~ /^(kernel|gamma|beta):0$/ && $3 > m { m = $3 } END { printf "%g\n", m + 0 }' "$T/cmp3.txt")
+echo "micro-batches vs per-rank BN: largest difference $w3 (kernels, gammas, betas)"
+ok "micro-batches of 3 vs 2 ranks of 3: trainable weights differ by $w3 > 1e-5" "awk 'BEGIN { exit !($w3 <= 1e-5) }'"
+
+# Interrupted (as Ctrl-C on every rank), then resumed on 2 ranks: the uninterrupted run's weights
+expect 130 "interrupted at epoch 1, step 3: saved .*last.ckpt" -- \
+    env CTVK_FAULT=interrupt:3 "${MPI[@]}" -x CTVK_FAULT "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/int"
+expect 0 "resuming .* at epoch 1, step 3" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --resume --set output.dir="$T/int"
+expect 0 "0 differ" -- "$BIN" compare "$T/two/fold1/last.ckpt" "$T/int/fold1/last.ckpt"
+
+# A corrupt slice: whichever rank reads it, every rank stops (no rank left waiting), one message
+# naming the file
+cp -r "$T/data" "$T/bad"
+victim=$(sed -n 2p "$T/bad/folds/train1.csv" | cut -d, -f1)
+printf 'not a tiff' > "$T/bad/flat/$victim"
+expect 1 "rank .*: loader: epoch 1, batch .*$victim|loader: epoch 1, batch .*$victim" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" \
+    --fold 1 --set output.dir="$T/badrun" --set data.root="$T/bad/flat"
+
+# Parallel folds: the same summary as one process running them in turn
+expect 0 "patients correct" -- "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv1"
+expect 0 "patients correct" -- "${MPI[@]}" "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv2"
+cmp -s "$T/cv1/summary.csv" "$T/cv2/summary.csv" && good || bad "parallel folds: summary.csv differs from the sequential one"
+ok "parallel folds: a summary per run" '[ -s "$T/cv2/summary.json" ] && [ -s "$T/cv2/fold3/eval.json" ]'
+finish cli_mpi
