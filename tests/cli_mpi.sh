@@ -95,6 +95,10 @@ printf 'not a tiff' > "$T/bad/flat/$victim"
 expect 1 "rank .*: loader: epoch 1, batch .*$victim|loader: epoch 1, batch .*$victim" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" \
     --fold 1 --set output.dir="$T/badrun" --set data.root="$T/bad/flat"
 
+# Devices by local rank: entry r of a comma list goes to local rank r (here rank 1 gets the bad one)
+expect 1 "\\[1,1\\]<stderr>:ctvk devices: no Vulkan device matches 'nosuch'" -- \
+    mpirun --allow-run-as-root --oversubscribe --tag-output -np 2 "$BIN" devices --device "llvmpipe,nosuch"
+
 # Parallel folds: the same summary as one process running them in turn
 expect 0 "patients correct" -- "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv1"
 expect 0 "patients correct" -- "${MPI[@]}" "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv2"

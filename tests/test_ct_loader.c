@@ -233,6 +233,60 @@ static void ahead_and_errors(void)
     restore(victim);
 }
 
+/* Data-parallel parts: every part sees every batch (empty shares included), the shares are the
+ * contiguous ranges [n p / P, n (p + 1) / P) of the whole batch, and together they are the whole
+ * stream in order. */
+static void parts(void)
+{
+    enum { P = 6, EPOCHS = 2 };   /* the last batch of 5 leaves one part empty */
+    ctvk_loader_options o = base();
+    o.batch = 6;                      /* 23 images: batches of 6, 6, 6, 5 */
+    o.epochs = EPOCHS;
+    size_t whole[N * EPOCHS];
+    int nb = 0;
+    CHECK(run(&o, EPOCHS, whole, &nb) == N * EPOCHS, "the whole stream");
+    size_t got[N * EPOCHS];
+    int seen[N * EPOCHS] = {0}, bad = 0, empty = 0;
+    for (int p = 0; p < P; p++) {
+        o.part = p, o.parts = P;
+        ctvk_loader *l;
+        if (ctvk_loader_create(&o, &l) != CTVK_OK) { CHECK(0, "create part %d: %s", p, ctvk_error()); return; }
+        int batches = 0;
+        size_t at = 0;                /* the first image of the batch in the whole stream */
+        for (;;) {
+            ctvk_batch b;
+            if (ctvk_loader_next(l, &b) != CTVK_OK) { CHECK(0, "next: %s", ctvk_error()); break; }
+            if (b.ended) break;
+            int lo = b.global_n * p / P, hi = b.global_n * (p + 1) / P;
+            if (b.offset != lo || b.n != hi - lo) bad++;
+            empty += b.n == 0;
+            for (int i = 0; i < b.n; i++) {
+                got[at + (size_t)b.offset + (size_t)i] = b.images[i];
+                seen[at + (size_t)b.offset + (size_t)i]++;
+            }
+            at += (size_t)b.global_n;
+            batches++;
+            ctvk_loader_release(l, &b);
+        }
+        ctvk_loader_destroy(l);
+        CHECK(batches == nb, "part %d saw %d batches, the stream has %d", p, batches, nb);
+    }
+    size_t missing = 0, wrong = 0;
+    for (int i = 0; i < N * EPOCHS; i++) {
+        missing += seen[i] != 1;
+        wrong += seen[i] == 1 && got[i] != whole[i];
+    }
+    printf("parts: %d of %d, %d empty shares; %zu images missing or twice, %zu out of place\n", P, P, empty, missing,
+           wrong);
+    CHECK(bad == 0, "%d shares with a wrong offset or size", bad);
+    CHECK(empty == EPOCHS, "%d empty shares handed out, want one per epoch", empty);
+    CHECK(missing == 0 && wrong == 0, "the parts do not make the whole stream");
+    o.part = P;
+    ctvk_loader *l = NULL;
+    CHECK(ctvk_loader_create(&o, &l) == CTVK_ERR_ARG, "part %d of %d accepted", P, P);
+    ctvk_loader_destroy(l);
+}
+
 int main(void)
 {
     g_dir = check_tmpdir("ct-loader");
@@ -240,6 +294,7 @@ int main(void)
     streams();
     slots_and_misuse();
     ahead_and_errors();
+    parts();
     for (int i = 0; i < N; i++) { unlink(g_paths[i]); free(g_paths[i]); }
     rmdir(g_dir);
     free(g_dir);
