@@ -10,4 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools \
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
   libtiff-dev libiniparser-dev libhdf5-dev libpng-dev zlib1g-dev \
-  python3-numpy python3-tifffile valgrind librenderdoc >/dev/null
+  python3-numpy python3-tifffile valgrind librenderdoc \
+  libopenmpi-dev openmpi-bin >/dev/null
