@@ -34,4 +34,9 @@ printf '[device]\nvariant = fast\n' > "$T/variant.ini"
 expect 1 "\[device\] variant = 'fast': expected auto, gpu or cpu" -- "$BIN" smoke "$T/variant.ini"
 expect 0 "worst error 0" -- "$BIN" smoke --elements 1001 --set device.variant=cpu --set device.push_descriptors=false
 
+# started by an MPI launcher, but built without MPI: say so instead of running N copies of one job
+if [ "${CTVK_TEST_MPI:-OFF}" != ON ]; then
+    expect 1 "built without MPI: rebuild with cmake -DCTVK_MPI=ON" -- env OMPI_COMM_WORLD_SIZE=2 "$BIN" devices
+fi
+
 finish cli_errors
