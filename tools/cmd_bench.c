@@ -13,7 +13,8 @@
 #include <time.h>
 
 const char cmd_bench_help[] =
-    "usage: ctvk bench [CONFIG] [--train] [--batch N] [--reps R] [--profile] [--device D] [--set s.k=v]\n"
+    "usage: ctvk bench [CONFIG] [--train [--micro-batch M]] [--batch N] [--reps R] [--profile] [--device D]\n"
+    "                  [--set s.k=v]\n"
     "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
     "                          [--device D]\n\n"
     "CONFIG (or none: the paper's resnet50v2_fpn at 512x512x1): builds the network of the [model]\n"
@@ -26,6 +27,8 @@ const char cmd_bench_help[] =
     "parameters, gradients, optimizer state and activations need, and with --profile the device\n"
     "time per layer (timestamp queries; the profile adds a little overhead per dispatch), sorted, and\n"
     "per operation type. Input and parameters are random (speed does not depend on them).\n"
+    "--micro-batch M (with --train) runs the step as [train] micro_batch does: pieces of at most M samples\n"
+    "whose gradients add up before one Nadam step, so the device holds the activations of M samples only.\n"
     "--bind-limit BYTES lowers the bytes one binding may span (tests of batch slicing).\n\n"
     "kernels: runs conv2d forward (bias + ReLU epilogue), backward-data and backward-weights on\n"
     "ResNet50-like layer shapes and prints device GFLOP/s from timestamp queries, the best of\n"
@@ -244,7 +247,7 @@ static int bench_network(int argc, char **argv)
 {
     cli_common com = {0};
     const char *config = NULL;
-    long batch = 0, reps = 3, limit = 0;
+    long batch = 0, reps = 3, limit = 0, micro = 0;
     int train = 0, reported = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("bench", &com, argc, argv, i);
@@ -252,7 +255,7 @@ static int bench_network(int argc, char **argv)
         if (k > 0) { i += k; continue; }
         if (!strcmp(argv[i], "--train")) { train = 1; i++; continue; }
         long *num = !strcmp(argv[i], "--batch") ? &batch : !strcmp(argv[i], "--reps") ? &reps
-                    : !strcmp(argv[i], "--bind-limit") ? &limit : NULL;
+                    : !strcmp(argv[i], "--bind-limit") ? &limit : !strcmp(argv[i], "--micro-batch") ? &micro : NULL;
         if (num && i + 1 < argc) {
             char *end;
             *num = strtol(argv[i + 1], &end, 10);
@@ -266,6 +269,9 @@ static int bench_network(int argc, char **argv)
         config = argv[i++];
     }
     if (!batch) batch = train ? 14 : 1;
+    if (micro && !train) return cli_usage_error("bench", "--micro-batch goes with --train");
+    if (micro >= batch) micro = 0;
+    long cap = micro ? micro : batch;      /* the samples the net holds at once */
     ctvk_config *cfg = NULL;
     int rc = cli_load_config("bench", config, &com, &cfg);
     if (rc) return rc;
@@ -288,19 +294,19 @@ static int bench_network(int argc, char **argv)
     const ctvk_device_info *dev = ctvk_device(ctx);
     ctvk_stats s0, s1;
     ctvk_get_stats(ctx, &s0);
-    if (ctvk_net_create(ctx, &g, (int)batch, train, &net)) {
+    if (ctvk_net_create(ctx, &g, (int)cap, train, &net)) {
         /* say what it would need, and the largest batch that would fit */
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
         ctvk__net_mem pm;
-        if (!ctvk__net_plan_memory(ctx, &g, (int)batch, train, &pm)) {
+        if (!ctvk__net_plan_memory(ctx, &g, (int)cap, train, &pm)) {
             printf("%s of batch %ld needs %.1f MiB by plan: parameters %.1f, gradients %.1f, optimizer %.1f, "
                    "activations %.1f (live peak %.1f), activation gradients %.1f (live peak %.1f), other %.1f\n",
-                   train ? "a training step" : "inference", batch, mib(pm.total), mib(pm.params), mib(pm.grads),
+                   train ? "a training step" : "inference", cap, mib(pm.total), mib(pm.params), mib(pm.grads),
                    mib(pm.optimizer), mib(pm.act_pool), mib(pm.act_live_peak), mib(pm.grad_pool),
                    mib(pm.grad_live_peak), mib(pm.other));
             long fit = 0;
-            for (long b = batch - 1; b >= 1 && !fit; b--) {
+            for (long b = cap - 1; b >= 1 && !fit; b--) {
                 ctvk__net_mem q;
                 if (!ctvk__net_plan_memory(ctx, &g, (int)b, train, &q) &&
                     q.total + (q.total >> 5) <= (uint64_t)((double)dev->heap_size[0] * 0.9))
@@ -314,7 +320,7 @@ static int bench_network(int argc, char **argv)
         goto done;
     }
     if (limit) ctvk__net_set_bind_limit(net, (uint64_t)limit);
-    size_t in_count = (size_t)batch * mc.height * mc.width * mc.channels;
+    size_t in_count = (size_t)cap * mc.height * mc.width * mc.channels;
     size_t nb = in_count > g.params_total ? in_count : g.params_total;
     if (nb < (size_t)batch * mc.classes) nb = (size_t)batch * mc.classes;
     buf = malloc(nb * sizeof *buf);
@@ -343,9 +349,11 @@ static int bench_network(int argc, char **argv)
     printf("device: %s, %s kernels%s\n", dev->name, ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU ? "CPU" : "GPU",
            dev->type == CTVK_DEVICE_CPU && !getenv("LP_NUM_THREADS") ? " (LP_NUM_THREADS unset: set it to the cores)"
                                                                       : "");
-    printf("network: %s (head %s) %dx%dx%d, %zu parameters; %s, batch %ld\n", mc.arch, g.cfg.head, mc.height,
+    printf("network: %s (head %s) %dx%dx%d, %zu parameters; %s, batch %ld", mc.arch, g.cfg.head, mc.height,
            mc.width, mc.channels, g.params_count, train ? "training step (forward, loss, backward, Nadam)"
                                                         : "inference forward", batch);
+    if (micro) printf(" in micro-batches of up to %ld", micro);
+    printf("\n");
     ctvk_get_stats(ctx, &s1);
     ctvk__net_mem m;
     ctvk__net_memory(net, &m);
@@ -365,7 +373,14 @@ static int bench_network(int argc, char **argv)
     for (long r = 0; r <= reps; r++) {              /* r = 0: warm-up (shader compilation) */
         if (r == reps && o.profile) ctvk_profile_reset(ctx);
         double t0 = (1e3 * ctvk__now());
-        ctvk_status st = train ? ctvk_net_train_step(net, (int)batch, buf, (uint64_t)r + 1) : ctvk_net_forward(net, (int)batch);
+        ctvk_status st = CTVK_OK;
+        if (!train) st = ctvk_net_forward(net, (int)batch);
+        for (long a = 0; train && !st && a < batch; a += cap) {   /* one piece unless micro-batched */
+            ctvk_step_part part = {(int)a, (int)batch, a > 0};
+            st = ctvk_net_backprop(net, (int)(batch - a < cap ? batch - a : cap), buf + a * mc.classes,
+                                   (uint64_t)r + 1, &part);
+        }
+        if (train && !st) st = ctvk_net_apply_gradients(net);
         if (st || ctvk_sync(ctx)) goto done;
         double t = (1e3 * ctvk__now()) - t0;
         if (r == 0) printf("warm-up (compiles shaders): %.1f ms\n", t);
