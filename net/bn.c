@@ -357,6 +357,42 @@ ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_ten
     return ctvk_bn_backward_dx(ctx, x->shape, x, gamma, saved, relu_out, g, dx, accumulate_dx, work);
 }
 
+ctvk_status ctvk_bn_fold(ctvk_ctx *ctx, const ctvk_tensor *w, const ctvk_tensor *b, const ctvk_tensor *gamma,
+                         const ctvk_tensor *beta, const ctvk_tensor *mean, const ctvk_tensor *var, float eps,
+                         ctvk_tensor *wf, ctvk_tensor *bf)
+{
+    const char *k = "bn_fold";
+    const ctvk_tensor *t[] = {w, b, gamma, beta, mean, var, wf, bf};
+    CTVK_TRY(ctvk__ops_f32(k, t, 8));
+    size_t C = bf->count;
+    const ctvk_tensor *pc_t[] = {gamma, beta, mean, var};
+    for (int i = 0; i < 4; i++) CTVK_TRY(ctvk__ops_count(k, pc_t[i], C, "one per output channel"));
+    if (b) CTVK_TRY(ctvk__ops_count(k, b, C, "one per output channel"));
+    CTVK_TRY(ctvk__need_same_count(k, w, wf));
+    if (C == 0 || w->count % C) return ctvk__fail(CTVK_ERR_ARG, "%s: %zu weights are not whole HWIO filters of %zu "
+                                                  "output channels", k, w->count, C);
+    if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
+    apply_push pc = {(uint32_t)w->count, (uint32_t)C, eps};
+    int32_t spec[3] = {CTVK_OPS_LOCAL, 0, 1};
+    const ctvk_tensor *b1[6] = {w, gamma, beta, mean, var, wf};
+    CTVK_TRY(ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 3, b1, w->count));
+    pc.n = (uint32_t)C;
+    spec[1] = 1;
+    spec[2] = b != NULL;
+    const ctvk_tensor *b2[6] = {b ? b : gamma, gamma, beta, mean, var, bf};
+    return ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 3, b2, C);
+}
+
+void ctvk_ref_bn_fold(const double *w, size_t count, const double *b, const double *gamma, const double *beta,
+                      const double *mean, const double *var, double eps, int C, double *wf, double *bf)
+{
+    for (size_t i = 0; i < count; i++) {
+        int c = (int)(i % (size_t)C);
+        wf[i] = w[i] * gamma[c] / sqrt(var[c] + eps);
+    }
+    for (int c = 0; c < C; c++) bf[c] = ((b ? b[c] : 0) - mean[c]) * gamma[c] / sqrt(var[c] + eps) + beta[c];
+}
+
 /* ------------------------------------------------------------------ references (double) */
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,

@@ -35,6 +35,10 @@ typedef struct xlayer {
     ctvk_tensor *prm[4], *grd[4];    /* parameter and gradient views */
     ctvk_tensor *saved;      /* BN: mean and invstd */
     double rows;             /* BN with synchronised statistics: rows over all ranks */
+    /* inference: a BN right after a conv (its only consumer) is folded into the conv's weights */
+    int fold_bn;             /* conv: the BN layer folded into it, + 1 (0: none) */
+    int folded;              /* BN: folded into the conv before it */
+    ctvk_tensor *wf, *bf;    /* conv: the folded weights and bias */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
     /* batch slices: when one of the layer's tensors is larger than one binding may span, its
      * kernels run over nsl sample ranges; sv[k * NSLOT + slot] is slot's view for slice k */
@@ -150,7 +154,20 @@ static ctvk_status plan_layers(ctvk_net *net)
             x->k = l->kh; x->stride = l->stride; x->pt = pt; x->pb = pb; x->pl = pl; x->pr = pr;
             lv[i] = new_value(net, l->out, i);
             break;
-        case CTVK_OP_BN:
+        case CTVK_OP_BN: {
+            int conv_only;
+            /* inference: bn(conv(x)) = conv'(x), with the BN in the conv's weights (ctvk_bn_fold) */
+            if (!net->training && l->nin == 1 && l->nparams == 4 && g->layers[l->in[0]].op == CTVK_OP_CONV &&
+                consumers(g, l->in[0], &conv_only) == 1) {
+                x->kind = K_NONE;
+                x->folded = 1;
+                lv[i] = x->vin[0];
+                net->L[l->in[0]].fold_bn = i + 1;
+                if (nc == 1 && g->layers[only].op == CTVK_OP_RELU) x->relu = net->L[l->in[0]].conv.relu = 1;
+                break;
+            }
+        }
+            /* fall through */
         case CTVK_OP_ADD:
             x->kind = l->op == CTVK_OP_BN ? K_BN : K_ADD;
             x->eps = l->eps;
@@ -160,7 +177,7 @@ static ctvk_status plan_layers(ctvk_net *net)
             break;
         case CTVK_OP_RELU: {
             const xlayer *p = &net->L[l->in[0]];
-            if ((p->kind == K_BN || p->kind == K_ADD) && p->relu) { x->kind = K_NONE; lv[i] = x->vin[0]; }
+            if ((p->kind == K_BN || p->kind == K_ADD || p->folded) && p->relu) { x->kind = K_NONE; lv[i] = x->vin[0]; }
             else { x->kind = K_RELU; lv[i] = new_value(net, l->out, i); }
             break;
         }
@@ -321,6 +338,8 @@ static ctvk_status budget_check(const ctvk_net *net)
     uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
                                         (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
     for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
+    for (int i = 0; i < g->nlayers; i++)      /* folded conv weights count as parameters */
+        if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
     if (net->training)
         for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
     uint64_t need = params + state + act + grad + other;
@@ -395,6 +414,12 @@ static ctvk_status alloc_all(ctvk_net *net)
         }
         if (x->kind == K_BN && net->training)
             CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->saved));
+        if (x->fold_bn) {
+            char name[2 * CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->fold_bn - 1].name);
+            CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
+            CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
+        }
         if (x->kind == K_MAXPOOL && net->training) {
             ctvk_shape s = l->out;
             s.n = net->max_batch;
@@ -596,6 +621,8 @@ void ctvk_net_destroy(ctvk_net *net)
         for (int p = 0; p < CTVK_MAX_PARAMS; p++) { ctvk_tensor_destroy(x->prm[p]); ctvk_tensor_destroy(x->grd[p]); }
         ctvk_tensor_destroy(x->saved);
         ctvk_tensor_destroy(x->argmax_all);
+        ctvk_tensor_destroy(x->wf);
+        ctvk_tensor_destroy(x->bf);
     }
     if (net->fp.t) ctvk_flat_release(&net->fp);
     if (net->fg.t) ctvk_flat_release(&net->fg);
@@ -657,7 +684,15 @@ uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }
 
 ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
 {
-    return ctvk_tensor_upload(net->params, params, net->g.params_total * sizeof(float));
+    CTVK_TRY(ctvk_tensor_upload(net->params, params, net->g.params_total * sizeof(float)));
+    for (int i = 0; i < net->g.nlayers; i++) {    /* the folded convs' weights follow the parameters */
+        const xlayer *c = &net->L[i];
+        if (!c->fold_bn) continue;
+        const xlayer *b = &net->L[c->fold_bn - 1];
+        CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
+                              b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
+    }
+    return CTVK_OK;
 }
 
 ctvk_status ctvk_net_get_params(ctvk_net *net, float *params)
@@ -728,7 +763,9 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     ctvk_tensor *a = S(net, x, SA, k), *b = S(net, x, SB, k), *y = S(net, x, SY, k);
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
-    case K_CONV: return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
+    case K_CONV:
+        if (x->wf) return ctvk_conv2d_forward(ctx, &x->conv, a, x->wf, x->bf, y);
+        return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
     case K_BN:
         if (training) return ctvk_bn_train_apply(ctx, a, x->prm[0], x->prm[1], x->saved, x->relu, y);
         return ctvk_bn_forward_infer(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->relu, y);
@@ -1038,6 +1075,13 @@ int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices)
             if (net->L[i].nsl > mx) mx = net->L[i].nsl;
         }
     if (max_slices) *max_slices = mx;
+    return n;
+}
+
+int ctvk__net_folded_bn(const ctvk_net *net)
+{
+    int n = 0;
+    for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].folded;
     return n;
 }
 

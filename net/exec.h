@@ -43,6 +43,8 @@ void ctvk__net_set_bind_limit(ctvk_net *net, uint64_t bytes);
 uint64_t ctvk__net_bind_limit(const ctvk_net *net);
 /* Layers whose kernels run in slices for the batch of the last pass, and the most slices. */
 int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices);
+/* Inference: how many batch norms were folded into the conv before them. */
+int ctvk__net_folded_bn(const ctvk_net *net);
 
 /* Where the net's device memory goes (bytes, for max_batch). The live peaks are the lower bounds
  * by liveness (values alive at once); the pools are what the planner allocated for them. */

@@ -90,6 +90,15 @@ ctvk_status ctvk_bn_backward_dx_rows(ctvk_ctx *ctx, ctvk_shape whole, double row
                                      const ctvk_tensor *gamma, const ctvk_tensor *saved, const ctvk_tensor *relu_out,
                                      const ctvk_tensor *g, ctvk_tensor *dx, int accumulate_dx, const ctvk_tensor *work);
 
+/* Inference BN folded into the conv before it (HWIO weights w with C = bf->count output channels,
+ * bias b or NULL): wf = w * s, bf = (b - mean) * s + beta with s = gamma / sqrt(var + eps), so
+ * that bn_infer(conv(x, w, b)) = conv(x, wf, bf). 2 dispatches. */
+ctvk_status ctvk_bn_fold(ctvk_ctx *ctx, const ctvk_tensor *w, const ctvk_tensor *b, const ctvk_tensor *gamma,
+                         const ctvk_tensor *beta, const ctvk_tensor *mean, const ctvk_tensor *var, float eps,
+                         ctvk_tensor *wf, ctvk_tensor *bf);
+void ctvk_ref_bn_fold(const double *w, size_t count, const double *b, const double *gamma, const double *beta,
+                      const double *mean, const double *var, double eps, int C, double *wf, double *bf);
+
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,
                                double *y, double *saved);

@@ -2,7 +2,9 @@
  * backward (dx, dgamma, dbeta; with and without the fused ReLU; accumulating or not) against the
  * double references on awkward shapes, including data far from zero (a naive E[x^2] - E[x]^2 in
  * fp32 fails there) and row counts that exercise the chunked reduction; finite-difference checks
- * of the reference backward. */
+ * of the reference backward; the inference fold into a conv; statistics synchronised over parts of a
+ * batch (as MPI ranks share it) against the whole batch's. */
+#include "net/conv.h"
 #include "tests/ops_test.h"
 
 #define EPS 1.001e-5
@@ -111,6 +113,128 @@ static void run(ctvk_ctx *ctx, ctvk_tensor *work, ctvk_shape s, double offset, u
     free(x); free(gamma); free(beta); free(mm0); free(mv0); free(g); free(old); free(oldc); free(y); free(saved);
 }
 
+/* bn_infer(conv(x, w, b)) == conv(x, wf, bf) with the folded weights, with and without a conv bias */
+static void fold(ctvk_ctx *ctx, int has_bias)
+{
+    ctvk_shape xs = {2, 7, 6, 5};
+    int C = 6;
+    ctvk_conv2d p;
+    CHECK(ctvk_conv2d_same(3, 3, 1, 1, xs.h, xs.w, &p) == CTVK_OK, "conv");
+    ctvk_shape ys;
+    CHECK(ctvk_conv2d_out_shape(&p, xs, C, &ys) == CTVK_OK, "shape");
+    size_t nw = 9 * (size_t)xs.c * C, nx = shape_count(xs), ny = shape_count(ys);
+    double *x = drandom(nx, 1, -1, 1), *w = drandom(nw, 2, -0.5, 0.5), *b = drandom((size_t)C, 3, -1, 1);
+    double *gm = drandom((size_t)C, 4, 0.5, 2), *bt = drandom((size_t)C, 5, -1, 1);
+    double *mn = drandom((size_t)C, 6, -1, 1), *vr = drandom((size_t)C, 7, 0.1, 3);
+    double *wf = dalloc(nw), *bf = dalloc((size_t)C), *y = dalloc(ny), *yb = dalloc(ny);
+    ctvk_ref_bn_fold(w, nw, has_bias ? b : NULL, gm, bt, mn, vr, EPS, C, wf, bf);
+    /* reference: conv (float reference) then BN inference, in double */
+    float *xf = malloc(nx * sizeof *xf), *wff = malloc(nw * sizeof *wff), *bff = malloc((size_t)C * sizeof *bff);
+    float *yf = malloc(ny * sizeof *yf);
+    for (size_t i = 0; i < nx; i++) xf[i] = (float)x[i];
+    for (size_t i = 0; i < nw; i++) wff[i] = (float)w[i];
+    for (int c = 0; c < C; c++) bff[c] = (float)b[c];
+    ctvk_ref_conv2d_forward(&p, xs, xf, wff, has_bias ? bff : NULL, ys, yf);
+    for (size_t i = 0; i < ny; i++) y[i] = yf[i];
+    ctvk_ref_bn_forward_infer(y, ys, gm, bt, mn, vr, EPS, 0, yb);
+    ctvk_shape vw = {1, 1, 1, (int)nw}, vc = {1, 1, 1, C};
+    ctvk_tensor *tw = dtensor(ctx, vw, w, "w"), *tb = dtensor(ctx, vc, b, "b"), *tg = dtensor(ctx, vc, gm, "gamma");
+    ctvk_tensor *tbt = dtensor(ctx, vc, bt, "beta"), *tm = dtensor(ctx, vc, mn, "mean"), *tv = dtensor(ctx, vc, vr, "var");
+    ctvk_tensor *twf = dtensor(ctx, vw, NULL, "wf"), *tbf = dtensor(ctx, vc, NULL, "bf");
+    ctvk_tensor *tx = dtensor(ctx, xs, x, "x"), *ty = dtensor(ctx, ys, NULL, "y");
+    OK(ctvk_bn_fold(ctx, tw, has_bias ? tb : NULL, tg, tbt, tm, tv, (float)EPS, twf, tbf));
+    EXPECT_CLOSE(twf, wf, nw, "bn fold weights bias=%d", has_bias);
+    EXPECT_CLOSE(tbf, bf, (size_t)C, "bn fold bias bias=%d", has_bias);
+    OK(ctvk_conv2d_forward(ctx, &p, tx, twf, tbf, ty));
+    EXPECT_CLOSE(ty, yb, ny, "conv with folded BN == BN(conv) bias=%d", has_bias);
+    CHECK(ctvk_bn_fold(ctx, tw, tb, tg, tbt, tm, tv, (float)EPS, tbf, tbf) == CTVK_ERR_ARG, "wrong wf size accepted");
+    ctvk_tensor *ts[] = {tw, tb, tg, tbt, tm, tv, twf, tbf, tx, ty};
+    for (int i = 0; i < 10; i++) ctvk_tensor_destroy(ts[i]);
+    free(x); free(w); free(b); free(gm); free(bt); free(mn); free(vr); free(wf); free(bf); free(y); free(yb);
+    free(xf); free(wff); free(bff); free(yf);
+}
+
+/* Statistics of a batch split in two parts (two ranks) merged on the host with the functions
+ * net/exec.c uses for synchronised BN: the same saved statistics, moving statistics and dx as the
+ * whole batch in one piece. */
+static void synced(ctvk_ctx *ctx, ctvk_tensor *work, ctvk_shape s, int split, double offset)
+{
+    size_t n = shape_count(s), C = (size_t)s.c, per = n / (size_t)s.n;
+    double *x = drandom(n, 11, offset - 1, offset + 1), *g = drandom(n, 12, -1, 1), *gm = drandom(C, 13, 0.5, 1.5);
+    double *bt = drandom(C, 14, -1, 1), *mm = drandom(C, 15, -1, 1), *mv = drandom(C, 16, 0.5, 2);
+    ctvk_shape vc = {1, 1, 1, (int)C}, vs = {1, 1, 1, 2 * (int)C};
+    /* the whole batch */
+    ctvk_tensor *tx = dtensor(ctx, s, x, "x"), *tg = dtensor(ctx, s, g, "g"), *tgm = dtensor(ctx, vc, gm, "gamma");
+    ctvk_tensor *tmm = dtensor(ctx, vc, mm, "mm"), *tmv = dtensor(ctx, vc, mv, "mv"), *tsv = dtensor(ctx, vs, NULL, "saved");
+    ctvk_tensor *tdx = dtensor(ctx, s, NULL, "dx"), *tdg = dtensor(ctx, vc, NULL, "dg"), *tdb = dtensor(ctx, vc, NULL, "db");
+    OK(ctvk_bn_train_stats(ctx, tx, tmm, tmv, (float)EPS, (float)MOMENTUM, tsv, work));
+    OK(ctvk_bn_backward(ctx, tx, tgm, tsv, NULL, tg, tdx, 0, tdg, tdb, 0, work));
+    float *saved = check_download(tsv), *mmw = check_download(tmm), *mvw = check_download(tmv);
+    float *dxw = check_download(tdx), *dgw = check_download(tdg);
+    /* two parts: samples [0, split) and [split, n) */
+    ctvk_tensor *px[2], *pg[2], *pdx[2];
+    ctvk_shape ps[2] = {s, s};
+    ps[0].n = split;
+    ps[1].n = s.n - split;
+    double *mom[2], *sums = calloc(2 * C, sizeof *sums), *sq = calloc(C, sizeof *sq), *mean = dalloc(C);
+    for (int r = 0; r < 2; r++) {
+        px[r] = dtensor(ctx, ps[r], x + (r ? (size_t)split * per : 0), "x part");
+        pg[r] = dtensor(ctx, ps[r], g + (r ? (size_t)split * per : 0), "g part");
+        pdx[r] = dtensor(ctx, ps[r], NULL, "dx part");
+        mom[r] = dalloc(3 * C);
+        OK(ctvk_bn_local_moments(ctx, px[r], work, mom[r]));
+        double sr[2 * 64];
+        ctvk_bn_merge_sums(mom[r], (int)C, sr);
+        for (size_t c = 0; c < 2 * C; c++) sums[c] += sr[c];
+    }
+    for (size_t c = 0; c < C; c++) mean[c] = sums[C + c] / sums[c];
+    for (int r = 0; r < 2; r++) {
+        double q[64];
+        ctvk_bn_merge_squares(mom[r], (int)C, mean, q);
+        for (size_t c = 0; c < C; c++) sq[c] += q[c];
+    }
+    CHECK(sums[0] == (double)(n / C), "rows %g, want %zu", sums[0], n / C);
+    double *sv = dalloc(2 * C), *mmr = dalloc(C), *mvr = dalloc(C), *gs = calloc(2 * C, sizeof *gs);
+    ctvk_tensor *tmm2 = dtensor(ctx, vc, mm, "mm"), *tmv2 = dtensor(ctx, vc, mv, "mv"), *tsv2 = dtensor(ctx, vs, NULL, "saved");
+    OK(ctvk_bn_set_moments(ctx, (int)C, sums[0], mean, sq, tmm2, tmv2, (float)EPS, (float)MOMENTUM, tsv2, work));
+    float *saved2 = check_download(tsv2), *mm2 = check_download(tmm2), *mv2 = check_download(tmv2);
+    for (size_t c = 0; c < 2 * C; c++) sv[c] = saved[c];
+    for (size_t c = 0; c < C; c++) { mmr[c] = mmw[c]; mvr[c] = mvw[c]; }
+    EXPECT_CLOSE(tsv2, sv, 2 * C, "synced BN saved {%d,%d,%d,%d} split %d offset %g", s.n, s.h, s.w, s.c, split, offset);
+    EXPECT_CLOSE(tmm2, mmr, C, "synced BN moving mean split %d", split);
+    EXPECT_CLOSE(tmv2, mvr, C, "synced BN moving variance split %d", split);
+    /* backward: each part's sums, added, then dx per part with the whole batch's row count */
+    double *dgr = dalloc(C);
+    for (size_t c = 0; c < C; c++) dgr[c] = 0;
+    for (int r = 0; r < 2; r++) {
+        double part[2 * 64];
+        OK(ctvk_bn_backward_sums(ctx, px[r], tsv2, NULL, pg[r], tdg, tdb, 0, work));
+        OK(ctvk_bn_grad_sums_get(work, ps[r], part));
+        for (size_t c = 0; c < 2 * C; c++) gs[c] += part[c];
+    }
+    for (size_t c = 0; c < C; c++) dgr[c] = dgw[c];
+    double *dxr = dalloc(n);
+    for (size_t i = 0; i < n; i++) dxr[i] = dxw[i];
+    double sdg[64];
+    for (size_t c = 0; c < C; c++) sdg[c] = gs[C + c];
+    ctvk_tensor *tsdg = dtensor(ctx, vc, sdg, "sum dgamma");
+    EXPECT_CLOSE(tsdg, dgr, C, "synced BN dgamma split %d", split);
+    for (int r = 0; r < 2; r++) {
+        OK(ctvk_bn_grad_sums_set(work, ps[r], gs));
+        OK(ctvk_bn_backward_dx_rows(ctx, ps[r], sums[0], px[r], tgm, tsv2, NULL, pg[r], pdx[r], 0, work));
+        EXPECT_CLOSE(pdx[r], dxr + (r ? (size_t)split * per : 0), (size_t)ps[r].n * per, "synced BN dx part %d", r);
+    }
+    for (int r = 0; r < 2; r++) {
+        ctvk_tensor_destroy(px[r]); ctvk_tensor_destroy(pg[r]); ctvk_tensor_destroy(pdx[r]);
+        free(mom[r]);
+    }
+    ctvk_tensor *ts[] = {tx, tg, tgm, tmm, tmv, tsv, tdx, tdg, tdb, tmm2, tmv2, tsv2, tsdg};
+    for (int i = 0; i < 13; i++) ctvk_tensor_destroy(ts[i]);
+    free(x); free(g); free(gm); free(bt); free(mm); free(mv); free(sums); free(sq); free(mean); free(sv); free(mmr);
+    free(mvr); free(gs); free(dgr); free(dxr); free(saved); free(mmw); free(mvw); free(dxw); free(dgw); free(saved2);
+    free(mm2); free(mv2);
+}
+
 int main(void)
 {
     fd_refs((ctvk_shape){2, 3, 2, 3}, 0);
@@ -135,6 +259,10 @@ int main(void)
     run(ctx, work, (ctvk_shape){3, 100, 117, 5}, 100.0, 7);
     run(ctx, work, (ctvk_shape){2, 9, 11, 3}, 100.0, 8);
     run(ctx, work, (ctvk_shape){14, 32, 32, 7}, 1000.0, 9);
+    fold(ctx, 1);
+    fold(ctx, 0);
+    synced(ctx, work, (ctvk_shape){5, 9, 7, 13}, 2, 0.0);
+    synced(ctx, work, (ctvk_shape){14, 32, 32, 7}, 9, 1000.0);   /* far from zero, many chunks per part */
 
     /* argument checks */
     ctvk_tensor *a = check_tensor(ctx, (ctvk_shape){1, 2, 2, 4}, NULL, "a");

@@ -110,6 +110,30 @@ static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd,
     CHECK(probs_ref[0] > 0.01 && probs_ref[0] < 0.99, "%s: saturated softmax, the test data is badly scaled", mc->arch);
     CHECK(worst <= tol_fwd, "%s forward error %g", mc->arch, worst);
 
+    /* the same through an inference network, whose batch norms after a conv are folded into it */
+    ctvk_net *inet = NULL;
+    CHECK(ctvk_net_create(ctx, &g, n, 0, &inet) == CTVK_OK, "inference net %s: %s", mc->arch, ctvk_error());
+    if (inet) {
+        double *iprobs = calloc((size_t)(n * C), sizeof *iprobs);
+        float *ip = calloc((size_t)(n * C), sizeof *ip);
+        CHECK(ctvk_net_set_params(inet, pf) == CTVK_OK, "params");
+        CHECK(ctvk_tensor_upload(ctvk_net_input(inet), xin, in_count * sizeof *xin) == CTVK_OK, "input");
+        CHECK(ctvk_net_forward(inet, n) == CTVK_OK && ctvk_net_probs(inet, n, ip) == CTVK_OK, "forward: %s",
+              ctvk_error());
+        double iw = 0;
+        for (int i = 0; i < n * C; i++) iw = fmax(iw, fabs(ip[i] - probs_ref[i]));
+        int folded = ctvk__net_folded_bn(inet);
+        printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs) worst abs error %.3g\n", mc->arch,
+               mc->height, mc->width, n, folded, iw);
+        CHECK(iw <= tol_fwd, "%s inference-net forward error %g", mc->arch, iw);
+        int want = !strcmp(mc->arch, "resnet50") ? 53 : !strcmp(mc->arch, "small_resnet") ? -1 : 32;
+        if (want > 0) CHECK(folded == want, "%s: %d BN folded, want %d", mc->arch, folded, want);
+        else CHECK(folded > 0, "%s: no BN folded", mc->arch);
+        free(iprobs);
+        free(ip);
+        ctvk_net_destroy(inet);
+    }
+
     /* one training step */
     ctvk_optimizer o = {1e-3, 0.9, 0.999, 1e-7, 0.004};
     ctvk_net_set_optimizer(net, &o);

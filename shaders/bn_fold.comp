@@ -1,0 +1,33 @@
+#version 450
+// Batch norm (inference) folded into the convolution before it: with s = gamma / sqrt(var + eps)
+// per output channel, BIAS == false: w'[i] = w[i] * s[i % C] (HWIO weights: the output channel is
+// the fastest index); BIAS == true: b'[c] = (b[c] - mean[c]) * s[c] + beta[c] (b = 0 when the conv
+// has none: HAS_B false). Then bn(conv(x, w) + b) = conv(x, w') + b'.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint LOCAL = 64;
+layout(constant_id = 1) const bool BIAS = false;
+layout(constant_id = 2) const bool HAS_B = true;
+const bool ACC = false;
+
+layout(binding = 0) uniform samplerBuffer wb;
+layout(binding = 1) uniform samplerBuffer gamma;
+layout(binding = 2) uniform samplerBuffer beta;
+layout(binding = 3) uniform samplerBuffer mean;
+layout(binding = 4) uniform samplerBuffer var;
+layout(std430, binding = 5) buffer Y4 { vec4 y4[]; };
+layout(std430, binding = 5) buffer Y1 { float y1[]; };
+layout(push_constant) uniform P { uint n, C; float eps; } p;
+
+float f(uint i)
+{
+    int c = int(i % p.C);
+    float s = texelFetch(gamma, c).r / sqrt(texelFetch(var, c).r + p.eps);
+    if (!BIAS) return texelFetch(wb, int(i)).r * s;
+    float b = HAS_B ? texelFetch(wb, c).r : 0.0;
+    return (b - texelFetch(mean, c).r) * s + texelFetch(beta, c).r;
+}
+
+#include "ops4.glsl"
+void main() { ops4_main(p.n); }
