@@ -80,6 +80,30 @@ static ctvk_status texel_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x
     return CTVK_OK;
 }
 
+/* Pass 1 of the statistics: the chunks' (mean, M2) into the workspace. */
+static ctvk_status stats_chunks(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *work, bn_geom g)
+{
+    uint32_t local = ctvk__ops_local(ctx);
+    int32_t spec[1] = {(int32_t)local};
+    ctvk_pipeline *p;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats", "tw", sizeof g, spec, 1, &p));
+    const ctvk_tensor *b[2] = {x, work};
+    return ctvk__dispatch(ctx, p, b, &g, (g.C + local - 1) / local, g.P, 1);
+}
+
+/* Pass 2: the chunks merged into saved (mean, invstd) and the moving statistics. */
+static ctvk_status stats_final(ctvk_ctx *ctx, ctvk_tensor *work, bn_geom g, float eps, float momentum,
+                               ctvk_tensor *saved, ctvk_tensor *moving_mean, ctvk_tensor *moving_var)
+{
+    uint32_t local = ctvk__ops_local(ctx);
+    int32_t spec[1] = {(int32_t)local};
+    ctvk_pipeline *p;
+    final_push fp = {g.R, g.C, g.chunk, g.P, eps, momentum};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
+    const ctvk_tensor *b[4] = {work, saved, moving_mean, moving_var};
+    return ctvk__dispatch(ctx, p, b, &fp, (g.C + local - 1) / local, 1, 1);
+}
+
 ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *moving_mean,
                                 ctvk_tensor *moving_var, float eps, float momentum, ctvk_tensor *saved,
                                 ctvk_tensor *work)
@@ -93,18 +117,8 @@ ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor
     CTVK_TRY(texel_fits(ctx, k, x));
     if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
     bn_geom g = geom(x->shape);
-    uint32_t local = ctvk__ops_local(ctx);
-    int32_t spec[1] = {(int32_t)local};
-    ctvk_pipeline *p;
-
-    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats", "tw", sizeof g, spec, 1, &p));
-    const ctvk_tensor *b1[2] = {x, work};
-    CTVK_TRY(ctvk__dispatch(ctx, p, b1, &g, (g.C + local - 1) / local, g.P, 1));
-
-    final_push fp = {g.R, g.C, g.chunk, g.P, eps, momentum};
-    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
-    const ctvk_tensor *b2[4] = {work, saved, moving_mean, moving_var};
-    return ctvk__dispatch(ctx, p, b2, &fp, (g.C + local - 1) / local, 1, 1);
+    CTVK_TRY(stats_chunks(ctx, x, work, g));
+    return stats_final(ctx, work, g, eps, momentum, saved, moving_mean, moving_var);
 }
 
 /* ---------------------------------------------------------------- synchronised statistics */
@@ -122,12 +136,7 @@ ctvk_status ctvk_bn_local_moments(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tens
     CTVK_TRY(work_check(k, x, work));
     CTVK_TRY(texel_fits(ctx, k, x));
     bn_geom g = geom(x->shape);
-    uint32_t local = ctvk__ops_local(ctx);
-    int32_t spec[1] = {(int32_t)local};
-    ctvk_pipeline *p;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats", "tw", sizeof g, spec, 1, &p));
-    const ctvk_tensor *b1[2] = {x, work};
-    CTVK_TRY(ctvk__dispatch(ctx, p, b1, &g, (g.C + local - 1) / local, g.P, 1));
+    CTVK_TRY(stats_chunks(ctx, x, work, g));
     size_t C = g.C, n = 2 * C * g.P;
     float *part = malloc(n * sizeof *part);
     if (!part) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
@@ -196,13 +205,8 @@ ctvk_status ctvk_bn_set_moments(ctvk_ctx *ctx, int C, double rows, const double 
     free(h);
     CTVK_TRY(s);
     /* the merged moments are one chunk of all the rows: bn_stats_final finishes as usual */
-    uint32_t R = (uint32_t)rows, local = ctvk__ops_local(ctx);
-    final_push fp = {R, (uint32_t)C, R, 1, eps, momentum};
-    int32_t spec[1] = {(int32_t)local};
-    ctvk_pipeline *p;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_stats_final", "twbb", sizeof fp, spec, 1, &p));
-    const ctvk_tensor *b2[4] = {work, saved, moving_mean, moving_var};
-    return ctvk__dispatch(ctx, p, b2, &fp, ((uint32_t)C + local - 1) / local, 1, 1);
+    uint32_t R = (uint32_t)rows;
+    return stats_final(ctx, work, (bn_geom){R, (uint32_t)C, R, 1}, eps, momentum, saved, moving_mean, moving_var);
 }
 
 ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums)

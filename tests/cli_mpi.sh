@@ -11,20 +11,8 @@ MPI=(mpirun --allow-run-as-root --oversubscribe -np 2 -x LP_NUM_THREADS=1)
 export CLI_TIMEOUT=300
 
 "$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
-cat > "$T/dp.ini" <<INI
-[data]
-root = $T/data/flat
-folds_dir = $T/data/folds
-series_root = $T/data/full
-image_size = 48
-scale = 0.001
-[model]
-arch = small_resnet
-input_size = 48
-stages = 2
-blocks = 1,1
-widths = 4,8
-bn_momentum = 0.9
+small_config "$T/dp.ini" "$T/data"
+cat >> "$T/dp.ini" <<INI
 [train]
 epochs = 2
 batch = 7

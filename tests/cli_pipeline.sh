@@ -7,20 +7,8 @@ set -u
 . "$(dirname "$0")/lib_cli.sh"
 
 "$BIN" phantom --out "$T/data" --covid 8 --normal 8 --slices 12 --size 48 --seed 3 >/dev/null || bad "phantom"
-cat > "$T/tiny.ini" <<INI
-[data]
-root = $T/data/flat
-folds_dir = $T/data/folds
-series_root = $T/data/full
-image_size = 48
-scale = 0.001
-[model]
-arch = small_resnet
-input_size = 48
-stages = 2
-blocks = 1,1
-widths = 4,8
-bn_momentum = 0.9
+small_config "$T/tiny.ini" "$T/data"
+cat >> "$T/tiny.ini" <<INI
 [train]
 epochs = 2
 batch = 8

@@ -8,18 +8,8 @@ set -u
 . "$(dirname "$0")/lib_cli.sh"
 
 "$BIN" phantom --out "$T/data" --covid 6 --normal 6 --slices 10 --size 48 --seed 5 >/dev/null || bad phantom
-cat > "$T/c.ini" <<INI
-[data]
-root = $T/data/flat
-folds_dir = $T/data/folds
-image_size = 48
-scale = 0.001
-[model]
-arch = small_resnet
-input_size = 48
-stages = 2
-blocks = 1,1
-widths = 4,8
+small_config "$T/c.ini" "$T/data"
+cat >> "$T/c.ini" <<INI
 [train]
 epochs = 3
 batch = 6

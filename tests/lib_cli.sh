@@ -29,3 +29,23 @@ finish() { echo "$1: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
 # good / bad DESCRIPTION: count an outcome decided by the caller ("test ... && good || bad why")
 good() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# small_config FILE DATA: the [data] and [model] sections of a tiny training run on the phantom
+# dataset in DATA (48x48 slices, a 2-stage small_resnet); the caller appends [train] and the rest.
+small_config() {
+    cat > "$1" <<INI
+[data]
+root = $2/flat
+folds_dir = $2/folds
+series_root = $2/full
+image_size = 48
+scale = 0.001
+[model]
+arch = small_resnet
+input_size = 48
+stages = 2
+blocks = 1,1
+widths = 4,8
+bn_momentum = 0.9
+INI
+}
