@@ -725,8 +725,10 @@ static ctvk_status sync_bn_stats(ctvk_net *net, int i, const ctvk_tensor *x)
         ctvk_bn_merge_sums(m, C, sums);
         s = ctvk_dist_sum_f64(sums, 2 * (size_t)C);
     }
-    if (!s && !(sums[0] >= 1))
-        s = ctvk__fail(CTVK_ERR_ARG, "layer %s: no sample on any rank", net->g.layers[i].name);
+    if (!s && !(sums[0] >= 1)) {       /* no rank has a sample in this piece (skipped slices): nothing to do */
+        free(m);
+        return CTVK_OK;
+    }
     if (!s) {
         for (int c = 0; c < C; c++) mean[c] = sums[C + c] / sums[c];
         ctvk_bn_merge_squares(m, C, mean, sq);
