@@ -89,6 +89,16 @@ ctvk_status ctvk_dist_sum_f32(float *d, size_t n) { return reduce(d, n, MPI_FLOA
 ctvk_status ctvk_dist_sum_f64(double *d, size_t n) { return reduce(d, n, MPI_DOUBLE, 8, MPI_SUM, "MPI_Allreduce (sum)"); }
 ctvk_status ctvk_dist_max_f64(double *d, size_t n) { return reduce(d, n, MPI_DOUBLE, 8, MPI_MAX, "MPI_Allreduce (max)"); }
 
+ctvk_status ctvk_dist_bcast(void *data, size_t bytes)
+{
+    if (!ctvk_dist_enabled()) return CTVK_OK;
+    for (size_t at = 0; at < bytes; at += CHUNK) {
+        size_t k = bytes - at < CHUNK ? bytes - at : CHUNK;
+        CTVK_TRY(check(MPI_Bcast((char *)data + at, (int)k, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast"));
+    }
+    return CTVK_OK;
+}
+
 ctvk_status ctvk_dist_same_u64(uint64_t v, int *same)
 {
     *same = 1;
@@ -144,6 +154,7 @@ int ctvk_dist_enabled(void) { return 0; }
 ctvk_status ctvk_dist_sum_f32(float *d, size_t n) { (void)d, (void)n; return CTVK_OK; }
 ctvk_status ctvk_dist_sum_f64(double *d, size_t n) { (void)d, (void)n; return CTVK_OK; }
 ctvk_status ctvk_dist_max_f64(double *d, size_t n) { (void)d, (void)n; return CTVK_OK; }
+ctvk_status ctvk_dist_bcast(void *data, size_t bytes) { (void)data, (void)bytes; return CTVK_OK; }
 ctvk_status ctvk_dist_same_u64(uint64_t v, int *same) { (void)v; *same = 1; return CTVK_OK; }
 ctvk_status ctvk_dist_agree(ctvk_status s) { return s; }
 

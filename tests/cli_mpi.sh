@@ -75,6 +75,12 @@ expect 130 "interrupted at epoch 1, step 3: saved .*last.ckpt" -- \
 expect 0 "resuming .* at epoch 1, step 3" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --resume --set output.dir="$T/int"
 expect 0 "0 differ" -- "$BIN" compare "$T/two/fold1/last.ckpt" "$T/int/fold1/last.ckpt"
 
+# A rank whose weights drift (injected on rank 1 after epoch 1) is caught by the checksum and gets
+# rank 0's weights and optimizer state: the run ends exactly as the undisturbed one
+expect 0 "warning: after epoch 1 the 2 ranks' weights differ" -- \
+    env CTVK_FAULT=diverge "${MPI[@]}" -x CTVK_FAULT "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/drift"
+expect 0 "0 differ" -- "$BIN" compare "$T/two/fold1/last.ckpt" "$T/drift/fold1/last.ckpt"
+
 # A corrupt slice: whichever rank reads it, every rank stops (no rank left waiting), one message
 # naming the file
 cp -r "$T/data" "$T/bad"

@@ -40,6 +40,8 @@ ctvk_status ctvk_dist_sum_f32(float *data, size_t n);
 ctvk_status ctvk_dist_sum_f64(double *data, size_t n);
 /* In-place maximum across ranks. */
 ctvk_status ctvk_dist_max_f64(double *data, size_t n);
+/* Rank 0's bytes to every rank. */
+ctvk_status ctvk_dist_bcast(void *data, size_t bytes);
 /* Whether every rank holds the same value (e.g. a weight checksum). */
 ctvk_status ctvk_dist_same_u64(uint64_t v, int *same);
 /* Solo mode (on != 0): this rank works alone, as a run of one rank (rank 0 of 1, collectives do
