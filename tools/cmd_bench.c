@@ -29,6 +29,8 @@ const char cmd_bench_help[] =
     "per operation type. Input and parameters are random (speed does not depend on them).\n"
     "--micro-batch M (with --train) runs the step as [train] micro_batch does: pieces of at most M samples\n"
     "whose gradients add up before one Nadam step, so the device holds the activations of M samples only.\n"
+    "Under MPI (mpirun -np N ctvk bench --train), every rank runs the step on its device and the gradients\n"
+    "are summed over the ranks as training does; rank 0 prints, with the all-reduce's share of the time.\n"
     "--bind-limit BYTES lowers the bytes one binding may span (tests of batch slicing).\n\n"
     "kernels: runs conv2d forward (bias + ReLU epilogue), backward-data and backward-weights on\n"
     "ResNet50-like layer shapes and prints device GFLOP/s from timestamp queries, the best of\n"
@@ -288,7 +290,8 @@ static int bench_network(int argc, char **argv)
     ctvk_ctx *ctx = NULL;
     ctvk_net *net = NULL;
     float *buf = NULL;
-    double *times = calloc((size_t)reps, sizeof *times);
+    double *times = calloc((size_t)reps, sizeof *times), allreduce_ms = 0;
+    if (ctvk_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) goto done;   /* rank 0 reports */
     rc = 1;
     if (!times || ctvk_create(&o, &ctx)) goto done;
     const ctvk_device_info *dev = ctvk_device(ctx);
@@ -380,6 +383,12 @@ static int bench_network(int argc, char **argv)
             st = ctvk_net_backprop(net, (int)(batch - a < cap ? batch - a : cap), buf + a * mc.classes,
                                    (uint64_t)r + 1, &part);
         }
+        if (train && !st && ctvk_dist_enabled()) {    /* data parallel: the gradient sum over the ranks */
+            st = ctvk_sync(ctx);                       /* the backward pass is done: time the sum alone */
+            double a0 = 1e3 * ctvk__now();
+            if (!st) st = ctvk_net_sum_gradients(net);
+            if (r == reps) allreduce_ms = 1e3 * ctvk__now() - a0;
+        }
         if (train && !st) st = ctvk_net_apply_gradients(net);
         if (st || ctvk_sync(ctx)) goto done;
         double t = (1e3 * ctvk__now()) - t0;
@@ -396,6 +405,9 @@ static int bench_network(int argc, char **argv)
            flops * 1e-9, train ? "step" : "pass", flops * 1e-9 / (double)batch / (train ? 3.0 : 1.0),
            100.0 * conv_flops / (graph_flops(&g, NULL) > 0 ? graph_flops(&g, NULL) : 1),
            train ? "; training = 3x forward" : "", flops / (times[0] * 1e-3) * 1e-9);
+    if (allreduce_ms > 0)
+        printf("all-reduce over %d ranks of %.1f MiB of gradients (download, MPI_Allreduce, upload): %.1f ms in the "
+               "last step\n", ctvk_dist_size(), mib((uint64_t)g.params_total * 4), allreduce_ms);
     if (nsl) printf("batch slicing: %d layers run in up to %d sample slices (bindings above %.0f MiB)\n", nsl, maxsl,
                     mib(ctvk__net_bind_limit(net)));
     if (o.profile) print_profile(ctx, &g, last);
