@@ -89,6 +89,12 @@ printf 'not a tiff' > "$T/bad/flat/$victim"
 expect 1 "rank .*: loader: epoch 1, batch .*$victim|loader: epoch 1, batch .*$victim" -- "${MPI[@]}" "$BIN" train "$T/dp.ini" \
     --fold 1 --set output.dir="$T/badrun" --set data.root="$T/bad/flat"
 
+# A device failure on one rank in the middle of a step (the other rank is then inside a collective):
+# the job is aborted with the failing rank's message, never left hanging
+expect 1 "rank 1 of 2: the Vulkan device was lost" -- mpirun --allow-run-as-root --oversubscribe -x LP_NUM_THREADS=1 \
+    -np 1 "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/lost" : \
+    -np 1 -x CTVK_FAULT=submit:20 "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/lost"
+
 # Devices by local rank: entry r of a comma list goes to local rank r (here rank 1 gets the bad one)
 expect 1 "\\[1,1\\]<stderr>:ctvk devices: no Vulkan device matches 'nosuch'" -- \
     mpirun --allow-run-as-root --oversubscribe --tag-output -np 2 "$BIN" devices --device "llvmpipe,nosuch"
