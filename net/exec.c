@@ -1006,7 +1006,27 @@ ctvk_status ctvk_net_train_step(ctvk_net *net, int n, const float *labels, uint6
     return ctvk_net_apply_gradients(net);
 }
 
-void ctvk_net_set_sync_bn(ctvk_net *net, int on) { net->sync_bn = on != 0; }
+ctvk_status ctvk_net_set_sync_bn(ctvk_net *net, int on)
+{
+    net->sync_bn = 0;
+    if (!on) return CTVK_OK;
+    /* the ranks pair their BN collectives layer by layer, also in backward: a BN layer whose
+     * gradient the loss does not need would be skipped by ranks with samples (backward_layer) */
+    const ctvk_graph *g = &net->g;
+    char *path = calloc((size_t)g->nlayers, 1);
+    if (!path) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    path[g->output] = 1;
+    for (int i = g->nlayers - 1; i >= 0; i--)
+        for (int k = 0; path[i] && k < g->layers[i].nin; k++) path[g->layers[i].in[k]] = 1;
+    int off = -1;
+    for (int i = 0; i < g->nlayers && off < 0; i++) if (g->layers[i].op == CTVK_OP_BN && !path[i]) off = i;
+    free(path);
+    if (off >= 0)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "synchronised batch norm: layer %s does not lead to the loss",
+                          g->layers[off].name);
+    net->sync_bn = 1;
+    return CTVK_OK;
+}
 
 static ctvk_status read_stats(ctvk_net *net, ctvk_tensor *t, double out[3], int reset)
 {

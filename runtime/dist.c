@@ -33,19 +33,27 @@ static ctvk_status check(int rc, const char *what)
 ctvk_status ctvk_dist_init(int *argc, char ***argv)
 {
     if (g_on || !launched()) return CTVK_OK;
+    /* only the main thread calls MPI (the loader's threads never do): FUNNELED, which every MPI
+     * library provides in practice; SINGLE would be enough for the calls themselves */
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return ctvk__fail(CTVK_ERR_DIST, "MPI: MPI_Init failed (started by an MPI launcher, but MPI cannot start)");
     g_on = 1;
     /* errors come back as return codes, to be reported with the rank */
-    CTVK_TRY(check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler"));
-    CTVK_TRY(check(MPI_Comm_rank(MPI_COMM_WORLD, &g_rank), "MPI_Comm_rank"));
-    CTVK_TRY(check(MPI_Comm_size(MPI_COMM_WORLD, &g_size), "MPI_Comm_size"));
+    ctvk_status s = check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    if (!s) s = check(MPI_Comm_rank(MPI_COMM_WORLD, &g_rank), "MPI_Comm_rank");
+    if (!s) s = check(MPI_Comm_size(MPI_COMM_WORLD, &g_size), "MPI_Comm_size");
     MPI_Comm node;
-    CTVK_TRY(check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node),
-                   "MPI_Comm_split_type"));
-    ctvk_status s = check(MPI_Comm_rank(node, &g_local), "MPI_Comm_rank (node)");
-    MPI_Comm_free(&node);
+    if (!s) s = check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node),
+                      "MPI_Comm_split_type");
+    if (!s) {
+        s = check(MPI_Comm_rank(node, &g_local), "MPI_Comm_rank (node)");
+        MPI_Comm_free(&node);
+    }
+    if (s) {
+        MPI_Finalize();
+        g_on = 0, g_rank = 0, g_size = 1;
+    }
     return s;
 }
 
@@ -86,8 +94,17 @@ static ctvk_status reduce(void *data, size_t n, MPI_Datatype type, size_t size, 
 }
 
 ctvk_status ctvk_dist_sum_f32(float *d, size_t n) { return reduce(d, n, MPI_FLOAT, 4, MPI_SUM, "MPI_Allreduce (sum)"); }
-ctvk_status ctvk_dist_sum_f64(double *d, size_t n) { return reduce(d, n, MPI_DOUBLE, 8, MPI_SUM, "MPI_Allreduce (sum)"); }
-ctvk_status ctvk_dist_max_f64(double *d, size_t n) { return reduce(d, n, MPI_DOUBLE, 8, MPI_MAX, "MPI_Allreduce (max)"); }
+
+/* The double reductions feed decisions every rank must take alike (early stopping, the best epoch,
+ * batch-norm statistics): rank 0's result goes to all, so the bits are the same everywhere. */
+static ctvk_status reduce_same(double *d, size_t n, MPI_Op op, const char *what)
+{
+    CTVK_TRY(reduce(d, n, MPI_DOUBLE, 8, op, what));
+    return ctvk_dist_bcast(d, n * sizeof *d);
+}
+
+ctvk_status ctvk_dist_sum_f64(double *d, size_t n) { return reduce_same(d, n, MPI_SUM, "MPI_Allreduce (sum)"); }
+ctvk_status ctvk_dist_max_f64(double *d, size_t n) { return reduce_same(d, n, MPI_MAX, "MPI_Allreduce (max)"); }
 
 ctvk_status ctvk_dist_bcast(void *data, size_t bytes)
 {
@@ -115,8 +132,8 @@ ctvk_status ctvk_dist_agree(ctvk_status s)
     if (!ctvk_dist_enabled()) return s;
     int first = s ? g_rank : g_size;
     CTVK_TRY(check(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce (agree)"));
-    if (first == g_size) return CTVK_OK;
-    g_agreed = 1;
+    g_agreed = first != g_size;
+    if (!g_agreed) return CTVK_OK;
     /* the first failing rank's message reaches every rank (rank 0 prints it) */
     char msg[1024];
     int code = s;

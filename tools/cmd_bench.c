@@ -291,8 +291,8 @@ static int bench_network(int argc, char **argv)
     ctvk_net *net = NULL;
     float *buf = NULL;
     double *times = calloc((size_t)reps, sizeof *times), allreduce_ms = 0;
-    if (ctvk_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) goto done;   /* rank 0 reports */
     rc = 1;
+    if (ctvk_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) goto done;   /* rank 0 reports */
     if (!times || ctvk_create(&o, &ctx)) goto done;
     const ctvk_device_info *dev = ctvk_device(ctx);
     ctvk_stats s0, s1;

@@ -37,8 +37,9 @@ int ctvk_dist_world_size(void);
  * (MPI_Allreduce combines the ranks' values in the same order on every rank in Open MPI's
  * algorithms; the trainer's per-epoch weight checksum verifies that the ranks stay identical). */
 ctvk_status ctvk_dist_sum_f32(float *data, size_t n);
+/* The same in double, and the maximum: the result is rank 0's, broadcast, so that decisions taken
+ * from it are the same on every rank whatever the MPI library's reduction order. */
 ctvk_status ctvk_dist_sum_f64(double *data, size_t n);
-/* In-place maximum across ranks. */
 ctvk_status ctvk_dist_max_f64(double *data, size_t n);
 /* Rank 0's bytes to every rank. */
 ctvk_status ctvk_dist_bcast(void *data, size_t bytes);
@@ -48,7 +49,7 @@ ctvk_status ctvk_dist_same_u64(uint64_t v, int *same);
  * nothing) until solo mode is switched off again: `ctvk cv` trains its folds this way, a fold per
  * rank, and gathers the results afterwards. */
 void ctvk_dist_solo(int on);
-/* Whether every rank knows of the last failure (ctvk_dist_agree failed): then the ranks can end
+/* Whether every rank knows of the last failure (the last ctvk_dist_agree failed): then the ranks can end
  * together (ctvk_dist_finalize) and only rank 0 needs to print it; otherwise a failing rank must
  * stop the others with ctvk_dist_abort. */
 int ctvk_dist_failure_agreed(void);

@@ -144,8 +144,9 @@ ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_
 ctvk_status ctvk_net_sum_gradients(ctvk_net *net);
 /* Records one Nadam step with the gradient buffer. ctvk_net_train_step = backprop + apply. */
 ctvk_status ctvk_net_apply_gradients(ctvk_net *net);
-/* Synchronised batch norm across the ranks of a distributed run (default off: per-rank statistics). */
-void ctvk_net_set_sync_bn(ctvk_net *net, int on);
+/* Synchronised batch norm across the ranks of a distributed run (default off: per-rank statistics).
+ * Refused (CTVK_ERR_UNSUPPORTED) when a BN layer does not lead to the loss. */
+ctvk_status ctvk_net_set_sync_bn(ctvk_net *net, int on);
 /* Sums since the last reset: out[0] loss (sum over samples), out[1] correct, out[2] samples. Waits. */
 ctvk_status ctvk_net_stats(ctvk_net *net, double out[3], int reset);
 ctvk_status ctvk_net_val_stats(ctvk_net *net, double out[3], int reset);

@@ -17,6 +17,7 @@
 #define CTVK_PIPELINE_H
 #include "config.h"
 #include "ct.h"
+#include <signal.h>
 #include "net.h"
 
 #ifdef __cplusplus
@@ -121,7 +122,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
 
 /* Set by a SIGINT handler: training saves last.ckpt at the end of the current step and returns
  * CTVK_ERR_INTERRUPTED. */
-extern volatile int ctvk_interrupt_requested;
+extern volatile sig_atomic_t ctvk_interrupt_requested;
 
 #ifdef __cplusplus
 }

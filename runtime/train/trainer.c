@@ -9,6 +9,7 @@
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile int ctvk_interrupt_requested;
+volatile sig_atomic_t ctvk_interrupt_requested;
 
 typedef struct settings {
     int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress, skip_bad;
@@ -434,24 +435,43 @@ static ctvk_status validate(trainer *t, const ctvk_image_list *list, double *los
     return s;
 }
 
-/* One step on this rank's share b of a global batch of `total` samples: micro-batches of at most
- * local_max samples (the same number on every rank, some maybe empty, so that the ranks' collectives
- * pair up), their gradients added, summed over the ranks, then Nadam. */
-static ctvk_status train_step(trainer *t, const ctvk_batch *b, int total, int e)
+/* Where this rank's kept samples start in the global batch and how many the batch keeps (after
+ * skipped slices): every rank's count, summed over ranks. */
+static ctvk_status shares(trainer *t, int n, int *first, int *total)
+{
+    double counts[64], *c = t->ranks <= 64 ? counts : calloc((size_t)t->ranks, sizeof *c);
+    if (!c) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    memset(c, 0, (size_t)t->ranks * sizeof *c);
+    c[t->rank] = n;
+    ctvk_status s = ctvk_dist_sum_f64(c, (size_t)t->ranks);
+    *first = *total = 0;
+    for (int r = 0; !s && r < t->ranks; r++) {
+        if (r < t->rank) *first += (int)c[r];
+        *total += (int)c[r];
+    }
+    if (c != counts) free(c);
+    return s;
+}
+
+/* One step on this rank's share b of a global batch: its samples are [first, first + b->n) of the
+ * `total` the batch keeps. Micro-batches of at most local_max samples (the same number on every
+ * rank, some maybe empty, so that the ranks' collectives pair up), their gradients added, summed
+ * over the ranks, then Nadam. */
+static ctvk_status train_step(trainer *t, const ctvk_batch *b, int first, int total, int e)
 {
     uint64_t aug_seed = mix(t->s.seed, (uint64_t)e, (uint64_t)t->step);
     uint64_t seed = mix(t->s.seed, (uint64_t)e, (uint64_t)t->step + (1ull << 40));
     int share = (b->global_n + t->ranks - 1) / t->ranks;   /* the largest share of any rank */
     int parts = (share + t->local_max - 1) / t->local_max;
     if (parts < 1) parts = 1;
-    if (t->s.aug) draw_records(t, b->offset + b->n, aug_seed);
+    if (t->s.aug) draw_records(t, first + b->n, aug_seed);
     one_hot(t, b);
     for (int j = 0; j < parts; j++) {
         int a = b->n * j / parts, z = b->n * (j + 1) / parts;
-        ctvk_step_part part = {b->offset + a, total, j > 0};
+        ctvk_step_part part = {first + a, total, j > 0};
         if (z > a) {
             CTVK_TRY(stage(t, b->pixels + (size_t)a * t->size * t->size, z - a,
-                           t->s.aug ? t->recs + (size_t)(b->offset + a) * CTVK_AUGMENT_RECORD : NULL));
+                           t->s.aug ? t->recs + (size_t)(first + a) * CTVK_AUGMENT_RECORD : NULL));
         }
         CTVK_TRY(ctvk_net_backprop(t->net, z - a, t->labels + (size_t)a * t->classes, seed, &part));
     }
@@ -487,10 +507,10 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
             ctvk_batch b;
             s = ctvk_dist_agree(ctvk_loader_next(l, &b));
             if (s || b.ended) break;
-            double n = b.n;                 /* samples in the global batch, after skipped slices */
-            s = ctvk_dist_sum_f64(&n, 1);
-            if (!s && n > 0) {
-                s = train_step(t, &b, (int)n, e);
+            int first = 0, total = 0;       /* this rank's place in the global batch, after skipped slices */
+            s = shares(t, b.n, &first, &total);
+            if (!s && total > 0) {
+                s = train_step(t, &b, first, total, e);
                 /* the other ranks may be inside a collective of this step: stop them all */
                 if (s && t->ranks > 1) {
                     fprintf(stderr, "ctvk train: rank %d of %d: %s\n", t->rank, t->ranks, ctvk_error());
@@ -506,28 +526,32 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
             memcpy(st, g, sizeof st);
             if (ctvk__fault("nan-loss")) st[0] = NAN;   /* tests: a diverging run */
             t->step++;
+            /* decisions from the summed values only, which are the same on every rank */
             if (!isfinite(st[0]))
-                s = ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; the last good "
-                               "checkpoint is %s (try a smaller [train] lr)", isnan(st[0]) ? "NaN" : "infinite", e + 1,
-                               t->step, ctvk__exists(t->last_path) ? t->last_path : "(none yet)");
+                s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; "
+                                               "the last good checkpoint is %s (try a smaller [train] lr)",
+                                               isnan(st[0]) ? "NaN" : "infinite", e + 1, t->step,
+                                               ctvk__exists(t->last_path) ? t->last_path : "(none yet)"));
             show_step(t, e, t->step, (int)steps, st, ctvk__now() - t0);
             if (g[3] > 0) ctvk_interrupt_requested = 1;
-            if (!s && ctvk_interrupt_requested && t->step < steps) {
+            if (!s && g[3] > 0 && t->step < steps) {
                 memcpy(t->partial, st, sizeof st);
                 t->partial_seconds = ctvk__now() - t0;
                 s = sync_ranks(t, 0);
                 if (!s) s = save_agreed(t, t->last_path, 1);
-                if (!s) s = ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved %s; continue "
-                                       "with --resume", e + 1, t->step, t->last_path);
+                if (!s) s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved "
+                                                       "%s; continue with --resume", e + 1, t->step, t->last_path));
                 out->interrupted = 1;
             }
         }
         char bad[512];
-        size_t skipped = ctvk_loader_skipped(l, bad, sizeof bad);
-        if (skipped && t->out) fprintf(t->out, "epoch %d: skipped %zu unreadable slices ([data] skip_bad), the last: %s\n",
-                                       e + 1, skipped, bad);
+        double skipped = (double)ctvk_loader_skipped(l, bad, sizeof bad);
         ctvk_loader_destroy(l);
         if (s) break;
+        CTVK_TRY(ctvk_dist_sum_f64(&skipped, 1));
+        if (skipped > 0 && t->out)
+            fprintf(t->out, "epoch %d: skipped %.0f unreadable slices ([data] skip_bad)%s%s\n", e + 1, skipped,
+                    !*bad ? "" : t->ranks > 1 ? ", the last rank 0 saw: " : ", the last: ", bad);
         ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
                                 .seconds = ctvk__now() - t0};
         m.images_per_s = st[2] / m.seconds;
@@ -561,10 +585,12 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
             if (t->out) fprintf(t->out, "early stopping: val_loss did not improve for %d epoch(s)\n", t->wait);
             break;
         }
-        if (ctvk_interrupt_requested) {
+        double stop_now = ctvk_interrupt_requested;     /* Ctrl-C may reach the ranks at different times */
+        CTVK_TRY(ctvk_dist_max_f64(&stop_now, 1));
+        if (stop_now > 0) {
             out->interrupted = 1;
-            return ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted after epoch %d: saved %s; continue with --resume",
-                              e + 1, t->last_path);
+            return ctvk_dist_agree(ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted after epoch %d: saved %s; continue "
+                                              "with --resume", e + 1, t->last_path));
         }
     }
     return s;
@@ -578,31 +604,32 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     memset(&t, 0, sizeof t);
     t.ctx = ctx;
     t.out = progress;
-    CTVK_TRY(read_settings(cfg, &t.s));
     t.rank = ctvk_dist_rank();
     t.ranks = ctvk_dist_size();
     if (t.rank != 0) t.out = NULL;        /* rank 0 reports for all */
-    t.bar = t.out && (t.s.progress == PROGRESS_BAR || (t.s.progress == PROGRESS_AUTO && isatty(fileno(t.out))));
-    if (t.s.progress == PROGRESS_NONE) t.out = NULL;
-    if (t.s.batch < t.ranks)
-        return ctvk__fail(CTVK_ERR_ARG, "config %s: [train] batch %d is smaller than the %d ranks: each rank needs a "
-                          "sample of every batch", ctvk_config_path(cfg), t.s.batch, t.ranks);
-    t.local_max = (t.s.batch + t.ranks - 1) / t.ranks;
-    if (t.s.micro_batch && t.s.micro_batch < t.local_max) t.local_max = t.s.micro_batch;
+    /* Until the agreement below, a failure on any rank (a bad config fails on all) goes on to it, so
+     * that every rank stops together with one message. */
     ctvk_data_options dopt;
     ctvk_dataset *ds = NULL;
     ctvk_model_config mc;
-    CTVK_TRY(ctvk_data_from_config(cfg, &dopt));
-    CTVK_TRY(ctvk_model_config_load(cfg, &mc));
-    if (mc.height != mc.width || mc.channels != 1)
-        return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
-                          ctvk_config_path(cfg), mc.height, mc.width, mc.channels);
-    CTVK_TRY(ctvk_dataset_open(&dopt, &ds));
     const ctvk_fold *f = NULL;
-    for (int i = 0; i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
-    ctvk_status s = CTVK_OK;
-    if (!f) s = ctvk__fail(CTVK_ERR_ARG, "config %s: the dataset has no fold %d (it has %d)", ctvk_config_path(cfg), k,
-                           ds->nfolds);
+    ctvk_status s = read_settings(cfg, &t.s);
+    if (!s && t.s.batch < t.ranks)
+        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [train] batch %d is smaller than the %d ranks: each rank needs a "
+                       "sample of every batch", ctvk_config_path(cfg), t.s.batch, t.ranks);
+    t.bar = t.out && (t.s.progress == PROGRESS_BAR || (t.s.progress == PROGRESS_AUTO && isatty(fileno(t.out))));
+    if (t.s.progress == PROGRESS_NONE) t.out = NULL;
+    t.local_max = (t.s.batch + t.ranks - 1) / t.ranks;
+    if (t.s.micro_batch && t.s.micro_batch < t.local_max) t.local_max = t.s.micro_batch;
+    if (!s) s = ctvk_data_from_config(cfg, &dopt);
+    if (!s) s = ctvk_model_config_load(cfg, &mc);
+    if (!s && (mc.height != mc.width || mc.channels != 1))
+        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
+                       ctvk_config_path(cfg), mc.height, mc.width, mc.channels);
+    if (!s) s = ctvk_dataset_open(&dopt, &ds);
+    for (int i = 0; !s && i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
+    if (!s && !f) s = ctvk__fail(CTVK_ERR_ARG, "config %s: the dataset has no fold %d (it has %d)", ctvk_config_path(cfg), k,
+                                 ds->nfolds);
     if (!s && f->train.n == 0) s = ctvk__fail(CTVK_ERR_ARG, "fold %d has no training images", k);
     if (!s) {
         snprintf(t.dir, sizeof t.dir, "%s/fold%d", run_dir, k);
@@ -622,7 +649,9 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     }
     if (!s) {
         ctvk_net_set_optimizer(t.net, &t.s.opt);
-        ctvk_net_set_sync_bn(t.net, t.s.sync_bn && t.ranks > 1);
+        s = ctvk_net_set_sync_bn(t.net, t.s.sync_bn && t.ranks > 1);
+    }
+    if (!s) {
         s = ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){t.local_max, t.size, t.size, 1}, "slices", &t.pixels);
     }
     if (!s)
@@ -659,10 +688,23 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
                 (t.s.batch + t.ranks - 1) / t.ranks, t.s.sync_bn ? "synchronised" : "per-rank");
     if (!s && t.out && t.local_max < (t.s.batch + t.ranks - 1) / t.ranks)
         fprintf(t.out, "micro-batches of up to %d samples, gradients added before each Nadam step\n", t.local_max);
+    if (!s && t.ranks > 1) {             /* every rank must start from the same run folder state */
+        int same;
+        s = ctvk_dist_same_u64(mix((uint64_t)t.epoch, (uint64_t)t.step, (uint64_t)t.nhist), &same);
+        if (!s && !same)
+            s = ctvk__fail(CTVK_ERR_ARG, "the ranks found different training states in %s (epoch %d, step %d on rank "
+                           "%d): the run folder must be on a file system every rank sees", t.dir, t.epoch + 1, t.step,
+                           t.rank);
+    }
     s = ctvk_dist_agree(s);              /* every rank is ready, or all stop */
     if (!s) {
         s = run(&t, f, out);
-        s = ctvk_dist_agree(s);          /* the ranks end together (an interrupt reaches them all) */
+        /* every failure of a distributed run is agreed by all ranks or, when one rank failed alone
+         * (the others may be waiting in a collective), ends the job */
+        if (s && t.ranks > 1 && !ctvk_dist_failure_agreed()) {
+            fprintf(stderr, "ctvk train: rank %d of %d: %s\n", t.rank, t.ranks, ctvk_error());
+            ctvk_dist_abort(1);
+        }
     }
     out->epochs_run = t.nhist;
     out->best_epoch = t.best_epoch;
