@@ -12,6 +12,9 @@ layout(constant_id = 7) const int LANES_N = 8;   // lanes side by side along col
 // (mode 0: Cin % 4 == 0 and Cout % 4 == 0; mode 1: Cout % 4 == 0; mode 2: Cin % TM == 0 and
 // Cout % 4 == 0; TM and TN multiples of 4). Four times fewer fetches per multiply-add.
 layout(constant_id = 8) const int VEC = 0;
+// COLS_FAST: workgroup x walks column blocks and y (+ z) row blocks: neighbouring workgroups share
+// the A rows (for a small B and a large A); else x walks row blocks (neighbours share the B panel).
+layout(constant_id = 9) const int COLS_FAST = 0;
 const int TN4 = TN / 4, TM4 = TM / 4;
 layout(local_size_x_id = 6) in;
 
@@ -19,9 +22,13 @@ void main()
 {
     const int LANES_M = LANES / LANES_N;
     int lane = int(gl_LocalInvocationID.x);
-    int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x), gn = int(gl_WorkGroupID.y);
+    if (COLS_FAST != 0) {
+        gn = int(gl_WorkGroupID.x);
+        gm = int(gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y);
+    }
     int row0 = (gm * LANES_M + lane / LANES_N) * TM;
-    int col0 = (int(gl_WorkGroupID.y) * LANES_N + lane % LANES_N) * TN;
+    int col0 = (gn * LANES_N + lane % LANES_N) * TN;
     if (row0 >= p.M || col0 >= p.NC) return;
 
     float acc[TM][TN];
