@@ -88,7 +88,7 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         return ctvk__fail(CTVK_ERR_ARG, "%s: empty problem (%d x %d x %d)", kname, g->M, g->NC, g->KD);
 
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
-    int32_t spec[10] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    int32_t spec[11] = {mode, bias != NULL, relu != 0, accumulate != 0};
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
     char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
@@ -113,8 +113,12 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
          * in cache while the weights, a smaller panel in most layers, stream; measured faster on
          * every forward shape of ctvk bench kernels). The backward passes keep rows fastest. */
         cols_fast = mode == 0;
+        /* the stem (Cin = 1): x scalar, the weights still 4 columns per fetch */
+        int bvec = !vec && mode == 0 && g->NC % 4 == 0 && tn % 4 == 0;
         spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec; spec[9] = cols_fast;
+        spec[10] = bvec;
         sig[0] = sig[1] = vec ? 'q' : 't';
+        if (bvec) sig[1] = 'q';
         rows_per_group = (uint32_t)(tm * (lanes / ln));
         cols_per_group = (uint32_t)(tn * ln);
         shader = f16 ? "conv_cpu_h" : "conv_cpu";
@@ -128,7 +132,7 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         shader = f16 ? "conv_gpu_h" : "conv_gpu";
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, 10, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 11 : 10, &pl));
     /* row blocks along x (or y with cols_fast), beyond 65535 continued along z */
     uint32_t rows = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
     uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
