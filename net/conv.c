@@ -88,13 +88,20 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         return ctvk__fail(CTVK_ERR_ARG, "%s: empty problem (%d x %d x %d)", kname, g->M, g->NC, g->KD);
 
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
-    int32_t spec[10] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    int32_t spec[11] = {mode, bias != NULL, relu != 0, accumulate != 0};
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
     char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
+    int cols_fast = 0;
     if (cpu) {
-        /* 8x8 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels). */
-        int tm = 8, tn = 8, lanes = 8;
+        /* 16x16 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels and
+         * README "Performance"): lavapipe spends its time in the texel fetches (a 4-component fetch
+         * costs about what a scalar one does), so the larger block (16 + 16 fetches per 1024
+         * multiply-adds instead of 8 + 8 per 256) wins although its 256 accumulators spill.
+         * 8 columns when there are at most 8; 8 rows for backward-weights with Cin % 16 != 0 (its
+         * 4-component path wants Cin % TM == 0). */
+        int tm = 16, tn = g->NC > 8 ? 16 : 8, lanes = 8;
+        if (mode == 2 && g->C % 16 && g->C % 8 == 0) tm = 8;
         int vec = tm % 4 == 0 && tn % 4 == 0 &&
                   (mode == 0 ? g->C % 4 == 0 && g->NC % 4 == 0 : mode == 1 ? g->K % 4 == 0
                                                                           : g->C % tm == 0 && g->K % 4 == 0);
@@ -102,8 +109,16 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
          * along columns), 4-component fetches when they share the B columns (lanes along rows). */
         int colblocks = (g->NC + tn - 1) / tn, ln = 1;
         while (ln < lanes && 2 * ln <= colblocks && (!vec || tm * (lanes / ln) > g->M)) ln *= 2;
-        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec;
+        /* Forward: neighbouring workgroups walk the column blocks of the same rows (the x rows stay
+         * in cache while the weights, a smaller panel in most layers, stream; measured faster on
+         * every forward shape of ctvk bench kernels). The backward passes keep rows fastest. */
+        cols_fast = mode == 0;
+        /* the stem (Cin = 1): x scalar, the weights still 4 columns per fetch */
+        int bvec = !vec && mode == 0 && g->NC % 4 == 0 && tn % 4 == 0;
+        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec; spec[9] = cols_fast;
+        spec[10] = bvec;
         sig[0] = sig[1] = vec ? 'q' : 't';
+        if (bvec) sig[1] = 'q';
         rows_per_group = (uint32_t)(tm * (lanes / ln));
         cols_per_group = (uint32_t)(tn * ln);
         shader = f16 ? "conv_cpu_h" : "conv_cpu";
@@ -117,12 +132,13 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         shader = f16 ? "conv_gpu_h" : "conv_gpu";
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 9 : 10, &pl));
-    uint32_t total = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
-    uint32_t gy = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
-    uint32_t gx = total < 65535 ? total : 65535, gz = (total + gx - 1) / gx;
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 11 : 10, &pl));
+    /* row blocks along x (or y with cols_fast), beyond 65535 continued along z */
+    uint32_t rows = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
+    uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
+    uint32_t r1 = rows < 65535 ? rows : 65535, rz = (rows + r1 - 1) / r1;
     const ctvk_tensor *bind[4] = {a, b, bias ? bias : b, y};
-    return ctvk__dispatch(ctx, pl, bind, g, gx, gy, gz);
+    return cols_fast ? ctvk__dispatch(ctx, pl, bind, g, cols, r1, rz) : ctvk__dispatch(ctx, pl, bind, g, r1, cols, rz);
 }
 
 /* ---------------------------------------------------------------- conv2d */

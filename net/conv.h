@@ -4,9 +4,11 @@
  * Layouts: activations NHWC, conv weights HWIO ([kh][kw][cin][cout], as Keras stores them), dense
  * weights (in, out), biases (cout). Every pass is an implicit GEMM (no im2col buffer) run by one
  * of two kernel families chosen by ctvk_kernel_variant(ctx):
- *  - CPU (lavapipe): shaders/conv_cpu.glsl, 8-lane workgroups, 8x8 register block per lane,
- *    inputs through texel buffers, 4-component (vec4) texel views when the channel counts allow
- *    (forward: Cin, Cout % 4; backward-data: Cout % 4; backward-weights: Cin % 8, Cout % 4);
+ *  - CPU (lavapipe): shaders/conv_cpu.glsl, 8-lane workgroups, 16x16 register block per lane
+ *    (8 columns when Cout <= 8; 8 rows for backward-weights when Cin % 16 != 0), inputs through
+ *    texel buffers, 4-component (vec4) texel views when the channel counts allow (forward: Cin,
+ *    Cout % 4, or only the weights when Cout % 4; backward-data: Cout % 4; backward-weights:
+ *    Cin % 16 (or % 8), Cout % 4); the forward walks column blocks fastest;
  *  - GPU: shaders/conv_gpu.glsl, shared-memory tiles (64x64x16, 4x4 per invocation, 256
  *    invocations: a multiple of any subgroup size up to 128; 8x4 where only 128 are allowed).
  * The bias gradient is one extra dispatch (shaders/conv_bias_grad.comp).

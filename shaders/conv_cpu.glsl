@@ -12,16 +12,39 @@ layout(constant_id = 7) const int LANES_N = 8;   // lanes side by side along col
 // (mode 0: Cin % 4 == 0 and Cout % 4 == 0; mode 1: Cout % 4 == 0; mode 2: Cin % TM == 0 and
 // Cout % 4 == 0; TM and TN multiples of 4). Four times fewer fetches per multiply-add.
 layout(constant_id = 8) const int VEC = 0;
+// COLS_FAST: workgroup x walks column blocks and y (+ z) row blocks: neighbouring workgroups share
+// the A rows (for a small B and a large A); else x walks row blocks (neighbours share the B panel).
+layout(constant_id = 9) const int COLS_FAST = 0;
+// BVEC (forward with VEC 0, Cout % 4 == 0, TN % 4 == 0): only B (the weights) is bound through a
+// 4-component view, x stays scalar (Cin % 4 != 0: the stem): TN / 4 fetches per step instead of TN.
+layout(constant_id = 10) const int BVEC = 0;
 const int TN4 = TN / 4, TM4 = TM / 4;
 layout(local_size_x_id = 6) in;
+
+// Row k of B's TN columns from the tile's first column (forward, scalar x): wb = k * K.
+void load_b(out float b[TN], int wb, int cols[TN], int bq[TN4])
+{
+    if (BVEC != 0) {
+        for (int q = 0; q < TN4; q++) {
+            vec4 v = texelFetch(B_src, (wb >> 2) + bq[q]);
+            for (int e = 0; e < 4; e++) b[4 * q + e] = v[e];
+        }
+    } else {
+        for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+    }
+}
 
 void main()
 {
     const int LANES_M = LANES / LANES_N;
     int lane = int(gl_LocalInvocationID.x);
-    int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x);
+    int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x), gn = int(gl_WorkGroupID.y);
+    if (COLS_FAST != 0) {
+        gn = int(gl_WorkGroupID.x);
+        gm = int(gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y);
+    }
     int row0 = (gm * LANES_M + lane / LANES_N) * TM;
-    int col0 = (int(gl_WorkGroupID.y) * LANES_N + lane % LANES_N) * TN;
+    int col0 = (gn * LANES_N + lane % LANES_N) * TN;
     if (row0 >= p.M || col0 >= p.NC) return;
 
     float acc[TM][TN];
@@ -31,7 +54,8 @@ void main()
     for (int j = 0; j < TN; j++) cols[j] = min(col0 + j, p.NC - 1);
 
     if (MODE == 0) {
-        int ih0[TM], iw0[TM], nb[TM];
+        int ih0[TM], iw0[TM], nb[TM], bq[TN4];
+        for (int q = 0; q < TN4; q++) bq[q] = min((col0 >> 2) + q, (p.NC >> 2) - 1);
         for (int r = 0; r < TM; r++) {
             int m = min(row0 + r, p.M - 1);
             int ow = m % p.OW, t = m / p.OW, oh = t % p.OH, n = t / p.OH;
@@ -58,7 +82,7 @@ void main()
                     for (int ci = 0; ci < len; ci++) {
                         float a[TM], b[TN];
                         for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
-                        for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+                        load_b(b, wb, cols, bq);
                         wb += p.K;
                         for (int r = 0; r < TM; r++)
                             for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
@@ -96,7 +120,7 @@ void main()
                 for (int ci = 0; ci < p.C; ci++) {
                     float a[TM], b[TN];
                     for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
-                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+                    load_b(b, wb, cols, bq);
                     wb += p.K;
                     for (int r = 0; r < TM; r++)
                         for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);

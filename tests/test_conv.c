@@ -89,6 +89,13 @@ static const tcase cases[] = {
     {"1x16x16x24 3x3 valid ->20", 1, 16, 16, 24, 20, 3, 3, 1, 1, 0, 0, 0, 0, 0, 1, 0},
     {"2x14x14x64 3x3 same ->64", 2, 14, 14, 64, 64, 3, 3, 1, 1, 1, 0, 0, 0, 0, 1, 1},
     {"1x3x31x1 3x1/1x2 same ->31", 1, 3, 31, 1, 31, 3, 1, 1, 2, 1, 0, 0, 0, 0, 0, 0},
+    /* CPU variant's 16x16 blocks: row and column tails (M, Cout not multiples of 16), Cin % 16 */
+    {"1x9x11x20 3x3 same ->36", 1, 9, 11, 20, 36, 3, 3, 1, 1, 1, 0, 0, 0, 0, 1, 1},
+    {"1x13x13x32 1x1 ->52", 1, 13, 13, 32, 52, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0},
+    {"2x6x5x16 3x3 same ->24", 2, 6, 5, 16, 24, 3, 3, 1, 1, 1, 0, 0, 0, 0, 0, 1},
+    /* scalar x with 4-component weight fetches (Cin % 4 != 0, Cout % 4 == 0: the stems) */
+    {"2x17x19x3 7x7/2 same ->20", 2, 17, 19, 3, 20, 7, 7, 2, 2, 1, 0, 0, 0, 0, 1, 1},
+    {"1x21x23x1 7x7/2 pad 3,3,3,3 ->36", 1, 21, 23, 1, 36, 7, 7, 2, 2, 2, 3, 3, 3, 3, 1, 0},
 };
 
 static ctvk_conv2d geometry(const tcase *t)

@@ -16,7 +16,7 @@ const char cmd_bench_help[] =
     "usage: ctvk bench [CONFIG] [--train [--micro-batch M]] [--batch N] [--reps R] [--profile] [--device D]\n"
     "                  [--set s.k=v]\n"
     "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
-    "                          [--device D]\n\n"
+    "                          [--forward] [--device D]\n\n"
     "CONFIG (or none: the paper's resnet50v2_fpn at 512x512x1): builds the network of the [model]\n"
     "section and times the inference forward of --batch samples (default 1) or, with --train, one\n"
     "training step (forward with batch statistics, softmax cross-entropy, backward, Nadam; default\n"
@@ -33,9 +33,10 @@ const char cmd_bench_help[] =
     "are summed over the ranks as training does; rank 0 prints, with the all-reduce's share of the time.\n"
     "--bind-limit BYTES lowers the bytes one binding may span (tests of batch slicing).\n\n"
     "kernels: runs conv2d forward (bias + ReLU epilogue), backward-data and backward-weights on\n"
-    "ResNet50-like layer shapes and prints device GFLOP/s from timestamp queries, the best of\n"
-    "--reps (default 5) repetitions after one warm-up. --variant picks the kernel family (default:\n"
-    "the device's own); --batch sets N (default 1); --layer runs only layer I (0-based).\n"
+    "ResNet50 layer shapes (224x224 input; then the costliest shapes of resnet50v2_fpn at 512x512)\n"
+    "and prints device GFLOP/s from timestamp queries, the best of --reps (default 5) repetitions\n"
+    "after one warm-up. --variant picks the kernel family (default: the device's own); --batch sets\n"
+    "N (default 1); --layer runs only layer I (0-based); --forward times the forward pass only.\n"
     "On lavapipe set LP_NUM_THREADS to the number of cores.\n";
 
 typedef struct bench_layer { const char *name; int h, w, c, k, ks, stride; } bench_layer;
@@ -47,6 +48,16 @@ static const bench_layer layers[] = {
     {"28x28x128 3x3 ->128", 28, 28, 128, 128, 3, 1},
     {"14x14x256 3x3 ->256", 14, 14, 256, 256, 3, 1},
     {"7x7x512 3x3 ->512", 7, 7, 512, 512, 3, 1},
+    /* the paper's ResNet50V2 + FPN at 512x512x1 (its most expensive layer shapes) */
+    {"fpn conv1 512x512x1 7x7/2 ->64", 512, 512, 1, 64, 7, 2},
+    {"128x128x64 1x1 ->256", 128, 128, 64, 256, 1, 1},
+    {"128x128x256 1x1 ->64", 128, 128, 256, 64, 1, 1},
+    {"128x128x64 3x3 ->64", 128, 128, 64, 64, 3, 1},
+    {"64x64x512 1x1 ->128", 64, 64, 512, 128, 1, 1},
+    {"64x64x128 3x3 ->128", 64, 64, 128, 128, 3, 1},
+    {"32x32x256 3x3 ->256", 32, 32, 256, 256, 3, 1},
+    {"32x32x768 3x3 ->256 (P3)", 32, 32, 768, 256, 3, 1},
+    {"16x16x2048 3x3/2 ->256 (P6)", 16, 16, 2048, 256, 3, 2},
 };
 #define NLAYERS ((int)(sizeof layers / sizeof *layers))
 
@@ -65,7 +76,7 @@ static int timed(ctvk_ctx *ctx, const char *label, double *ms)
     return *ms < 0;
 }
 
-static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, double gflops[3])
+static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, double gflops[3])
 {
     ctvk_conv2d p;
     ctvk_shape xs = {batch, L->h, L->w, L->c}, ys, ws = {L->ks, L->ks, L->c, L->k}, bs = {1, 1, 1, L->k};
@@ -84,7 +95,7 @@ static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int r
     static const char *labels[3] = {"forward", "backward-data", "backward-weights"};
     if (ctvk_sync(ctx)) goto done;
     ctvk_profile_reset(ctx);
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < npass; pass++) {
         double best = 1e30;
         for (int r = 0; r <= reps; r++) {           /* r = 0: warm-up (shader compilation) */
             ctvk_label_push(ctx, labels[pass]);
@@ -109,10 +120,12 @@ static int bench_kernels(int argc, char **argv)
     cli_common com = {0};
     const char *variant = "auto";
     long batch = 1, reps = 5, only = -1;
+    int npass = 3;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("bench", &com, argc, argv, i);
         if (k < 0) return 2;
         if (k > 0) { i += k; continue; }
+        if (!strcmp(argv[i], "--forward")) { npass = 1; i++; continue; }
         long *num = !strcmp(argv[i], "--batch") ? &batch : !strcmp(argv[i], "--reps") ? &reps
                     : !strcmp(argv[i], "--layer") ? &only : NULL;
         if (num && i + 1 < argc) {
@@ -156,15 +169,16 @@ static int bench_kernels(int argc, char **argv)
         }
         printf("device: %s, %s kernels, batch %ld, best of %ld\n", ctvk_device(ctx)->name,
                ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU ? "CPU" : "GPU", batch, reps);
-        printf("  %-30s %9s %9s %9s   GFLOP/s\n", "layer", "forward", "bwd-data", "bwd-wgt");
+        printf("  %-32s %9s %9s %9s   GFLOP/s\n", "layer", "forward", "bwd-data", "bwd-wgt");
         for (int i = 0; i < NLAYERS; i++) {
             if (only >= 0 && i != only) continue;
-            double g[3];
-            if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, g)) {
+            double g[3] = {0, 0, 0};
+            if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, npass, g)) {
                 ctvk_destroy(ctx);
                 return cli_fail("bench");
             }
-            printf("  %-30s %9.1f %9.1f %9.1f\n", layers[i].name, g[0], g[1], g[2]);
+            if (npass == 1) printf("  %-32s %9.1f\n", layers[i].name, g[0]);
+            else printf("  %-32s %9.1f %9.1f %9.1f\n", layers[i].name, g[0], g[1], g[2]);
             fflush(stdout);
         }
         ctvk_destroy(ctx);
