@@ -3,7 +3,9 @@
 # tools/bench_torch.py with the same network, input size, batch and mode, and prints both times and
 # their ratio.
 #
-# usage: tools/bench-vs-pytorch.sh [--train] [--batch N] [--reps R] [--size S] [--threads T]
+# usage: tools/bench-vs-pytorch.sh [--train [--micro-batch M]] [--batch N] [--reps R] [--size S] [--threads T]
+#   --micro-batch M: ctvk runs each training step in micro-batches of M samples (devices that cannot
+#   hold the whole batch, e.g. batch 14 at 512x512 on lavapipe); PyTorch runs the whole batch
 #   CTVK_BIN   the ctvk binary (default: build/ctvk next to this script's folder, else ctvk in PATH)
 #   PYTHON     the Python interpreter (default: python3, else /usr/bin/python3, whichever has torch)
 # Needs PyTorch: on Debian `apt-get install -y python3-torch` (run as root, the script does it
@@ -11,7 +13,7 @@
 # LP_NUM_THREADS defaults to the thread count so that lavapipe uses as many cores as PyTorch.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-train="" batch="" reps=3 size=512 threads=2
+train="" batch="" reps=3 size=512 threads=2 micro=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --train) train=--train; shift ;;
@@ -19,7 +21,8 @@ while [ $# -gt 0 ]; do
         --reps) reps=$2; shift 2 ;;
         --size) size=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --micro-batch) micro="--micro-batch $2"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "bench-vs-pytorch: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -54,7 +57,7 @@ fi
 
 export LP_NUM_THREADS=${LP_NUM_THREADS:-$threads}
 echo "== ctvk ($ctvk)"
-ctvk_out=$("$ctvk" bench $train --batch "$batch" --reps "$reps" --set model.input_size="$size" 2>&1) ||
+ctvk_out=$("$ctvk" bench $train $micro --batch "$batch" --reps "$reps" --set model.input_size="$size" 2>&1) ||
     { echo "$ctvk_out"; exit 1; }
 echo "$ctvk_out"
 echo "== PyTorch"
