@@ -980,6 +980,11 @@ ctvk_status ctvk_net_sum_gradients(ctvk_net *net)
     if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
     if (!ctvk_dist_enabled()) return CTVK_OK;
     size_t n = net->g.params_total;
+    void *mapped = ctvk__tensor_host(net->grads);
+    if (mapped) {                     /* unified memory: reduce in place, no copies */
+        CTVK_TRY(ctvk_sync(net->ctx));
+        return ctvk_dist_sum_f32(mapped, n);
+    }
     float *h = malloc(n * sizeof *h);
     if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     ctvk_label_push(net->ctx, "allreduce");

@@ -143,6 +143,10 @@ typedef struct ctvk_binding {
 ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *const *bindings,
                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
 /* Records a buffer copy (staging <-> tensor) with the same hazard tracking. */
+/* The host address of a tensor's data when the device memory is host-visible and coherent (unified
+ * memory: integrated GPUs, lavapipe), else NULL. The caller waits for recorded work first
+ * (ctvk_sync); writes through it are seen by work recorded afterwards. */
+void *ctvk__tensor_host(ctvk_tensor *t);
 ctvk_status ctvk__record_copy(ctvk_ctx *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
                               uint64_t dst_off, uint64_t bytes);
 ctvk_status ctvk__recorder_init(ctvk_ctx *ctx);

@@ -434,6 +434,11 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
     return ctvk_sync(ctx);
 }
 
+void *ctvk__tensor_host(ctvk_tensor *t)
+{
+    return t->ctx->mem.host_visible ? (char *)t->block->mapped + t->offset : NULL;
+}
+
 ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
 {
     ctvk_ctx *ctx = t->ctx;

@@ -399,6 +399,8 @@ static int bench_network(int argc, char **argv)
         }
         if (train && !st && ctvk_dist_enabled()) {    /* data parallel: the gradient sum over the ranks */
             st = ctvk_sync(ctx);                       /* the backward pass is done: time the sum alone */
+            double z = 0;                              /* ... once every rank is there */
+            if (!st) st = ctvk_dist_sum_f64(&z, 1);
             double a0 = 1e3 * ctvk__now();
             if (!st) st = ctvk_net_sum_gradients(net);
             if (r == reps) allreduce_ms = 1e3 * ctvk__now() - a0;
@@ -420,8 +422,9 @@ static int bench_network(int argc, char **argv)
            100.0 * conv_flops / (graph_flops(&g, NULL) > 0 ? graph_flops(&g, NULL) : 1),
            train ? "; training = 3x forward" : "", flops / (times[0] * 1e-3) * 1e-9);
     if (allreduce_ms > 0)
-        printf("all-reduce over %d ranks of %.1f MiB of gradients (download, MPI_Allreduce, upload): %.1f ms in the "
-               "last step\n", ctvk_dist_size(), mib((uint64_t)g.params_total * 4), allreduce_ms);
+        printf("all-reduce over %d ranks of %.1f MiB of gradients (%s): %.1f ms in the last step\n", ctvk_dist_size(),
+               mib((uint64_t)g.params_total * 4), dev->unified_memory ? "in place in unified memory"
+               : "download, MPI_Allreduce, upload", allreduce_ms);
     if (nsl) printf("batch slicing: %d layers run in up to %d sample slices (bindings above %.0f MiB)\n", nsl, maxsl,
                     mib(ctvk__net_bind_limit(net)));
     if (o.profile) print_profile(ctx, &g, last);
