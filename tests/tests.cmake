@@ -12,9 +12,11 @@ set(CTVK_TEST_ENV
   "CTVK_BIN=$<TARGET_FILE:ctvk-bin>"
   "CTVK_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "CTVK_TEST_MPI=$<IF:$<BOOL:${CTVK_MPI}>,ON,OFF>")
+set(CTVK_TEST_TIMEOUT 600)
 if(CTVK_SANITIZE)
   # a program linking the instrumented library must be instrumented too
   list(APPEND CTVK_TEST_ENV "CTVK_EMBED_CFLAGS=-fsanitize=address,undefined")
+  set(CTVK_TEST_TIMEOUT 1800)   # instrumented, everything (shader compiles included) runs slower
 endif()
 file(GLOB CTVK_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${CTVK_TEST_SOURCES})
@@ -25,13 +27,13 @@ foreach(src ${CTVK_TEST_SOURCES})
   target_compile_definitions(${name} PRIVATE VK_NO_PROTOTYPES)
   target_link_libraries(${name} PRIVATE ctvk)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT 600)
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT ${CTVK_TEST_TIMEOUT})
 endforeach()
 file(GLOB CTVK_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli_*.sh)
 foreach(src ${CTVK_CLI_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME ${name} COMMAND bash ${src} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CTVK_TEST_ENV}" TIMEOUT ${CTVK_TEST_TIMEOUT} SKIP_RETURN_CODE 77)
 endforeach()
 
 # The host side of the allocator under valgrind: no leaks, no invalid accesses.
