@@ -209,33 +209,38 @@ ctvk_status ctvk_bn_set_moments(ctvk_ctx *ctx, int C, double rows, const double 
     return stats_final(ctx, work, (bn_geom){R, (uint32_t)C, R, 1}, eps, momentum, saved, moving_mean, moving_var);
 }
 
-ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums)
+/* A view of the workspace's merged backward sums {sum g[C], sum g xhat[C]} for a batch of shape x. */
+static ctvk_status grad_sums_view(ctvk_tensor *work, ctvk_shape x, ctvk_tensor **v, size_t *n)
 {
     bn_geom g = geom(x);
     size_t C = g.C, F = 2 * (size_t)g.P * C;
-    float *h = malloc(2 * C * sizeof *h);
-    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    ctvk_tensor *v = NULL;
-    ctvk_status s = work->count >= F + 2 * C ? work_head(work, F, 2 * C, &v)
-                    : ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
-    if (!s) s = ctvk_tensor_download(v, h, 2 * C * sizeof *h);
+    *v = NULL;
+    *n = 2 * C;
+    if (work->count < F + 2 * C) return ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
+    return work_head(work, F, 2 * C, v);
+}
+
+ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums)
+{
+    ctvk_tensor *v;
+    size_t n;
+    CTVK_TRY(grad_sums_view(work, x, &v, &n));
+    float *h = malloc(n * sizeof *h);
+    ctvk_status s = h ? ctvk_tensor_download(v, h, n * sizeof *h) : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (size_t c = 0; !s && c < n; c++) sums[c] = h[c];
     ctvk_tensor_destroy(v);
-    for (size_t c = 0; !s && c < 2 * C; c++) sums[c] = h[c];
     free(h);
     return s;
 }
 
 ctvk_status ctvk_bn_grad_sums_set(ctvk_tensor *work, ctvk_shape x, const double *sums)
 {
-    bn_geom g = geom(x);
-    size_t C = g.C, F = 2 * (size_t)g.P * C;
-    float *h = malloc(2 * C * sizeof *h);
-    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    for (size_t c = 0; c < 2 * C; c++) h[c] = (float)sums[c];
-    ctvk_tensor *v = NULL;
-    ctvk_status s = work->count >= F + 2 * C ? work_head(work, F, 2 * C, &v)
-                    : ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
-    if (!s) s = ctvk_tensor_upload(v, h, 2 * C * sizeof *h);
+    ctvk_tensor *v;
+    size_t n;
+    CTVK_TRY(grad_sums_view(work, x, &v, &n));
+    float *h = malloc(n * sizeof *h);
+    for (size_t c = 0; h && c < n; c++) h[c] = (float)sums[c];
+    ctvk_status s = h ? ctvk_tensor_upload(v, h, n * sizeof *h) : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     ctvk_tensor_destroy(v);
     free(h);
     return s;

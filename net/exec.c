@@ -71,7 +71,8 @@ struct ctvk_net {
     uint64_t bind_limit;              /* bytes one binding of a batch tensor may span (0: the device's) */
     uint64_t act_live_peak, grad_live_peak;   /* bytes (max_batch) live at once by liveness */
     /* the step in progress as a part of a bigger batch (ctvk_net_backprop) */
-    int part_first, part_total, acc_grads;
+    int part_first, acc_grads;
+    float *host_grads;                /* the gradients on the host for the all-reduce (staged devices) */
     int sync_bn;                      /* batch statistics over all ranks (ctvk_dist) */
 };
 
@@ -615,6 +616,7 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
 void ctvk_net_destroy(ctvk_net *net)
 {
     if (!net) return;
+    free(net->host_grads);
     drop_views(net);
     for (int i = 0; net->L && i < net->g.nlayers; i++) {
         xlayer *x = &net->L[i];
@@ -949,7 +951,6 @@ ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_
         return ctvk__fail(CTVK_ERR_ARG, "samples [%d, %d) are not a part of a batch of %d", part->first,
                           part->first + n, total);
     net->part_first = part->first;
-    net->part_total = total;
     net->acc_grads = part->accumulate != 0;
     if (n == 0) return backprop_empty(net);
     ctvk_ctx *ctx = net->ctx;
@@ -985,14 +986,14 @@ ctvk_status ctvk_net_sum_gradients(ctvk_net *net)
         CTVK_TRY(ctvk_sync(net->ctx));
         return ctvk_dist_sum_f32(mapped, n);
     }
-    float *h = malloc(n * sizeof *h);
-    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (!net->host_grads && !(net->host_grads = malloc(n * sizeof *net->host_grads)))
+        return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    float *h = net->host_grads;        /* kept: a step should not map and fault in 100 MiB anew */
     ctvk_label_push(net->ctx, "allreduce");
     ctvk_status s = ctvk_tensor_download(net->grads, h, n * sizeof *h);
     if (!s) s = ctvk_dist_sum_f32(h, n);
     if (!s) s = ctvk_tensor_upload(net->grads, h, n * sizeof *h);
     ctvk_label_pop(net->ctx);
-    free(h);
     return s;
 }
 
