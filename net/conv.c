@@ -64,7 +64,7 @@ static ctvk_status need_in(const char *k, const ctvk_tensor *t)
 
 ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
                             const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
-                            int relu, int accumulate)
+                            int relu, int accumulate, int batch_b)
 {
     CTVK_TRY(need_in(kname, a));
     CTVK_TRY(need_in(kname, b));
@@ -88,7 +88,7 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         return ctvk__fail(CTVK_ERR_ARG, "%s: empty problem (%d x %d x %d)", kname, g->M, g->NC, g->KD);
 
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
-    int32_t spec[11] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    int32_t spec[12] = {mode, bias != NULL, relu != 0, accumulate != 0};
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
     char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
@@ -117,6 +117,9 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         int bvec = !vec && mode == 0 && g->NC % 4 == 0 && tn % 4 == 0;
         spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec; spec[9] = cols_fast;
         spec[10] = bvec;
+        spec[11] = batch_b != 0;
+        if (batch_b && (!vec || mode != 0 || g->OH * g->OW % tm))
+            return ctvk__fail(CTVK_ERR_ARG, "%s: batched GEMMs need 4-component operands and whole row blocks", kname);
         sig[0] = sig[1] = vec ? 'q' : 't';
         if (bvec) sig[1] = 'q';
         rows_per_group = (uint32_t)(tm * (lanes / ln));
@@ -130,9 +133,10 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         rows_per_group = (uint32_t)bm;
         cols_per_group = (uint32_t)bn;
         shader = f16 ? "conv_gpu_h" : "conv_gpu";
+        if (batch_b) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: batched GEMMs are for the CPU kernels", kname);
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 11 : 10, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 12 : 10, &pl));
     /* row blocks along x (or y with cols_fast), beyond 65535 continued along z */
     uint32_t rows = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
     uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
@@ -170,7 +174,7 @@ ctvk_status ctvk_conv2d_forward(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_
         return ctvk__fail(CTVK_ERR_ARG, "conv2d_forward: bias '%s' has %zu elements, want %d", bias->name, bias->count,
                           y->shape.c);
     g.M = g.N * g.OH * g.OW; g.NC = g.K; g.KD = g.KH * g.KW * g.C;
-    return ctvk__conv_gemm(ctx, "conv2d_forward", 0, &g, x, w, bias, y, p->relu, 0);
+    return ctvk__conv_gemm(ctx, "conv2d_forward", 0, &g, x, w, bias, y, p->relu, 0, 0);
 }
 
 ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
@@ -179,7 +183,7 @@ ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const
     ctvk__conv_geo g;
     CTVK_TRY(conv_check("conv2d_backward_data", p, dx->shape, dy->shape, w, &g));
     g.M = g.N * g.H * g.W; g.NC = g.C; g.KD = g.KH * g.KW * g.K;
-    return ctvk__conv_gemm(ctx, "conv2d_backward_data", 1, &g, dy, w, NULL, dx, 0, accumulate);
+    return ctvk__conv_gemm(ctx, "conv2d_backward_data", 1, &g, dy, w, NULL, dx, 0, accumulate, 0);
 }
 
 ctvk_status ctvk_conv2d_backward_weights(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
@@ -188,7 +192,7 @@ ctvk_status ctvk_conv2d_backward_weights(ctvk_ctx *ctx, const ctvk_conv2d *p, co
     ctvk__conv_geo g;
     CTVK_TRY(conv_check("conv2d_backward_weights", p, x->shape, dy->shape, dw, &g));
     g.M = g.KH * g.KW * g.C; g.NC = g.K; g.KD = g.N * g.OH * g.OW;
-    CTVK_TRY(ctvk__conv_gemm(ctx, "conv2d_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate));
+    CTVK_TRY(ctvk__conv_gemm(ctx, "conv2d_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate, 0));
     return db ? ctvk_bias_grad(ctx, dy, db, accumulate) : CTVK_OK;
 }
 

@@ -67,6 +67,28 @@ ctvk_status ctvk_dense_backward_data(ctvk_ctx *ctx, const ctvk_tensor *dy, const
 ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *dy, ctvk_tensor *dw,
                                         ctvk_tensor *db, int accumulate);
 
+/* Winograd F(2x2, 3x3) forward for 3x3 stride-1 convs (net/wino.c), on the CPU kernels (lavapipe,
+ * where it cuts the multiply-adds 2.25x; the transforms are cheap next to the GEMMs for Cin, Cout
+ * >= 128): the input transform writes V (16 x tiles x Cin) into vwork, one dispatch runs the 16
+ * GEMMs into mwork (16 x tiles x Cout), the output transform adds the bias, then resid (a tensor
+ * of y's shape, or NULL), then applies the ReLU (p->relu). u holds the transformed weights,
+ * 16 x Cin x Cout, from ctvk_conv2d_winograd_weights (w: 3x3xCinxCout HWIO). Tiles are 2x2 outputs,
+ * their count rounded up to 16. Results match the direct conv to rounding (the transforms add
+ * at most a few ulp of the sum of |terms|). */
+int ctvk_conv2d_winograd_ok(const ctvk_ctx *ctx, const ctvk_conv2d *p, ctvk_shape x, int cout);
+void ctvk_conv2d_winograd_workspace(const ctvk_conv2d *p, ctvk_shape x, int cout, size_t *v_count, size_t *m_count);
+ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, ctvk_tensor *u);
+ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
+                                         const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid,
+                                         ctvk_tensor *y, ctvk_tensor *vwork, ctvk_tensor *mwork);
+/* References (double): U from w; V of x for an oh x ow output (sets the padded tile count);
+ * y from M with the epilogue. */
+void ctvk_ref_winograd_weights(int cin, int cout, const double *w, double *u);
+void ctvk_ref_winograd_input(const ctvk_conv2d *p, ctvk_shape xs, const double *x, int oh, int ow, double *v,
+                             int *tiles_padded);
+void ctvk_ref_winograd_output(ctvk_shape ys, const double *m, int tiles_padded, const double *bias,
+                              const double *resid, int relu, double *y);
+
 /* Floating-point operations of one pass (2 per multiply-add), for benchmarks. */
 double ctvk_conv2d_flops(const ctvk_conv2d *p, ctvk_shape x, int cout);
 

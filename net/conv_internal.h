@@ -9,8 +9,9 @@ typedef struct ctvk__conv_geo {
 } ctvk__conv_geo;
 
 /* mode 0 forward (a = x, b = w), 1 backward-data (a = dy, b = w), 2 backward-weights (a = x,
- * b = dy); y is the output (y, dx or dw). */
+ * b = dy); y is the output (y, dx or dw). batch_b (forward, CPU kernels, 4-component operands):
+ * g->N independent GEMMs, image n times its own B at n * KD * NC (Winograd's 16 products). */
 ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
                             const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
-                            int relu, int accumulate);
+                            int relu, int accumulate, int batch_b);
 #endif

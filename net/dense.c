@@ -25,7 +25,7 @@ ctvk_status ctvk_dense_forward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_t
         return ctvk__fail(CTVK_ERR_ARG, "dense_forward: bias '%s' has %zu elements, want %d", bias->name, bias->count,
                           g.K);
     g.M = g.N; g.NC = g.K; g.KD = g.C;
-    return ctvk__conv_gemm(ctx, "dense_forward", 0, &g, x, w, bias, y, relu, 0);
+    return ctvk__conv_gemm(ctx, "dense_forward", 0, &g, x, w, bias, y, relu, 0, 0);
 }
 
 ctvk_status ctvk_dense_backward_data(ctvk_ctx *ctx, const ctvk_tensor *dy, const ctvk_tensor *w, ctvk_tensor *dx,
@@ -34,7 +34,7 @@ ctvk_status ctvk_dense_backward_data(ctvk_ctx *ctx, const ctvk_tensor *dy, const
     ctvk__conv_geo g;
     CTVK_TRY(dense_geo("dense_backward_data", dx, dy, w, &g));
     g.M = g.N; g.NC = g.C; g.KD = g.K;
-    return ctvk__conv_gemm(ctx, "dense_backward_data", 1, &g, dy, w, NULL, dx, 0, accumulate);
+    return ctvk__conv_gemm(ctx, "dense_backward_data", 1, &g, dy, w, NULL, dx, 0, accumulate, 0);
 }
 
 ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *dy, ctvk_tensor *dw,
@@ -43,6 +43,6 @@ ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, con
     ctvk__conv_geo g;
     CTVK_TRY(dense_geo("dense_backward_weights", x, dy, dw, &g));
     g.M = g.C; g.NC = g.K; g.KD = g.N;
-    CTVK_TRY(ctvk__conv_gemm(ctx, "dense_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate));
+    CTVK_TRY(ctvk__conv_gemm(ctx, "dense_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate, 0));
     return db ? ctvk_bias_grad(ctx, dy, db, accumulate) : CTVK_OK;
 }

@@ -39,6 +39,9 @@ typedef struct xlayer {
     int fold_bn;             /* conv: the BN layer folded into it, + 1 (0: none) */
     int folded;              /* BN: folded into the conv before it */
     ctvk_tensor *wf, *bf;    /* conv: the folded weights and bias */
+    /* inference: a 3x3 stride-1 conv with Cin >= 128 runs as Winograd F(2x2, 3x3) (net/wino.c) */
+    int wino;
+    ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout) */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
     /* batch slices: when one of the layer's tensors is larger than one binding may span, its
      * kernels run over nsl sample ranges; sv[k * NSLOT + slot] is slot's view for slice k */
@@ -65,6 +68,8 @@ struct ctvk_net {
     ctvk_flat fp, fg, fm, fv;
     ctvk_nadam opt;
     ctvk_tensor *labels, *probs, *stats, *vstats, *nstats, *dlogits, *work;
+    ctvk_tensor *wino_v, *wino_m;     /* Winograd workspaces (transformed inputs, GEMM outputs) */
+    size_t wino_v_count, wino_m_count;
     ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
@@ -105,6 +110,23 @@ static int consumers(const ctvk_graph *g, int i, int *only)
         for (int k = 0; k < g->layers[j].nin; k++)
             if (g->layers[j].in[k] == i) { n++; *only = j; }
     return n;
+}
+
+/* Winograd for an inference conv where it wins (measured with ctvk bench kernels on lavapipe: 1.2x
+ * at 128 input channels, 1.6-1.8x from 256; slower at 64, where the GEMMs are too thin), unless
+ * its workspaces for the largest batch would not fit one binding. */
+static void plan_winograd(ctvk_net *net, xlayer *x, int cout)
+{
+    ctvk_shape xs = net->V[x->vin[0]].shape;
+    xs.n = net->max_batch;
+    if (xs.c < 128 || !ctvk_conv2d_winograd_ok(net->ctx, &x->conv, xs, cout)) return;
+    size_t nv, nm;
+    ctvk_conv2d_winograd_workspace(&x->conv, xs, cout, &nv, &nm);
+    uint64_t limit = ctvk__net_bind_limit(net);
+    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit) return;
+    x->wino = 1;
+    if (nv > net->wino_v_count) net->wino_v_count = nv;
+    if (nm > net->wino_m_count) net->wino_m_count = nm;
 }
 
 /* Value and kind of every layer, with the fusions. */
@@ -202,6 +224,7 @@ static ctvk_status plan_layers(ctvk_net *net)
         x->vout = lv[i];
         /* a folded padding's consumer reads the padding's input */
         if (src >= 0 && padded[src]) x->vin[0] = lv[g->layers[src].in[0]];
+        if (x->kind == K_CONV && !net->training) plan_winograd(net, x, l->out.c);
     }
     net->logits_value = lv[g->output];
     free(lv);
@@ -339,8 +362,11 @@ static ctvk_status budget_check(const ctvk_net *net)
     uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
                                         (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
     for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
-    for (int i = 0; i < g->nlayers; i++)      /* folded conv weights count as parameters */
+    for (int i = 0; i < g->nlayers; i++) {    /* folded and transformed conv weights count as parameters */
         if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
+        if (net->L[i].wino) params += (uint64_t)g->layers[i].params[0].count * 16 / 9 * f;
+    }
+    other += (uint64_t)(net->wino_v_count + net->wino_m_count) * f;
     if (net->training)
         for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
     uint64_t need = params + state + act + grad + other;
@@ -373,6 +399,10 @@ static ctvk_status alloc_all(ctvk_net *net)
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "labels", &net->labels));
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "probs", &net->probs));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "stats", &net->stats));
+    if (net->wino_v_count) {
+        CTVK_TRY(make(net, CTVK_F32, vec(net->wino_v_count), "winograd_inputs", &net->wino_v));
+        CTVK_TRY(make(net, CTVK_F32, vec(net->wino_m_count), "winograd_products", &net->wino_m));
+    }
     CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
     CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
@@ -420,6 +450,12 @@ static ctvk_status alloc_all(ctvk_net *net)
             snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->fold_bn - 1].name);
             CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
             CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
+        }
+        if (x->wino) {
+            char name[CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (Winograd)", l->name);
+            CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count / 9 * 16), name, &x->wu));
+            CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
         }
         if (x->kind == K_MAXPOOL && net->training) {
             ctvk_shape s = l->out;
@@ -625,6 +661,7 @@ void ctvk_net_destroy(ctvk_net *net)
         ctvk_tensor_destroy(x->argmax_all);
         ctvk_tensor_destroy(x->wf);
         ctvk_tensor_destroy(x->bf);
+        ctvk_tensor_destroy(x->wu);
     }
     if (net->fp.t) ctvk_flat_release(&net->fp);
     if (net->fg.t) ctvk_flat_release(&net->fg);
@@ -633,7 +670,7 @@ void ctvk_net_destroy(ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
     ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
-                          net->vstats, net->nstats, net->dlogits, net->work};
+                          net->vstats, net->nstats, net->dlogits, net->work, net->wino_v, net->wino_m};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
     free(net->abuf);
     free(net->gbufs);
@@ -675,6 +712,9 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
         if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
     }
     m->other += work * sizeof(float);
+    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count) * sizeof(float);   /* Winograd */
+    for (int i = 0; i < g->nlayers; i++)
+        if (net->L[i].wino) m->other += (uint64_t)g->layers[i].params[0].count / 9 * 16 * sizeof(float);
     m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
     ctvk_net_destroy(net);
     return CTVK_OK;
@@ -693,6 +733,12 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         const xlayer *b = &net->L[c->fold_bn - 1];
         CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
                               b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
+        const xlayer *c = &net->L[i];
+        if (c->wino)
+            CTVK_TRY(ctvk_conv2d_winograd_weights(net->ctx, c->wf ? c->wf : c->prm[0], net->V[c->vin[0]].shape.c,
+                                                  net->g.layers[i].filters, c->wu));
     }
     return CTVK_OK;
 }
@@ -768,6 +814,9 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV:
+        if (x->wino)
+            return ctvk_conv2d_forward_winograd(ctx, &x->conv, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
+                                                net->wino_v, net->wino_m);
         if (x->wf) return ctvk_conv2d_forward(ctx, &x->conv, a, x->wf, x->bf, y);
         return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
     case K_BN:
@@ -1110,6 +1159,13 @@ int ctvk__net_folded_bn(const ctvk_net *net)
 {
     int n = 0;
     for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].folded;
+    return n;
+}
+
+int ctvk__net_winograd_layers(const ctvk_net *net)
+{
+    int n = 0;
+    for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].wino;
     return n;
 }
 

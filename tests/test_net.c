@@ -122,9 +122,12 @@ static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd,
               ctvk_error());
         double iw = 0;
         for (int i = 0; i < n * C; i++) iw = fmax(iw, fabs(ip[i] - probs_ref[i]));
-        int folded = ctvk__net_folded_bn(inet);
-        printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs) worst abs error %.3g\n", mc->arch,
-               mc->height, mc->width, n, folded, iw);
+        int folded = ctvk__net_folded_bn(inet), wino = ctvk__net_winograd_layers(inet);
+        printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs, %d Winograd convs) worst abs error "
+               "%.3g\n", mc->arch, mc->height, mc->width, n, folded, wino, iw);
+        /* every 3x3 stride-1 conv with at least 128 inputs, on the CPU kernels */
+        if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))
+            CHECK(wino > 0, "%s: no Winograd conv in the inference net", mc->arch);
         CHECK(iw <= tol_fwd, "%s inference-net forward error %g", mc->arch, iw);
         int want = !strcmp(mc->arch, "resnet50") ? 53 : !strcmp(mc->arch, "small_resnet") ? -1 : 32;
         if (want > 0) CHECK(folded == want, "%s: %d BN folded, want %d", mc->arch, folded, want);
