@@ -77,13 +77,22 @@ ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, con
  * at most a few ulp of the sum of |terms|). */
 int ctvk_conv2d_winograd_ok(const ctvk_ctx *ctx, const ctvk_conv2d *p, ctvk_shape x, int cout);
 void ctvk_conv2d_winograd_workspace(const ctvk_conv2d *p, ctvk_shape x, int cout, size_t *v_count, size_t *m_count);
-ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, ctvk_tensor *u);
+ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, int backward,
+                                         ctvk_tensor *u);
 ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
                                          const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid,
                                          ctvk_tensor *y, ctvk_tensor *vwork, ctvk_tensor *mwork);
-/* References (double): U from w; V of x for an oh x ow output (sets the padded tile count);
- * y from M with the epilogue. */
-void ctvk_ref_winograd_weights(int cin, int cout, const double *w, double *u);
+/* Backward-data the same way: dx (+)= the forward conv of dy with the flipped, transposed filters
+ * (w'[a][b][co][ci] = w[2-a][2-b][ci][co]) and padding 2 - pad (ctvk_conv2d_winograd_backward_geometry),
+ * ut from ctvk_conv2d_winograd_weights(..., backward = 1, ...): 16 x Cout x Cin. The workspaces
+ * are those of that geometry (ctvk_conv2d_winograd_workspace(q, dy shape, Cin)). */
+ctvk_status ctvk_conv2d_backward_data_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
+                                               const ctvk_tensor *ut, ctvk_tensor *dx, ctvk_tensor *vwork,
+                                               ctvk_tensor *mwork, int accumulate);
+ctvk_status ctvk_conv2d_winograd_backward_geometry(const ctvk_conv2d *p, ctvk_conv2d *q);
+/* References (double): U from w (backward: of the flipped, transposed filters); V of x for an
+ * oh x ow output (sets the padded tile count); y from M with the epilogue. */
+void ctvk_ref_winograd_weights(int cin, int cout, int backward, const double *w, double *u);
 void ctvk_ref_winograd_input(const ctvk_conv2d *p, ctvk_shape xs, const double *x, int oh, int ow, double *v,
                              int *tiles_padded);
 void ctvk_ref_winograd_output(ctvk_shape ys, const double *m, int tiles_padded, const double *bias,

@@ -39,9 +39,11 @@ typedef struct xlayer {
     int fold_bn;             /* conv: the BN layer folded into it, + 1 (0: none) */
     int folded;              /* BN: folded into the conv before it */
     ctvk_tensor *wf, *bf;    /* conv: the folded weights and bias */
-    /* inference: a 3x3 stride-1 conv with Cin >= 128 runs as Winograd F(2x2, 3x3) (net/wino.c) */
-    int wino;
-    ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout) */
+    /* a 3x3 stride-1 conv with Cin >= 128 runs forward as Winograd F(2x2, 3x3) (net/wino.c), and
+     * in training with Cout >= 128 its backward-data too */
+    int wino, wino_bwd;
+    ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout); in training a view of the
+                              * shared net->wino_u, transformed before each use */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
     /* batch slices: when one of the layer's tensors is larger than one binding may span, its
      * kernels run over nsl sample ranges; sv[k * NSLOT + slot] is slot's view for slice k */
@@ -68,8 +70,10 @@ struct ctvk_net {
     ctvk_flat fp, fg, fm, fv;
     ctvk_nadam opt;
     ctvk_tensor *labels, *probs, *stats, *vstats, *nstats, *dlogits, *work;
-    ctvk_tensor *wino_v, *wino_m;     /* Winograd workspaces (transformed inputs, GEMM outputs) */
-    size_t wino_v_count, wino_m_count;
+    /* Winograd workspaces (transformed inputs, GEMM outputs) and, in training, the transformed
+     * weights of the layer at hand (transformed before each use: the weights change every step) */
+    ctvk_tensor *wino_v, *wino_m, *wino_u;
+    size_t wino_v_count, wino_m_count, wino_u_count;
     ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
@@ -112,21 +116,33 @@ static int consumers(const ctvk_graph *g, int i, int *only)
     return n;
 }
 
-/* Winograd for an inference conv where it wins (measured with ctvk bench kernels on lavapipe: 1.2x
- * at 128 input channels, 1.6-1.8x from 256; slower at 64, where the GEMMs are too thin), unless
- * its workspaces for the largest batch would not fit one binding. */
-static void plan_winograd(ctvk_net *net, xlayer *x, int cout)
+/* Whether a Winograd pass over input xs (batch max_batch) to cout channels wins (measured with
+ * ctvk bench kernels on lavapipe: 1.2x at 128 input channels, 1.6-1.8x from 256; slower at 64,
+ * where the GEMMs are too thin) and its workspaces fit one binding; if so, sizes them. */
+static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int cout)
 {
-    ctvk_shape xs = net->V[x->vin[0]].shape;
     xs.n = net->max_batch;
-    if (xs.c < 128 || !ctvk_conv2d_winograd_ok(net->ctx, &x->conv, xs, cout)) return;
+    if (xs.c < 128 || !ctvk_conv2d_winograd_ok(net->ctx, p, xs, cout)) return 0;
     size_t nv, nm;
-    ctvk_conv2d_winograd_workspace(&x->conv, xs, cout, &nv, &nm);
+    ctvk_conv2d_winograd_workspace(p, xs, cout, &nv, &nm);
     uint64_t limit = ctvk__net_bind_limit(net);
-    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit) return;
-    x->wino = 1;
+    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit) return 0;
     if (nv > net->wino_v_count) net->wino_v_count = nv;
     if (nm > net->wino_m_count) net->wino_m_count = nm;
+    return 1;
+}
+
+/* The Winograd passes of conv layer x (forward; in training also backward-data, a conv of dy). */
+static void plan_winograd(ctvk_net *net, xlayer *x, ctvk_shape out)
+{
+    ctvk_shape xs = net->V[x->vin[0]].shape;
+    x->wino = winograd_fits(net, &x->conv, xs, out.c);
+    ctvk_conv2d q;
+    if (net->training && ctvk_conv2d_winograd_ok(net->ctx, &x->conv, xs, out.c) &&
+        ctvk_conv2d_winograd_backward_geometry(&x->conv, &q) == CTVK_OK)
+        x->wino_bwd = winograd_fits(net, &q, out, xs.c);
+    size_t u = 16 * (size_t)xs.c * (size_t)out.c;
+    if (net->training && (x->wino || x->wino_bwd) && u > net->wino_u_count) net->wino_u_count = u;
 }
 
 /* Value and kind of every layer, with the fusions. */
@@ -224,7 +240,7 @@ static ctvk_status plan_layers(ctvk_net *net)
         x->vout = lv[i];
         /* a folded padding's consumer reads the padding's input */
         if (src >= 0 && padded[src]) x->vin[0] = lv[g->layers[src].in[0]];
-        if (x->kind == K_CONV && !net->training) plan_winograd(net, x, l->out.c);
+        if (x->kind == K_CONV) plan_winograd(net, x, l->out);
     }
     net->logits_value = lv[g->output];
     free(lv);
@@ -364,9 +380,9 @@ static ctvk_status budget_check(const ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
     for (int i = 0; i < g->nlayers; i++) {    /* folded and transformed conv weights count as parameters */
         if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
-        if (net->L[i].wino) params += (uint64_t)g->layers[i].params[0].count * 16 / 9 * f;
+        if (net->L[i].wino && !net->training) params += (uint64_t)g->layers[i].params[0].count * 16 / 9 * f;
     }
-    other += (uint64_t)(net->wino_v_count + net->wino_m_count) * f;
+    other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count) * f;
     if (net->training)
         for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
     uint64_t need = params + state + act + grad + other;
@@ -403,6 +419,7 @@ static ctvk_status alloc_all(ctvk_net *net)
         CTVK_TRY(make(net, CTVK_F32, vec(net->wino_v_count), "winograd_inputs", &net->wino_v));
         CTVK_TRY(make(net, CTVK_F32, vec(net->wino_m_count), "winograd_products", &net->wino_m));
     }
+    if (net->wino_u_count) CTVK_TRY(make(net, CTVK_F32, vec(net->wino_u_count), "winograd_weights", &net->wino_u));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
     CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
@@ -451,11 +468,15 @@ static ctvk_status alloc_all(ctvk_net *net)
             CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
             CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
         }
-        if (x->wino) {
+        if (x->wino || x->wino_bwd) {
             char name[CTVK_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s (Winograd)", l->name);
-            CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count / 9 * 16), name, &x->wu));
-            CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
+            if (net->training) {
+                CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(l->params[0].count / 9 * 16), name, &x->wu));
+            } else {
+                CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count / 9 * 16), name, &x->wu));
+                CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
+            }
         }
         if (x->kind == K_MAXPOOL && net->training) {
             ctvk_shape s = l->out;
@@ -670,7 +691,8 @@ void ctvk_net_destroy(ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
     ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
-                          net->vstats, net->nstats, net->dlogits, net->work, net->wino_v, net->wino_m};
+                          net->vstats, net->nstats, net->dlogits, net->work, net->wino_v, net->wino_m,
+                          net->wino_u};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
     free(net->abuf);
     free(net->gbufs);
@@ -712,8 +734,8 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
         if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
     }
     m->other += work * sizeof(float);
-    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count) * sizeof(float);   /* Winograd */
-    for (int i = 0; i < g->nlayers; i++)
+    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count) * sizeof(float);   /* Winograd */
+    for (int i = 0; i < g->nlayers && !training; i++)
         if (net->L[i].wino) m->other += (uint64_t)g->layers[i].params[0].count / 9 * 16 * sizeof(float);
     m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
     ctvk_net_destroy(net);
@@ -736,9 +758,9 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
     }
     for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
         const xlayer *c = &net->L[i];
-        if (c->wino)
+        if (c->wu && !net->training)
             CTVK_TRY(ctvk_conv2d_winograd_weights(net->ctx, c->wf ? c->wf : c->prm[0], net->V[c->vin[0]].shape.c,
-                                                  net->g.layers[i].filters, c->wu));
+                                                  net->g.layers[i].filters, 0, c->wu));
     }
     return CTVK_OK;
 }
@@ -814,9 +836,16 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV:
-        if (x->wino)
+        if (x->wino) {
+            if (net->training) {    /* the current weights; their own row in the profile */
+                ctvk_label_push(ctx, "winograd_weights");
+                ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], a->shape.c, y->shape.c, 0, x->wu);
+                ctvk_label_pop(ctx);
+                CTVK_TRY(s);
+            }
             return ctvk_conv2d_forward_winograd(ctx, &x->conv, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
                                                 net->wino_v, net->wino_m);
+        }
         if (x->wf) return ctvk_conv2d_forward(ctx, &x->conv, a, x->wf, x->bf, y);
         return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
     case K_BN:
@@ -921,7 +950,15 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     switch (x->kind) {
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV:
-        if (acc[0] >= 0) CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
+        if (acc[0] >= 0 && x->wino_bwd) {
+            ctvk_label_push(ctx, "winograd_weights");   /* its own row in the profile */
+            ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], da->shape.c, g->shape.c, 1, x->wu);
+            ctvk_label_pop(ctx);
+            CTVK_TRY(s);
+            CTVK_TRY(ctvk_conv2d_backward_data_winograd(ctx, &x->conv, g, x->wu, da, net->wino_v, net->wino_m, acc[0]));
+        } else if (acc[0] >= 0) {
+            CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
+        }
         /* weight gradients sum over the batch: later slices add to the first one's */
         return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], k > 0 || net->acc_grads);
     case K_BN:
@@ -1162,10 +1199,14 @@ int ctvk__net_folded_bn(const ctvk_net *net)
     return n;
 }
 
-int ctvk__net_winograd_layers(const ctvk_net *net)
+int ctvk__net_winograd_layers(const ctvk_net *net, int *backward)
 {
-    int n = 0;
-    for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].wino;
+    int n = 0, b = 0;
+    for (int i = 0; i < net->g.nlayers; i++) {
+        n += net->L[i].wino;
+        b += net->L[i].wino_bwd;
+    }
+    if (backward) *backward = b;
     return n;
 }
 

@@ -45,8 +45,8 @@ uint64_t ctvk__net_bind_limit(const ctvk_net *net);
 int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices);
 /* Inference: how many batch norms were folded into the conv before them. */
 int ctvk__net_folded_bn(const ctvk_net *net);
-/* Convs of an inference network that run as Winograd F(2x2, 3x3). */
-int ctvk__net_winograd_layers(const ctvk_net *net);
+/* Convs whose forward (and, via *backward, backward-data) run as Winograd F(2x2, 3x3). */
+int ctvk__net_winograd_layers(const ctvk_net *net, int *backward);
 
 /* Where the net's device memory goes (bytes, for max_batch). The live peaks are the lower bounds
  * by liveness (values alive at once); the pools are what the planner allocated for them. */

@@ -30,6 +30,6 @@ int ctvk__vec4_ok(const ctvk_tensor *t)
 {
     if (!t) return 1;
     uint64_t align = t->ctx->props.limits.minTexelBufferOffsetAlignment;
-    return (t->dtype == CTVK_F32 || t->dtype == CTVK_F16) && t->count % 4 == 0 && t->count >= 4 &&
+    return (t->dtype == CTVK_F32 || t->dtype == CTVK_F16 || t->dtype == CTVK_U32) && t->count % 4 == 0 && t->count >= 4 &&
            (align == 0 || t->offset % align == 0);
 }

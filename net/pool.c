@@ -32,7 +32,7 @@ ctvk_status ctvk_maxpool(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y, ct
     }
     if (y->count > UINT32_MAX / 2 || x->count > UINT32_MAX / 2)
         return ctvk__fail(CTVK_ERR_ARG, "maxpool: tensor too large");
-    uint32_t local = ctvk__ops_local(ctx);
+    uint32_t local = CTVK_OPS_LOCAL;   /* measured: 8-lane groups made lavapipe 1.5-2x slower here */
     /* 4 channels per invocation where C allows (vec4 fetches and stores) */
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x);
     int32_t spec[3] = {(int32_t)local, argmax != NULL, vec};
@@ -56,11 +56,14 @@ ctvk_status ctvk_maxpool_backward(ctvk_ctx *ctx, const ctvk_tensor *g, const ctv
     CTVK_TRY(ctvk__need_same_count("maxpool_backward", g, argmax));
     CTVK_TRY(pool_check("maxpool_backward", dx, g, k, s, pad_t, pad_b, pad_l, pad_r));
     ctvk_shape a = dx->shape, b = g->shape;
-    int32_t spec[2] = {CTVK_OPS_LOCAL, accumulate != 0};
+    /* 4 channels per invocation where C allows */
+    int vec = a.c % 4 == 0 && ctvk__vec4_ok(g) && ctvk__vec4_ok(argmax);
+    int32_t spec[3] = {CTVK_OPS_LOCAL, accumulate != 0, vec};
     pool_push pc = {(uint32_t)dx->count, (uint32_t)a.h, (uint32_t)a.w, (uint32_t)a.c, (uint32_t)b.h, (uint32_t)b.w,
                     k, s, pad_t, pad_l};
     const ctvk_tensor *bind[3] = {g, argmax, dx};
-    return ctvk__ops_dispatch4(ctx, "pool_bwd", accumulate ? "ttb" : "ttw", &pc, sizeof pc, spec, 2, bind, dx->count);
+    return ctvk__ops_dispatch4(ctx, "pool_bwd", vec ? (accumulate ? "qqb" : "qqw") : (accumulate ? "ttb" : "ttw"), &pc,
+                               sizeof pc, spec, 3, bind, dx->count);
 }
 
 typedef struct { uint32_t n, HW, C; } gap_push;

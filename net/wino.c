@@ -40,35 +40,42 @@ void ctvk_conv2d_winograd_workspace(const ctvk_conv2d *p, ctvk_shape x, int cout
 }
 
 static ctvk_status wino_dispatch(ctvk_ctx *ctx, int stage, const wino_push *pc, const ctvk_tensor *const *bind,
-                                 const char *sig, int bias, int relu, int resid, uint64_t items)
+                                 const char *sig, int bias, int relu, int resid, int flip, int acc, uint64_t items)
 {
-    int32_t spec[5] = {CTVK_OPS_LOCAL, stage, bias, relu, resid};
+    int32_t spec[7] = {CTVK_OPS_LOCAL, stage, bias, relu, resid, flip, acc};
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "wino", sig, sizeof *pc, spec, 5, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "wino", sig, sizeof *pc, spec, 7, &pl));
     uint32_t gx, gy;
     ctvk__grid_1d(items, CTVK_OPS_LOCAL, &gx, &gy);
     return ctvk__dispatch(ctx, pl, bind, pc, gx, gy, 1);
 }
 
-ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, ctvk_tensor *u)
+ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, int backward,
+                                         ctvk_tensor *u)
 {
     const char *k = "winograd_weights";
     const ctvk_tensor *t[] = {w, u};
     CTVK_TRY(ctvk__ops_f32(k, t, 2));
-    if (cin < 1 || cout < 1 || cout % 4)
-        return ctvk__fail(CTVK_ERR_ARG, "%s: %d -> %d channels (Cout must be a multiple of 4)", k, cin, cout);
+    if (cin < 1 || cout < 1 || (backward ? cin : cout) % 4)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: %d -> %d channels (the transformed filters' outputs must come in fours)",
+                          k, cin, cout);
     CTVK_TRY(ctvk__ops_count(k, w, 9 * (size_t)cin * cout, "3x3 HWIO filters"));
     CTVK_TRY(ctvk__ops_count(k, u, 16 * (size_t)cin * cout, "16 transformed planes"));
-    wino_push pc = {0, 0, cin, cout, 0, 0, 0, 0, 0, 0};
+    /* backward: the filters of dx = conv(dy): Cout inputs, Cin outputs */
+    int rows = backward ? cout : cin, cols = backward ? cin : cout;
+    wino_push pc = {0, 0, rows, cols, 0, 0, 0, 0, 0, 0};
     const ctvk_tensor *bind[4] = {w, w, w, u};
-    return wino_dispatch(ctx, 2, &pc, bind, "qtqw", 0, 0, 0, (uint64_t)cin * (uint64_t)(cout / 4));
+    if (!backward && !ctvk__vec4_ok(w))
+        return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' cannot have a 4-component texel view (offset %llu)", k,
+                          w->name, (unsigned long long)w->offset);
+    return wino_dispatch(ctx, 2, &pc, bind, backward ? "tttw" : "qtqw", 0, 0, 0, backward, 0,
+                         (uint64_t)rows * (uint64_t)(cols / 4));
 }
 
-ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
-                                         const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid,
-                                         ctvk_tensor *y, ctvk_tensor *vwork, ctvk_tensor *mwork)
+static ctvk_status wino_forward(ctvk_ctx *ctx, const char *k, const ctvk_conv2d *p, const ctvk_tensor *x,
+                                const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid, ctvk_tensor *y,
+                                ctvk_tensor *vwork, ctvk_tensor *mwork, int accumulate)
 {
-    const char *k = "conv2d_forward_winograd";
     const ctvk_tensor *t[] = {x, u, bias, resid, y, vwork, mwork};
     CTVK_TRY(ctvk__ops_f32(k, t, 7));
     ctvk_shape xs = x->shape, ys = y->shape;
@@ -95,25 +102,52 @@ ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, co
     /* input transform */
     wino_push pc = {T, Tp, xs.c, 0, xs.h, xs.w, TH, TW, p->pad_t, p->pad_l};
     const ctvk_tensor *b0[4] = {x, x, x, vwork};
-    CTVK_TRY(wino_dispatch(ctx, 0, &pc, b0, "qtqw", 0, 0, 0, (uint64_t)Tp * (uint64_t)(xs.c / 4)));
+    CTVK_TRY(wino_dispatch(ctx, 0, &pc, b0, "qtqw", 0, 0, 0, 0, 0, (uint64_t)Tp * (uint64_t)(xs.c / 4)));
     /* 16 GEMMs, one dispatch: "image" xi of Tp rows times U[xi] */
     ctvk__conv_geo g = {16, 1, Tp, xs.c, 1, Tp, ys.c, 1, 1, 1, 1, 0, 0, 16 * Tp, ys.c, xs.c};
     CTVK_TRY(ctvk__conv_gemm(ctx, k, 0, &g, vwork, u, NULL, mwork, 0, 0, 1));
     /* output transform with the epilogue */
     pc = (wino_push){T, Tp, ys.c, 0, ys.h, ys.w, TH, TW, 0, 0};
     const ctvk_tensor *b1[4] = {mwork, bias ? bias : u, resid ? resid : mwork, y};
-    return wino_dispatch(ctx, 1, &pc, b1, "qtqw", bias != NULL, p->relu != 0, resid != NULL,
-                         (uint64_t)T * (uint64_t)(ys.c / 4));
+    return wino_dispatch(ctx, 1, &pc, b1, accumulate ? "qtqb" : "qtqw", bias != NULL, p->relu != 0, resid != NULL, 0,
+                         accumulate, (uint64_t)T * (uint64_t)(ys.c / 4));
+}
+
+ctvk_status ctvk_conv2d_backward_data_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
+                                               const ctvk_tensor *ut, ctvk_tensor *dx, ctvk_tensor *vwork,
+                                               ctvk_tensor *mwork, int accumulate)
+{
+    ctvk_conv2d q;
+    CTVK_TRY(ctvk_conv2d_winograd_backward_geometry(p, &q));
+    return wino_forward(ctx, "conv2d_backward_data_winograd", &q, dy, ut, NULL, NULL, dx, vwork, mwork, accumulate);
+}
+
+ctvk_status ctvk_conv2d_winograd_backward_geometry(const ctvk_conv2d *p, ctvk_conv2d *q)
+{
+    if (p->kh != 3 || p->kw != 3 || p->stride_h != 1 || p->stride_w != 1 || p->pad_t > 2 || p->pad_b > 2 ||
+        p->pad_l > 2 || p->pad_r > 2)
+        return ctvk__fail(CTVK_ERR_ARG, "winograd backward: needs a 3x3 stride-1 conv padded by at most 2");
+    return ctvk_conv2d_padded(3, 3, 1, 1, 2 - p->pad_t, 2 - p->pad_b, 2 - p->pad_l, 2 - p->pad_r, q);
+}
+
+ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
+                                         const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid,
+                                         ctvk_tensor *y, ctvk_tensor *vwork, ctvk_tensor *mwork)
+{
+    return wino_forward(ctx, "conv2d_forward_winograd", p, x, u, bias, resid, y, vwork, mwork, 0);
 }
 
 /* ---------------------------------------------------------------- references (double) */
-void ctvk_ref_winograd_weights(int cin, int cout, const double *w, double *u)
+void ctvk_ref_winograd_weights(int cin, int cout, int backward, const double *w, double *u)
 {
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = 0; co < cout; co++) {
+    int rows = backward ? cout : cin, cols = backward ? cin : cout;
+    for (int ci = 0; ci < rows; ci++)
+        for (int co = 0; co < cols; co++) {
             double g[3][3], a[4][3];
             for (int i = 0; i < 3; i++)
-                for (int j = 0; j < 3; j++) g[i][j] = w[((size_t)(i * 3 + j) * cin + ci) * cout + co];
+                for (int j = 0; j < 3; j++)
+                    g[i][j] = backward ? w[((size_t)((2 - i) * 3 + (2 - j)) * cin + co) * cout + ci]
+                                       : w[((size_t)(i * 3 + j) * cin + ci) * cout + co];
             for (int j = 0; j < 3; j++) {     /* G g */
                 a[0][j] = g[0][j];
                 a[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
@@ -123,7 +157,7 @@ void ctvk_ref_winograd_weights(int cin, int cout, const double *w, double *u)
             for (int i = 0; i < 4; i++) {     /* (G g) G^T */
                 double r[4] = {a[i][0], 0.5 * (a[i][0] + a[i][1] + a[i][2]), 0.5 * (a[i][0] - a[i][1] + a[i][2]),
                                a[i][2]};
-                for (int j = 0; j < 4; j++) u[((size_t)(i * 4 + j) * cin + ci) * cout + co] = r[j];
+                for (int j = 0; j < 4; j++) u[((size_t)(i * 4 + j) * rows + ci) * cols + co] = r[j];
             }
         }
 }

@@ -377,8 +377,8 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
 {
     if (!t->texel_view4) {
         ctvk_ctx *ctx = t->ctx;
-        if (t->dtype != CTVK_F32 && t->dtype != CTVK_F16)
-            return ctvk__fail(CTVK_ERR_ARG, "tensor '%s': 4-component texel views are for fp32 and fp16", t->name);
+        if (t->dtype != CTVK_F32 && t->dtype != CTVK_F16 && t->dtype != CTVK_U32)
+            return ctvk__fail(CTVK_ERR_ARG, "tensor '%s': 4-component texel views are for fp32, fp16 and u32", t->name);
         uint64_t texel = 4 * (uint64_t)ctvk_dtype_size(t->dtype), range = t->bytes / texel * texel;
         if (t->offset % ctx->props.limits.minTexelBufferOffsetAlignment || range == 0)
             return ctvk__fail(CTVK_ERR_ARG, "tensor '%s' (byte %llu, %zu elements) cannot have a 4-component texel view",
@@ -387,8 +387,9 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
             return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' is too large for a texel buffer on %s", t->name,
                               ctx->info.name);
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
-                                      .format = t->dtype == CTVK_F32 ? VK_FORMAT_R32G32B32A32_SFLOAT
-                                                                     : VK_FORMAT_R16G16B16A16_SFLOAT,
+                                      .format = t->dtype == CTVK_F32   ? VK_FORMAT_R32G32B32A32_SFLOAT
+                                                : t->dtype == CTVK_U32 ? VK_FORMAT_R32G32B32A32_UINT
+                                                                       : VK_FORMAT_R16G16B16A16_SFLOAT,
                                       .offset = t->offset, .range = range};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view4));
     }

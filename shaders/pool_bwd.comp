@@ -1,11 +1,14 @@
 #version 450
 // Max pool backward: dx[n, ih, iw, c] (+)= sum of g over the outputs whose window covers (ih, iw)
 // and whose recorded argmax is that position. Gather form: no atomics, deterministic.
+// VEC (C % 4 == 0): one invocation does 4 consecutive channels of one input pixel (the window
+// arithmetic once, 4-component fetches of g and argmax, one vec4 store); else one element.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ACC = false;
+layout(constant_id = 2) const bool VEC = false;
 
 layout(binding = 0) uniform samplerBuffer g;
 layout(binding = 1) uniform usamplerBuffer arg;
@@ -13,9 +16,10 @@ layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 2) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; int k, s, pt, pl; } p;
 
-float f(uint i)
+// The gradient reaching input element (pixel pix, channels c .. c + LANES - 1; addresses in units
+// of LANES channels: cq = c / LANES, Cq = C / LANES).
+vec4 gather(uint pix, uint cq, uint Cq, bool vec)
 {
-    uint c = i % p.C, pix = i / p.C;
     int iw = int(pix % p.W);
     uint t = pix / p.W;
     int ih = int(t % p.H);
@@ -24,15 +28,26 @@ float f(uint i)
     int hlo = hp - p.k + 1, wlo = wp - p.k + 1;
     int oh0 = hlo <= 0 ? 0 : (hlo + p.s - 1) / p.s, oh1 = min(hp / p.s, int(p.OH) - 1);
     int ow0 = wlo <= 0 ? 0 : (wlo + p.s - 1) / p.s, ow1 = min(wp / p.s, int(p.OW) - 1);
-    float sum = 0.0;
+    vec4 sum = vec4(0.0);
     for (int oh = oh0; oh <= oh1; oh++)
         for (int ow = ow0; ow <= ow1; ow++) {
-            int o = int(((nn * p.OH + uint(oh)) * p.OW + uint(ow)) * p.C + c);
+            int o = int(((nn * p.OH + uint(oh)) * p.OW + uint(ow)) * Cq + cq);
             uint want = uint((hp - oh * p.s) * p.k + (wp - ow * p.s));
-            if (texelFetch(arg, o).r == want) sum += texelFetch(g, o).r;
+            if (vec) sum += mix(vec4(0.0), texelFetch(g, o), equal(texelFetch(arg, o), uvec4(want)));
+            else if (texelFetch(arg, o).r == want) sum.x += texelFetch(g, o).r;
         }
     return sum;
 }
 
+float f(uint i) { return gather(i / p.C, i % p.C, p.C, false).x; }
+
 #include "ops4.glsl"
-void main() { ops4_main(p.n); }
+void main()
+{
+    if (!VEC) { ops4_main(p.n); return; }
+    uint i = ctvk_flat_index(LOCAL), C4 = p.C / 4u;
+    if (i >= p.n / 4u) return;
+    vec4 v = gather(i / C4, i % C4, C4, true);
+    if (ACC) v += y4[i];
+    y4[i] = v;
+}

@@ -3,7 +3,9 @@
 //   STAGE 0, input:   V[xi][t][c]  = (B^T d B)[xi], d the 4x4 input patch of output tile t (zeros
 //                     outside the image; rows t >= T of the padded tile count are zeros)
 //   STAGE 1, output:  y[2x2 tile t][k] = (A^T M A) + bias[k] (+ residual) (ReLU), M[xi][t][k]
-//   STAGE 2, weights: U[xi][c][k]  = (G g G^T)[xi], g the 3x3 filter w[.][.][c][k] (HWIO)
+//   STAGE 2, weights: U[xi][c][k]  = (G g G^T)[xi], g the 3x3 filter w[.][.][c][k] (HWIO); with
+//                     FLIP the backward-data filter g[a][b] = w[2-a][2-b][k][c] (c over Cout, k
+//                     over Cin: dx is the forward conv of dy with these, padding 2 - pad)
 // with xi = 4 i + j over the 4x4 transformed tile. Every invocation handles 4 consecutive channels
 // (vec4 texel fetches in, vec4 stores out). The GEMM M[xi] = V[xi] U[xi] is the conv kernel's.
 #extension GL_GOOGLE_include_directive : require
@@ -14,6 +16,8 @@ layout(constant_id = 1) const int STAGE = 0;
 layout(constant_id = 2) const int HAS_BIAS = 0;
 layout(constant_id = 3) const int RELU = 0;
 layout(constant_id = 4) const int RESID = 0;
+layout(constant_id = 5) const int FLIP = 0;      // stage 2: src is w bound through a 1-component view
+layout(constant_id = 6) const int ACC = 0;       // stage 1: y += result
 
 layout(binding = 0) uniform samplerBuffer src;   // x, M or w, 4-component view
 layout(binding = 1) uniform samplerBuffer bias;  // stage 1 with HAS_BIAS (else any)
@@ -23,7 +27,7 @@ layout(std430, binding = 3) buffer Y4 { vec4 y4[]; };
 layout(push_constant) uniform P {
     int T, Tp;        // tiles (N * TH * TW) and tiles rounded up to the GEMM's row block
     int C;            // channels of src's rows (stage 0: Cin, stage 1: Cout, stage 2: Cin)
-    int K;            // stage 2: Cout
+    int K;            // stage 2: output channels of the transformed filters
     int H, W;         // stage 0: input size; stage 1: output size
     int TH, TW;       // tiles per image: ceil(OH / 2), ceil(OW / 2)
     int PT, PL;       // stage 0: padding above and left
@@ -40,7 +44,16 @@ void main()
         int ci = idx / K4, k4 = idx % K4;
         vec4 g[3][3], a[4][3];
         for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) g[i][j] = texelFetch(src, ((i * 3 + j) * p.C + ci) * K4 + k4);
+            for (int j = 0; j < 3; j++) {
+                if (FLIP == 0) {
+                    g[i][j] = texelFetch(src, ((i * 3 + j) * p.C + ci) * K4 + k4);
+                    continue;
+                }
+                // w is (3, 3, K, C) HWIO: element [2-i][2-j][k][ci] for the 4 k of this invocation
+                int b = (((2 - i) * 3 + (2 - j)) * p.K + 4 * k4) * p.C + ci;
+                g[i][j] = vec4(texelFetch(src, b).r, texelFetch(src, b + p.C).r, texelFetch(src, b + 2 * p.C).r,
+                               texelFetch(src, b + 3 * p.C).r);
+            }
         for (int j = 0; j < 3; j++) {
             a[0][j] = g[0][j];
             a[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
@@ -114,6 +127,7 @@ void main()
             int o = ((n * p.H + oh) * p.W + ow) * C4 + c4;
             if (RESID != 0) v += texelFetch(res, o);
             if (RELU != 0) v = max(v, vec4(0.0));
+            if (ACC != 0) v += y4[o];
             y4[o] = v;
         }
     }

@@ -122,7 +122,7 @@ static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd,
               ctvk_error());
         double iw = 0;
         for (int i = 0; i < n * C; i++) iw = fmax(iw, fabs(ip[i] - probs_ref[i]));
-        int folded = ctvk__net_folded_bn(inet), wino = ctvk__net_winograd_layers(inet);
+        int folded = ctvk__net_folded_bn(inet), wino = ctvk__net_winograd_layers(inet, NULL);
         printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs, %d Winograd convs) worst abs error "
                "%.3g\n", mc->arch, mc->height, mc->width, n, folded, wino, iw);
         /* every 3x3 stride-1 conv with at least 128 inputs, on the CPU kernels */
@@ -137,7 +137,11 @@ static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd,
         ctvk_net_destroy(inet);
     }
 
-    /* one training step */
+    /* one training step (Winograd forward and backward-data where the layer shapes allow) */
+    int wb = 0, wf = ctvk__net_winograd_layers(net, &wb);
+    printf("%-15s training net: %d Winograd forward, %d Winograd backward-data convs\n", "", wf, wb);
+    if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))
+        CHECK(wf > 0 && wb > 0, "%s: training net without Winograd convs (%d, %d)", mc->arch, wf, wb);
     ctvk_optimizer o = {1e-3, 0.9, 0.999, 1e-7, 0.004};
     ctvk_net_set_optimizer(net, &o);
     double stats[3];

@@ -1,7 +1,8 @@
 /* Winograd F(2x2, 3x3) (net/wino.c): the double references of the three transforms composed with
- * the GEMM equal the direct convolution; then the device's weight transform, input transform and
- * whole forward (bias, residual, ReLU; odd sizes, batches, padding, tile counts that are not a
- * multiple of the GEMM's row block) against the references, on the CPU kernels. */
+ * the GEMM equal the direct convolution; then the device's weight transforms (forward and the
+ * backward's flipped, transposed filters), input transform, whole forward (bias, residual, ReLU;
+ * odd sizes, batches, padding, tile counts that are not a multiple of the GEMM's row block) and
+ * backward-data (overwrite and accumulate) against the references, on the CPU kernels. */
 #include "net/conv.h"
 #include "tests/check.h"
 #include <math.h>
@@ -71,7 +72,7 @@ static double ref_composed_err(const wcase *t, const ctvk_conv2d *p, ctvk_shape 
     double *y = malloc(cnt(ys) * sizeof *y);
     int Tp = 0;
     ctvk_ref_winograd_input(p, xs, x, ys.h, ys.w, v, &Tp);
-    ctvk_ref_winograd_weights(xs.c, ys.c, w, u);
+    ctvk_ref_winograd_weights(xs.c, ys.c, 0, w, u);
     CHECK(nv == 16 * (size_t)Tp * xs.c && Tp % 16 == 0, "%s: workspace %zu for %d padded tiles", t->name, nv, Tp);
     for (int xi = 0; xi < 16; xi++)
         for (int tt = 0; tt < Tp; tt++)
@@ -130,8 +131,8 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
     ctvk_tensor *tv = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)nv + 4}, NULL, "V");
     ctvk_tensor *tm = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)nm + 4}, NULL, "M");
 
-    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, tu) == CTVK_OK, "weights: %s", ctvk_error());
-    ctvk_ref_winograd_weights(t->c, t->k, w, u);
+    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, 0, tu) == CTVK_OK, "weights: %s", ctvk_error());
+    ctvk_ref_winograd_weights(t->c, t->k, 0, w, u);
     expect("U", t->name, tu, u, nu, 1e-6);
     CHECK(ctvk_conv2d_forward_winograd(ctx, &p, tx, tu, t->bias ? tb : NULL, t->resid ? tr : NULL, ty, tv, tm) ==
           CTVK_OK, "forward: %s", ctvk_error());
@@ -142,6 +143,35 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
     printf("  %-40s %-10s worst relative error %.3g\n", t->name, "V", ev);
     CHECK(ev <= 1e-6, "%s V: error %g", t->name, ev);
     expect("y", t->name, ty, y, ny, 1e-5);
+
+    /* backward-data: dx = conv(dy, flipped transposed w), overwritten, then accumulated onto dx0 */
+    ctvk_conv2d q;
+    CHECK(ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_OK, "%s: backward geometry", t->name);
+    size_t bv, bm;
+    ctvk_conv2d_winograd_workspace(&q, ys, t->c, &bv, &bm);
+    double *dy = rand_d(ny, seed + 4), *dx = malloc(nx * sizeof *dx), *dx0 = rand_d(nx, seed + 5);
+    round_f(dy, ny); round_f(dx0, nx);
+    float *dyf = to_f(dy, ny), *dx0f = to_f(dx0, nx);
+    ctvk_tensor *tdy = check_tensor(ctx, ys, dyf, "dy"), *tdx = check_tensor(ctx, xs, NULL, "dx");
+    ctvk_tensor *tut = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)nu}, NULL, "ut");
+    ctvk_tensor *tbv = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)bv}, NULL, "V'");
+    ctvk_tensor *tbm = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)bm}, NULL, "M'");
+    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, 1, tut) == CTVK_OK, "weights': %s", ctvk_error());
+    ctvk_ref_winograd_weights(t->c, t->k, 1, w, u);
+    expect("U'", t->name, tut, u, nu, 1e-6);
+    ctvk_ref_conv2d_backward_data_f64(&p, ys, dy, w, xs, dx, 0);
+    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, tdy, tut, tdx, tbv, tbm, 0) == CTVK_OK, "backward: %s",
+          ctvk_error());
+    expect("dx", t->name, tdx, dx, nx, 1e-5);
+    CHECK(ctvk_tensor_upload(tdx, dx0f, nx * sizeof(float)) == CTVK_OK, "upload dx0");
+    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, tdy, tut, tdx, tbv, tbm, 1) == CTVK_OK, "backward acc: %s",
+          ctvk_error());
+    memcpy(dx, dx0, nx * sizeof *dx);
+    ctvk_ref_conv2d_backward_data_f64(&p, ys, dy, w, xs, dx, 1);
+    expect("dx += old", t->name, tdx, dx, nx, 1e-5);
+    ctvk_tensor *bt[] = {tdy, tdx, tut, tbv, tbm};
+    for (size_t i = 0; i < sizeof bt / sizeof *bt; i++) ctvk_tensor_destroy(bt[i]);
+    free(dy); free(dx); free(dx0); free(dyf); free(dx0f);
 
     ctvk_tensor *all[] = {tx, tw, tb, tr, tu, ty, tv, tm};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) ctvk_tensor_destroy(all[i]);
@@ -162,7 +192,10 @@ static void bad_args(ctvk_ctx *ctx)
     ctvk_tensor *small = check_tensor(ctx, (ctvk_shape){1, 1, 1, 16}, NULL, "small");
     CHECK(ctvk_conv2d_forward_winograd(ctx, &p, x, u, NULL, NULL, y, small, small) == CTVK_ERR_ARG,
           "small workspaces accepted");
-    CHECK(ctvk_conv2d_winograd_weights(ctx, small, 4, 4, u) == CTVK_ERR_ARG, "wrong weight count accepted");
+    CHECK(ctvk_conv2d_winograd_weights(ctx, small, 4, 4, 0, u) == CTVK_ERR_ARG, "wrong weight count accepted");
+    ctvk_conv2d q;
+    ctvk_conv2d_padded(3, 3, 1, 1, 3, 0, 0, 0, &p);
+    CHECK(ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_ERR_ARG, "padding 3 accepted for the backward");
     ctvk_tensor_destroy(x); ctvk_tensor_destroy(u); ctvk_tensor_destroy(y); ctvk_tensor_destroy(small);
 }
 

@@ -78,7 +78,7 @@ static int timed(ctvk_ctx *ctx, const char *label, double *ms)
     return *ms < 0;
 }
 
-static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, double gflops[4])
+static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, double gflops[5])
 {
     ctvk_conv2d p;
     ctvk_shape xs = {batch, L->h, L->w, L->c}, ys, ws = {L->ks, L->ks, L->c, L->k}, bs = {1, 1, 1, L->k};
@@ -94,29 +94,37 @@ static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int r
             goto done;
     ctvk_tensor *x = t[0], *w = t[1], *b = t[2], *y = t[3], *dy = t[4], *dx = t[5], *dw = t[6];
     /* Winograd (3x3 stride 1 on the CPU kernels): transformed weights and the two workspaces */
-    ctvk_tensor *wt[3] = {0};
-    int wino = ctvk_conv2d_winograd_ok(ctx, &p, xs, L->k);
+    ctvk_tensor *wt[4] = {0};    /* U, V, M, U of the backward */
+    ctvk_conv2d q;
+    int wino = ctvk_conv2d_winograd_ok(ctx, &p, xs, L->k) && L->c % 4 == 0 &&
+               ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_OK;
     if (wino) {
-        size_t n[3] = {16 * (size_t)L->c * (size_t)L->k, 0, 0};
+        size_t n[4] = {16 * (size_t)L->c * (size_t)L->k, 0, 0, 16 * (size_t)L->c * (size_t)L->k}, bv, bm;
         ctvk_conv2d_winograd_workspace(&p, xs, L->k, &n[1], &n[2]);
-        for (int i = 0; i < 3; i++)
+        ctvk_conv2d_winograd_workspace(&q, ys, L->c, &bv, &bm);
+        if (bv > n[1]) n[1] = bv;
+        if (bm > n[2]) n[2] = bm;
+        for (int i = 0; i < 4; i++)
             if (ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)n[i]}, "winograd", &wt[i])) goto done;
-        if (ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, wt[0])) goto done;
+        if (ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, 0, wt[0]) ||
+            ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, 1, wt[3]))
+            goto done;
     }
     double flops = ctvk_conv2d_flops(&p, xs, L->k);
-    static const char *labels[4] = {"forward", "backward-data", "backward-weights", "winograd"};
+    static const char *labels[5] = {"forward", "backward-data", "backward-weights", "winograd", "winograd-bwd"};
     if (ctvk_sync(ctx)) goto done;
     ctvk_profile_reset(ctx);
-    gflops[3] = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        if (pass == 3 ? !wino : pass >= npass) continue;
+    gflops[3] = gflops[4] = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        if (pass == 3 ? !wino : pass == 4 ? !wino || npass < 2 : pass >= npass) continue;
         double best = 1e30;
         for (int r = 0; r <= reps; r++) {           /* r = 0: warm-up (shader compilation) */
             ctvk_label_push(ctx, labels[pass]);
             ctvk_status s = pass == 0 ? ctvk_conv2d_forward(ctx, &p, x, w, b, y)
                             : pass == 1 ? ctvk_conv2d_backward_data(ctx, &p, dy, w, dx, 0)
                             : pass == 2 ? ctvk_conv2d_backward_weights(ctx, &p, x, dy, dw, NULL, 0)
-                                        : ctvk_conv2d_forward_winograd(ctx, &p, x, wt[0], b, NULL, y, wt[1], wt[2]);
+                            : pass == 3 ? ctvk_conv2d_forward_winograd(ctx, &p, x, wt[0], b, NULL, y, wt[1], wt[2])
+                                        : ctvk_conv2d_backward_data_winograd(ctx, &p, dy, wt[3], dx, wt[1], wt[2], 0);
             ctvk_label_pop(ctx);
             double ms;
             if (s || timed(ctx, labels[pass], &ms)) goto done;
@@ -127,7 +135,7 @@ static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int r
     rc = 0;
 done:
     for (int i = 0; i < 7; i++) ctvk_tensor_destroy(t[i]);
-    for (int i = 0; i < 3; i++) ctvk_tensor_destroy(wt[i]);
+    for (int i = 0; i < 4; i++) ctvk_tensor_destroy(wt[i]);
     return rc;
 }
 
@@ -185,19 +193,20 @@ static int bench_kernels(int argc, char **argv)
         }
         printf("device: %s, %s kernels, batch %ld, best of %ld\n", ctvk_device(ctx)->name,
                ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU ? "CPU" : "GPU", batch, reps);
-        printf("  %-32s %9s %9s %9s %9s   GFLOP/s (Winograd: direct-conv FLOPs / time)\n", "layer", "forward",
-               "bwd-data", "bwd-wgt", "winograd");
+        printf("  %-32s %9s %9s %9s %9s %9s   GFLOP/s (Winograd: direct-conv FLOPs / time)\n", "layer",
+               "forward", "bwd-data", "bwd-wgt", "winograd", "wino-bwd");
         for (int i = 0; i < NLAYERS; i++) {
             if (only >= 0 && i != only) continue;
-            double g[4] = {0, 0, 0, 0};
+            double g[5] = {0, 0, 0, 0, 0};
             if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, npass, g)) {
                 ctvk_destroy(ctx);
                 return cli_fail("bench");
             }
-            char wg[16] = "-";
-            if (g[3] > 0) snprintf(wg, sizeof wg, "%.1f", g[3]);
-            if (npass == 1) printf("  %-32s %9.1f %9s %9s %9s\n", layers[i].name, g[0], "", "", wg);
-            else printf("  %-32s %9.1f %9.1f %9.1f %9s\n", layers[i].name, g[0], g[1], g[2], wg);
+            char wg[2][16] = {"-", "-"};
+            for (int k = 0; k < 2; k++)
+                if (g[3 + k] > 0) snprintf(wg[k], sizeof wg[k], "%.1f", g[3 + k]);
+            if (npass == 1) printf("  %-32s %9.1f %9s %9s %9s\n", layers[i].name, g[0], "", "", wg[0]);
+            else printf("  %-32s %9.1f %9.1f %9.1f %9s %9s\n", layers[i].name, g[0], g[1], g[2], wg[0], wg[1]);
             fflush(stdout);
         }
         ctvk_destroy(ctx);
