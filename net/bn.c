@@ -392,6 +392,33 @@ ctvk_status ctvk_bn_fold(ctvk_ctx *ctx, const ctvk_tensor *w, const ctvk_tensor 
     return ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 3, b2, C);
 }
 
+ctvk_status ctvk_bn_affine(ctvk_ctx *ctx, const ctvk_tensor *gamma, const ctvk_tensor *beta, const ctvk_tensor *mean,
+                           const ctvk_tensor *var, float eps, ctvk_tensor *out)
+{
+    const char *k = "bn_affine";
+    const ctvk_tensor *t[] = {gamma, beta, mean, var, out};
+    CTVK_TRY(ctvk__ops_f32(k, t, 5));
+    size_t C = gamma->count;
+    const ctvk_tensor *pc_t[] = {beta, mean, var};
+    for (int i = 0; i < 3; i++) CTVK_TRY(ctvk__ops_count(k, pc_t[i], C, "one per channel"));
+    CTVK_TRY(ctvk__ops_count(k, out, 2 * C, "scale and shift per channel"));
+    if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
+    apply_push pc = {(uint32_t)(2 * C), (uint32_t)C, eps};
+    int32_t spec[4] = {CTVK_OPS_LOCAL, 0, 0, 1};
+    const ctvk_tensor *b[6] = {gamma, gamma, beta, mean, var, out};
+    return ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 4, b, 2 * C);
+}
+
+void ctvk_ref_bn_affine(const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                        int C, double *out)
+{
+    for (int c = 0; c < C; c++) {
+        double s = gamma[c] / sqrt(var[c] + eps);
+        out[c] = s;
+        out[C + c] = beta[c] - mean[c] * s;
+    }
+}
+
 void ctvk_ref_bn_fold(const double *w, size_t count, const double *b, const double *gamma, const double *beta,
                       const double *mean, const double *var, double eps, int C, double *wf, double *bf)
 {

@@ -62,9 +62,9 @@ static ctvk_status need_in(const char *k, const ctvk_tensor *t)
     return CTVK_OK;
 }
 
-ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
-                            const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
-                            int relu, int accumulate, int batch_b)
+static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
+                             const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
+                             int relu, int accumulate, int batch_b, const ctvk_conv_epilogue *e)
 {
     CTVK_TRY(need_in(kname, a));
     CTVK_TRY(need_in(kname, b));
@@ -87,11 +87,42 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
     if (g->M < 1 || g->NC < 1 || g->KD < 1)
         return ctvk__fail(CTVK_ERR_ARG, "%s: empty problem (%d x %d x %d)", kname, g->M, g->NC, g->KD);
 
+    if (e) {    /* the fused epilogue: forward, fp32, channels in fours (4-component residual view) */
+        if (mode != 0 || accumulate || f16 || g->NC % 4)
+            return ctvk__fail(CTVK_ERR_ARG, "%s: the fused epilogue is for fp32 forward passes with channels in fours",
+                              kname);
+        if ((e->aff == NULL) != (e->z == NULL))
+            return ctvk__fail(CTVK_ERR_ARG, "%s: the fused batch norm needs both its scale/shift and its output",
+                              kname);
+        if (e->res) {
+            CTVK_TRY(ctvk__need_dtype(kname, e->res, CTVK_F32));
+            CTVK_TRY(ctvk__need_same_count(kname, e->res, y));
+            if (!ctvk__vec4_ok(e->res))
+                return ctvk__fail(CTVK_ERR_ARG, "%s: residual '%s' cannot have a 4-component texel view", kname,
+                                  e->res->name);
+        }
+        if (e->z) {
+            CTVK_TRY(ctvk__need_dtype(kname, e->aff, CTVK_F32));
+            CTVK_TRY(ctvk__need_dtype(kname, e->z, CTVK_F32));
+            CTVK_TRY(ctvk__need_same_count(kname, e->z, y));
+            if (e->aff->count != 2 * (size_t)g->NC)
+                return ctvk__fail(CTVK_ERR_ARG, "%s: scale/shift '%s' has %zu values, want %d", kname, e->aff->name,
+                                  e->aff->count, 2 * g->NC);
+        }
+    }
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
-    int32_t spec[12] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    /* ids 0-11 (the CPU kernel's; the GPU one's end at 9), 12-15 the fused epilogue's */
+    int32_t spec[16] = {mode, bias != NULL, relu != 0, accumulate != 0};
+    if (e) {
+        spec[12] = e->res != NULL;
+        spec[13] = e->z != NULL;
+        spec[14] = e->z_relu != 0;
+        spec[15] = !e->skip_y;
+    }
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
-    char sig[5] = {'t', 't', 't', accumulate ? 'b' : 'w', 0};
+    char sig[8] = {'t', 't', 't', accumulate ? 'b' : 'w', 'q', 't', 'w', 0};
+    if (!e) sig[4] = 0;
     int cols_fast = 0;
     if (cpu) {
         /* 16x16 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels and
@@ -124,7 +155,7 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         if (bvec) sig[1] = 'q';
         rows_per_group = (uint32_t)(tm * (lanes / ln));
         cols_per_group = (uint32_t)(tn * ln);
-        shader = f16 ? "conv_cpu_h" : "conv_cpu";
+        shader = e ? "conv_cpu_f" : f16 ? "conv_cpu_h" : "conv_cpu";
     } else {
         /* 64x64 tiles, 4x4 per invocation: 256 invocations, a multiple of every subgroup size up to
          * 128; devices limited to 128 invocations get 8x4 per invocation. */
@@ -132,17 +163,33 @@ ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ct
         spec[4] = tm; spec[5] = tn; spec[6] = (bm / tm) * (bn / tn); spec[7] = bm; spec[8] = bn; spec[9] = bk;
         rows_per_group = (uint32_t)bm;
         cols_per_group = (uint32_t)bn;
-        shader = f16 ? "conv_gpu_h" : "conv_gpu";
+        shader = e ? "conv_gpu_f" : f16 ? "conv_gpu_h" : "conv_gpu";
         if (batch_b) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: batched GEMMs are for the CPU kernels", kname);
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, cpu ? 12 : 10, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, e ? 16 : cpu ? 12 : 10, &pl));
     /* row blocks along x (or y with cols_fast), beyond 65535 continued along z */
     uint32_t rows = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
     uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
     uint32_t r1 = rows < 65535 ? rows : 65535, rz = (rows + r1 - 1) / r1;
-    const ctvk_tensor *bind[4] = {a, b, bias ? bias : b, y};
+    /* unused fused bindings get tensors this dispatch touches anyway (y is a whole 4-component view) */
+    const ctvk_tensor *bind[7] = {a, b, bias ? bias : b, y, e && e->res ? e->res : y, e && e->aff ? e->aff : b,
+                                  e && e->z ? e->z : y};
     return cols_fast ? ctvk__dispatch(ctx, pl, bind, g, cols, r1, rz) : ctvk__dispatch(ctx, pl, bind, g, r1, cols, rz);
+}
+
+ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
+                            const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
+                            int relu, int accumulate, int batch_b)
+{
+    return conv_gemm(ctx, kname, mode, g, a, b, bias, y, relu, accumulate, batch_b, NULL);
+}
+
+ctvk_status ctvk__conv_gemm_fused(ctvk_ctx *ctx, const char *kname, const ctvk__conv_geo *g, const ctvk_tensor *a,
+                                  const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y, int relu,
+                                  const ctvk_conv_epilogue *e)
+{
+    return conv_gemm(ctx, kname, 0, g, a, b, bias, y, relu, 0, 0, e);
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -175,6 +222,19 @@ ctvk_status ctvk_conv2d_forward(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_
                           y->shape.c);
     g.M = g.N * g.OH * g.OW; g.NC = g.K; g.KD = g.KH * g.KW * g.C;
     return ctvk__conv_gemm(ctx, "conv2d_forward", 0, &g, x, w, bias, y, p->relu, 0, 0);
+}
+
+ctvk_status ctvk_conv2d_forward_fused(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, const ctvk_tensor *w,
+                                      const ctvk_tensor *bias, const ctvk_conv_epilogue *e, ctvk_tensor *y)
+{
+    ctvk__conv_geo g;
+    CTVK_TRY(conv_check("conv2d_forward_fused", p, x->shape, y->shape, w, &g));
+    if (bias && bias->count != (size_t)y->shape.c)
+        return ctvk__fail(CTVK_ERR_ARG, "conv2d_forward_fused: bias '%s' has %zu elements, want %d", bias->name,
+                          bias->count, y->shape.c);
+    g.M = g.N * g.OH * g.OW; g.NC = g.K; g.KD = g.KH * g.KW * g.C;
+    static const ctvk_conv_epilogue none = {0};
+    return ctvk__conv_gemm_fused(ctx, "conv2d_forward_fused", &g, x, w, bias, y, p->relu, e ? e : &none);
 }
 
 ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,

@@ -48,6 +48,22 @@ ctvk_status ctvk_conv2d_out_shape(const ctvk_conv2d *p, ctvk_shape x, int cout, 
  * with that element count), bias (Cout) or NULL, y (N,OH,OW,Cout). */
 ctvk_status ctvk_conv2d_forward(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, const ctvk_tensor *w,
                                 const ctvk_tensor *bias, ctvk_tensor *y);
+/* The fused inference epilogue (net/exec.c folds residual adds and the batch norm reading their
+ * result into the conv before them): y = act(conv(x, w) + bias + res) with act the ReLU when
+ * p->relu, stored unless skip_y; then, with aff (2 * Cout values: scale, shift, ctvk_bn_affine),
+ * z = y * aff[c] + aff[Cout + c], ReLU'd when z_relu. res (y's shape), aff and z may be NULL (aff
+ * and z together). Cout must be a multiple of 4. */
+typedef struct ctvk_conv_epilogue {
+    const ctvk_tensor *res;
+    const ctvk_tensor *aff;
+    ctvk_tensor *z;
+    int z_relu, skip_y;
+} ctvk_conv_epilogue;
+ctvk_status ctvk_conv2d_forward_fused(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, const ctvk_tensor *w,
+                                      const ctvk_tensor *bias, const ctvk_conv_epilogue *e, ctvk_tensor *y);
+/* Reference of that epilogue on y = conv + bias (in place), z as above (double). */
+void ctvk_ref_conv_epilogue(size_t rows, int C, double *y, const double *res, int relu, const double *aff, int z_relu,
+                            double *z);
 /* dx (+)= d(sum y*dy)/dx: a convolution of dy with the flipped, transposed weights. p->relu is
  * ignored (the ReLU backward is its own op). */
 ctvk_status ctvk_conv2d_backward_data(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,

@@ -2,6 +2,7 @@
  * one launcher behind every conv2d and dense pass. */
 #ifndef CTVK_NET_CONV_INTERNAL_H
 #define CTVK_NET_CONV_INTERNAL_H
+#include "net/conv.h"
 #include "net/launch.h"
 
 typedef struct ctvk__conv_geo {
@@ -14,4 +15,8 @@ typedef struct ctvk__conv_geo {
 ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
                             const ctvk_tensor *a, const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y,
                             int relu, int accumulate, int batch_b);
+/* The same (mode 0, no accumulation) with the fused epilogue e (net/conv.h). */
+ctvk_status ctvk__conv_gemm_fused(ctvk_ctx *ctx, const char *kname, const ctvk__conv_geo *g, const ctvk_tensor *a,
+                                  const ctvk_tensor *b, const ctvk_tensor *bias, ctvk_tensor *y, int relu,
+                                  const ctvk_conv_epilogue *e);
 #endif

@@ -113,3 +113,18 @@ void ctvk_ref_dense_backward_weights(int n, int in, int out, const float *x, con
     ctvk_ref_conv2d_backward_weights(&p, (ctvk_shape){n, 1, 1, in}, x, (ctvk_shape){n, 1, 1, out}, dy, dw, db,
                                      accumulate);
 }
+
+void ctvk_ref_conv_epilogue(size_t rows, int C, double *y, const double *res, int relu, const double *aff, int z_relu,
+                            double *z)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < C; c++) {
+            size_t i = r * (size_t)C + (size_t)c;
+            double v = y[i] + (res ? res[i] : 0.0);
+            if (relu && v < 0) v = 0;
+            y[i] = v;
+            if (!aff) continue;
+            double t = v * aff[c] + aff[C + c];
+            z[i] = z_relu && t < 0 ? 0 : t;
+        }
+}

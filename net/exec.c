@@ -42,6 +42,11 @@ typedef struct xlayer {
     /* a 3x3 stride-1 conv with Cin >= 128 runs forward as Winograd F(2x2, 3x3) (net/wino.c), and
      * in training with Cout >= 128 its backward-data too */
     int wino, wino_bwd;
+    /* inference: a residual add reading this conv (its only reader) is done in the conv's epilogue
+     * (vin[1] is then the other addend), and so is a batch norm reading the result: zv is its
+     * output value (-1: none), zbn its layer + 1, aff its scale and shift (ctvk_bn_affine) */
+    int zv, zbn, z_relu, skip_y;
+    ctvk_tensor *aff;
     ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout); in training a view of the
                               * shared net->wino_u, transformed before each use */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
@@ -52,7 +57,7 @@ typedef struct xlayer {
 } xlayer;
 
 /* The batch-shaped tensors a layer's kernels bind. */
-enum { SA, SB, SY, SG, SDA, SDB, SARG, NSLOT };
+enum { SA, SB, SY, SG, SDA, SDB, SARG, SZ, NSLOT };
 
 typedef struct xbuf { size_t elems; ctvk_tensor *t; } xbuf;
 
@@ -156,6 +161,7 @@ static ctvk_status plan_layers(ctvk_net *net)
         const ctvk_layer *l = &g->layers[i];
         xlayer *x = &net->L[i];
         memset(x, 0, sizeof *x);
+        x->zv = -1;
         x->vin[0] = l->nin > 0 ? lv[l->in[0]] : -1;
         x->vin[1] = l->nin > 1 ? lv[l->in[1]] : -1;
         int only = -1, nc = consumers(g, i, &only);
@@ -249,6 +255,62 @@ static ctvk_status plan_layers(ctvk_net *net)
         return ctvk__fail(CTVK_ERR_ARG, "network %s: the last layer must be a softmax Dense to run it "
                           "(head 'none' is a backbone only)", g->cfg.arch);
     return CTVK_OK;
+}
+
+/* Layers (and the network output) reading value r's buffer. */
+static int readers(const ctvk_net *net, int r)
+{
+    int n = root(net, net->logits_value) == r;
+    for (int j = 0; j < net->g.nlayers; j++) {
+        const xlayer *y = &net->L[j];
+        if (y->kind == K_NONE || y->kind == K_INPUT) continue;
+        for (int k = 0; k < 2; k++) n += y->vin[k] >= 0 && root(net, y->vin[k]) == r;
+    }
+    return n;
+}
+
+/* Inference epilogue fusions (ctvk_conv2d_forward_fused, GPU kernels): an add whose one addend is a conv read by
+ * nothing else runs as that conv's epilogue when the other addend is ready before the conv runs
+ * (the add's value becomes the conv's output); a batch norm reading a conv's output becomes the
+ * conv's second output. Channels in fours (4-component views); Winograd convs keep their own
+ * epilogue. */
+static void plan_fusions(ctvk_net *net)
+{
+    for (int i = 0; i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        if (x->kind != K_ADD) continue;
+        for (int k = 0; k < 2; k++) {
+            int r = root(net, x->vin[k]), o = x->vin[1 - k], P = net->V[r].producer;
+            xlayer *c = &net->L[P];
+            if (c->kind != K_CONV || c->wino || c->conv.relu || c->vin[1] >= 0 || net->V[r].shape.c % 4 ||
+                readers(net, r) != 1 || net->V[root(net, o)].producer >= P || root(net, o) == r)
+                continue;
+            c->vin[1] = o;
+            c->conv.relu = x->relu;
+            int a = x->vout;
+            net->V[a].producer = P;
+            c->vout = a;
+            net->V[r].root = a;      /* the conv's own value is never written: an alias */
+            x->kind = K_NONE;
+            break;
+        }
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {
+        xlayer *x = &net->L[i];
+        if (x->kind != K_BN || net->g.layers[i].nparams != 4) continue;
+        int r = root(net, x->vin[0]), P = net->V[r].producer;
+        xlayer *c = &net->L[P];
+        if (c->kind != K_CONV || c->wino || c->zv >= 0 || root(net, c->vout) != r || net->V[r].shape.c % 4) continue;
+        c->zv = x->vout;
+        c->zbn = i + 1;
+        c->z_relu = x->relu;
+        net->V[x->vout].producer = P;
+        x->kind = K_NONE;
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {   /* a conv output nobody reads is not stored */
+        xlayer *c = &net->L[i];
+        if (c->kind == K_CONV && c->zv >= 0 && readers(net, root(net, c->vout)) == 0) c->skip_y = 1;
+    }
 }
 
 /* What the backward pass reads, and which layers read or write each gradient. */
@@ -468,6 +530,11 @@ static ctvk_status alloc_all(ctvk_net *net)
             CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
             CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
         }
+        if (x->zbn) {
+            char name[2 * CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->zbn - 1].name);
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), name, &x->aff));
+        }
         if (x->wino || x->wino_bwd) {
             char name[CTVK_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s (Winograd)", l->name);
@@ -527,6 +594,7 @@ static ctvk_tensor *slot_whole(ctvk_net *net, const xlayer *x, int slot)
     case SG: return x->vout >= 0 ? net->V[x->vout].g : NULL;
     case SDA: return x->vin[0] >= 0 ? net->V[x->vin[0]].g : NULL;
     case SDB: return x->vin[1] >= 0 ? net->V[x->vin[1]].g : NULL;
+    case SZ: return x->zv >= 0 ? net->V[x->zv].t : NULL;
     default: return x->argmax;
     }
 }
@@ -658,6 +726,10 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
         ctvk_nadam_init(&net->opt, NULL);
         s = plan_layers(net);
     }
+    /* measured on lavapipe (CPU kernels): the fused epilogue costs the conv what the separate add
+     * and batch norm cost (its stores and residual reads are per-lane scalar there), so they are
+     * fused for the GPU kernels only, where they save two passes over memory */
+    if (!s && !training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU) plan_fusions(net);
     if (!s) { plan_backward(net); s = plan_buffers(net); }
     if (!s && alloc) s = alloc_all(net);
     if (s) {
@@ -683,6 +755,7 @@ void ctvk_net_destroy(ctvk_net *net)
         ctvk_tensor_destroy(x->wf);
         ctvk_tensor_destroy(x->bf);
         ctvk_tensor_destroy(x->wu);
+        ctvk_tensor_destroy(x->aff);
     }
     if (net->fp.t) ctvk_flat_release(&net->fp);
     if (net->fg.t) ctvk_flat_release(&net->fg);
@@ -755,6 +828,13 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         const xlayer *b = &net->L[c->fold_bn - 1];
         CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
                               b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
+    }
+    for (int i = 0; i < net->g.nlayers; i++) {    /* the batch norms done in conv epilogues */
+        const xlayer *c = &net->L[i];
+        if (!c->zbn) continue;
+        const xlayer *b = &net->L[c->zbn - 1];
+        CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[c->zbn - 1].eps,
+                                c->aff));
     }
     for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
         const xlayer *c = &net->L[i];
@@ -845,6 +925,11 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
             }
             return ctvk_conv2d_forward_winograd(ctx, &x->conv, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
                                                 net->wino_v, net->wino_m);
+        }
+        if (x->vin[1] >= 0 || x->zv >= 0) {
+            ctvk_conv_epilogue e = {b, x->aff, S(net, x, SZ, k), x->z_relu, x->skip_y};
+            return ctvk_conv2d_forward_fused(ctx, &x->conv, a, x->wf ? x->wf : x->prm[0], x->wf ? x->bf : x->prm[1], &e,
+                                             y);
         }
         if (x->wf) return ctvk_conv2d_forward(ctx, &x->conv, a, x->wf, x->bf, y);
         return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
@@ -1196,6 +1281,17 @@ int ctvk__net_folded_bn(const ctvk_net *net)
 {
     int n = 0;
     for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].folded;
+    return n;
+}
+
+int ctvk__net_fused(const ctvk_net *net, int *bn)
+{
+    int n = 0, b = 0;
+    for (int i = 0; i < net->g.nlayers; i++) {
+        n += net->L[i].kind == K_CONV && net->L[i].vin[1] >= 0;
+        b += net->L[i].zbn != 0;
+    }
+    if (bn) *bn = b;
     return n;
 }
 

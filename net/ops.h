@@ -98,6 +98,12 @@ ctvk_status ctvk_bn_fold(ctvk_ctx *ctx, const ctvk_tensor *w, const ctvk_tensor 
                          ctvk_tensor *wf, ctvk_tensor *bf);
 void ctvk_ref_bn_fold(const double *w, size_t count, const double *b, const double *gamma, const double *beta,
                       const double *mean, const double *var, double eps, int C, double *wf, double *bf);
+/* Inference BN as an affine map for a fused conv epilogue: out = [s, beta - mean * s] (2C values),
+ * bn_infer(y)[c] = y * out[c] + out[C + c]. */
+ctvk_status ctvk_bn_affine(ctvk_ctx *ctx, const ctvk_tensor *gamma, const ctvk_tensor *beta, const ctvk_tensor *mean,
+                           const ctvk_tensor *var, float eps, ctvk_tensor *out);
+void ctvk_ref_bn_affine(const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                        int C, double *out);
 
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,

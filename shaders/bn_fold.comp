@@ -3,12 +3,15 @@
 // per output channel, BIAS == false: w'[i] = w[i] * s[i % C] (HWIO weights: the output channel is
 // the fastest index); BIAS == true: b'[c] = (b[c] - mean[c]) * s[c] + beta[c] (b = 0 when the conv
 // has none: HAS_B false). Then bn(conv(x, w) + b) = conv(x, w') + b'.
+// AFFINE: the BN as y = x * scale + shift for a fused epilogue (ctvk_bn_affine): out[c] = s[c],
+// out[C + c] = beta[c] - mean[c] * s[c].
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool BIAS = false;
 layout(constant_id = 2) const bool HAS_B = true;
+layout(constant_id = 3) const bool AFFINE = false;
 const bool ACC = false;
 
 layout(binding = 0) uniform samplerBuffer wb;
@@ -24,6 +27,7 @@ float f(uint i)
 {
     int c = int(i % p.C);
     float s = texelFetch(gamma, c).r / sqrt(texelFetch(var, c).r + p.eps);
+    if (AFFINE) return i < p.C ? s : texelFetch(beta, c).r - texelFetch(mean, c).r * s;
     if (!BIAS) return texelFetch(wb, int(i)).r * s;
     float b = HAS_B ? texelFetch(wb, c).r : 0.0;
     return (b - texelFetch(mean, c).r) * s + texelFetch(beta, c).r;

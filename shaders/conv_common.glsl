@@ -28,6 +28,20 @@ layout(std430, binding = 3) buffer Y1 { float y1[]; };
 layout(std430, binding = 3) buffer Y4 { vec4 y4[]; };
 #endif
 
+#ifdef FUSED
+// Fused inference epilogue (conv_*_f.comp, forward only, fp32): y = act(acc + bias + Res), written
+// unless WRITE_Y is 0, then z = y * Aff[c] + Aff[NC + c] (ReLU with Z_RELU): a residual add and
+// the batch norm (+ ReLU) that reads its result, in the conv's own pass.
+layout(constant_id = 12) const int HAS_RES = 0;
+layout(constant_id = 13) const int HAS_Z = 0;
+layout(constant_id = 14) const int Z_RELU = 0;
+layout(constant_id = 15) const int WRITE_Y = 1;
+layout(binding = 4) uniform samplerBuffer Res;    // 4-component view, y's layout
+layout(binding = 5) uniform samplerBuffer Aff;    // 2 * NC: scale, shift
+layout(std430, binding = 6) buffer Z1 { float z1[]; };
+layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
+#endif
+
 layout(push_constant) uniform P {
     int N, H, W, C;        // input x: N x H x W x C
     int OH, OW, K;         // output y: N x OH x OW x K
@@ -76,6 +90,9 @@ float b_at(int k, int c)
 float epilogue(int idx, int c, float v)
 {
     if (HAS_BIAS != 0) v += texelFetch(Bias, c).r;
+#ifdef FUSED
+    if (HAS_RES != 0) v += texelFetch(Res, idx >> 2)[idx & 3];
+#endif
     if (RELU != 0) v = max(v, 0.0);
 #ifndef OUT_F16
     if (ACCUM != 0) v += y1[idx];
@@ -88,6 +105,13 @@ void store1(int m, int c, float v)
     int idx = m * p.NC + c;
 #ifdef OUT_F16
     y1[idx] = float16_t(epilogue(idx, c, v));
+#elif defined(FUSED)
+    v = epilogue(idx, c, v);
+    if (WRITE_Y != 0) y1[idx] = v;
+    if (HAS_Z != 0) {
+        float z = v * texelFetch(Aff, c).r + texelFetch(Aff, p.NC + c).r;
+        z1[idx] = Z_RELU != 0 ? max(z, 0.0) : z;
+    }
 #else
     y1[idx] = epilogue(idx, c, v);
 #endif

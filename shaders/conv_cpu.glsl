@@ -255,15 +255,34 @@ void main()
             bias4[q] = HAS_BIAS != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
                                             texelFetch(Bias, c + 2).r, texelFetch(Bias, c + 3).r) : vec4(0.0);
         }
+#ifdef FUSED
+        vec4 zs[TN4], zt[TN4];
+        for (int q = 0; q < TN4 && HAS_Z != 0; q++) {
+            int c = col0 + 4 * q;
+            zs[q] = vec4(texelFetch(Aff, c).r, texelFetch(Aff, c + 1).r, texelFetch(Aff, c + 2).r, texelFetch(Aff, c + 3).r);
+            c += p.NC;
+            zt[q] = vec4(texelFetch(Aff, c).r, texelFetch(Aff, c + 1).r, texelFetch(Aff, c + 2).r, texelFetch(Aff, c + 3).r);
+        }
+#endif
         for (int r = 0; r < TM; r++) {
             int m = row0 + r;
             if (m >= p.M) break;
             for (int q = 0; q < TN4; q++) {
                 int i4 = (m * p.NC + col0) / 4 + q;
                 vec4 v = vec4(acc[r][4 * q], acc[r][4 * q + 1], acc[r][4 * q + 2], acc[r][4 * q + 3]) + bias4[q];
+#ifdef FUSED
+                if (HAS_RES != 0) v += texelFetch(Res, i4);
+                if (RELU != 0) v = max(v, vec4(0.0));
+                if (WRITE_Y != 0) y4[i4] = v;
+                if (HAS_Z != 0) {
+                    vec4 z = v * zs[q] + zt[q];
+                    z4[i4] = Z_RELU != 0 ? max(z, vec4(0.0)) : z;
+                }
+#else
                 if (RELU != 0) v = max(v, vec4(0.0));
                 if (ACCUM != 0) v += y4[i4];
                 y4[i4] = v;
+#endif
             }
         }
         return;

@@ -154,6 +154,36 @@ static void fold(ctvk_ctx *ctx, int has_bias)
     free(xf); free(wff); free(bff); free(yf);
 }
 
+/* The BN as scale and shift (the fused conv epilogue's form): device against the reference, and
+ * x * scale + shift equal to the inference BN of the reference. */
+static void affine(ctvk_ctx *ctx)
+{
+    ctvk_shape xs = {2, 3, 5, 12};
+    int C = xs.c;
+    size_t nx = shape_count(xs);
+    double *x = drandom(nx, 11, -2, 2), *gm = drandom((size_t)C, 12, 0.5, 2), *bt = drandom((size_t)C, 13, -1, 1);
+    double *mn = drandom((size_t)C, 14, -1, 1), *vr = drandom((size_t)C, 15, 0.1, 3);
+    double *aff = dalloc(2 * (size_t)C), *y = dalloc(nx), *ya = dalloc(nx);
+    ctvk_ref_bn_affine(gm, bt, mn, vr, EPS, C, aff);
+    ctvk_ref_bn_forward_infer(x, xs, gm, bt, mn, vr, EPS, 0, y);
+    double worst = 0;
+    for (size_t i = 0; i < nx; i++) {
+        int c = (int)(i % (size_t)C);
+        ya[i] = x[i] * aff[c] + aff[C + c];
+        worst = fmax(worst, fabs(ya[i] - y[i]));
+    }
+    CHECK(worst < 1e-12, "bn affine reference differs from bn_infer by %g", worst);
+    ctvk_shape vc = {1, 1, 1, C}, v2 = {1, 1, 1, 2 * C};
+    ctvk_tensor *tg = dtensor(ctx, vc, gm, "gamma"), *tbt = dtensor(ctx, vc, bt, "beta");
+    ctvk_tensor *tm = dtensor(ctx, vc, mn, "mean"), *tv = dtensor(ctx, vc, vr, "var"), *ta = dtensor(ctx, v2, NULL, "aff");
+    OK(ctvk_bn_affine(ctx, tg, tbt, tm, tv, (float)EPS, ta));
+    EXPECT_CLOSE(ta, aff, 2 * (size_t)C, "bn affine of %d channels", C);
+    CHECK(ctvk_bn_affine(ctx, tg, tbt, tm, tv, (float)EPS, tg) == CTVK_ERR_ARG, "short output accepted");
+    ctvk_tensor *ts[] = {tg, tbt, tm, tv, ta};
+    for (int i = 0; i < 5; i++) ctvk_tensor_destroy(ts[i]);
+    free(x); free(gm); free(bt); free(mn); free(vr); free(aff); free(y); free(ya);
+}
+
 /* Statistics of a batch split in two parts (two ranks) merged on the host with the functions
  * net/exec.c uses for synchronised BN: the same saved statistics, moving statistics and dx as the
  * whole batch in one piece. */
@@ -260,6 +290,7 @@ int main(void)
     run(ctx, work, (ctvk_shape){2, 9, 11, 3}, 100.0, 8);
     run(ctx, work, (ctvk_shape){14, 32, 32, 7}, 1000.0, 9);
     fold(ctx, 1);
+    affine(ctx);
     fold(ctx, 0);
     synced(ctx, work, (ctvk_shape){5, 9, 7, 13}, 2, 0.0);
     synced(ctx, work, (ctvk_shape){14, 32, 32, 7}, 9, 1000.0);   /* far from zero, many chunks per part */

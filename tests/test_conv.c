@@ -269,6 +269,59 @@ static void fp16_case(ctvk_ctx *ctx, const tcase *t, uint64_t seed)
     free(x); free(w); free(b); free(ax); free(aw); free(ab); free(ry); free(ra); free(h);
 }
 
+/* ---------------------------------------------------------------- fused epilogue */
+/* y = act(conv + bias + res), z = y * scale + shift (ReLU): against the reference epilogue applied
+ * to the reference conv, for several combinations (y skipped: its old contents must survive). */
+static void fused_case(ctvk_ctx *ctx, const tcase *t, uint64_t seed)
+{
+    ctvk_conv2d p = geometry(t);
+    ctvk_shape xs = {t->n, t->h, t->w, t->c}, ys, ws = {t->kh, t->kw, t->c, t->k};
+    CHECK(ctvk_conv2d_out_shape(&p, xs, t->k, &ys) == CTVK_OK, "%s: out shape", t->name);
+    size_t nx = cnt(xs), ny = cnt(ys), nw = cnt(ws), K = (size_t)t->k;
+    float *x = rand_f(nx, seed), *w = rand_f(nw, seed + 1), *b = rand_f(K, seed + 2), *r = rand_f(ny, seed + 3);
+    float *aff = rand_f(2 * K, seed + 4), *y0 = rand_f(ny, seed + 5), *yc = malloc(ny * sizeof *yc);
+    double *yd = malloc(ny * sizeof *yd), *zd = malloc(ny * sizeof *zd), *rd = malloc(ny * sizeof *rd);
+    double *ad = malloc(2 * K * sizeof *ad);
+    for (size_t i = 0; i < ny; i++) rd[i] = r[i];
+    for (size_t i = 0; i < 2 * K; i++) ad[i] = aff[i];
+    ctvk_tensor *tx = check_tensor(ctx, xs, x, "x"), *tw = check_tensor(ctx, ws, w, "w");
+    ctvk_tensor *tb = check_tensor(ctx, (ctvk_shape){1, 1, 1, t->k}, b, "b"), *tr = check_tensor(ctx, ys, r, "res");
+    ctvk_tensor *ta = check_tensor(ctx, (ctvk_shape){1, 1, 1, 2 * t->k}, aff, "aff");
+    ctvk_tensor *ty = check_tensor(ctx, ys, NULL, "y"), *tz = check_tensor(ctx, ys, NULL, "z");
+    ctvk_conv2d q = p;
+    q.relu = 0;
+    ctvk_ref_conv2d_forward(&q, xs, x, w, b, ys, yc);
+    static const int combos[][5] = {{1, 1, 0, 0, 0}, {1, 0, 1, 1, 0}, {0, 0, 1, 0, 1}, {1, 1, 1, 1, 1}, {0, 1, 1, 0, 0}};
+    for (size_t k = 0; k < sizeof combos / sizeof *combos; k++) {
+        const int *o = combos[k];   /* res, relu, z, z_relu, skip_y */
+        ctvk_conv_epilogue e = {o[0] ? tr : NULL, o[2] ? ta : NULL, o[2] ? tz : NULL, o[3], o[4]};
+        CHECK(ctvk_tensor_upload(ty, y0, ny * sizeof *y0) == CTVK_OK, "upload");
+        p.relu = o[1];
+        CHECK(ctvk_conv2d_forward_fused(ctx, &p, tx, tw, tb, &e, ty) == CTVK_OK, "fused: %s", ctvk_error());
+        for (size_t i = 0; i < ny; i++) yd[i] = yc[i];
+        ctvk_ref_conv_epilogue(ny / K, t->k, yd, o[0] ? rd : NULL, o[1], o[2] ? ad : NULL, o[3], zd);
+        float *want = malloc(ny * sizeof *want);
+        for (size_t i = 0; i < ny; i++) want[i] = o[4] ? y0[i] : (float)yd[i];
+        char what[64];
+        snprintf(what, sizeof what, "fused %d%d%d%d%d y", o[0], o[1], o[2], o[3], o[4]);
+        expect(what, t, ty, want, ny);
+        if (o[2]) {
+            for (size_t i = 0; i < ny; i++) want[i] = (float)zd[i];
+            snprintf(what, sizeof what, "fused %d%d%d%d%d z", o[0], o[1], o[2], o[3], o[4]);
+            expect(what, t, tz, want, ny);
+        }
+        free(want);
+    }
+    /* misuse: z without its scale/shift, a residual of another size */
+    ctvk_conv_epilogue bad = {NULL, NULL, tz, 0, 0};
+    CHECK(ctvk_conv2d_forward_fused(ctx, &p, tx, tw, tb, &bad, ty) == CTVK_ERR_ARG, "z without scale accepted");
+    bad = (ctvk_conv_epilogue){tb, NULL, NULL, 0, 0};
+    CHECK(ctvk_conv2d_forward_fused(ctx, &p, tx, tw, tb, &bad, ty) == CTVK_ERR_ARG, "short residual accepted");
+    ctvk_tensor *all[] = {tx, tw, tb, tr, ta, ty, tz};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) ctvk_tensor_destroy(all[i]);
+    free(x); free(w); free(b); free(r); free(aff); free(y0); free(yc); free(yd); free(zd); free(rd); free(ad);
+}
+
 static void bad_args(ctvk_ctx *ctx)
 {
     ctvk_conv2d p = {0};
@@ -327,6 +380,9 @@ int main(void)
         } else {
             printf("  (no 16-bit storage: fp16 output skipped)\n");
         }
+        fused_case(ctx, &cases[9], 950);
+        fused_case(ctx, &cases[12], 951);
+        fused_case(ctx, &cases[13], 952);
         bad_args(ctx);
         check_ctx_done(ctx);
     }

@@ -63,7 +63,9 @@ static double param_err(const ctvk_param *q, const float *a, const double *b, do
 /* tol_grad: bound on the worst per-tensor relative gradient error; nadam_floor: parameters whose
  * reference gradient is below this fraction of the largest gradient are not compared after the
  * step (there the update is lr * g / (|g| + eps) of a g at fp32 noise level, legitimately +-lr). */
-static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd, double tol_grad, double nadam_floor)
+/* gctx: a context on the GPU kernels for a second inference network (NULL: none). */
+static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n, double tol_fwd, double tol_grad,
+                    double nadam_floor)
 {
     ctvk_graph g;
     CHECK(ctvk_graph_build(mc, &g) == CTVK_OK, "build %s: %s", mc->arch, ctvk_error());
@@ -135,6 +137,29 @@ static void compare(ctvk_ctx *ctx, ctvk_model_config *mc, int n, double tol_fwd,
         free(iprobs);
         free(ip);
         ctvk_net_destroy(inet);
+    }
+
+    /* the inference network on the GPU kernels, where residual adds and the batch norms after them
+     * run in conv epilogues */
+    ctvk_net *gnet = NULL;
+    if (gctx) CHECK(ctvk_net_create(gctx, &g, n, 0, &gnet) == CTVK_OK, "gpu inference net %s: %s", mc->arch,
+                    ctvk_error());
+    if (gnet) {
+        float *gp = calloc((size_t)(n * C), sizeof *gp);
+        CHECK(ctvk_net_set_params(gnet, pf) == CTVK_OK, "params");
+        CHECK(ctvk_tensor_upload(ctvk_net_input(gnet), xin, in_count * sizeof *xin) == CTVK_OK, "input");
+        CHECK(ctvk_net_forward(gnet, n) == CTVK_OK && ctvk_net_probs(gnet, n, gp) == CTVK_OK, "forward: %s",
+              ctvk_error());
+        double gw = 0;
+        for (int i = 0; i < n * C; i++) gw = fmax(gw, fabs(gp[i] - probs_ref[i]));
+        int fbn = 0, fadd = ctvk__net_fused(gnet, &fbn);
+        printf("%-15s GPU kernels: %d residual adds and %d batch norms in conv epilogues, worst abs error %.3g\n", "",
+               fadd, fbn, gw);
+        CHECK(gw <= tol_fwd, "%s gpu inference-net forward error %g", mc->arch, gw);
+        CHECK(fadd > 0, "%s: no residual add fused", mc->arch);
+        if (strstr(mc->arch, "v2") || !strcmp(mc->arch, "small_resnet")) CHECK(fbn > 0, "%s: no batch norm fused", mc->arch);
+        free(gp);
+        ctvk_net_destroy(gnet);
     }
 
     /* one training step (Winograd forward and backward-data where the layer shapes allow) */
@@ -284,13 +309,15 @@ int main(void)
     if (getenv("CTVK_TEST_VARIANT")) opt.variant = !strcmp(getenv("CTVK_TEST_VARIANT"), "gpu") ? CTVK_VARIANT_GPU : CTVK_VARIANT_CPU;
     ctvk_ctx *ctx = check_ctx(&opt);
     printf("kernel variant: %s\n", ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU ? "gpu" : "cpu");
+    opt.variant = CTVK_VARIANT_GPU;
+    ctvk_ctx *gctx = ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU ? NULL : check_ctx(&opt);
     ctvk_model_config mc;
     ctvk_model_config_default(&mc, "small_resnet");
     mc.height = mc.width = 20;
     mc.stages = 3;
     mc.blocks[0] = 1; mc.blocks[1] = 2; mc.blocks[2] = 1;
     mc.widths[0] = 4; mc.widths[1] = 6; mc.widths[2] = 8;
-    compare(ctx, &mc, 3, 1e-4, 1e-3, 1e-5);
+    compare(ctx, gctx ? gctx : ctx, &mc, 3, 1e-4, 1e-3, 1e-5);
     const char *big = getenv("CTVK_TEST_BIG");
     if (!big || strcmp(big, "0")) {
         static const char *archs[] = {"resnet50", "resnet50v2", "resnet50v2_fpn"};
@@ -303,9 +330,10 @@ int main(void)
              * feeds batch norm (so its dy sums to ~0 per channel) has dW = sum x*dy with heavy
              * cancellation: an fp32 sum, as in any framework, is good to ~1e-2 of that tensor's own
              * (small) scale there. Per tensor 5e-2; against the largest gradient 1e-4 holds. */
-            compare(ctx, &mc, 2, 1e-4, 5e-2, 1e-3);
+            compare(ctx, gctx ? gctx : ctx, &mc, 2, 1e-4, 5e-2, 1e-3);
         }
     }
+    if (gctx) check_ctx_done(gctx);
     check_ctx_done(ctx);
     return check_done("test_net");
 }
