@@ -11,7 +11,9 @@
  *    Cin % 16 (or % 8), Cout % 4); the forward walks column blocks fastest;
  *  - GPU: shaders/conv_gpu.glsl, shared-memory tiles (64x64x16, 4x4 per invocation, 256
  *    invocations: a multiple of any subgroup size up to 128; 8x4 where only 128 are allowed).
- * The bias gradient is one extra dispatch (shaders/conv_bias_grad.comp).
+ * The bias gradient is one extra dispatch (shaders/conv_bias_grad.comp). 3x3 stride-1 layers can run
+ * as Winograd F(2x2, 3x3) (net/wino.c, below) and a forward can carry a fused epilogue (residual
+ * add, then a batch norm: conv_*_f shaders).
  * Inputs (x, w, bias, dy) may be fp32 or fp16 tensors (fp16 through R16F texel views, fp32
  * arithmetic). The forward output may be fp16 (inference, needs ctx->info.storage16); gradients
  * are fp32.
