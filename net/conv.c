@@ -91,6 +91,8 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
         if (mode != 0 || accumulate || f16 || g->NC % 4)
             return ctvk__fail(CTVK_ERR_ARG, "%s: the fused epilogue is for fp32 forward passes with channels in fours",
                               kname);
+        if (!ctvk__vec4_ok(y))      /* bound as the dummy residual when there is none */
+            return ctvk__fail(CTVK_ERR_ARG, "%s: output '%s' cannot have a 4-component texel view", kname, y->name);
         if ((e->aff == NULL) != (e->z == NULL))
             return ctvk__fail(CTVK_ERR_ARG, "%s: the fused batch norm needs both its scale/shift and its output",
                               kname);

@@ -1,6 +1,8 @@
-/* Dense layers as 1x1 convolutions on N x 1 x 1 x in: the same implicit-GEMM kernels. */
+/* Dense layers as 1x1 convolutions on N x 1 x 1 x in: the same implicit-GEMM kernels; a split-K
+ * forward (shaders/dense_splitk.comp) for few rows and outputs over a long input. */
 #include "net/conv.h"
 #include "net/conv_internal.h"
+#include <limits.h>
 
 static ctvk_status dense_geo(const char *k, const ctvk_tensor *x, const ctvk_tensor *y, const ctvk_tensor *w,
                              ctvk__conv_geo *g)
@@ -45,4 +47,55 @@ ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, con
     g.M = g.C; g.NC = g.K; g.KD = g.N;
     CTVK_TRY(ctvk__conv_gemm(ctx, "dense_backward_weights", 2, &g, x, dy, NULL, dw, 0, accumulate, 0));
     return db ? ctvk_bias_grad(ctx, dy, db, accumulate) : CTVK_OK;
+}
+
+/* ---------------------------------------------------------------- split-K forward */
+typedef struct { int32_t N, KD, NC, P; } splitk_push;
+
+/* Lanes of the split: about 256 inputs each, at most 4096, a multiple of 64 (the workgroup). */
+static int splitk_lanes(size_t in)
+{
+    size_t p = in / 256;
+    p = p < 64 ? 64 : p > 4096 ? 4096 : p;
+    return (int)(p / 64 * 64);
+}
+
+int ctvk_dense_splitk_ok(int n, size_t in, int out)
+{
+    return n >= 1 && n <= 16 && out >= 1 && out <= 16 && in >= 1024 && in < (size_t)INT32_MAX / 16;
+}
+
+size_t ctvk_dense_splitk_workspace(int n, size_t in, int out)
+{
+    return (size_t)n * (size_t)out * (size_t)splitk_lanes(in);
+}
+
+ctvk_status ctvk_dense_forward_splitk(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *w,
+                                      const ctvk_tensor *bias, int relu, ctvk_tensor *y, ctvk_tensor *work)
+{
+    const char *k = "dense_forward_splitk";
+    ctvk__conv_geo g;
+    CTVK_TRY(dense_geo(k, x, y, w, &g));
+    const ctvk_tensor *t[] = {x, w, bias, y, work};
+    for (int i = 0; i < 5; i++)
+        if (t[i]) CTVK_TRY(ctvk__need_dtype(k, t[i], CTVK_F32));
+    if (bias && bias->count != (size_t)g.K)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: bias '%s' has %zu elements, want %d", k, bias->name, bias->count, g.K);
+    if (!ctvk_dense_splitk_ok(g.N, (size_t)g.C, g.K))
+        return ctvk__fail(CTVK_ERR_ARG, "%s: %d rows of %d -> %d are not for the split-K kernel (1-16 rows and "
+                          "outputs, at least 1024 inputs)", k, g.N, g.C, g.K);
+    size_t need = ctvk_dense_splitk_workspace(g.N, (size_t)g.C, g.K);
+    if (work->count < need)
+        return ctvk__fail(CTVK_ERR_ARG, "%s: workspace '%s' has %zu elements, want %zu", k, work->name, work->count,
+                          need);
+    splitk_push pc = {g.N, g.C, g.K, splitk_lanes((size_t)g.C)};
+    int32_t spec[4] = {64, 0, bias != NULL, relu != 0};
+    ctvk_pipeline *pl;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "tttw", sizeof pc, spec, 4, &pl));
+    const ctvk_tensor *b0[4] = {x, w, bias ? bias : w, work};
+    CTVK_TRY(ctvk__dispatch(ctx, pl, b0, &pc, (uint32_t)pc.P / 64, (uint32_t)g.N, 1));
+    spec[1] = 1;
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "tttw", sizeof pc, spec, 4, &pl));
+    const ctvk_tensor *b1[4] = {work, w, bias ? bias : w, y};
+    return ctvk__dispatch(ctx, pl, b1, &pc, (uint32_t)(g.N * g.K + 63) / 64, 1, 1);
 }

@@ -47,6 +47,7 @@ typedef struct xlayer {
      * output value (-1: none), zbn its layer + 1, aff its scale and shift (ctvk_bn_affine) */
     int zv, zbn, z_relu, skip_y;
     ctvk_tensor *aff;
+    int splitk;              /* dense: forward through the split-K kernel (net->dense_work) */
     ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout); in training a view of the
                               * shared net->wino_u, transformed before each use */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
@@ -79,6 +80,8 @@ struct ctvk_net {
      * weights of the layer at hand (transformed before each use: the weights change every step) */
     ctvk_tensor *wino_v, *wino_m, *wino_u;
     size_t wino_v_count, wino_m_count, wino_u_count;
+    ctvk_tensor *dense_work;          /* split-K dense partial sums */
+    size_t dense_work_count;
     ctvk_tensor *labels_n, *probs_n, *dlogits_n;
     int logits_value;
     uint64_t bytes;
@@ -106,6 +109,8 @@ static int new_value(ctvk_net *net, ctvk_shape s, int producer)
 
 static int root(const ctvk_net *net, int v) { return net->V[v].root; }
 
+static size_t per_sample(ctvk_shape s) { return (size_t)s.h * (size_t)s.w * (size_t)s.c; }
+
 static void use(ctvk_net *net, int v, int layer)
 {
     int r = root(net, v);
@@ -130,8 +135,10 @@ static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int
     if (xs.c < 128 || !ctvk_conv2d_winograd_ok(net->ctx, p, xs, cout)) return 0;
     size_t nv, nm;
     ctvk_conv2d_winograd_workspace(p, xs, cout, &nv, &nm);
-    uint64_t limit = ctvk__net_bind_limit(net);
-    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit) return 0;
+    uint64_t limit = ctvk__net_bind_limit(net), texels = net->ctx->props.limits.maxTexelBufferElements;
+    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nv / 4 > texels ||
+        nm / 4 > texels)
+        return 0;
     if (nv > net->wino_v_count) net->wino_v_count = nv;
     if (nm > net->wino_m_count) net->wino_m_count = nm;
     return 1;
@@ -237,11 +244,19 @@ static ctvk_status plan_layers(ctvk_net *net)
             lv[i] = v;
             break;
         }
-        case CTVK_OP_DENSE:
+        case CTVK_OP_DENSE: {
             x->kind = K_DENSE;
             x->relu = l->act == CTVK_ACT_RELU;
+            /* few rows and outputs over a long input (the FPN heads): split-K forward */
+            size_t in = per_sample(net->V[x->vin[0]].shape);
+            if (ctvk_dense_splitk_ok(net->max_batch, in, l->out.c)) {
+                size_t w = ctvk_dense_splitk_workspace(net->max_batch, in, l->out.c);
+                x->splitk = 1;
+                if (w > net->dense_work_count) net->dense_work_count = w;
+            }
             lv[i] = new_value(net, l->out, i);
             break;
+        }
         }
         x->vout = lv[i];
         /* a folded padding's consumer reads the padding's input */
@@ -289,8 +304,10 @@ static void plan_fusions(ctvk_net *net)
             c->conv.relu = x->relu;
             int a = x->vout;
             net->V[a].producer = P;
+            net->V[a].last_use = P;  /* born earlier; its readers extend it */
             c->vout = a;
-            net->V[r].root = a;      /* the conv's own value is never written: an alias */
+            for (int v = 0; v < net->nv; v++)    /* the conv's own value is never written: an alias */
+                if (net->V[v].root == r) net->V[v].root = a;
             x->kind = K_NONE;
             break;
         }
@@ -305,6 +322,7 @@ static void plan_fusions(ctvk_net *net)
         c->zbn = i + 1;
         c->z_relu = x->relu;
         net->V[x->vout].producer = P;
+        net->V[x->vout].last_use = P;
         x->kind = K_NONE;
     }
     for (int i = 0; i < net->g.nlayers; i++) {   /* a conv output nobody reads is not stored */
@@ -365,7 +383,6 @@ static int pool_take(xbuf **pool, int *n, int *busy, size_t elems)
     return best;
 }
 
-static size_t per_sample(ctvk_shape s) { return (size_t)s.h * (size_t)s.w * (size_t)s.c; }
 
 static ctvk_status plan_buffers(ctvk_net *net)
 {
@@ -444,7 +461,7 @@ static ctvk_status budget_check(const ctvk_net *net)
         if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
         if (net->L[i].wino && !net->training) params += (uint64_t)g->layers[i].params[0].count * 16 / 9 * f;
     }
-    other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count) * f;
+    other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) * f;
     if (net->training)
         for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
     uint64_t need = params + state + act + grad + other;
@@ -482,6 +499,8 @@ static ctvk_status alloc_all(ctvk_net *net)
         CTVK_TRY(make(net, CTVK_F32, vec(net->wino_m_count), "winograd_products", &net->wino_m));
     }
     if (net->wino_u_count) CTVK_TRY(make(net, CTVK_F32, vec(net->wino_u_count), "winograd_weights", &net->wino_u));
+    if (net->dense_work_count)
+        CTVK_TRY(make(net, CTVK_F32, vec(net->dense_work_count), "dense_partial_sums", &net->dense_work));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
     CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
     CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
@@ -765,7 +784,7 @@ void ctvk_net_destroy(ctvk_net *net)
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
     ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
                           net->vstats, net->nstats, net->dlogits, net->work, net->wino_v, net->wino_m,
-                          net->wino_u};
+                          net->wino_u, net->dense_work};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
     free(net->abuf);
     free(net->gbufs);
@@ -807,7 +826,8 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
         if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
     }
     m->other += work * sizeof(float);
-    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count) * sizeof(float);   /* Winograd */
+    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) *
+                sizeof(float);   /* Winograd, split-K dense */
     for (int i = 0; i < g->nlayers && !training; i++)
         if (net->L[i].wino) m->other += (uint64_t)g->layers[i].params[0].count / 9 * 16 * sizeof(float);
     m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
@@ -947,7 +967,9 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     case K_CONCAT: return ctvk_concat(ctx, a, b, y);
     case K_DROPOUT:
         return ctvk_dropout(ctx, a, y, x->rate, ctvk__layer_seed(seed, i), dropout_first(net, x), training);
-    case K_DENSE: return ctvk_dense_forward(ctx, a, x->prm[0], x->prm[1], x->relu, y);
+    case K_DENSE:
+        if (x->splitk) return ctvk_dense_forward_splitk(ctx, a, x->prm[0], x->prm[1], x->relu, y, net->dense_work);
+        return ctvk_dense_forward(ctx, a, x->prm[0], x->prm[1], x->relu, y);
     }
     return CTVK_OK;
 }
@@ -1281,6 +1303,13 @@ int ctvk__net_folded_bn(const ctvk_net *net)
 {
     int n = 0;
     for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].folded;
+    return n;
+}
+
+int ctvk__net_splitk_dense(const ctvk_net *net)
+{
+    int n = 0;
+    for (int i = 0; i < net->g.nlayers; i++) n += net->L[i].splitk;
     return n;
 }
 

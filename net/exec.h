@@ -45,6 +45,8 @@ uint64_t ctvk__net_bind_limit(const ctvk_net *net);
 int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices);
 /* Inference: how many batch norms were folded into the conv before them. */
 int ctvk__net_folded_bn(const ctvk_net *net);
+/* Dense layers whose forward runs split-K (ctvk_dense_forward_splitk). */
+int ctvk__net_splitk_dense(const ctvk_net *net);
 /* Inference convs with a residual add (and via *bn, a batch norm) in their epilogue. */
 int ctvk__net_fused(const ctvk_net *net, int *bn);
 /* Convs whose forward (and, via *backward, backward-data) run as Winograd F(2x2, 3x3). */

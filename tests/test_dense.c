@@ -1,6 +1,6 @@
 /* dense (y = x W + b): finite-difference check of the backward references in double, then the
  * Vulkan kernels (forward with bias/ReLU, dx, dW, db, overwrite and accumulate, flattened NHWC
- * input) against the C references, for both kernel families. */
+ * input; the split-K forward) against the C references, for both kernel families. */
 #include "net/conv.h"
 #include "tests/check.h"
 #include <math.h>
@@ -117,6 +117,38 @@ static void run(ctvk_ctx *ctx, const dcase *d, uint64_t seed)
     free(ry); free(rdx); free(rdw); free(rdb);
 }
 
+/* Split-K forward (few rows and outputs, long input) against the reference; misuse refused. */
+static const dcase splitk_cases[] = {
+    {1, 1, 1, 1024, 2, 1}, {3, 15, 15, 256, 2, 0}, {14, 1, 1, 10007, 16, 1}, {2, 8, 8, 200, 5, 0},
+};
+
+static void splitk(ctvk_ctx *ctx, const dcase *d, uint64_t seed)
+{
+    size_t in = (size_t)d->h * d->w * d->c, nx = (size_t)d->n * in, nw = in * (size_t)d->out;
+    size_t ny = (size_t)d->n * (size_t)d->out;
+    CHECK(ctvk_dense_splitk_ok(d->n, in, d->out), "split-K refused %d x %zu -> %d", d->n, in, d->out);
+    float *x = rnd(nx, seed), *w = rnd(nw, seed + 1), *b = rnd((size_t)d->out, seed + 2), *ry = malloc(ny * sizeof *ry);
+    size_t nws = ctvk_dense_splitk_workspace(d->n, in, d->out);
+    ctvk_tensor *tx = check_tensor(ctx, (ctvk_shape){d->n, d->h, d->w, d->c}, x, "x");
+    ctvk_tensor *tw = check_tensor(ctx, (ctvk_shape){1, 1, (int)in, d->out}, w, "w");
+    ctvk_tensor *tb = check_tensor(ctx, (ctvk_shape){1, 1, 1, d->out}, b, "b");
+    ctvk_tensor *ty = check_tensor(ctx, (ctvk_shape){d->n, 1, 1, d->out}, NULL, "y");
+    ctvk_tensor *tws = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)nws}, NULL, "work");
+    for (int bias = 0; bias < 2; bias++) {
+        CHECK(ctvk_dense_forward_splitk(ctx, tx, tw, bias ? tb : NULL, d->relu, ty, tws) == CTVK_OK, "split-K: %s",
+              ctvk_error());
+        ctvk_ref_dense_forward(d->n, (int)in, d->out, x, w, bias ? b : NULL, d->relu, ry);
+        expect(bias ? "split-K+bias" : "split-K", d, ty, ry, ny);
+    }
+    ctvk_tensor *small = check_tensor(ctx, (ctvk_shape){1, 1, 1, 1}, NULL, "small");
+    CHECK(ctvk_dense_forward_splitk(ctx, tx, tw, tb, 0, ty, small) == CTVK_ERR_ARG, "small workspace accepted");
+    CHECK(!ctvk_dense_splitk_ok(1, 1000, 2) && !ctvk_dense_splitk_ok(1, 5000, 17) && !ctvk_dense_splitk_ok(17, 5000, 2),
+          "split-K eligibility");
+    ctvk_tensor *all[] = {tx, tw, tb, ty, tws, small};
+    for (int i = 0; i < 6; i++) ctvk_tensor_destroy(all[i]);
+    free(x); free(w); free(b); free(ry);
+}
+
 int main(void)
 {
     fd_check(3, 5, 4, 7);
@@ -129,6 +161,8 @@ int main(void)
         printf("-- %s variant on %s\n", v ? "GPU" : "CPU", ctvk_device(ctx)->name);
         worst_all = 0;
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run(ctx, &cases[i], 500 + 10 * i);
+        for (size_t i = 0; i < sizeof splitk_cases / sizeof *splitk_cases; i++)
+            splitk(ctx, &splitk_cases[i], 700 + 10 * i);
         printf("%s variant: worst relative error %.3g\n", v ? "GPU" : "CPU", worst_all);
         check_ctx_done(ctx);
     }

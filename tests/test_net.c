@@ -63,6 +63,26 @@ static double param_err(const ctvk_param *q, const float *a, const double *b, do
 /* tol_grad: bound on the worst per-tensor relative gradient error; nadam_floor: parameters whose
  * reference gradient is below this fraction of the largest gradient are not compared after the
  * step (there the update is lr * g / (|g| + eps) of a g at fp32 noise level, legitimately +-lr). */
+/* An inference network of g on ctx with parameters pf run on xin; *err: its worst absolute
+ * difference from the reference probabilities ref. NULL (and a failed check) if it cannot run. */
+static ctvk_net *infer_net(ctvk_ctx *ctx, const ctvk_graph *g, int n, const float *pf, const float *xin,
+                           size_t in_count, const double *ref, double *err)
+{
+    ctvk_net *net = NULL;
+    *err = 1e30;
+    CHECK(ctvk_net_create(ctx, g, n, 0, &net) == CTVK_OK, "inference net %s: %s", g->cfg.arch, ctvk_error());
+    if (!net) return NULL;
+    int C = g->cfg.classes;
+    float *p = calloc((size_t)(n * C), sizeof *p);
+    CHECK(ctvk_net_set_params(net, pf) == CTVK_OK, "params");
+    CHECK(ctvk_tensor_upload(ctvk_net_input(net), xin, in_count * sizeof *xin) == CTVK_OK, "input");
+    CHECK(ctvk_net_forward(net, n) == CTVK_OK && ctvk_net_probs(net, n, p) == CTVK_OK, "forward: %s", ctvk_error());
+    *err = 0;
+    for (int i = 0; i < n * C; i++) *err = fmax(*err, fabs(p[i] - ref[i]));
+    free(p);
+    return net;
+}
+
 /* gctx: a context on the GPU kernels for a second inference network (NULL: none). */
 static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n, double tol_fwd, double tol_grad,
                     double nadam_floor)
@@ -113,17 +133,9 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     CHECK(worst <= tol_fwd, "%s forward error %g", mc->arch, worst);
 
     /* the same through an inference network, whose batch norms after a conv are folded into it */
-    ctvk_net *inet = NULL;
-    CHECK(ctvk_net_create(ctx, &g, n, 0, &inet) == CTVK_OK, "inference net %s: %s", mc->arch, ctvk_error());
+    double iw;
+    ctvk_net *inet = infer_net(ctx, &g, n, pf, xin, in_count, probs_ref, &iw);
     if (inet) {
-        double *iprobs = calloc((size_t)(n * C), sizeof *iprobs);
-        float *ip = calloc((size_t)(n * C), sizeof *ip);
-        CHECK(ctvk_net_set_params(inet, pf) == CTVK_OK, "params");
-        CHECK(ctvk_tensor_upload(ctvk_net_input(inet), xin, in_count * sizeof *xin) == CTVK_OK, "input");
-        CHECK(ctvk_net_forward(inet, n) == CTVK_OK && ctvk_net_probs(inet, n, ip) == CTVK_OK, "forward: %s",
-              ctvk_error());
-        double iw = 0;
-        for (int i = 0; i < n * C; i++) iw = fmax(iw, fabs(ip[i] - probs_ref[i]));
         int folded = ctvk__net_folded_bn(inet), wino = ctvk__net_winograd_layers(inet, NULL);
         printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs, %d Winograd convs) worst abs error "
                "%.3g\n", mc->arch, mc->height, mc->width, n, folded, wino, iw);
@@ -131,34 +143,28 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
         if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))
             CHECK(wino > 0, "%s: no Winograd conv in the inference net", mc->arch);
         CHECK(iw <= tol_fwd, "%s inference-net forward error %g", mc->arch, iw);
+        /* the FPN's heads are 2-output dense layers over whole flattened maps: split-K from 1024 inputs
+         * (3 of the 5 at 72x72) */
+        if (!strcmp(mc->arch, "resnet50v2_fpn"))
+            CHECK(ctvk__net_splitk_dense(inet) >= 3, "%s: %d split-K dense layers, want 3 or more", mc->arch,
+                  ctvk__net_splitk_dense(inet));
         int want = !strcmp(mc->arch, "resnet50") ? 53 : !strcmp(mc->arch, "small_resnet") ? -1 : 32;
         if (want > 0) CHECK(folded == want, "%s: %d BN folded, want %d", mc->arch, folded, want);
         else CHECK(folded > 0, "%s: no BN folded", mc->arch);
-        free(iprobs);
-        free(ip);
         ctvk_net_destroy(inet);
     }
 
     /* the inference network on the GPU kernels, where residual adds and the batch norms after them
      * run in conv epilogues */
-    ctvk_net *gnet = NULL;
-    if (gctx) CHECK(ctvk_net_create(gctx, &g, n, 0, &gnet) == CTVK_OK, "gpu inference net %s: %s", mc->arch,
-                    ctvk_error());
+    double gerr;
+    ctvk_net *gnet = gctx ? infer_net(gctx, &g, n, pf, xin, in_count, probs_ref, &gerr) : NULL;
     if (gnet) {
-        float *gp = calloc((size_t)(n * C), sizeof *gp);
-        CHECK(ctvk_net_set_params(gnet, pf) == CTVK_OK, "params");
-        CHECK(ctvk_tensor_upload(ctvk_net_input(gnet), xin, in_count * sizeof *xin) == CTVK_OK, "input");
-        CHECK(ctvk_net_forward(gnet, n) == CTVK_OK && ctvk_net_probs(gnet, n, gp) == CTVK_OK, "forward: %s",
-              ctvk_error());
-        double gw = 0;
-        for (int i = 0; i < n * C; i++) gw = fmax(gw, fabs(gp[i] - probs_ref[i]));
         int fbn = 0, fadd = ctvk__net_fused(gnet, &fbn);
         printf("%-15s GPU kernels: %d residual adds and %d batch norms in conv epilogues, worst abs error %.3g\n", "",
-               fadd, fbn, gw);
-        CHECK(gw <= tol_fwd, "%s gpu inference-net forward error %g", mc->arch, gw);
+               fadd, fbn, gerr);
+        CHECK(gerr <= tol_fwd, "%s gpu inference-net forward error %g", mc->arch, gerr);
         CHECK(fadd > 0, "%s: no residual add fused", mc->arch);
         if (strstr(mc->arch, "v2") || !strcmp(mc->arch, "small_resnet")) CHECK(fbn > 0, "%s: no batch norm fused", mc->arch);
-        free(gp);
         ctvk_net_destroy(gnet);
     }
 

@@ -1,0 +1,46 @@
+#version 450
+// Split-K dense forward for few rows and few outputs over a long input (the FPN heads: 1-14 rows,
+// 2 outputs, up to a million inputs), where the GEMM kernel would leave one lane walking all of K:
+//   STAGE 0: P lanes (x over the lanes, y over the rows) each sum x[n][k] * w[k][c] over k = lane,
+//            lane + P, ...; partial[(n * NC + c) * P + lane]
+//   STAGE 1: one invocation per (n, c) adds the P partials, the bias, the ReLU: y[n][c]
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint LOCAL = 64;
+layout(constant_id = 1) const int STAGE = 0;
+layout(constant_id = 2) const int HAS_BIAS = 0;
+layout(constant_id = 3) const int RELU = 0;
+const int MAXC = 16;      // outputs per row (the launcher checks)
+
+layout(binding = 0) uniform samplerBuffer src;    // x (stage 0) or partials (stage 1)
+layout(binding = 1) uniform samplerBuffer w;      // (in, out) row-major
+layout(binding = 2) uniform samplerBuffer bias;
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P { int N, KD, NC, P; } p;
+
+void main()
+{
+    if (STAGE == 0) {
+        int lane = int(gl_GlobalInvocationID.x), n = int(gl_GlobalInvocationID.y);
+        if (lane >= p.P || n >= p.N) return;
+        float acc[MAXC];
+        for (int c = 0; c < MAXC; c++) acc[c] = 0.0;
+        int xb = n * p.KD;
+        for (int k = lane; k < p.KD; k += p.P) {
+            float xv = texelFetch(src, xb + k).r;
+            for (int c = 0; c < MAXC; c++)
+                if (c < p.NC) acc[c] = fma(xv, texelFetch(w, k * p.NC + c).r, acc[c]);
+        }
+        for (int c = 0; c < MAXC; c++)
+            if (c < p.NC) y[(n * p.NC + c) * p.P + lane] = acc[c];
+        return;
+    }
+    int i = int(gl_GlobalInvocationID.x);
+    if (i >= p.N * p.NC) return;
+    int c = i % p.NC;
+    float s = 0.0;
+    for (int l = 0; l < p.P; l++) s += texelFetch(src, i * p.P + l).r;
+    if (HAS_BIAS != 0) s += texelFetch(bias, c).r;
+    y[i] = RELU != 0 ? max(s, 0.0) : s;
+}
