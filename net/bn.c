@@ -69,6 +69,21 @@ static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tenso
     return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 4, bind, y->count);
 }
 
+ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *aff, int relu,
+                                   ctvk_tensor *y)
+{
+    const char *k = "bn_forward_affine";
+    const ctvk_tensor *t[] = {x, aff, y};
+    CTVK_TRY(ctvk__ops_f32(k, t, 3));
+    CTVK_TRY(ctvk__ops_same_shape(k, x, y));
+    CTVK_TRY(ctvk__ops_count(k, aff, 2 * (size_t)x->shape.c, "scale and shift per channel"));
+    int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(aff);
+    int32_t spec[5] = {CTVK_OPS_LOCAL, 0, relu != 0, vec, 1};
+    apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, 0.0f};
+    const ctvk_tensor *bind[6] = {x, aff, aff, aff, aff, y};
+    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 5, bind, y->count);
+}
+
 typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;
 
 static ctvk_status texel_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x)

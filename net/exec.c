@@ -549,6 +549,8 @@ static ctvk_status alloc_all(ctvk_net *net)
             CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
             CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
         }
+        if (x->kind == K_BN && !net->training && l->nparams == 4)   /* inference: applied as scale/shift */
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->aff));
         if (x->zbn) {
             char name[2 * CTVK_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->zbn - 1].name);
@@ -849,6 +851,11 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
                               b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
     }
+    for (int i = 0; i < net->g.nlayers; i++) {    /* inference batch norms as scale and shift */
+        const xlayer *b = &net->L[i];
+        if (b->kind == K_BN && b->aff)
+            CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[i].eps, b->aff));
+    }
     for (int i = 0; i < net->g.nlayers; i++) {    /* the batch norms done in conv epilogues */
         const xlayer *c = &net->L[i];
         if (!c->zbn) continue;
@@ -955,6 +962,7 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
         return ctvk_conv2d_forward(ctx, &x->conv, a, x->prm[0], x->prm[1], y);
     case K_BN:
         if (training) return ctvk_bn_train_apply(ctx, a, x->prm[0], x->prm[1], x->saved, x->relu, y);
+        if (x->aff) return ctvk_bn_forward_affine(ctx, a, x->aff, x->relu, y);
         return ctvk_bn_forward_infer(ctx, a, x->prm[0], x->prm[1], x->prm[2], x->prm[3], x->eps, x->relu, y);
     case K_RELU: return ctvk_relu(ctx, a, y);
     case K_ADD: return ctvk_add(ctx, a, b, y, x->relu);

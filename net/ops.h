@@ -104,6 +104,9 @@ ctvk_status ctvk_bn_affine(ctvk_ctx *ctx, const ctvk_tensor *gamma, const ctvk_t
                            const ctvk_tensor *var, float eps, ctvk_tensor *out);
 void ctvk_ref_bn_affine(const double *gamma, const double *beta, const double *mean, const double *var, double eps,
                         int C, double *out);
+/* Inference BN through that form: y = x * aff[c] + aff[C + c] (ReLU'd when relu). */
+ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *aff, int relu,
+                                   ctvk_tensor *y);
 
 void ctvk_ref_bn_forward_train(const double *x, ctvk_shape s, const double *gamma, const double *beta,
                                double *moving_mean, double *moving_var, double eps, double momentum, int relu,

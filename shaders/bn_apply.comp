@@ -1,7 +1,8 @@
 #version 450
 // BN forward apply: y = (x - mean) * invstd * gamma + beta (then ReLU). TRAIN: mean = sa[c],
 // invstd = sb[C + c] (sa and sb are both `saved`); inference: mean = moving mean sa[c],
-// invstd = 1 / sqrt(moving var sb[c] + eps).
+// invstd = 1 / sqrt(moving var sb[c] + eps). AFFINE (inference, from ctvk_bn_affine): y = x * sa[c] +
+// sa[C + c] (3 fetches per 4 outputs instead of 5, no square root).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
@@ -11,6 +12,7 @@ layout(constant_id = 2) const bool RELU = false;
 // VEC (C % 4 == 0): every binding but y is a 4-component texel view; an invocation's 4 outputs
 // are 4 consecutive channels of one pixel (5 vectorised fetches instead of 20 scalar ones).
 layout(constant_id = 3) const bool VEC = false;
+layout(constant_id = 4) const bool AFFINE = false;
 const bool ACC = false;
 
 layout(binding = 0) uniform samplerBuffer x;
@@ -25,6 +27,10 @@ layout(push_constant) uniform P { uint n, C; float eps; } p;
 float f(uint i)
 {
     int c = int(i % p.C);
+    if (AFFINE) {
+        float a = texelFetch(x, int(i)).r * texelFetch(sa, c).r + texelFetch(sa, int(p.C) + c).r;
+        return RELU ? max(a, 0.0) : a;
+    }
     float inv = TRAIN ? texelFetch(sb, int(p.C) + c).r : 1.0 / sqrt(texelFetch(sb, c).r + p.eps);
     float v = (texelFetch(x, int(i)).r - texelFetch(sa, c).r) * inv * texelFetch(gamma, c).r + texelFetch(beta, c).r;
     return RELU ? max(v, 0.0) : v;
@@ -37,6 +43,11 @@ void main()
         uint i = ctvk_flat_index(LOCAL), C4 = p.C / 4u;
         if (i >= p.n / 4u) return;
         int c4 = int(i % C4);
+        if (AFFINE) {
+            vec4 a = texelFetch(x, int(i)) * texelFetch(sa, c4) + texelFetch(sa, int(C4) + c4);
+            y4[i] = RELU ? max(a, vec4(0.0)) : a;
+            return;
+        }
         vec4 inv = TRAIN ? texelFetch(sb, int(C4) + c4) : vec4(1.0) / sqrt(texelFetch(sb, c4) + p.eps);
         vec4 v = (texelFetch(x, int(i)) - texelFetch(sa, c4)) * inv * texelFetch(gamma, c4) + texelFetch(beta, c4);
         y4[i] = RELU ? max(v, vec4(0.0)) : v;

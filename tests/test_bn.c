@@ -179,6 +179,21 @@ static void affine(ctvk_ctx *ctx)
     OK(ctvk_bn_affine(ctx, tg, tbt, tm, tv, (float)EPS, ta));
     EXPECT_CLOSE(ta, aff, 2 * (size_t)C, "bn affine of %d channels", C);
     CHECK(ctvk_bn_affine(ctx, tg, tbt, tm, tv, (float)EPS, tg) == CTVK_ERR_ARG, "short output accepted");
+    /* applied: y = x * scale + shift (ReLU), 4-component and scalar paths, against bn_infer */
+    for (int relu = 0; relu < 2; relu++)
+        for (int cs = 0; cs < 2; cs++) {
+            ctvk_shape s = cs ? (ctvk_shape){2, 3, 2, 5} : xs;
+            size_t ns = shape_count(s);
+            double *a2 = dalloc(2 * (size_t)s.c), *yr = dalloc(ns);
+            ctvk_ref_bn_affine(gm, bt, mn, vr, EPS, s.c, a2);
+            ctvk_ref_bn_forward_infer(x, s, gm, bt, mn, vr, EPS, relu, yr);
+            ctvk_tensor *tx = dtensor(ctx, s, x, "x"), *ty = dtensor(ctx, s, NULL, "y");
+            ctvk_tensor *ta2 = dtensor(ctx, (ctvk_shape){1, 1, 1, 2 * s.c}, a2, "aff");
+            OK(ctvk_bn_forward_affine(ctx, tx, ta2, relu, ty));
+            EXPECT_CLOSE(ty, yr, ns, "bn apply through scale/shift, C=%d relu=%d", s.c, relu);
+            ctvk_tensor_destroy(tx); ctvk_tensor_destroy(ty); ctvk_tensor_destroy(ta2);
+            free(a2); free(yr);
+        }
     ctvk_tensor *ts[] = {tg, tbt, tm, tv, ta};
     for (int i = 0; i < 5; i++) ctvk_tensor_destroy(ts[i]);
     free(x); free(gm); free(bt); free(mn); free(vr); free(aff); free(y); free(ya);
