@@ -43,14 +43,13 @@ void ctvk__net_set_bind_limit(ctvk_net *net, uint64_t bytes);
 uint64_t ctvk__net_bind_limit(const ctvk_net *net);
 /* Layers whose kernels run in slices for the batch of the last pass, and the most slices. */
 int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices);
-/* Inference: how many batch norms were folded into the conv before them. */
-int ctvk__net_folded_bn(const ctvk_net *net);
-/* Dense layers whose forward runs split-K (ctvk_dense_forward_splitk). */
-int ctvk__net_splitk_dense(const ctvk_net *net);
-/* Inference convs with a residual add (and via *bn, a batch norm) in their epilogue. */
-int ctvk__net_fused(const ctvk_net *net, int *bn);
-/* Convs whose forward (and, via *backward, backward-data) run as Winograd F(2x2, 3x3). */
-int ctvk__net_winograd_layers(const ctvk_net *net, int *backward);
+/* What the executor planned: BN folded into convs, convs run as Winograd forward / backward-data,
+ * residual adds and batch norms in conv epilogues (GPU kernels), split-K dense forwards,
+ * space-to-depth convs. */
+typedef struct ctvk__net_plan {
+    int folded_bn, winograd, winograd_bwd, fused_add, fused_bn, splitk_dense, s2d;
+} ctvk__net_plan;
+void ctvk__net_plan_info(const ctvk_net *net, ctvk__net_plan *p);
 
 /* Where the net's device memory goes (bytes, for max_batch). The live peaks are the lower bounds
  * by liveness (values alive at once); the pools are what the planner allocated for them. */

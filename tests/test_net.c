@@ -136,18 +136,21 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     double iw;
     ctvk_net *inet = infer_net(ctx, &g, n, pf, xin, in_count, probs_ref, &iw);
     if (inet) {
-        int folded = ctvk__net_folded_bn(inet), wino = ctvk__net_winograd_layers(inet, NULL);
+        ctvk__net_plan pi;
+        ctvk__net_plan_info(inet, &pi);
+        int folded = pi.folded_bn, wino = pi.winograd;
+        int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
         printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs, %d Winograd convs) worst abs error "
                "%.3g\n", mc->arch, mc->height, mc->width, n, folded, wino, iw);
         /* every 3x3 stride-1 conv with at least 128 inputs, on the CPU kernels */
-        if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))
-            CHECK(wino > 0, "%s: no Winograd conv in the inference net", mc->arch);
+        if (cpu && strcmp(mc->arch, "small_resnet")) CHECK(wino > 0, "%s: no Winograd conv in the inference net", mc->arch);
+        /* the 1-channel 7x7/2 stem, rearranged 2x2 into 4 channels, on the CPU kernels */
+        if (cpu && strcmp(mc->arch, "small_resnet")) CHECK(pi.s2d == 1, "%s: %d space-to-depth convs", mc->arch, pi.s2d);
         CHECK(iw <= tol_fwd, "%s inference-net forward error %g", mc->arch, iw);
         /* the FPN's heads are 2-output dense layers over whole flattened maps: split-K from 1024 inputs
          * (3 of the 5 at 72x72) */
         if (!strcmp(mc->arch, "resnet50v2_fpn"))
-            CHECK(ctvk__net_splitk_dense(inet) >= 3, "%s: %d split-K dense layers, want 3 or more", mc->arch,
-                  ctvk__net_splitk_dense(inet));
+            CHECK(pi.splitk_dense >= 3, "%s: %d split-K dense layers, want 3 or more", mc->arch, pi.splitk_dense);
         int want = !strcmp(mc->arch, "resnet50") ? 53 : !strcmp(mc->arch, "small_resnet") ? -1 : 32;
         if (want > 0) CHECK(folded == want, "%s: %d BN folded, want %d", mc->arch, folded, want);
         else CHECK(folded > 0, "%s: no BN folded", mc->arch);
@@ -159,7 +162,9 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     double gerr;
     ctvk_net *gnet = gctx ? infer_net(gctx, &g, n, pf, xin, in_count, probs_ref, &gerr) : NULL;
     if (gnet) {
-        int fbn = 0, fadd = ctvk__net_fused(gnet, &fbn);
+        ctvk__net_plan gi;
+        ctvk__net_plan_info(gnet, &gi);
+        int fbn = gi.fused_bn, fadd = gi.fused_add;
         printf("%-15s GPU kernels: %d residual adds and %d batch norms in conv epilogues, worst abs error %.3g\n", "",
                fadd, fbn, gerr);
         CHECK(gerr <= tol_fwd, "%s gpu inference-net forward error %g", mc->arch, gerr);
@@ -169,7 +174,9 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     }
 
     /* one training step (Winograd forward and backward-data where the layer shapes allow) */
-    int wb = 0, wf = ctvk__net_winograd_layers(net, &wb);
+    ctvk__net_plan ti;
+    ctvk__net_plan_info(net, &ti);
+    int wb = ti.winograd_bwd, wf = ti.winograd;
     printf("%-15s training net: %d Winograd forward, %d Winograd backward-data convs\n", "", wf, wb);
     if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))
         CHECK(wf > 0 && wb > 0, "%s: training net without Winograd convs (%d, %d)", mc->arch, wf, wb);
