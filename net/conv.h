@@ -124,18 +124,6 @@ void ctvk_ref_winograd_input(const ctvk_conv2d *p, ctvk_shape xs, const double *
 void ctvk_ref_winograd_output(ctvk_shape ys, const double *m, int tiles_padded, const double *bias,
                               const double *resid, int relu, double *y);
 
-/* Space-to-depth for stride-2 convs with few input channels (net/s2d.c; the stems): with q and x2s
- * from ctvk_conv2d_s2d_geometry (0 when p is not a stride-2 conv this applies to), conv(p, x, w)
- * equals conv(q, x2, w2) where x2 = ctvk_space_to_depth(p, x) holds 2x2 blocks of the padded x as
- * 4C channels and w2 = ctvk_space_to_depth_weights(p, w) the filters rearranged alike (zeros past
- * the kernel): ceil(k/2)-square, stride 1, 'valid'. */
-int ctvk_conv2d_s2d_geometry(const ctvk_conv2d *p, ctvk_shape x, ctvk_conv2d *q, ctvk_shape *x2s);
-ctvk_status ctvk_space_to_depth(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x, ctvk_tensor *x2);
-ctvk_status ctvk_space_to_depth_weights(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *w, int cin, int cout,
-                                        ctvk_tensor *w2);
-void ctvk_ref_space_to_depth(const ctvk_conv2d *p, ctvk_shape xs, const double *x, ctvk_shape x2s, double *x2);
-void ctvk_ref_space_to_depth_weights(const ctvk_conv2d *p, int cin, int cout, const double *w, double *w2);
-
 /* Floating-point operations of one pass (2 per multiply-add), for benchmarks. */
 double ctvk_conv2d_flops(const ctvk_conv2d *p, ctvk_shape x, int cout);
 

@@ -48,11 +48,6 @@ typedef struct xlayer {
     int zv, zbn, z_relu, skip_y;
     ctvk_tensor *aff;
     int splitk;              /* dense: forward through the split-K kernel (net->dense_work) */
-    /* a stride-2 conv with few input channels (the stem) runs its forward as conv2 (stride 1,
-     * 4x the channels) of its input rearranged into value s2d_v, with the filters rearranged in w2 */
-    int s2d, s2d_v;
-    ctvk_conv2d conv2;
-    ctvk_tensor *w2;
     ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout); in training a view of the
                               * shared net->wino_u, transformed before each use */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
@@ -63,7 +58,7 @@ typedef struct xlayer {
 } xlayer;
 
 /* The batch-shaped tensors a layer's kernels bind. */
-enum { SA, SB, SY, SG, SDA, SDB, SARG, SZ, SX2, NSLOT };
+enum { SA, SB, SY, SG, SDA, SDB, SARG, SZ, NSLOT };
 
 typedef struct xbuf { size_t elems; ctvk_tensor *t; } xbuf;
 
@@ -160,19 +155,6 @@ static void plan_winograd(ctvk_net *net, xlayer *x, ctvk_shape out)
         x->wino_bwd = winograd_fits(net, &q, out, xs.c);
     size_t u = 16 * (size_t)xs.c * (size_t)out.c;
     if (net->training && (x->wino || x->wino_bwd) && u > net->wino_u_count) net->wino_u_count = u;
-}
-
-/* Space-to-depth for a stride-2 conv whose input channels are not in fours (the stems), on the CPU
- * kernels, where the conv then reads its input 4 channels per fetch. */
-static void plan_s2d(ctvk_net *net, xlayer *x, int i, int cout)
-{
-    ctvk_shape xs = net->V[x->vin[0]].shape, x2s;
-    if (ctvk_kernel_variant(net->ctx) != CTVK_VARIANT_CPU || xs.c % 4 == 0 || cout % 4 ||
-        !ctvk_conv2d_s2d_geometry(&x->conv, xs, &x->conv2, &x2s))
-        return;
-    x->s2d = 1;
-    x2s.n = 1;
-    x->s2d_v = new_value(net, x2s, i);
 }
 
 /* Value and kind of every layer, with the fusions. */
@@ -280,7 +262,6 @@ static ctvk_status plan_layers(ctvk_net *net)
         /* a folded padding's consumer reads the padding's input */
         if (src >= 0 && padded[src]) x->vin[0] = lv[g->layers[src].in[0]];
         if (x->kind == K_CONV) plan_winograd(net, x, l->out);
-        if (x->kind == K_CONV) plan_s2d(net, x, i, l->out.c);
     }
     net->logits_value = lv[g->output];
     free(lv);
@@ -406,7 +387,7 @@ static int pool_take(xbuf **pool, int *n, int *busy, size_t elems)
 static ctvk_status plan_buffers(ctvk_net *net)
 {
     int nl = net->g.nlayers;
-    int *busy = calloc((size_t)(2 * nl + 2), sizeof *busy);   /* at most one buffer per value */
+    int *busy = calloc((size_t)(2 * nl + 2), sizeof *busy);
     if (!busy) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     size_t mb = (size_t)net->max_batch;
     uint64_t live = 0;
@@ -568,9 +549,6 @@ static ctvk_status alloc_all(ctvk_net *net)
             CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
             CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
         }
-        if (x->s2d)
-            CTVK_TRY(make(net, CTVK_F32, vec((size_t)x->conv2.kh * x->conv2.kw * 4 * net->V[x->vin[0]].shape.c *
-                                             (size_t)l->out.c), l->name, &x->w2));
         if (x->kind == K_BN && !net->training && l->nparams == 4)   /* inference: applied as scale/shift */
             CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->aff));
         if (x->zbn) {
@@ -638,7 +616,6 @@ static ctvk_tensor *slot_whole(ctvk_net *net, const xlayer *x, int slot)
     case SDA: return x->vin[0] >= 0 ? net->V[x->vin[0]].g : NULL;
     case SDB: return x->vin[1] >= 0 ? net->V[x->vin[1]].g : NULL;
     case SZ: return x->zv >= 0 ? net->V[x->zv].t : NULL;
-    case SX2: return x->s2d ? net->V[x->s2d_v].t : NULL;
     default: return x->argmax;
     }
 }
@@ -761,7 +738,7 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
     net->g = *g;
     net->g.layers = malloc((size_t)g->nlayers * sizeof *g->layers);
     net->L = calloc((size_t)g->nlayers, sizeof *net->L);
-    net->V = calloc(2 * (size_t)g->nlayers + 1, sizeof *net->V);   /* a layer makes at most 2 values */
+    net->V = calloc((size_t)g->nlayers + 1, sizeof *net->V);
     ctvk_status s = CTVK_OK;
     if (!net->g.layers || !net->L || !net->V) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     if (!s) {
@@ -800,7 +777,6 @@ void ctvk_net_destroy(ctvk_net *net)
         ctvk_tensor_destroy(x->bf);
         ctvk_tensor_destroy(x->wu);
         ctvk_tensor_destroy(x->aff);
-        ctvk_tensor_destroy(x->w2);
     }
     if (net->fp.t) ctvk_flat_release(&net->fp);
     if (net->fg.t) ctvk_flat_release(&net->fg);
@@ -874,12 +850,6 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         const xlayer *b = &net->L[c->fold_bn - 1];
         CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
                               b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
-    }
-    for (int i = 0; i < net->g.nlayers && !net->training; i++) {    /* the rearranged stem filters */
-        const xlayer *c = &net->L[i];
-        if (c->s2d)
-            CTVK_TRY(ctvk_space_to_depth_weights(net->ctx, &c->conv, c->wf ? c->wf : c->prm[0],
-                                                 net->V[c->vin[0]].shape.c, net->g.layers[i].filters, c->w2));
     }
     for (int i = 0; i < net->g.nlayers; i++) {    /* inference batch norms as scale and shift */
         const xlayer *b = &net->L[i];
@@ -982,15 +952,6 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
             }
             return ctvk_conv2d_forward_winograd(ctx, &x->conv, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
                                                 net->wino_v, net->wino_m);
-        }
-        if (x->s2d) {
-            ctvk_tensor *x2 = S(net, x, SX2, k);
-            if (net->training)    /* the current filters */
-                CTVK_TRY(ctvk_space_to_depth_weights(ctx, &x->conv, x->prm[0], a->shape.c, y->shape.c, x->w2));
-            CTVK_TRY(ctvk_space_to_depth(ctx, &x->conv, a, x2));
-            ctvk_conv2d q = x->conv2;
-            q.relu = x->conv.relu;   /* a folded BN's ReLU is set after planning */
-            return ctvk_conv2d_forward(ctx, &q, x2, x->w2, x->wf ? x->bf : x->prm[1], y);
         }
         if (x->vin[1] >= 0 || x->zv >= 0) {
             ctvk_conv_epilogue e = {b, x->aff, S(net, x, SZ, k), x->z_relu, x->skip_y};
@@ -1357,7 +1318,6 @@ void ctvk__net_plan_info(const ctvk_net *net, ctvk__net_plan *p)
         p->fused_add += x->kind == K_CONV && x->vin[1] >= 0;
         p->fused_bn += x->zbn != 0;
         p->splitk_dense += x->splitk;
-        p->s2d += x->s2d;
     }
 }
 

@@ -44,10 +44,9 @@ uint64_t ctvk__net_bind_limit(const ctvk_net *net);
 /* Layers whose kernels run in slices for the batch of the last pass, and the most slices. */
 int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices);
 /* What the executor planned: BN folded into convs, convs run as Winograd forward / backward-data,
- * residual adds and batch norms in conv epilogues (GPU kernels), split-K dense forwards,
- * space-to-depth convs. */
+ * residual adds and batch norms in conv epilogues (GPU kernels), split-K dense forwards. */
 typedef struct ctvk__net_plan {
-    int folded_bn, winograd, winograd_bwd, fused_add, fused_bn, splitk_dense, s2d;
+    int folded_bn, winograd, winograd_bwd, fused_add, fused_bn, splitk_dense;
 } ctvk__net_plan;
 void ctvk__net_plan_info(const ctvk_net *net, ctvk__net_plan *p);
 

@@ -399,6 +399,11 @@ static int bench_network(int argc, char **argv)
                                                         : "inference forward", batch);
     if (micro) printf(" in micro-batches of up to %ld", micro);
     printf("\n");
+    ctvk__net_plan pi;
+    ctvk__net_plan_info(net, &pi);
+    printf("plan: %d BN folded into convs, %d Winograd convs (%d backward-data), %d residual adds and %d BN in conv "
+           "epilogues, %d split-K dense\n", pi.folded_bn, pi.winograd, pi.winograd_bwd, pi.fused_add, pi.fused_bn,
+           pi.splitk_dense);
     ctvk_get_stats(ctx, &s1);
     ctvk__net_mem m;
     ctvk__net_memory(net, &m);
