@@ -93,35 +93,38 @@ ctvk_status ctvk_dense_backward_data(ctvk_ctx *ctx, const ctvk_tensor *dy, const
 ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *dy, ctvk_tensor *dw,
                                         ctvk_tensor *db, int accumulate);
 
-/* Winograd F(2x2, 3x3) forward for 3x3 stride-1 convs (net/wino.c), on the CPU kernels (lavapipe,
- * where it cuts the multiply-adds 2.25x; the transforms are cheap next to the GEMMs for Cin, Cout
- * >= 128): the input transform writes V (16 x tiles x Cin) into vwork, one dispatch runs the 16
- * GEMMs into mwork (16 x tiles x Cout), the output transform adds the bias, then resid (a tensor
- * of y's shape, or NULL), then applies the ReLU (p->relu). u holds the transformed weights,
- * 16 x Cin x Cout, from ctvk_conv2d_winograd_weights (w: 3x3xCinxCout HWIO). Tiles are 2x2 outputs,
- * their count rounded up to 16. Results match the direct conv to rounding (the transforms add
- * at most a few ulp of the sum of |terms|). */
+/* Winograd F(m x m, 3x3), m = 2 or 4, forward for 3x3 stride-1 convs (net/wino.c), on the CPU
+ * kernels (lavapipe, where it cuts the multiply-adds 2.25x or 4x; the transforms are cheap next to
+ * the GEMMs for Cin, Cout >= 128): the input transform writes V (R*R x tiles x Cin, R = m + 2) into
+ * vwork, one dispatch runs the R*R GEMMs into mwork (R*R x tiles x Cout), the output transform adds
+ * the bias, then resid (a tensor of y's shape, or NULL), then applies the ReLU (p->relu). u holds
+ * the transformed weights, R*R x Cin x Cout (ctvk_conv2d_winograd_weights_count), from
+ * ctvk_conv2d_winograd_weights (w: 3x3xCinxCout HWIO). Tiles are m x m outputs, their count rounded
+ * up to 16. Results match the direct conv to rounding (F(4,3)'s transforms multiply by up to 8 and
+ * divide by up to 24: a few more ulp of the sum of |terms| than F(2,3)). */
 int ctvk_conv2d_winograd_ok(const ctvk_ctx *ctx, const ctvk_conv2d *p, ctvk_shape x, int cout);
-void ctvk_conv2d_winograd_workspace(const ctvk_conv2d *p, ctvk_shape x, int cout, size_t *v_count, size_t *m_count);
-ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, int backward,
+void ctvk_conv2d_winograd_workspace(const ctvk_conv2d *p, ctvk_shape x, int cout, int m, size_t *v_count,
+                                    size_t *m_count);
+size_t ctvk_conv2d_winograd_weights_count(int cin, int cout, int m);
+ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, int cin, int cout, int m, int backward,
                                          ctvk_tensor *u);
-ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *x,
+ctvk_status ctvk_conv2d_forward_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, int m, const ctvk_tensor *x,
                                          const ctvk_tensor *u, const ctvk_tensor *bias, const ctvk_tensor *resid,
                                          ctvk_tensor *y, ctvk_tensor *vwork, ctvk_tensor *mwork);
 /* Backward-data the same way: dx (+)= the forward conv of dy with the flipped, transposed filters
  * (w'[a][b][co][ci] = w[2-a][2-b][ci][co]) and padding 2 - pad (ctvk_conv2d_winograd_backward_geometry),
- * ut from ctvk_conv2d_winograd_weights(..., backward = 1, ...): 16 x Cout x Cin. The workspaces
- * are those of that geometry (ctvk_conv2d_winograd_workspace(q, dy shape, Cin)). */
-ctvk_status ctvk_conv2d_backward_data_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, const ctvk_tensor *dy,
+ * ut from ctvk_conv2d_winograd_weights(..., backward = 1, ...): R*R x Cout x Cin. The workspaces
+ * are those of that geometry (ctvk_conv2d_winograd_workspace(q, dy shape, Cin, m)). */
+ctvk_status ctvk_conv2d_backward_data_winograd(ctvk_ctx *ctx, const ctvk_conv2d *p, int m, const ctvk_tensor *dy,
                                                const ctvk_tensor *ut, ctvk_tensor *dx, ctvk_tensor *vwork,
                                                ctvk_tensor *mwork, int accumulate);
 ctvk_status ctvk_conv2d_winograd_backward_geometry(const ctvk_conv2d *p, ctvk_conv2d *q);
 /* References (double): U from w (backward: of the flipped, transposed filters); V of x for an
  * oh x ow output (sets the padded tile count); y from M with the epilogue. */
-void ctvk_ref_winograd_weights(int cin, int cout, int backward, const double *w, double *u);
-void ctvk_ref_winograd_input(const ctvk_conv2d *p, ctvk_shape xs, const double *x, int oh, int ow, double *v,
+void ctvk_ref_winograd_weights(int cin, int cout, int m, int backward, const double *w, double *u);
+void ctvk_ref_winograd_input(const ctvk_conv2d *p, int m, ctvk_shape xs, const double *x, int oh, int ow, double *v,
                              int *tiles_padded);
-void ctvk_ref_winograd_output(ctvk_shape ys, const double *m, int tiles_padded, const double *bias,
+void ctvk_ref_winograd_output(ctvk_shape ys, int m, const double *mm, int tiles_padded, const double *bias,
                               const double *resid, int relu, double *y);
 
 /* Floating-point operations of one pass (2 per multiply-add), for benchmarks. */

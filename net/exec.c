@@ -39,9 +39,9 @@ typedef struct xlayer {
     int fold_bn;             /* conv: the BN layer folded into it, + 1 (0: none) */
     int folded;              /* BN: folded into the conv before it */
     ctvk_tensor *wf, *bf;    /* conv: the folded weights and bias */
-    /* a 3x3 stride-1 conv with Cin >= 128 runs forward as Winograd F(2x2, 3x3) (net/wino.c), and
-     * in training with Cout >= 128 its backward-data too */
-    int wino, wino_bwd;
+    /* a 3x3 stride-1 conv with Cin >= 64 runs forward as Winograd F(wm x wm, 3x3) (net/wino.c),
+     * and in training with Cout >= 64 its backward-data too */
+    int wino, wino_bwd, wm;
     /* inference: a residual add reading this conv (its only reader) is done in the conv's epilogue
      * (vin[1] is then the other addend), and so is a batch norm reading the result: zv is its
      * output value (-1: none), zbn its layer + 1, aff its scale and shift (ctvk_bn_affine) */
@@ -126,15 +126,38 @@ static int consumers(const ctvk_graph *g, int i, int *only)
     return n;
 }
 
-/* Whether a Winograd pass over input xs (batch max_batch) to cout channels wins (measured with
- * ctvk bench kernels on lavapipe: 1.2x at 128 input channels, 1.6-1.8x from 256; slower at 64,
- * where the GEMMs are too thin) and its workspaces fit one binding; if so, sizes them. */
-static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int cout)
+/* The Winograd tile (outputs per side) for a conv with output ys: F(4x4, 3x3) (36 products per 16
+ * outputs) unless F(2x2, 3x3) (16 per 4) does less work counting the tiles that pad the GEMM rows
+ * to 16 (small maps: 7x7 has 4 tiles of 4x4 but 16 of 2x2). Measured on lavapipe (ctvk bench
+ * kernels --tile, GFLOP/s of the direct conv's work, forward): 128x128x64 -> 64 51 direct, 45
+ * F(2,3), 82 F(4,3); 32x32x256 -> 256 51, 81, 137; P3 51, 97, 158; 7x7x512 -> 512 41, 43, 20. */
+static int wino_tile(ctvk_shape ys)
+{
+    size_t cost[2];
+    for (int k = 0; k < 2; k++) {
+        int m = 2 + 2 * k;
+        size_t t = (size_t)ys.n * (size_t)((ys.h + m - 1) / m) * (size_t)((ys.w + m - 1) / m);
+        cost[k] = (t + 15) / 16 * 16 * (size_t)((m + 2) * (m + 2));
+    }
+    return cost[1] <= cost[0] ? 4 : 2;
+}
+
+/* Elements of conv layer i's transformed weights. */
+static size_t wino_weights(const ctvk_net *net, int i)
+{
+    const ctvk_layer *l = &net->g.layers[i];
+    return ctvk_conv2d_winograd_weights_count(net->V[net->L[i].vin[0]].shape.c, l->out.c, net->L[i].wm);
+}
+
+/* Whether a Winograd pass over input xs (batch max_batch) to cout channels is worth it (from 64
+ * input channels: F(4x4, 3x3) measured 1.6x the direct conv at 64, 2.7-3x from 256) and its
+ * workspaces fit one binding; if so, sizes them. */
+static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int cout, int m)
 {
     xs.n = net->max_batch;
-    if (xs.c < 128 || !ctvk_conv2d_winograd_ok(net->ctx, p, xs, cout)) return 0;
+    if (xs.c < 64 || !ctvk_conv2d_winograd_ok(net->ctx, p, xs, cout)) return 0;
     size_t nv, nm;
-    ctvk_conv2d_winograd_workspace(p, xs, cout, &nv, &nm);
+    ctvk_conv2d_winograd_workspace(p, xs, cout, m, &nv, &nm);
     uint64_t limit = ctvk__net_bind_limit(net), texels = net->ctx->props.limits.maxTexelBufferElements;
     if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nv / 4 > texels ||
         nm / 4 > texels)
@@ -147,13 +170,15 @@ static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int
 /* The Winograd passes of conv layer x (forward; in training also backward-data, a conv of dy). */
 static void plan_winograd(ctvk_net *net, xlayer *x, ctvk_shape out)
 {
-    ctvk_shape xs = net->V[x->vin[0]].shape;
-    x->wino = winograd_fits(net, &x->conv, xs, out.c);
+    ctvk_shape xs = net->V[x->vin[0]].shape, ys = out;
+    ys.n = net->max_batch;
+    x->wm = wino_tile(ys);
+    x->wino = winograd_fits(net, &x->conv, xs, out.c, x->wm);
     ctvk_conv2d q;
     if (net->training && ctvk_conv2d_winograd_ok(net->ctx, &x->conv, xs, out.c) &&
         ctvk_conv2d_winograd_backward_geometry(&x->conv, &q) == CTVK_OK)
-        x->wino_bwd = winograd_fits(net, &q, out, xs.c);
-    size_t u = 16 * (size_t)xs.c * (size_t)out.c;
+        x->wino_bwd = winograd_fits(net, &q, out, xs.c, x->wm);
+    size_t u = ctvk_conv2d_winograd_weights_count(xs.c, out.c, x->wm);
     if (net->training && (x->wino || x->wino_bwd) && u > net->wino_u_count) net->wino_u_count = u;
 }
 
@@ -459,7 +484,7 @@ static ctvk_status budget_check(const ctvk_net *net)
     for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
     for (int i = 0; i < g->nlayers; i++) {    /* folded and transformed conv weights count as parameters */
         if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
-        if (net->L[i].wino && !net->training) params += (uint64_t)g->layers[i].params[0].count * 16 / 9 * f;
+        if (net->L[i].wino && !net->training) params += (uint64_t)wino_weights(net, i) * f;
     }
     other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) * f;
     if (net->training)
@@ -560,9 +585,9 @@ static ctvk_status alloc_all(ctvk_net *net)
             char name[CTVK_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s (Winograd)", l->name);
             if (net->training) {
-                CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(l->params[0].count / 9 * 16), name, &x->wu));
+                CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(wino_weights(net, i)), name, &x->wu));
             } else {
-                CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count / 9 * 16), name, &x->wu));
+                CTVK_TRY(make(net, CTVK_F32, vec(wino_weights(net, i)), name, &x->wu));
                 CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
             }
         }
@@ -831,7 +856,7 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
     m->other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) *
                 sizeof(float);   /* Winograd, split-K dense */
     for (int i = 0; i < g->nlayers && !training; i++)
-        if (net->L[i].wino) m->other += (uint64_t)g->layers[i].params[0].count / 9 * 16 * sizeof(float);
+        if (net->L[i].wino) m->other += (uint64_t)wino_weights(net, i) * sizeof(float);
     m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
     ctvk_net_destroy(net);
     return CTVK_OK;
@@ -867,7 +892,7 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         const xlayer *c = &net->L[i];
         if (c->wu && !net->training)
             CTVK_TRY(ctvk_conv2d_winograd_weights(net->ctx, c->wf ? c->wf : c->prm[0], net->V[c->vin[0]].shape.c,
-                                                  net->g.layers[i].filters, 0, c->wu));
+                                                  net->g.layers[i].filters, c->wm, 0, c->wu));
     }
     return CTVK_OK;
 }
@@ -946,11 +971,11 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
         if (x->wino) {
             if (net->training) {    /* the current weights; their own row in the profile */
                 ctvk_label_push(ctx, "winograd_weights");
-                ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], a->shape.c, y->shape.c, 0, x->wu);
+                ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], a->shape.c, y->shape.c, x->wm, 0, x->wu);
                 ctvk_label_pop(ctx);
                 CTVK_TRY(s);
             }
-            return ctvk_conv2d_forward_winograd(ctx, &x->conv, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
+            return ctvk_conv2d_forward_winograd(ctx, &x->conv, x->wm, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
                                                 net->wino_v, net->wino_m);
         }
         if (x->vin[1] >= 0 || x->zv >= 0) {
@@ -1067,10 +1092,11 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     case K_CONV:
         if (acc[0] >= 0 && x->wino_bwd) {
             ctvk_label_push(ctx, "winograd_weights");   /* its own row in the profile */
-            ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], da->shape.c, g->shape.c, 1, x->wu);
+            ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], da->shape.c, g->shape.c, x->wm, 1, x->wu);
             ctvk_label_pop(ctx);
             CTVK_TRY(s);
-            CTVK_TRY(ctvk_conv2d_backward_data_winograd(ctx, &x->conv, g, x->wu, da, net->wino_v, net->wino_m, acc[0]));
+            CTVK_TRY(ctvk_conv2d_backward_data_winograd(ctx, &x->conv, x->wm, g, x->wu, da, net->wino_v, net->wino_m,
+                                                        acc[0]));
         } else if (acc[0] >= 0) {
             CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
         }

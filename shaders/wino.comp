@@ -1,13 +1,15 @@
 #version 450
-// Winograd F(2x2, 3x3) convolution (3x3, stride 1), the transforms around its 16 GEMMs (net/wino.c):
-//   STAGE 0, input:   V[xi][t][c]  = (B^T d B)[xi], d the 4x4 input patch of output tile t (zeros
+// Winograd F(m x m, 3x3) convolution (3x3, stride 1; m = TILE, 2 or 4), the transforms around its
+// R*R GEMMs (R = m + 2; net/wino.c):
+//   STAGE 0, input:   V[xi][t][c]  = (B^T d B)[xi], d the R x R input patch of output tile t (zeros
 //                     outside the image; rows t >= T of the padded tile count are zeros)
-//   STAGE 1, output:  y[2x2 tile t][k] = (A^T M A) + bias[k] (+ residual) (ReLU), M[xi][t][k]
+//   STAGE 1, output:  y[m x m tile t][k] = (A^T M A) + bias[k] (+ residual) (ReLU), M[xi][t][k]
 //   STAGE 2, weights: U[xi][c][k]  = (G g G^T)[xi], g the 3x3 filter w[.][.][c][k] (HWIO); with
 //                     FLIP the backward-data filter g[a][b] = w[2-a][2-b][k][c] (c over Cout, k
 //                     over Cin: dx is the forward conv of dy with these, padding 2 - pad)
-// with xi = 4 i + j over the 4x4 transformed tile. Every invocation handles 4 consecutive channels
-// (vec4 texel fetches in, vec4 stores out). The GEMM M[xi] = V[xi] U[xi] is the conv kernel's.
+// with xi = R i + j over the transformed tile. Matrices: Lavin and Gray 2016 (F(2,3): points 0, 1,
+// -1; F(4,3): 0, 1, -1, 2, -2). Every invocation handles 4 consecutive channels (vec4 texel
+// fetches in, vec4 stores out). The GEMM M[xi] = V[xi] U[xi] is the conv kernel's.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
@@ -18,6 +20,8 @@ layout(constant_id = 3) const int RELU = 0;
 layout(constant_id = 4) const int RESID = 0;
 layout(constant_id = 5) const int FLIP = 0;      // stage 2: src is w bound through a 1-component view
 layout(constant_id = 6) const int ACC = 0;       // stage 1: y += result
+layout(constant_id = 7) const int TILE = 2;
+const int R = TILE + 2;
 
 layout(binding = 0) uniform samplerBuffer src;   // x, M or w, 4-component view
 layout(binding = 1) uniform samplerBuffer bias;  // stage 1 with HAS_BIAS (else any)
@@ -29,9 +33,50 @@ layout(push_constant) uniform P {
     int C;            // channels of src's rows (stage 0: Cin, stage 1: Cout, stage 2: Cin)
     int K;            // stage 2: output channels of the transformed filters
     int H, W;         // stage 0: input size; stage 1: output size
-    int TH, TW;       // tiles per image: ceil(OH / 2), ceil(OW / 2)
+    int TH, TW;       // tiles per image: ceil(OH / TILE), ceil(OW / TILE)
     int PT, PL;       // stage 0: padding above and left
 } p;
+
+// The 1-D transforms (applied to rows, then to columns), written out: the compiler sees no loops
+// over matrix entries and no multiplications by 0 or 1.
+void bt(in vec4 d[6], out vec4 r[6])      // B^T d
+{
+    if (TILE == 2) {
+        r[0] = d[0] - d[2]; r[1] = d[1] + d[2]; r[2] = d[2] - d[1]; r[3] = d[1] - d[3];
+        return;
+    }
+    r[0] = 4.0 * d[0] - 5.0 * d[2] + d[4];
+    r[1] = d[3] + d[4] - 4.0 * (d[1] + d[2]);
+    r[2] = 4.0 * (d[1] - d[2]) + d[4] - d[3];
+    r[3] = 2.0 * (d[3] - d[1]) + d[4] - d[2];
+    r[4] = 2.0 * (d[1] - d[3]) + d[4] - d[2];
+    r[5] = 4.0 * d[1] - 5.0 * d[3] + d[5];
+}
+void gg(in vec4 g[3], out vec4 a[6])      // G g
+{
+    if (TILE == 2) {
+        a[0] = g[0]; a[1] = 0.5 * (g[0] + g[1] + g[2]); a[2] = 0.5 * (g[0] - g[1] + g[2]); a[3] = g[2];
+        return;
+    }
+    a[0] = 0.25 * g[0];
+    a[1] = (-1.0 / 6.0) * (g[0] + g[1] + g[2]);
+    a[2] = (-1.0 / 6.0) * (g[0] - g[1] + g[2]);
+    a[3] = (1.0 / 24.0) * g[0] + (1.0 / 12.0) * g[1] + (1.0 / 6.0) * g[2];
+    a[4] = (1.0 / 24.0) * g[0] - (1.0 / 12.0) * g[1] + (1.0 / 6.0) * g[2];
+    a[5] = g[2];
+}
+void at(in vec4 m[6], out vec4 o[4])      // A^T m
+{
+    if (TILE == 2) {
+        o[0] = m[0] + m[1] + m[2]; o[1] = m[1] - m[2] - m[3];
+        return;
+    }
+    vec4 p12 = m[1] + m[2], m12 = m[1] - m[2], p34 = m[3] + m[4], m34 = m[3] - m[4];
+    o[0] = m[0] + p12 + p34;
+    o[1] = m12 + 2.0 * m34;
+    o[2] = p12 + 4.0 * p34;
+    o[3] = m12 + 8.0 * m34 + m[5];
+}
 
 void main()
 {
@@ -42,7 +87,7 @@ void main()
         int K4 = p.K >> 2;
         if (idx >= p.C * K4) return;
         int ci = idx / K4, k4 = idx % K4;
-        vec4 g[3][3], a[4][3];
+        vec4 g[3][3], a[6][3];
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++) {
                 if (FLIP == 0) {
@@ -54,20 +99,16 @@ void main()
                 g[i][j] = vec4(texelFetch(src, b).r, texelFetch(src, b + p.C).r, texelFetch(src, b + 2 * p.C).r,
                                texelFetch(src, b + 3 * p.C).r);
             }
-        for (int j = 0; j < 3; j++) {
-            a[0][j] = g[0][j];
-            a[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
-            a[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
-            a[3][j] = g[2][j];
+        for (int j = 0; j < 3; j++) {        // G g, column j
+            vec4 col[3] = vec4[3](g[0][j], g[1][j], g[2][j]), r[6];
+            gg(col, r);
+            for (int i = 0; i < R; i++) a[i][j] = r[i];
         }
         int plane = p.C * K4;
-        for (int i = 0; i < 4; i++) {
-            vec4 u[4];
-            u[0] = a[i][0];
-            u[1] = 0.5 * (a[i][0] + a[i][1] + a[i][2]);
-            u[2] = 0.5 * (a[i][0] - a[i][1] + a[i][2]);
-            u[3] = a[i][2];
-            for (int j = 0; j < 4; j++) y4[(i * 4 + j) * plane + idx] = u[j];
+        for (int i = 0; i < R; i++) {        // (G g) G^T, row i
+            vec4 row[3] = vec4[3](a[i][0], a[i][1], a[i][2]), u[6];
+            gg(row, u);
+            for (int j = 0; j < R; j++) y4[(i * R + j) * plane + idx] = u[j];
         }
         return;
     }
@@ -76,40 +117,42 @@ void main()
     int plane = p.Tp * C4;       // vec4s per transformed position
     if (STAGE == 0) {
         if (t >= p.T) {
-            for (int xi = 0; xi < 16; xi++) y4[xi * plane + idx] = vec4(0.0);
+            for (int xi = 0; xi < R * R; xi++) y4[xi * plane + idx] = vec4(0.0);
             return;
         }
         int tw = t % p.TW, r = t / p.TW, th = r % p.TH, n = r / p.TH;
-        int h0 = 2 * th - p.PT, w0 = 2 * tw - p.PL;
-        vec4 d[4][4], b[4][4];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) {
+        int h0 = TILE * th - p.PT, w0 = TILE * tw - p.PL;
+        vec4 d[6][6], b[6][6];
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < R; j++) {
                 int ih = h0 + i, iw = w0 + j;
                 bool ok = uint(ih) < uint(p.H) && uint(iw) < uint(p.W);
                 d[i][j] = ok ? texelFetch(src, ((n * p.H + ih) * p.W + iw) * C4 + c4) : vec4(0.0);
             }
-        for (int j = 0; j < 4; j++) {      // B^T d
-            b[0][j] = d[0][j] - d[2][j];
-            b[1][j] = d[1][j] + d[2][j];
-            b[2][j] = d[2][j] - d[1][j];
-            b[3][j] = d[1][j] - d[3][j];
+        for (int j = 0; j < R; j++) {        // B^T d, column j
+            vec4 col[6], r[6];
+            for (int i = 0; i < R; i++) col[i] = d[i][j];
+            bt(col, r);
+            for (int i = 0; i < R; i++) b[i][j] = r[i];
         }
-        for (int i = 0; i < 4; i++) {      // (B^T d) B
-            y4[(i * 4 + 0) * plane + idx] = b[i][0] - b[i][2];
-            y4[(i * 4 + 1) * plane + idx] = b[i][1] + b[i][2];
-            y4[(i * 4 + 2) * plane + idx] = b[i][2] - b[i][1];
-            y4[(i * 4 + 3) * plane + idx] = b[i][1] - b[i][3];
+        for (int i = 0; i < R; i++) {        // (B^T d) B, row i
+            vec4 row[6], r[6];
+            for (int j = 0; j < R; j++) row[j] = b[i][j];
+            bt(row, r);
+            for (int j = 0; j < R; j++) y4[(i * R + j) * plane + idx] = r[j];
         }
         return;
     }
     // STAGE 1
     if (t >= p.T) return;
-    vec4 m[4][4], s[2][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) m[i][j] = texelFetch(src, (i * 4 + j) * plane + idx);
-    for (int j = 0; j < 4; j++) {          // A^T M
-        s[0][j] = m[0][j] + m[1][j] + m[2][j];
-        s[1][j] = m[1][j] - m[2][j] - m[3][j];
+    vec4 m[6][6], s[4][6];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) m[i][j] = texelFetch(src, (i * R + j) * plane + idx);
+    for (int j = 0; j < R; j++) {            // A^T M, column j
+        vec4 col[6], o[4];
+        for (int i = 0; i < R; i++) col[i] = m[i][j];
+        at(col, o);
+        for (int i = 0; i < TILE; i++) s[i][j] = o[i];
     }
     vec4 bv = vec4(0.0);
     if (HAS_BIAS != 0) {
@@ -117,18 +160,21 @@ void main()
         bv = vec4(texelFetch(bias, c).r, texelFetch(bias, c + 1).r, texelFetch(bias, c + 2).r, texelFetch(bias, c + 3).r);
     }
     int tw = t % p.TW, r = t / p.TW, th = r % p.TH, n = r / p.TH;
-    for (int i = 0; i < 2; i++) {
-        int oh = 2 * th + i;
+    for (int i = 0; i < TILE; i++) {
+        int oh = TILE * th + i;
         if (oh >= p.H) break;
-        for (int j = 0; j < 2; j++) {
-            int ow = 2 * tw + j;
+        vec4 row[6], o[4];                   // (A^T M) A, row i
+        for (int k = 0; k < R; k++) row[k] = s[i][k];
+        at(row, o);
+        for (int j = 0; j < TILE; j++) {
+            int ow = TILE * tw + j;
             if (ow >= p.W) break;
-            vec4 v = (j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3]) + bv;
-            int o = ((n * p.H + oh) * p.W + ow) * C4 + c4;
-            if (RESID != 0) v += texelFetch(res, o);
+            vec4 v = o[j] + bv;
+            int o4 = ((n * p.H + oh) * p.W + ow) * C4 + c4;
+            if (RESID != 0) v += texelFetch(res, o4);
             if (RELU != 0) v = max(v, vec4(0.0));
-            if (ACC != 0) v += y4[o];
-            y4[o] = v;
+            if (ACC != 0) v += y4[o4];
+            y4[o4] = v;
         }
     }
 }

@@ -12,6 +12,9 @@
 
 #define cnt shape_count
 
+static int g_tile = 2;    /* the Winograd tile under test (2 or 4) */
+#define RR ((size_t)(g_tile + 2) * (size_t)(g_tile + 2))
+
 static double *rand_d(size_t n, uint64_t seed) { return drandom(n, seed, -1, 1); }
 
 static float *to_f(const double *d, size_t n)
@@ -61,21 +64,21 @@ static double ref_composed_err(const wcase *t, const ctvk_conv2d *p, ctvk_shape 
                                const double *b, const double *r, ctvk_shape ys, const double *want)
 {
     size_t nv, nm;
-    ctvk_conv2d_winograd_workspace(p, xs, ys.c, &nv, &nm);
-    double *v = malloc(nv * sizeof *v), *m = calloc(nm, sizeof *m), *u = malloc(16 * (size_t)xs.c * ys.c * sizeof *u);
+    ctvk_conv2d_winograd_workspace(p, xs, ys.c, g_tile, &nv, &nm);
+    double *v = malloc(nv * sizeof *v), *m = calloc(nm, sizeof *m), *u = malloc(RR * xs.c * ys.c * sizeof *u);
     double *y = malloc(cnt(ys) * sizeof *y);
     int Tp = 0;
-    ctvk_ref_winograd_input(p, xs, x, ys.h, ys.w, v, &Tp);
-    ctvk_ref_winograd_weights(xs.c, ys.c, 0, w, u);
-    CHECK(nv == 16 * (size_t)Tp * xs.c && Tp % 16 == 0, "%s: workspace %zu for %d padded tiles", t->name, nv, Tp);
-    for (int xi = 0; xi < 16; xi++)
+    ctvk_ref_winograd_input(p, g_tile, xs, x, ys.h, ys.w, v, &Tp);
+    ctvk_ref_winograd_weights(xs.c, ys.c, g_tile, 0, w, u);
+    CHECK(nv == RR * (size_t)Tp * xs.c && Tp % 16 == 0, "%s: workspace %zu for %d padded tiles", t->name, nv, Tp);
+    for (int xi = 0; xi < (int)RR; xi++)
         for (int tt = 0; tt < Tp; tt++)
             for (int c = 0; c < xs.c; c++) {
                 double a = v[((size_t)xi * Tp + tt) * xs.c + c];
                 for (int k = 0; k < ys.c; k++)
                     m[((size_t)xi * Tp + tt) * ys.c + k] += a * u[((size_t)xi * xs.c + c) * ys.c + k];
             }
-    ctvk_ref_winograd_output(ys, m, Tp, t->bias ? b : NULL, t->resid ? r : NULL, t->relu, y);
+    ctvk_ref_winograd_output(ys, g_tile, m, Tp, t->bias ? b : NULL, t->resid ? r : NULL, t->relu, y);
     double worst = 0;
     for (size_t i = 0; i < cnt(ys); i++) {
         double e = fabs(y[i] - want[i]);
@@ -103,8 +106,8 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
     ctvk_shape xs = {t->n, t->h, t->w, t->c}, ys, ws = {3, 3, t->c, t->k};
     CHECK(ctvk_conv2d_out_shape(&p, xs, t->k, &ys) == CTVK_OK, "%s: out shape", t->name);
     CHECK(ctvk_conv2d_winograd_ok(ctx, &p, xs, t->k), "%s: not eligible", t->name);
-    size_t nx = cnt(xs), ny = cnt(ys), nw = cnt(ws), nu = 16 * (size_t)t->c * t->k, nv, nm;
-    ctvk_conv2d_winograd_workspace(&p, xs, t->k, &nv, &nm);
+    size_t nx = cnt(xs), ny = cnt(ys), nw = cnt(ws), nu = RR * (size_t)t->c * t->k, nv, nm;
+    ctvk_conv2d_winograd_workspace(&p, xs, t->k, g_tile, &nv, &nm);
     double *x = rand_d(nx, seed), *w = rand_d(nw, seed + 1), *b = rand_d((size_t)t->k, seed + 2);
     double *r = rand_d(ny, seed + 3), *y = malloc(ny * sizeof *y), *u = malloc(nu * sizeof *u);
     double *v = malloc(nv * sizeof *v);
@@ -127,13 +130,13 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
 
     /* NaN in the workspaces: the padded tile rows must be written (zeros), not left as they were */
     CHECK(ctvk_fill(ctx, tv, NAN) == CTVK_OK && ctvk_fill(ctx, tm, NAN) == CTVK_OK, "fill: %s", ctvk_error());
-    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, 0, tu) == CTVK_OK, "weights: %s", ctvk_error());
-    ctvk_ref_winograd_weights(t->c, t->k, 0, w, u);
+    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, g_tile, 0, tu) == CTVK_OK, "weights: %s", ctvk_error());
+    ctvk_ref_winograd_weights(t->c, t->k, g_tile, 0, w, u);
     expect("U", t->name, tu, u, nu, 1e-6);
-    CHECK(ctvk_conv2d_forward_winograd(ctx, &p, tx, tu, t->bias ? tb : NULL, t->resid ? tr : NULL, ty, tv, tm) ==
+    CHECK(ctvk_conv2d_forward_winograd(ctx, &p, g_tile, tx, tu, t->bias ? tb : NULL, t->resid ? tr : NULL, ty, tv, tm) ==
           CTVK_OK, "forward: %s", ctvk_error());
     int Tp;
-    ctvk_ref_winograd_input(&p, xs, x, ys.h, ys.w, v, &Tp);
+    ctvk_ref_winograd_input(&p, g_tile, xs, x, ys.h, ys.w, v, &Tp);
     float *vg = check_download(tv), *vw = to_f(v, nv);
     double ev = check_rel_err(vg, vw, nv, 1e-3);
     printf("  %-40s %-10s worst relative error %.3g\n", t->name, "V", ev);
@@ -144,7 +147,7 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
     ctvk_conv2d q;
     CHECK(ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_OK, "%s: backward geometry", t->name);
     size_t bv, bm;
-    ctvk_conv2d_winograd_workspace(&q, ys, t->c, &bv, &bm);
+    ctvk_conv2d_winograd_workspace(&q, ys, t->c, g_tile, &bv, &bm);
     double *dy = rand_d(ny, seed + 4), *dx = malloc(nx * sizeof *dx), *dx0 = rand_d(nx, seed + 5);
     round_f(dy, ny); round_f(dx0, nx);
     float *dyf = to_f(dy, ny), *dx0f = to_f(dx0, nx);
@@ -152,15 +155,16 @@ static void run_case(ctvk_ctx *ctx, const wcase *t, uint64_t seed)
     ctvk_tensor *tut = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)nu}, NULL, "ut");
     ctvk_tensor *tbv = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)bv}, NULL, "V'");
     ctvk_tensor *tbm = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)bm}, NULL, "M'");
-    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, 1, tut) == CTVK_OK, "weights': %s", ctvk_error());
-    ctvk_ref_winograd_weights(t->c, t->k, 1, w, u);
+    CHECK(ctvk_conv2d_winograd_weights(ctx, tw, t->c, t->k, g_tile, 1, tut) == CTVK_OK, "weights': %s",
+          ctvk_error());
+    ctvk_ref_winograd_weights(t->c, t->k, g_tile, 1, w, u);
     expect("U'", t->name, tut, u, nu, 1e-6);
     ctvk_ref_conv2d_backward_data_f64(&p, ys, dy, w, xs, dx, 0);
-    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, tdy, tut, tdx, tbv, tbm, 0) == CTVK_OK, "backward: %s",
+    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, g_tile, tdy, tut, tdx, tbv, tbm, 0) == CTVK_OK, "backward: %s",
           ctvk_error());
     expect("dx", t->name, tdx, dx, nx, 1e-5);
     CHECK(ctvk_tensor_upload(tdx, dx0f, nx * sizeof(float)) == CTVK_OK, "upload dx0");
-    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, tdy, tut, tdx, tbv, tbm, 1) == CTVK_OK, "backward acc: %s",
+    CHECK(ctvk_conv2d_backward_data_winograd(ctx, &p, g_tile, tdy, tut, tdx, tbv, tbm, 1) == CTVK_OK, "backward acc: %s",
           ctvk_error());
     memcpy(dx, dx0, nx * sizeof *dx);
     ctvk_ref_conv2d_backward_data_f64(&p, ys, dy, w, xs, dx, 1);
@@ -186,9 +190,10 @@ static void bad_args(ctvk_ctx *ctx)
     ctvk_tensor *u = check_tensor(ctx, (ctvk_shape){1, 1, 1, 16 * 4 * 4}, NULL, "u");
     ctvk_tensor *y = check_tensor(ctx, (ctvk_shape){1, 8, 8, 4}, NULL, "y");
     ctvk_tensor *small = check_tensor(ctx, (ctvk_shape){1, 1, 1, 16}, NULL, "small");
-    CHECK(ctvk_conv2d_forward_winograd(ctx, &p, x, u, NULL, NULL, y, small, small) == CTVK_ERR_ARG,
+    CHECK(ctvk_conv2d_forward_winograd(ctx, &p, 2, x, u, NULL, NULL, y, small, small) == CTVK_ERR_ARG,
           "small workspaces accepted");
-    CHECK(ctvk_conv2d_winograd_weights(ctx, small, 4, 4, 0, u) == CTVK_ERR_ARG, "wrong weight count accepted");
+    CHECK(ctvk_conv2d_winograd_weights(ctx, small, 4, 4, 2, 0, u) == CTVK_ERR_ARG, "wrong weight count accepted");
+    CHECK(ctvk_conv2d_winograd_weights(ctx, small, 4, 4, 3, 0, u) == CTVK_ERR_ARG, "tile 3 accepted");
     ctvk_conv2d q;
     ctvk_conv2d_padded(3, 3, 1, 1, 3, 0, 0, 0, &p);
     CHECK(ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_ERR_ARG, "padding 3 accepted for the backward");
@@ -202,7 +207,10 @@ int main(void)
     o.variant = CTVK_VARIANT_CPU;
     ctvk_ctx *ctx = check_ctx(&o);
     printf("-- CPU kernels on %s\n", ctvk_device(ctx)->name);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(ctx, &cases[i], 500 + 10 * i);
+    for (g_tile = 2; g_tile <= 4; g_tile += 2) {
+        printf("-- F(%dx%d, 3x3)\n", g_tile, g_tile);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(ctx, &cases[i], 500 + 10 * i);
+    }
     bad_args(ctx);
     check_ctx_done(ctx);
     return check_done("test_wino");

@@ -16,7 +16,7 @@ const char cmd_bench_help[] =
     "usage: ctvk bench [CONFIG] [--train [--micro-batch M]] [--batch N] [--reps R] [--profile] [--device D]\n"
     "                  [--set s.k=v]\n"
     "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
-    "                          [--forward] [--device D]\n\n"
+    "                          [--forward] [--tile 2|4] [--device D]\n\n"
     "CONFIG (or none: the paper's resnet50v2_fpn at 512x512x1): builds the network of the [model]\n"
     "section and times the inference forward of --batch samples (default 1) or, with --train, one\n"
     "training step (forward with batch statistics, softmax cross-entropy, backward, Nadam; default\n"
@@ -37,8 +37,9 @@ const char cmd_bench_help[] =
     "and prints device GFLOP/s from timestamp queries, the best of --reps (default 5) repetitions\n"
     "after one warm-up. --variant picks the kernel family (default: the device's own); --batch sets\n"
     "N (default 1); --layer runs only layer I (0-based); --forward times the forward pass only.\n"
-    "3x3 stride-1 layers on the CPU kernels also time the Winograd F(2x2,3x3) forward (transforms\n"
-    "included), in GFLOP/s of the direct convolution's work.\n"
+    "3x3 stride-1 layers on the CPU kernels also time the Winograd F(m x m, 3x3) forward and\n"
+    "backward-data (transforms included; m = --tile, default 4), in GFLOP/s of the direct\n"
+    "convolution's work.\n"
     "On lavapipe set LP_NUM_THREADS to the number of cores.\n";
 
 typedef struct bench_layer { const char *name; int h, w, c, k, ks, stride; } bench_layer;
@@ -78,7 +79,8 @@ static int timed(ctvk_ctx *ctx, const char *label, double *ms)
     return *ms < 0;
 }
 
-static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, double gflops[5])
+static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, int tile,
+                           double gflops[5])
 {
     ctvk_conv2d p;
     ctvk_shape xs = {batch, L->h, L->w, L->c}, ys, ws = {L->ks, L->ks, L->c, L->k}, bs = {1, 1, 1, L->k};
@@ -99,15 +101,15 @@ static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int r
     int wino = ctvk_conv2d_winograd_ok(ctx, &p, xs, L->k) && L->c % 4 == 0 &&
                ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_OK;
     if (wino) {
-        size_t n[4] = {16 * (size_t)L->c * (size_t)L->k, 0, 0, 16 * (size_t)L->c * (size_t)L->k}, bv, bm;
-        ctvk_conv2d_winograd_workspace(&p, xs, L->k, &n[1], &n[2]);
-        ctvk_conv2d_winograd_workspace(&q, ys, L->c, &bv, &bm);
+        size_t nu = ctvk_conv2d_winograd_weights_count(L->c, L->k, tile), n[4] = {nu, 0, 0, nu}, bv, bm;
+        ctvk_conv2d_winograd_workspace(&p, xs, L->k, tile, &n[1], &n[2]);
+        ctvk_conv2d_winograd_workspace(&q, ys, L->c, tile, &bv, &bm);
         if (bv > n[1]) n[1] = bv;
         if (bm > n[2]) n[2] = bm;
         for (int i = 0; i < 4; i++)
             if (ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)n[i]}, "winograd", &wt[i])) goto done;
-        if (ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, 0, wt[0]) ||
-            ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, 1, wt[3]))
+        if (ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, tile, 0, wt[0]) ||
+            ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, tile, 1, wt[3]))
             goto done;
     }
     double flops = ctvk_conv2d_flops(&p, xs, L->k);
@@ -123,8 +125,8 @@ static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int r
             ctvk_status s = pass == 0 ? ctvk_conv2d_forward(ctx, &p, x, w, b, y)
                             : pass == 1 ? ctvk_conv2d_backward_data(ctx, &p, dy, w, dx, 0)
                             : pass == 2 ? ctvk_conv2d_backward_weights(ctx, &p, x, dy, dw, NULL, 0)
-                            : pass == 3 ? ctvk_conv2d_forward_winograd(ctx, &p, x, wt[0], b, NULL, y, wt[1], wt[2])
-                                        : ctvk_conv2d_backward_data_winograd(ctx, &p, dy, wt[3], dx, wt[1], wt[2], 0);
+                            : pass == 3 ? ctvk_conv2d_forward_winograd(ctx, &p, tile, x, wt[0], b, NULL, y, wt[1], wt[2])
+                                        : ctvk_conv2d_backward_data_winograd(ctx, &p, tile, dy, wt[3], dx, wt[1], wt[2], 0);
             ctvk_label_pop(ctx);
             double ms;
             if (s || timed(ctx, labels[pass], &ms)) goto done;
@@ -143,7 +145,7 @@ static int bench_kernels(int argc, char **argv)
 {
     cli_common com = {0};
     const char *variant = "auto";
-    long batch = 1, reps = 5, only = -1;
+    long batch = 1, reps = 5, only = -1, tile = 4;
     int npass = 3;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("bench", &com, argc, argv, i);
@@ -151,11 +153,12 @@ static int bench_kernels(int argc, char **argv)
         if (k > 0) { i += k; continue; }
         if (!strcmp(argv[i], "--forward")) { npass = 1; i++; continue; }
         long *num = !strcmp(argv[i], "--batch") ? &batch : !strcmp(argv[i], "--reps") ? &reps
-                    : !strcmp(argv[i], "--layer") ? &only : NULL;
+                    : !strcmp(argv[i], "--layer") ? &only : !strcmp(argv[i], "--tile") ? &tile : NULL;
         if (num && i + 1 < argc) {
             char *end;
             *num = strtol(argv[i + 1], &end, 10);
-            if (*end || *num < (num == &only ? 0 : 1) || *num > (num == &only ? NLAYERS - 1 : 1024))
+            if (*end || *num < (num == &only ? 0 : 1) || *num > (num == &only ? NLAYERS - 1 : 1024) ||
+                (num == &tile && tile != 2 && tile != 4))
                 return cli_usage_error("bench", "%s: out of range", argv[i]);
             i += 2;
             continue;
@@ -198,7 +201,7 @@ static int bench_kernels(int argc, char **argv)
         for (int i = 0; i < NLAYERS; i++) {
             if (only >= 0 && i != only) continue;
             double g[5] = {0, 0, 0, 0, 0};
-            if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, npass, g)) {
+            if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, npass, (int)tile, g)) {
                 ctvk_destroy(ctx);
                 return cli_fail("bench");
             }
