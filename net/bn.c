@@ -75,6 +75,7 @@ ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ct
     const char *k = "bn_forward_affine";
     const ctvk_tensor *t[] = {x, aff, y};
     CTVK_TRY(ctvk__ops_f32(k, t, 3));
+    CTVK_TRY(bn_check(k, x, NULL, 0));
     CTVK_TRY(ctvk__ops_same_shape(k, x, y));
     CTVK_TRY(ctvk__ops_count(k, aff, 2 * (size_t)x->shape.c, "scale and shift per channel"));
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(aff);

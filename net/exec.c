@@ -48,7 +48,7 @@ typedef struct xlayer {
     int zv, zbn, z_relu, skip_y;
     ctvk_tensor *aff;
     int splitk;              /* dense: forward through the split-K kernel (net->dense_work) */
-    ctvk_tensor *wu;         /* its transformed weights (16 x Cin x Cout); in training a view of the
+    ctvk_tensor *wu;         /* its transformed weights (R*R x Cin x Cout); in training a view of the
                               * shared net->wino_u, transformed before each use */
     ctvk_tensor *argmax_all, *argmax;    /* max pool (training) */
     /* batch slices: when one of the layer's tensors is larger than one binding may span, its
@@ -162,8 +162,10 @@ static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int
     size_t nv, nm;
     ctvk_conv2d_winograd_workspace(p, xs, cout, m, &nv, &nm);
     uint64_t limit = ctvk__net_bind_limit(net), texels = net->ctx->props.limits.maxTexelBufferElements;
+    /* the transformed weights are also bound whole through a 1-component view */
+    uint64_t nu = ctvk_conv2d_winograd_weights_count(xs.c, cout, m);
     if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nv / 4 > texels ||
-        nm / 4 > texels)
+        nm / 4 > texels || nu * sizeof(float) > limit || nu > texels)
         return 0;
     if (nv > net->wino_v_count) net->wino_v_count = nv;
     if (nm > net->wino_m_count) net->wino_m_count = nm;
