@@ -881,17 +881,12 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         CTVK_TRY(ctvk_bn_fold(net->ctx, c->prm[0], net->g.layers[i].bias ? c->prm[1] : NULL, b->prm[0], b->prm[1],
                               b->prm[2], b->prm[3], net->g.layers[c->fold_bn - 1].eps, c->wf, c->bf));
     }
-    for (int i = 0; i < net->g.nlayers; i++) {    /* inference batch norms as scale and shift */
-        const xlayer *b = &net->L[i];
-        if (b->kind == K_BN && b->aff)
-            CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[i].eps, b->aff));
-    }
-    for (int i = 0; i < net->g.nlayers; i++) {    /* the batch norms done in conv epilogues */
-        const xlayer *c = &net->L[i];
-        if (!c->zbn) continue;
-        const xlayer *b = &net->L[c->zbn - 1];
-        CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[c->zbn - 1].eps,
-                                c->aff));
+    for (int i = 0; i < net->g.nlayers; i++) {    /* inference batch norms as scale and shift: their own */
+        const xlayer *c = &net->L[i];           /* or, in a conv epilogue, the conv's */
+        int bn = c->zbn ? c->zbn - 1 : c->kind == K_BN && c->aff ? i : -1;
+        if (bn < 0) continue;
+        const xlayer *b = &net->L[bn];
+        CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[bn].eps, c->aff));
     }
     for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
         const xlayer *c = &net->L[i];
