@@ -149,6 +149,23 @@ static size_t wino_weights(const ctvk_net *net, int i)
     return ctvk_conv2d_winograd_weights_count(net->V[net->L[i].vin[0]].shape.c, l->out.c, net->L[i].wm);
 }
 
+/* Layer x's weights w (cin -> cout) into its Winograd form x->wu (backward: the backward-data
+ * filters), under a profile label of its own. */
+static ctvk_status wino_transform(ctvk_net *net, const xlayer *x, const ctvk_tensor *w, int cin, int cout,
+                                  int backward)
+{
+    ctvk_label_push(net->ctx, "winograd_weights");
+    ctvk_status s = ctvk_conv2d_winograd_weights(net->ctx, w, cin, cout, x->wm, backward, x->wu);
+    ctvk_label_pop(net->ctx);
+    return s;
+}
+
+/* Elements of the shared workspaces (Winograd, split-K dense). */
+static size_t workspace_count(const ctvk_net *net)
+{
+    return net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count;
+}
+
 /* Whether a Winograd pass over input xs (batch max_batch) to cout channels is worth it and its
  * workspaces fit one binding; if so, sizes them. From 64 input channels: F(4x4, 3x3) measured
  * 1.6x the direct conv at 64, 2.7-3x from 256. Training transforms the current weights before
@@ -491,7 +508,7 @@ static ctvk_status budget_check(const ctvk_net *net)
         if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
         if (net->L[i].wino && !net->training) params += (uint64_t)wino_weights(net, i) * f;
     }
-    other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) * f;
+    other += (uint64_t)workspace_count(net) * f;
     if (net->training)
         for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
     uint64_t need = params + state + act + grad + other;
@@ -858,8 +875,7 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
         if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
     }
     m->other += work * sizeof(float);
-    m->other += (uint64_t)(net->wino_v_count + net->wino_m_count + net->wino_u_count + net->dense_work_count) *
-                sizeof(float);   /* Winograd, split-K dense */
+    m->other += (uint64_t)workspace_count(net) * sizeof(float);   /* Winograd, split-K dense */
     for (int i = 0; i < g->nlayers && !training; i++)
         if (net->L[i].wino) m->other += (uint64_t)wino_weights(net, i) * sizeof(float);
     m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
@@ -891,8 +907,8 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
     for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
         const xlayer *c = &net->L[i];
         if (c->wu && !net->training)
-            CTVK_TRY(ctvk_conv2d_winograd_weights(net->ctx, c->wf ? c->wf : c->prm[0], net->V[c->vin[0]].shape.c,
-                                                  net->g.layers[i].filters, c->wm, 0, c->wu));
+            CTVK_TRY(wino_transform(net, c, c->wf ? c->wf : c->prm[0], net->V[c->vin[0]].shape.c,
+                                    net->g.layers[i].filters, 0));
     }
     return CTVK_OK;
 }
@@ -970,10 +986,7 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     case K_CONV:
         if (x->wino) {
             if (net->training) {    /* the current weights; their own row in the profile */
-                ctvk_label_push(ctx, "winograd_weights");
-                ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], a->shape.c, y->shape.c, x->wm, 0, x->wu);
-                ctvk_label_pop(ctx);
-                CTVK_TRY(s);
+                CTVK_TRY(wino_transform(net, x, x->prm[0], a->shape.c, y->shape.c, 0));
             }
             return ctvk_conv2d_forward_winograd(ctx, &x->conv, x->wm, a, x->wu, x->wf ? x->bf : x->prm[1], NULL, y,
                                                 net->wino_v, net->wino_m);
@@ -1091,10 +1104,7 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     case K_NONE: case K_INPUT: return CTVK_OK;
     case K_CONV:
         if (acc[0] >= 0 && x->wino_bwd) {
-            ctvk_label_push(ctx, "winograd_weights");   /* its own row in the profile */
-            ctvk_status s = ctvk_conv2d_winograd_weights(ctx, x->prm[0], da->shape.c, g->shape.c, x->wm, 1, x->wu);
-            ctvk_label_pop(ctx);
-            CTVK_TRY(s);
+            CTVK_TRY(wino_transform(net, x, x->prm[0], da->shape.c, g->shape.c, 1));
             CTVK_TRY(ctvk_conv2d_backward_data_winograd(ctx, &x->conv, x->wm, g, x->wu, da, net->wino_v, net->wino_m,
                                                         acc[0]));
         } else if (acc[0] >= 0) {
