@@ -1,4 +1,4 @@
-/* Parameter initialisation as Keras does it (METHOD.md sections 3 and 4). */
+/* Parameter initialisation as Keras does it (docs/method.md sections 3 and 4). */
 #include "ctvk/checkpoint.h"
 #include <math.h>
 #include <string.h>

@@ -111,7 +111,7 @@ static int stem(ctvk_graph *g, int x, int v1, int filters, int k, int stride)
     return g_maxpool(g, "pool1_pool", x, 3, 2);
 }
 
-/* The paper's FPN head on ResNet50V2 taps (METHOD.md section 3). */
+/* The paper's FPN head on ResNet50V2 taps (docs/method.md section 3). */
 static int fpn_head(ctvk_graph *g, int c3, int c4, int c5)
 {
     char a[CTVK_NAME_MAX];

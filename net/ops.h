@@ -1,4 +1,4 @@
-/* The network's non-GEMM layer kernels, forward and backward, with Keras semantics (METHOD.md):
+/* The network's non-GEMM layer kernels, forward and backward, with Keras semantics (docs/method.md):
  * batch norm, ReLU, residual add, zero padding, max pool, global average pool, nearest resize,
  * channel concat, dropout and fused softmax + categorical cross-entropy.
  *

@@ -112,7 +112,7 @@ void ctvk_ref_nadam(const ctvk_nadam_scalars *s, double *p, double *m, double *v
  * bilinearly, indices outside the image clamped to the edge ('nearest'). Then a horizontal flip
  * (reverses columns) and a vertical flip (reverses rows) of the result.
  *
- * Centre. METHOD.md: o = (H/2 - 0.5, W/2 - 0.5), the true image centre (keras-preprocessing since
+ * Centre. docs/method.md: o = (H/2 - 0.5, W/2 - 0.5), the true image centre (keras-preprocessing since
  * PR #314, Oct 2020). keras-preprocessing <= 1.1.2 (what Keras 2.3 shipped) used H/2 + 0.5,
  * W/2 + 0.5, one pixel off: ctvk_augment_config.legacy_centre = 1 reproduces that.
  *

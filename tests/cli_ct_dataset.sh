@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ctvk dataset: the official fold lists counted from the CSVs reproduce the published table of
-# $CTVK_SHARED/data/covid-ctset-folds/README.md row for row, with the validation leak as warnings;
-# a phantom dataset; fold-list errors named with CSV and line; usage errors.
+# configs/covid-ctset/README.md row for row, with the validation leak as warnings, also through the
+# paper's config; a phantom dataset; fold-list errors named with CSV and line; usage errors.
 set -u
 . "$(dirname "$0")/lib_cli.sh"
-FOLDS=${CTVK_SHARED:?CTVK_SHARED must point at the shared folder}/data/covid-ctset-folds
+SRC=${CTVK_SOURCE:?CTVK_SOURCE must point at the repository}
+FOLDS=$SRC/configs/covid-ctset
 
 expect 0 "usage: ctvk dataset" -- "$BIN" dataset --help
 expect 2 "unknown option '--bogus'" -- "$BIN" dataset --bogus
@@ -19,6 +20,11 @@ ok "the published table, row for row" 'diff <(grep -E "^\| [1-5] \| [0-9]+ \(" "
 ok "the published header" 'grep -qF "| fold | train covid | train normal | test covid | test normal |" <<<"$out"'
 ok "validation table" 'grep -qF "| 1 | 462 (18) | 450 (188) |" <<<"$out"'
 ok "five leak warnings" '[ "$(grep -c "warning: fold [1-5]: [0-9]* of [0-9]* validation images are also test images" "$T/err")" -eq 5 ]'
+# the paper's configs find the shipped lists from the repository root
+for arch in resnet50v2-fpn resnet50v2 resnet50; do
+    out=$(cd "$SRC" && "$BIN" dataset "configs/paper-$arch.ini" --set data.check_files=false 2>/dev/null); rc=$?
+    ok "paper-$arch.ini: the published table" '[ $rc -eq 0 ] && diff <(grep -E "^\| [1-5] \| [0-9]+ \(" "$FOLDS/README.md") <(grep -E "^\| [1-5] \| [0-9]+ \([0-9]+\) \| [0-9]+ \([0-9]+\) \| [0-9]+ \(" <<<"$out")'
+done
 
 "$BIN" phantom --out "$T/ph" --covid 5 --normal 5 --slices 6 --size 32 --seed 2 >/dev/null || { echo "phantom failed"; exit 1; }
 expect 0 "5 folds, 10 patients \(5 covid, 5 normal\)" -- "$BIN" dataset "$T/ph/dataset.ini"

@@ -1,4 +1,4 @@
-/* Datasets and folds: the official COVID-CTset fold lists ($CTVK_SHARED/data/covid-ctset-folds),
+/* Datasets and folds: the official COVID-CTset fold lists (configs/covid-ctset/ of the repository),
  * counted from the CSVs alone, reproduce the published per-fold table of its README exactly and
  * report the validation leak; every fold-list error names the CSV and line; a phantom dataset
  * opens with its files checked; the full layout reads patients and classes from the tree. */
@@ -17,11 +17,11 @@ static void cell(char *buf, size_t n, const ctvk_split_counts *c, int cls)
 
 static void official(void)
 {
-    const char *shared = getenv("CTVK_SHARED");
-    CHECK(shared && *shared, "CTVK_SHARED is not set (ctest sets it to the shared/ folder)");
-    if (!shared) return;
+    const char *src = getenv("CTVK_SOURCE");
+    CHECK(src && *src, "CTVK_SOURCE is not set (ctest sets it to the repository)");
+    if (!src) return;
     char folds[2048], readme[2100];
-    snprintf(folds, sizeof folds, "%s/data/covid-ctset-folds", shared);
+    snprintf(folds, sizeof folds, "%s/configs/covid-ctset", src);
     snprintf(readme, sizeof readme, "%s/README.md", folds);
     ctvk_data_options o;
     ctvk_data_defaults(&o);

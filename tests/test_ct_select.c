@@ -1,4 +1,4 @@
-/* Slice selection (METHOD.md section 2): the worked example, ties at the threshold, equal counts,
+/* Slice selection (docs/method.md section 2): the worked example, ties at the threshold, equal counts,
  * the region's borders pixel by pixel (rows 239/240/339/340, columns 119/120/369/370) through the
  * whole path (TIFF files -> ctvk_select_run), the strict dark level, region scaling, grouping per
  * sequence and per patient against a reference written here, the CSV and the contact sheet. */

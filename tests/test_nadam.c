@@ -33,7 +33,7 @@ static double keras_step(keras_nadam *k, double g, double lr)
 
 static void test_vector(ctvk_ctx *ctx)
 {
-    /* METHOD.md: g = 1 every step, lr 1e-3, from p = 0 */
+    /* docs/method.md: g = 1 every step, lr 1e-3, from p = 0 */
     static const double published[3] = {1.05645e-3, 7.83684e-4, 7.32217e-4};
     ctvk_nadam_config cfg;
     ctvk_nadam_config_default(&cfg);

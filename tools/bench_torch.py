@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The paper's ResNet50V2 + FPN (docs METHOD.md section 3) in PyTorch on the CPU, NCHW, timed the
+"""The paper's ResNet50V2 + FPN (docs/method.md section 3) in PyTorch on the CPU, NCHW, timed the
 way `ctvk bench` times it: the inference forward under torch.no_grad, or with --train one training
 step (forward in train mode, categorical cross-entropy, backward, NAdam(lr=1e-4, momentum_decay=
 0.004, eps=1e-7)); min and median wall time over --reps after one warm-up.

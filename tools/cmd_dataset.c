@@ -16,7 +16,7 @@ const char cmd_dataset_help[] =
     "layout = flat | full, folds_dir (default: root), series_root (a full tree beside a flat root),\n"
     "image_size (512), resize (false), check_files (true).\n"
     "Example, counting the official fold lists without the images:\n"
-    "  ctvk dataset --set data.folds_dir=shared/data/covid-ctset-folds --set data.check_files=false\n";
+    "  ctvk dataset --set data.folds_dir=configs/covid-ctset --set data.check_files=false   (from the repository root)\n";
 
 static void cell(char *buf, size_t n, const ctvk_split_counts *c, int cls)
 {

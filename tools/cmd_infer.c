@@ -12,7 +12,7 @@ const char cmd_infer_help[] =
     "usage: ctvk infer --checkpoint C PATH [--config C] [--json] [--no-select] [--set section.key=value]\n"
     "                  [--device D]\n\n"
     "Classifies one patient: scans PATH (a patient folder with SR_k sequence folders, one sequence folder\n"
-    "or a single slice), runs the slice selection of METHOD.md section 2 on each sequence ([selection]\n"
+    "or a single slice), runs the slice selection of docs/method.md section 2 on each sequence ([selection]\n"
     "of the config, or the defaults), classifies the kept slices with checkpoint C and decides: COVID\n"
     "iff COVID slices >= f x slices, f = [eval] covid_fraction (0.1). Prints the per-slice\n"
     "probabilities, the fraction of COVID slices, the decision and the time taken. The exit status is 0\n"

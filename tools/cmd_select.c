@@ -11,7 +11,7 @@
 const char cmd_select_help[] =
     "usage: ctvk select PATH [--config C] [--out FILE.csv] [--montage FILE.png] [--group sequence|patient]\n"
     "                   [--threads N] [--set section.key=value]\n\n"
-    "Runs the slice selection of METHOD.md section 2 on every slice under PATH (one SR_k sequence\n"
+    "Runs the slice selection of docs/method.md section 2 on every slice under PATH (one SR_k sequence\n"
     "folder, a patient folder, a whole dataset in the full layout, or a flat Train&Validation folder):\n"
     "  count     = pixels in rows [region_y0, region_y1) x columns [region_x0, region_x1) with raw value\n"
     "              strictly < dark_level (defaults 240, 340, 120, 370 and 300)\n"

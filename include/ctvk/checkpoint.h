@@ -70,7 +70,7 @@ uint32_t ctvk_crc32(uint32_t crc, const void *data, size_t n);
 
 /* ------------------------------------------------------------------------------ initialisation */
 /* Fills params (g->params_total floats) with the Keras initialisation: glorot-uniform conv and dense
- * kernels (N(0, 0.001) for the dense kernels of the FPN head, METHOD.md section 3), zero biases,
+ * kernels (N(0, 0.001) for the dense kernels of the FPN head, docs/method.md section 3), zero biases,
  * beta and moving_mean, ones for gamma and moving_variance, zero padding. Each tensor draws from its
  * own stream seeded by (seed, layer name, weight name), so the result does not depend on the order
  * of layers or on other layers. */

@@ -1,7 +1,7 @@
 /* ctvk CT data: 16-bit TIFF slices, the slice-selection algorithm, the COVID-CTset layouts and fold
  * lists, synthetic phantoms, contact sheets and a background batch loader.
  *
- * This is host code only (no device work). The exact rules are those of METHOD.md sections 1 and 2:
+ * This is host code only (no device work). The exact rules are those of docs/method.md sections 1 and 2:
  * slices are one-channel uint16 TIFFs of raw stored values (HU = value - 1024); selection counts the
  * "dark" pixels (raw value strictly < 300) in rows [240, 340) x columns [120, 370) of each slice and
  * keeps a slice iff its count is strictly greater than (max - min) / 1.5 over its sequence.

@@ -1,7 +1,7 @@
 /* Networks: a graph of named layers (Keras names), built by the model constructors below, with
  * shapes inferred from the input size and every parameter given a place in one flat buffer.
  *
- * Architectures (METHOD.md section 3):
+ * Architectures (docs/method.md section 3):
  *   "resnet50"        Keras ResNet50 (V1): BN after every conv, stride 2 on block1's first 1x1 conv.
  *   "resnet50v2"      Keras ResNet50V2 (pre-activation), stride 2 in the last block of conv2..conv4.
  *   "resnet50v2_fpn"  ResNet50V2 with the paper's FPN head (concatenation, five Dense(2, ReLU)

@@ -88,8 +88,8 @@ ctvk_status ctvk_evaluate_select(ctvk_ctx *ctx, ctvk_net *net, const ctvk_datase
  * (ties -> covid, index 0, as numpy). The net must take square 1-channel input and have 2 classes. */
 ctvk_status ctvk_classify_slices(ctvk_ctx *ctx, ctvk_net *net, size_t n, const char *const *paths,
                                  const ctvk_eval_options *o, float *prob_covid, uint8_t *preds);
-/* METHOD.md 5: CTVK_CLASS_COVID iff covid_slices >= f x slices (an exact tie such as 3 of 30 at
- * f = 0.1 is COVID, whatever the rounding of f x slices); a patient with no slices is normal. */
+/* docs/method.md section 5: CTVK_CLASS_COVID iff covid_slices >= f x slices (an exact tie such as
+ * 3 of 30 at f = 0.1 is COVID, whatever the rounding of f x slices); a patient with no slices is normal. */
 int ctvk_patient_decision(int slices, int covid_slices, double f);
 /* Image level: confusion, accuracy and per-class sensitivity from r->labels and r->preds
  * (an empty class has sensitivity 0). */

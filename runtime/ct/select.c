@@ -1,4 +1,4 @@
-/* The slice-selection algorithm (METHOD.md section 2), to the letter:
+/* The slice-selection algorithm (docs/method.md section 2), to the letter:
  *   count     = pixels of the region with raw value strictly < dark_level (300)
  *   threshold = (max(count) - min(count)) / divisor (1.5), a double, no "+ min"
  *   keep      = count strictly > threshold

@@ -1,4 +1,4 @@
-/* Evaluation (METHOD.md section 5): classify a fold's test images (or the slices that selection
+/* Evaluation (docs/method.md section 5): classify a fold's test images (or the slices that selection
  * keeps from each test patient's series) with an inference net, image-level metrics, the patient
  * rule, and the eval.json / eval_images.csv / eval_patients.csv files. */
 #include "ctvk/checkpoint.h"
