@@ -113,7 +113,7 @@ ctvk_status ctvk_augment(ctvk_ctx *ctx, const ctvk_tensor *in, const ctvk_tensor
         return ctvk__fail(CTVK_ERR_ARG, "augment: batch '%s' too large", out->name);
     int32_t spec[1] = {LOCAL};
     ctvk_pipeline *p;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "augment", "ttw", sizeof(augment_push), spec, 1, &p));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "augment", "tuw", sizeof(augment_push), spec, 1, &p));
     augment_push pc = {(uint32_t)out->count, (uint32_t)s.h, (uint32_t)s.w, scale, offset};
     uint32_t gx, gy;
     ctvk__grid_1d((out->count + 3) / 4, LOCAL, &gx, &gy);

@@ -66,7 +66,7 @@ static ctvk_status bn_apply(ctvk_ctx *ctx, int train, int relu, const ctvk_tenso
     int32_t spec[4] = {CTVK_OPS_LOCAL, train != 0, relu != 0, vec};
     apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, eps};
     const ctvk_tensor *bind[6] = {x, gamma, beta, sa, sb, y};
-    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 4, bind, y->count);
+    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qvvvvw" : "tuuuuw", &pc, sizeof pc, spec, 4, bind, y->count);
 }
 
 ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *aff, int relu,
@@ -81,18 +81,22 @@ ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ct
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(aff);
     int32_t spec[5] = {CTVK_OPS_LOCAL, 0, relu != 0, vec, 1};
     apply_push pc = {(uint32_t)y->count, (uint32_t)x->shape.c, 0.0f};
-    const ctvk_tensor *bind[6] = {x, aff, aff, aff, aff, y};
-    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qqqqqw" : "tttttw", &pc, sizeof pc, spec, 5, bind, y->count);
+    const ctvk_tensor *bind[6] = {x, NULL, NULL, aff, NULL, y};
+    return ctvk__ops_dispatch4(ctx, "bn_apply", vec ? "qvvvvw" : "tuuuuw", &pc, sizeof pc, spec, 5, bind, y->count);
 }
 
 typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;
 
+/* Batch statistics read the whole batch through one binding: a texel buffer or a storage buffer. */
 static ctvk_status texel_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x)
 {
-    if (x->count > ctx->props.limits.maxTexelBufferElements)
-        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: '%s' has %zu elements, more than the %u one texel buffer may "
-                          "hold on %s (batch statistics read the whole batch); use a smaller batch or input size",
-                          k, x->name, x->count, ctx->props.limits.maxTexelBufferElements, ctx->info.name);
+    const VkPhysicalDeviceLimits *L = &ctx->props.limits;
+    if (x->count > L->maxTexelBufferElements && x->bytes > L->maxStorageBufferRange)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: '%s' is %.1f MiB, more than one binding may span on %s (%u "
+                          "texel-buffer elements, %.0f MiB of storage buffer; batch statistics read the whole batch); "
+                          "use a smaller batch, [train] micro_batch or a smaller input size", k, x->name,
+                          (double)x->bytes / 1048576.0, ctx->info.name, L->maxTexelBufferElements,
+                          (double)L->maxStorageBufferRange / 1048576.0);
     return CTVK_OK;
 }
 
@@ -229,11 +233,11 @@ ctvk_status ctvk_bn_set_moments(ctvk_ctx *ctx, int C, double rows, const double 
 static ctvk_status grad_sums_view(ctvk_tensor *work, ctvk_shape x, ctvk_tensor **v, size_t *n)
 {
     bn_geom g = geom(x);
-    size_t C = g.C, F = 2 * (size_t)g.P * C;
+    size_t C = g.C;
     *v = NULL;
     *n = 2 * C;
-    if (work->count < F + 2 * C) return ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
-    return work_head(work, F, 2 * C, v);
+    if (work->count < ctvk_bn_workspace_count(x)) return ctvk__fail(CTVK_ERR_ARG, "bn_backward: workspace '%s' too small", work->name);
+    return work_head(work, 0, 2 * C, v);
 }
 
 ctvk_status ctvk_bn_grad_sums_get(ctvk_tensor *work, ctvk_shape x, double *sums)
@@ -296,7 +300,7 @@ ctvk_status ctvk_bn_forward_infer(ctvk_ctx *ctx, const ctvk_tensor *x, const ctv
     return bn_apply(ctx, 0, relu, x, gamma, beta, moving_mean, moving_var, eps, y);
 }
 
-typedef struct { uint32_t n, C, F; float invR; } dx_push;
+typedef struct { uint32_t n, C; float invR; } dx_push;
 
 ctvk_status ctvk_bn_backward_sums(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *saved,
                                   const ctvk_tensor *relu_out, const ctvk_tensor *g, ctvk_tensor *dgamma,
@@ -319,7 +323,7 @@ ctvk_status ctvk_bn_backward_sums(ctvk_ctx *ctx, const ctvk_tensor *x, const ctv
     ctvk_pipeline *p;
 
     int32_t s1[2] = {(int32_t)local, relu};
-    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_grad", "ttttw", sizeof geo, s1, 2, &p));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "bn_grad", "tttuw", sizeof geo, s1, 2, &p));
     const ctvk_tensor *b1[5] = {x, g, mask, saved, work};
     CTVK_TRY(ctvk__dispatch(ctx, p, b1, &geo, (geo.C + local - 1) / local, geo.P, 1));
 
@@ -364,9 +368,10 @@ ctvk_status ctvk_bn_backward_dx_rows(ctvk_ctx *ctx, ctvk_shape whole, double row
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x) && ctvk__vec4_ok(g) && ctvk__vec4_ok(mask) &&
               ctvk__vec4_ok(saved) && ctvk__vec4_ok(gamma) && ctvk__vec4_ok(work);
     int32_t s3[4] = {CTVK_OPS_LOCAL, relu, accumulate_dx != 0, vec};
-    dx_push dp = {(uint32_t)dx->count, geo.C, 2 * geo.P * geo.C, (float)(1.0 / (rows > 0 ? rows : geo.R))};
+    dx_push dp = {(uint32_t)dx->count, geo.C, (float)(1.0 / (rows > 0 ? rows : geo.R))};
     const ctvk_tensor *b3[7] = {x, g, mask, saved, gamma, work, dx};
-    const char *sig = vec ? (accumulate_dx ? "qqqqqqb" : "qqqqqqw") : (accumulate_dx ? "ttttttb" : "ttttttw");
+    /* the workspace's head alone ("h", "H"): the merged sums */
+    const char *sig = vec ? (accumulate_dx ? "qqqvvHb" : "qqqvvHw") : (accumulate_dx ? "tttuuhb" : "tttuuhw");
     return ctvk__ops_dispatch4(ctx, "bn_dx", sig, &dp, sizeof dp, s3, 4, b3, dx->count);
 }
 
@@ -400,12 +405,12 @@ ctvk_status ctvk_bn_fold(ctvk_ctx *ctx, const ctvk_tensor *w, const ctvk_tensor 
     apply_push pc = {(uint32_t)w->count, (uint32_t)C, eps};
     int32_t spec[3] = {CTVK_OPS_LOCAL, 0, 1};
     const ctvk_tensor *b1[6] = {w, gamma, beta, mean, var, wf};
-    CTVK_TRY(ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 3, b1, w->count));
+    CTVK_TRY(ctvk__ops_dispatch4(ctx, "bn_fold", "tuuuuw", &pc, sizeof pc, spec, 3, b1, w->count));
     pc.n = (uint32_t)C;
     spec[1] = 1;
     spec[2] = b != NULL;
     const ctvk_tensor *b2[6] = {b ? b : gamma, gamma, beta, mean, var, bf};
-    return ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 3, b2, C);
+    return ctvk__ops_dispatch4(ctx, "bn_fold", "tuuuuw", &pc, sizeof pc, spec, 3, b2, C);
 }
 
 ctvk_status ctvk_bn_affine(ctvk_ctx *ctx, const ctvk_tensor *gamma, const ctvk_tensor *beta, const ctvk_tensor *mean,
@@ -422,7 +427,7 @@ ctvk_status ctvk_bn_affine(ctvk_ctx *ctx, const ctvk_tensor *gamma, const ctvk_t
     apply_push pc = {(uint32_t)(2 * C), (uint32_t)C, eps};
     int32_t spec[4] = {CTVK_OPS_LOCAL, 0, 0, 1};
     const ctvk_tensor *b[6] = {gamma, gamma, beta, mean, var, out};
-    return ctvk__ops_dispatch4(ctx, "bn_fold", "tttttw", &pc, sizeof pc, spec, 4, b, 2 * C);
+    return ctvk__ops_dispatch4(ctx, "bn_fold", "tuuuuw", &pc, sizeof pc, spec, 4, b, 2 * C);
 }
 
 void ctvk_ref_bn_affine(const double *gamma, const double *beta, const double *mean, const double *var, double eps,

@@ -123,7 +123,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
     }
     uint32_t rows_per_group, cols_per_group;
     const char *shader;
-    char sig[8] = {'t', 't', 't', accumulate ? 'b' : 'w', 'q', 't', 'w', 0};
+    char sig[8] = {'t', 't', 'u', accumulate ? 'b' : 'w', 'q', 'u', 'w', 0};
     if (!e) sig[4] = 0;
     int cols_fast = 0;
     if (cpu) {
@@ -175,7 +175,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
     uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
     uint32_t r1 = rows < 65535 ? rows : 65535, rz = (rows + r1 - 1) / r1;
     /* unused fused bindings get tensors this dispatch touches anyway (y is a whole 4-component view) */
-    const ctvk_tensor *bind[7] = {a, b, bias ? bias : b, y, e && e->res ? e->res : y, e && e->aff ? e->aff : b,
+    const ctvk_tensor *bind[7] = {a, b, bias, y, e && e->res ? e->res : y, e ? e->aff : NULL,
                                   e && e->z ? e->z : y};
     return cols_fast ? ctvk__dispatch(ctx, pl, bind, g, cols, r1, rz) : ctvk__dispatch(ctx, pl, bind, g, r1, cols, rz);
 }

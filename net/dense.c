@@ -91,11 +91,11 @@ ctvk_status ctvk_dense_forward_splitk(ctvk_ctx *ctx, const ctvk_tensor *x, const
     splitk_push pc = {g.N, g.C, g.K, splitk_lanes((size_t)g.C)};
     int32_t spec[4] = {64, 0, bias != NULL, relu != 0};
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "tttw", sizeof pc, spec, 4, &pl));
-    const ctvk_tensor *b0[4] = {x, w, bias ? bias : w, work};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 4, &pl));
+    const ctvk_tensor *b0[4] = {x, w, bias, work};
     CTVK_TRY(ctvk__dispatch(ctx, pl, b0, &pc, (uint32_t)pc.P / 64, (uint32_t)g.N, 1));
     spec[1] = 1;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "tttw", sizeof pc, spec, 4, &pl));
-    const ctvk_tensor *b1[4] = {work, w, bias ? bias : w, y};
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 4, &pl));
+    const ctvk_tensor *b1[4] = {work, w, bias, y};
     return ctvk__dispatch(ctx, pl, b1, &pc, (uint32_t)(g.N * g.K + 63) / 64, 1, 1);
 }

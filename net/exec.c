@@ -688,7 +688,7 @@ uint64_t ctvk__net_bind_limit(const ctvk_net *net)
 /* Cuts layer i's kernels into sample ranges when one of its batch tensors spans more bytes than
  * one binding may: every range of s samples fits, and starts at an offset every binding accepts.
  * Kernels that work sample by sample run once per range; batch-norm statistics still cover the
- * whole batch (net/bn.c reads it through one texel buffer), conv weight gradients accumulate. */
+ * whole batch (net/bn.c reads it through one binding), conv weight gradients accumulate. */
 static ctvk_status plan_slices(ctvk_net *net, int i, int n)
 {
     xlayer *x = &net->L[i];
@@ -797,7 +797,11 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
     /* measured on lavapipe (CPU kernels): the fused epilogue costs the conv what the separate add
      * and batch norm cost (its stores and residual reads are per-lane scalar there), so they are
      * fused for the GPU kernels only, where they save two passes over memory */
-    if (!s && !training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU) plan_fusions(net);
+    /* the fused conv binds up to 7 buffers, all of them storage buffers when an input is too large
+     * for a texel buffer: only where the device allows that many */
+    if (!s && !training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU &&
+        ctx->props.limits.maxPerStageDescriptorStorageBuffers >= 7)
+        plan_fusions(net);
     if (!s) { plan_backward(net); s = plan_buffers(net); }
     if (!s && alloc) s = alloc_all(net);
     if (s) {

@@ -30,7 +30,7 @@ ctvk_status ctvk_softmax_ce_part(ctvk_ctx *ctx, const ctvk_tensor *logits, const
     loss_push pc = {(uint32_t)B, (uint32_t)(logits->count / (size_t)B), (float)(total ? total : B)};
     int32_t spec[1] = {accumulate != 0};
     ctvk_pipeline *p;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "loss", accumulate ? "ttwwb" : "ttwww", sizeof pc, spec, 1, &p));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "loss", accumulate ? "uuwwb" : "uuwww", sizeof pc, spec, 1, &p));
     const ctvk_tensor *bind[5] = {logits, labels, probs, dlogits, stats};
     return ctvk__dispatch(ctx, p, bind, &pc, 1, 1, 1);
 }

@@ -52,8 +52,8 @@ ctvk_status ctvk_bn_backward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_ten
                              int accumulate_params, ctvk_tensor *work);
 
 /* The same in pieces, for batches whose activations are bound in sample slices (net/exec.c):
- * statistics over the whole batch x (read through one texel buffer: x->count must not exceed
- * maxTexelBufferElements), then the apply per slice; backward: the sums over the whole batch (also
+ * statistics over the whole batch x (read through one binding: x must fit a texel buffer or one
+ * storage buffer, maxStorageBufferRange), then the apply per slice; backward: the sums over the whole batch (also
  * writes dgamma, dbeta), then dx per slice, `whole` being the shape of the batch the sums covered
  * (the slices' x, g, relu_out, dx are sample ranges of it). ctvk_bn_forward_train and
  * ctvk_bn_backward are exactly these calls on the whole batch. */

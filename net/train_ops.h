@@ -12,8 +12,8 @@
 /* ================================================================== flat buffers
  * Parameters, gradients and optimizer moments live in flat fp32 tensors. One storage-buffer
  * binding may span at most maxStorageBufferRange bytes (128 MiB on lavapipe, less than the
- * ~34 M parameters of ResNet50V2 + FPN) and one texel buffer maxTexelBufferElements, so a flat
- * buffer is cut into chunks the device can bind: views created once, at init. A buffer that fits
+ * ~34 M parameters of ResNet50V2 + FPN; inputs larger than a texel buffer are read as storage
+ * buffers), so a flat buffer is cut into chunks the device can bind: views created once, at init. A buffer that fits
  * is one chunk (the tensor itself, no view) and every kernel below is then ONE dispatch.
  * Flat buffers of the same element count built with the same max_chunk are cut identically. */
 typedef struct ctvk_flat {

@@ -79,11 +79,11 @@ ctvk_status ctvk_conv2d_winograd_weights(ctvk_ctx *ctx, const ctvk_tensor *w, in
     /* backward: the filters of dx = conv(dy): Cout inputs, Cin outputs */
     int rows = backward ? cout : cin, cols = backward ? cin : cout;
     wino_push pc = {0, 0, rows, cols, 0, 0, 0, 0, 0, 0};
-    const ctvk_tensor *bind[4] = {w, w, w, u};
+    const ctvk_tensor *bind[4] = {w, NULL, w, u};
     if (!backward && !ctvk__vec4_ok(w))
         return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' cannot have a 4-component texel view (offset %llu)", k,
                           w->name, (unsigned long long)w->offset);
-    return wino_dispatch(ctx, 2, &pc, bind, backward ? "tttw" : "qtqw", 0, 0, 0, backward, 0, m,
+    return wino_dispatch(ctx, 2, &pc, bind, backward ? "tutw" : "quqw", 0, 0, 0, backward, 0, m,
                          (uint64_t)rows * (uint64_t)(cols / 4));
 }
 
@@ -118,15 +118,15 @@ static ctvk_status wino_forward(ctvk_ctx *ctx, const char *k, const ctvk_conv2d 
     tiles(ys, m, &T, &Tp, &TH, &TW);
     /* input transform */
     wino_push pc = {T, Tp, xs.c, 0, xs.h, xs.w, TH, TW, p->pad_t, p->pad_l};
-    const ctvk_tensor *b0[4] = {x, x, x, vwork};
-    CTVK_TRY(wino_dispatch(ctx, 0, &pc, b0, "qtqw", 0, 0, 0, 0, 0, m, (uint64_t)Tp * (uint64_t)(xs.c / 4)));
+    const ctvk_tensor *b0[4] = {x, NULL, x, vwork};
+    CTVK_TRY(wino_dispatch(ctx, 0, &pc, b0, "quqw", 0, 0, 0, 0, 0, m, (uint64_t)Tp * (uint64_t)(xs.c / 4)));
     /* R*R GEMMs, one dispatch: "image" xi of Tp rows times U[xi] */
     ctvk__conv_geo g = {R * R, 1, Tp, xs.c, 1, Tp, ys.c, 1, 1, 1, 1, 0, 0, R * R * Tp, ys.c, xs.c};
     CTVK_TRY(ctvk__conv_gemm(ctx, k, 0, &g, vwork, u, NULL, mwork, 0, 0, 1));
     /* output transform with the epilogue */
     pc = (wino_push){T, Tp, ys.c, 0, ys.h, ys.w, TH, TW, 0, 0};
-    const ctvk_tensor *b1[4] = {mwork, bias ? bias : u, resid ? resid : mwork, y};
-    return wino_dispatch(ctx, 1, &pc, b1, accumulate ? "qtqb" : "qtqw", bias != NULL, p->relu != 0, resid != NULL, 0,
+    const ctvk_tensor *b1[4] = {mwork, bias, resid ? resid : mwork, y};
+    return wino_dispatch(ctx, 1, &pc, b1, accumulate ? "quqb" : "quqw", bias != NULL, p->relu != 0, resid != NULL, 0,
                          accumulate, m, (uint64_t)T * (uint64_t)(ys.c / 4));
 }
 

@@ -136,6 +136,7 @@ ctvk_status ctvk__instance_create(ctvk_ctx *ctx)
         (validation && has_instance_ext(VALIDATION_LAYER, VK_EXT_DEBUG_UTILS_EXTENSION_NAME))) {
         exts[nexts++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
         ctx->debug_utils = 1;
+        ctx->debug_labels = 1;
     }
     int vfeatures = validation && has_instance_ext(VALIDATION_LAYER, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
     if (vfeatures) exts[nexts++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
@@ -215,7 +216,7 @@ static uint32_t compute_family(VkPhysicalDevice pd, int *timestamps)
     return best;
 }
 
-void ctvk__device_info(VkPhysicalDevice pd, int index, ctvk_device_info *info)
+void ctvk__device_info(VkPhysicalDevice pd, int index, int minimum, ctvk_device_info *info)
 {
     memset(info, 0, sizeof *info);
     info->index = index;
@@ -247,9 +248,6 @@ void ctvk__device_info(VkPhysicalDevice pd, int index, ctvk_device_info *info)
         snprintf(info->driver_name, sizeof info->driver_name, "unknown");
     }
     info->subgroup_size = sg.subgroupSize;
-    info->max_storage_buffer_range = p->limits.maxStorageBufferRange;
-    info->max_shared_memory = p->limits.maxComputeSharedMemorySize;
-    info->max_workgroup_invocations = p->limits.maxComputeWorkGroupInvocations;
     int ts = 0;
     compute_family(pd, &ts);
     info->timestamp_period = ts ? p->limits.timestampPeriod : 0.0f;
@@ -284,6 +282,11 @@ void ctvk__device_info(VkPhysicalDevice pd, int index, ctvk_device_info *info)
                                has_device_ext(pd, "VK_NV_cooperative_matrix");
     info->push_descriptors = has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
     info->memory_budget = has_device_ext(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    info->coherent_staging = 1;   /* ctvk maps host-visible memory only where it is also coherent */
+    VkPhysicalDeviceLimits L = p->limits;
+    if (minimum) ctvk__limits_clamp(&L, info);
+    ctvk__limits_to_info(&L, info);
+    ctvk__quirks_apply(info);
 }
 
 /* ------------------------------------------------------------------ choice */
@@ -364,6 +367,8 @@ static const char *wanted_device(const ctvk_options *o, const char **origin)
 
 static ctvk_status enumerate(ctvk_ctx *ctx, VkPhysicalDevice **pds, ctvk_device_info **infos, int *count)
 {
+    int minimum;
+    CTVK_TRY(ctvk__limits_wanted(&ctx->opt, &minimum));
     uint32_t n = 0;
     VK_TRY(vkEnumeratePhysicalDevices(ctx->instance, &n, NULL));
     *pds = calloc(n ? n : 1, sizeof **pds);
@@ -371,7 +376,7 @@ static ctvk_status enumerate(ctvk_ctx *ctx, VkPhysicalDevice **pds, ctvk_device_
     if (!*pds || !*infos) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     VkResult r = vkEnumeratePhysicalDevices(ctx->instance, &n, *pds);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) return ctvk__vk_fail(r, "vkEnumeratePhysicalDevices");
-    for (uint32_t i = 0; i < n; i++) ctvk__device_info((*pds)[i], (int)i, &(*infos)[i]);
+    for (uint32_t i = 0; i < n; i++) ctvk__device_info((*pds)[i], (int)i, minimum, &(*infos)[i]);
     *count = (int)n;
     return CTVK_OK;
 }
@@ -416,7 +421,7 @@ static ctvk_status create_device(ctvk_ctx *ctx)
                             !env_flag("CTVK_NO_PUSH_DESCRIPTORS");
     if (ctx->push_descriptors) exts[n++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (ctx->info.memory_budget) exts[n++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
-    if (has_device_ext(ctx->phys, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
+    if (!ctx->info.limits_minimum && has_device_ext(ctx->phys, VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME)) {
         exts[n++] = VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME;
         ctx->pipeline_feedback = 1;
     }
@@ -467,10 +472,18 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     if (!s) {
         vkGetPhysicalDeviceProperties(ctx->phys, &ctx->props);
         vkGetPhysicalDeviceMemoryProperties(ctx->phys, &ctx->memprops);
+        if (ctx->info.limits_minimum) {   /* every reader of the limits sees the minimums from here on */
+            ctvk_device_info keep = ctx->info;
+            ctvk__limits_clamp(&ctx->props.limits, &ctx->info);
+            ctx->info = keep;
+            ctx->debug_labels = 0;
+        }
         s = create_device(ctx);
     }
     if (!s) {
+        ctvk_variant q = ctvk__quirks_variant(&ctx->info);
         ctx->variant = o->variant != CTVK_VARIANT_AUTO ? o->variant
+                       : q != CTVK_VARIANT_AUTO ? q
                        : (ctx->info.type == CTVK_DEVICE_CPU ? CTVK_VARIANT_CPU : CTVK_VARIANT_GPU);
         ctx->max_dispatches_per_submit = o->max_dispatches_per_submit ? o->max_dispatches_per_submit
                                          : (ctx->info.type == CTVK_DEVICE_CPU ? 4096 : 512);

@@ -59,6 +59,10 @@ typedef struct ctvk_memory {
     void *staging_mapped;
     uint64_t staging_size;
     uint32_t staging_type_index;
+    /* the view bound for parameter bindings a kernel does not read (NULL in the bindings) */
+    VkBuffer unused_buffer;
+    VkDeviceMemory unused_memory;
+    VkBufferView unused_view[2];
 } ctvk_memory;
 
 struct ctvk_tensor {
@@ -79,24 +83,42 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx);
 void ctvk__memory_destroy(ctvk_ctx *ctx);
 /* Bytes of device memory this context may hold in all: [device] memory_limit, else the heap's budget. */
 uint64_t ctvk__memory_budget(const ctvk_ctx *ctx);
-/* A texel-buffer view of t in its natural format (R32F, R16F, R16U, R32U), created once. */
-ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out);
-/* A 4-component texel-buffer view of t (fp32 or fp16 only), created once. */
-ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out);
+/* A texel-buffer view of t in its natural format (R32F, R16F, R16U, R32U), created once. With
+ * head, a tensor larger than a texel buffer gets a view of its first maxTexelBufferElements
+ * elements (for kernels that read only its head) instead of an error. */
+ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out);
+/* A 4-component texel-buffer view of t (fp32, fp16 or u32), created once; head as above. */
+ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out);
+/* The texel view bound where a kernel's parameter binding ('u', 'v') is unused (NULL). */
+ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out);
 
 /* ------------------------------------------------------------------ pipelines */
 /* Binding kinds of a kernel's descriptor set, one char per binding:
- *   't' uniform texel buffer, read   'r' storage buffer, read
- *   'w' storage buffer, written      'b' storage buffer, read and written
- *   'q' uniform texel buffer, read, through a 4-component view (RGBA32F / RGBA16F: one texelFetch
- *       returns 4 consecutive elements; the view covers the whole 4-element groups only) */
+ *   't' an input: a uniform texel buffer where the tensor fits one, else (the kernel's storage
+ *       twin, NAME.ssbo) a read-only storage buffer; the shader declares it with CTVK_IN
+ *   'q' the same through a 4-component view (RGBA32F / RGBA16F / RGBA32UI: one fetch returns 4
+ *       consecutive elements; the view covers the whole 4-element groups only); vec4[] as storage
+ *   'u' a small input (per-channel parameters, statistics): always a uniform texel buffer, which
+ *       every device offers for up to 65536 elements; 'v' the same through a 4-component view
+ *   'h', 'H' like 'u', 'v' for a kernel that reads only the tensor's first 65536 elements (a view
+ *       of that head where the whole tensor does not fit)
+ *   'r' storage buffer, read         'w' storage buffer, written
+ *   'b' storage buffer, read and written
+ * Where an input goes ('t', 'q': texel buffer or storage buffer) is decided per dispatch, from the
+ * tensors bound, in one place: ctvk__dispatch (runtime/recorder.c). */
+static inline int ctvk__sig_texel(char c) { return c == 't' || c == 'q' || c == 'u' || c == 'v' || c == 'h' || c == 'H'; }
+static inline int ctvk__sig_vec4(char c) { return c == 'q' || c == 'v' || c == 'H'; }
 #define CTVK_MAX_BINDINGS 12
 #define CTVK_MAX_SPEC 16
 
 typedef struct ctvk_pipeline {
     char key[160];
+    char name[64];
     char sig[CTVK_MAX_BINDINGS + 1];
     uint32_t push_size;
+    int32_t spec[CTVK_MAX_SPEC];
+    int nspec;
+    struct ctvk_pipeline *twin;   /* the storage-buffer form, once needed */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipeline;
@@ -107,6 +129,8 @@ typedef struct ctvk_pipeline {
 ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
                                const int32_t *spec, int nspec, ctvk_pipeline **out);
 ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
+/* The storage-buffer form of p (its 't'/'q' inputs as storage buffers), created once. */
+ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
 void ctvk__pipelines_destroy(ctvk_ctx *ctx);
 uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h);
 
@@ -139,7 +163,8 @@ typedef struct ctvk_binding {
 } ctvk_binding;
 
 /* Records one dispatch of pipeline p over groups (gx, gy, gz) with these tensors bound in
- * order of p->sig, inserting a barrier first only if a binding conflicts with an earlier access. */
+ * order of p->sig, inserting a barrier first only if a binding conflicts with an earlier access.
+ * A 'u' or 'v' binding the kernel does not read may be NULL. */
 ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *const *bindings,
                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
 /* Records a buffer copy (staging <-> tensor) with the same hazard tracking. */
@@ -163,6 +188,7 @@ struct ctvk_ctx {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
     int debug_utils;
+    int debug_labels;             /* debug-utils labels in command buffers (off under the clamp) */
     VkPhysicalDevice phys;
     VkDevice device;
     VkQueue queue;
@@ -203,6 +229,14 @@ struct ctvk_ctx {
 /* Creates the instance (and messenger) of a context, shared with ctvk_list_devices. */
 ctvk_status ctvk__instance_create(ctvk_ctx *ctx);
 void ctvk__instance_destroy(ctvk_ctx *ctx);
-void ctvk__device_info(VkPhysicalDevice pd, int index, ctvk_device_info *info);
+void ctvk__device_info(VkPhysicalDevice pd, int index, int minimum, ctvk_device_info *info);
+
+/* runtime/limits.c: the limits clamp, the quirks table. */
+ctvk_status ctvk__limits_wanted(const ctvk_options *o, int *minimum);
+void ctvk__limits_clamp(VkPhysicalDeviceLimits *L, ctvk_device_info *info);
+void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *info);
+void ctvk__quirks_apply(ctvk_device_info *info);
+/* The kernel family the quirks table gives this device, or CTVK_VARIANT_AUTO. */
+ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info);
 
 #endif

@@ -75,7 +75,7 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
     int t = -1;
     /* CTVK_FORCE_STAGING=1 takes the discrete-GPU path (staging copies) on any device: for tests */
     const char *fs = getenv("CTVK_FORCE_STAGING");
-    int force_staging = fs && *fs && strcmp(fs, "0") != 0;
+    int force_staging = (fs && *fs && strcmp(fs, "0") != 0) || ctx->info.limits_minimum;
     if (ctx->info.unified_memory && !force_staging) t = find_type(ctx, req.memoryTypeBits, local | hostc, 0);
     if (t >= 0) {
         m->host_visible = 1;
@@ -146,6 +146,33 @@ void ctvk__memory_destroy(ctvk_ctx *ctx)
     m->blocks = NULL;
     m->nblocks = 0;
     staging_free(ctx);
+    for (int i = 0; i < 2; i++)
+        if (m->unused_view[i]) vkDestroyBufferView(ctx->device, m->unused_view[i], NULL);
+    if (m->unused_buffer) vkDestroyBuffer(ctx->device, m->unused_buffer, NULL);
+    if (m->unused_memory) vkFreeMemory(ctx->device, m->unused_memory, NULL);
+    m->unused_view[0] = m->unused_view[1] = VK_NULL_HANDLE;
+    m->unused_buffer = VK_NULL_HANDLE;
+    m->unused_memory = VK_NULL_HANDLE;
+}
+
+static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBufferUsageFlags usage,
+                               VkBuffer *buf, VkDeviceMemory *mem, void **mapped);
+
+/* A 256-byte texel view (R32F, or RGBA32F with vec4) for a parameter binding the kernel does not
+ * read, outside the tensor allocator (it is no tensor and costs no block), created once. */
+ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out)
+{
+    ctvk_memory *m = &ctx->mem;
+    if (!m->unused_buffer)
+        CTVK_TRY(make_buffer(ctx, 256, m->type_index, BUFFER_USAGE, &m->unused_buffer, &m->unused_memory, NULL));
+    if (!m->unused_view[vec4 != 0]) {
+        VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = m->unused_buffer,
+                                      .format = vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
+                                      .offset = 0, .range = 256};
+        VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &m->unused_view[vec4 != 0]));
+    }
+    *out = m->unused_view[vec4 != 0];
+    return CTVK_OK;
 }
 
 /* A device buffer bound to fresh memory of the given type; `what` names it in errors. */
@@ -351,7 +378,7 @@ size_t ctvk_tensor_count(const ctvk_tensor *t) { return t->count; }
 size_t ctvk_tensor_bytes(const ctvk_tensor *t) { return (size_t)t->bytes; }
 const char *ctvk_tensor_name(const ctvk_tensor *t) { return t->name; }
 
-ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out)
+ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
 {
     if (!t->texel_view) {
         ctvk_ctx *ctx = t->ctx;
@@ -359,21 +386,26 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, VkBufferView *out)
             return ctvk__fail(CTVK_ERR_ARG, "tensor '%s' starts at byte %llu, not a multiple of the device's "
                               "texel-buffer alignment %llu", t->name, (unsigned long long)t->offset,
                               (unsigned long long)ctx->props.limits.minTexelBufferOffsetAlignment);
-        if (t->count > ctx->props.limits.maxTexelBufferElements)
+        uint64_t range = t->bytes;
+        if (head && t->count > ctx->props.limits.maxTexelBufferElements)
+            range = (uint64_t)ctx->props.limits.maxTexelBufferElements * ctvk_dtype_size(t->dtype);
+        else if (t->count > ctx->props.limits.maxTexelBufferElements)
             return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' has %zu elements, more than the %u a texel "
                               "buffer may have on %s", t->name, t->count, ctx->props.limits.maxTexelBufferElements,
                               ctx->info.name);
         VkFormat f = t->dtype == CTVK_F32 ? VK_FORMAT_R32_SFLOAT : t->dtype == CTVK_F16 ? VK_FORMAT_R16_SFLOAT
                      : t->dtype == CTVK_U16 ? VK_FORMAT_R16_UINT : VK_FORMAT_R32_UINT;
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
-                                      .format = f, .offset = t->offset, .range = t->bytes};
+                                      .format = f, .offset = t->offset, .range = range};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view));
+        uint64_t n = range / ctvk_dtype_size(t->dtype);
+        if (n > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = n;
     }
     *out = t->texel_view;
     return CTVK_OK;
 }
 
-ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
+ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out)
 {
     if (!t->texel_view4) {
         ctvk_ctx *ctx = t->ctx;
@@ -383,7 +415,9 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
         if (t->offset % ctx->props.limits.minTexelBufferOffsetAlignment || range == 0)
             return ctvk__fail(CTVK_ERR_ARG, "tensor '%s' (byte %llu, %zu elements) cannot have a 4-component texel view",
                               t->name, (unsigned long long)t->offset, t->count);
-        if (range / texel > ctx->props.limits.maxTexelBufferElements)
+        if (head && range / texel > ctx->props.limits.maxTexelBufferElements)
+            range = (uint64_t)ctx->props.limits.maxTexelBufferElements * texel;
+        else if (range / texel > ctx->props.limits.maxTexelBufferElements)
             return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' is too large for a texel buffer on %s", t->name,
                               ctx->info.name);
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
@@ -392,6 +426,7 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, VkBufferView *out)
                                                                        : VK_FORMAT_R16G16B16A16_SFLOAT,
                                       .offset = t->offset, .range = range};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view4));
+        if (range / texel > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = range / texel;
     }
     *out = t->texel_view4;
     return CTVK_OK;
@@ -409,6 +444,37 @@ static ctvk_status staging_reserve(ctvk_ctx *ctx, uint64_t bytes)
                          VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                          &m->staging_buffer, &m->staging_memory, &m->staging_mapped));
     m->staging_size = size;
+    return CTVK_OK;
+}
+
+/* Staging memory that is not coherent (or treated so under the limits clamp) is flushed after the
+ * host writes it and invalidated before the host reads what the device wrote, in whole
+ * nonCoherentAtomSize units (the staging buffer is a power of two of at least 1 MiB, so the
+ * rounded range stays inside it). */
+static VkMappedMemoryRange staging_range(const ctvk_ctx *ctx, uint64_t bytes)
+{
+    uint64_t atom = ctx->props.limits.nonCoherentAtomSize ? ctx->props.limits.nonCoherentAtomSize : 1;
+    uint64_t size = (bytes + atom - 1) / atom * atom;
+    if (size > ctx->mem.staging_size) size = VK_WHOLE_SIZE;
+    return (VkMappedMemoryRange){.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = ctx->mem.staging_memory,
+                                 .offset = 0, .size = size};
+}
+
+static ctvk_status staging_flush(ctvk_ctx *ctx, uint64_t bytes)
+{
+    if (ctx->info.coherent_staging) return CTVK_OK;
+    VkMappedMemoryRange r = staging_range(ctx, bytes);
+    VK_TRY(vkFlushMappedMemoryRanges(ctx->device, 1, &r));
+    ctx->stats.host_flushes++;
+    return CTVK_OK;
+}
+
+static ctvk_status staging_invalidate(ctvk_ctx *ctx, uint64_t bytes)
+{
+    if (ctx->info.coherent_staging) return CTVK_OK;
+    VkMappedMemoryRange r = staging_range(ctx, bytes);
+    VK_TRY(vkInvalidateMappedMemoryRanges(ctx->device, 1, &r));
+    ctx->stats.host_invalidates++;
     return CTVK_OK;
 }
 
@@ -431,6 +497,7 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
     }
     CTVK_TRY(staging_reserve(ctx, bytes));
     memcpy(ctx->mem.staging_mapped, src, bytes);
+    CTVK_TRY(staging_flush(ctx, bytes));
     CTVK_TRY(ctvk__record_copy(ctx, ctx->mem.staging_buffer, 0, t->block->buffer, t->offset, bytes));
     return ctvk_sync(ctx);
 }
@@ -452,6 +519,7 @@ ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
     CTVK_TRY(staging_reserve(ctx, bytes));
     CTVK_TRY(ctvk__record_copy(ctx, t->block->buffer, t->offset, ctx->mem.staging_buffer, 0, bytes));
     CTVK_TRY(ctvk_sync(ctx));
+    CTVK_TRY(staging_invalidate(ctx, bytes));
     memcpy(dst, ctx->mem.staging_mapped, bytes);
     return CTVK_OK;
 }

@@ -166,7 +166,70 @@ static const ctvk_embedded_shader *find_shader(const char *name)
 
 static VkDescriptorType binding_type(char c)
 {
-    return c == 't' || c == 'q' ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    return ctvk__sig_texel(c) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+}
+
+/* ------------------------------------------------------------------ workgroup size from SPIR-V */
+/* The invocations of one workgroup of module `code` with these specialization constants: the
+ * WorkgroupSize built-in (a composite of constants or spec constants), else LocalSizeId, else the
+ * LocalSize execution mode. 0 if the module says none of them (then nothing is checked). */
+static uint64_t workgroup_invocations(const uint32_t *code, size_t words, const int32_t *spec, int nspec)
+{
+    enum { OP_EXEC_MODE = 16, OP_CONSTANT = 43, OP_CONSTANT_COMPOSITE = 44, OP_SPEC_CONSTANT = 50,
+           OP_SPEC_CONSTANT_COMPOSITE = 51, OP_DECORATE = 71, OP_EXEC_MODE_ID = 331 };
+    enum { DEC_SPEC_ID = 1, DEC_BUILTIN = 11, BUILTIN_WORKGROUP_SIZE = 25, MODE_LOCAL_SIZE = 17,
+           MODE_LOCAL_SIZE_ID = 38 };
+    if (words < 5) return 0;
+    uint32_t bound = code[3];
+    if (bound == 0 || bound > (1u << 22)) return 0;
+    int64_t *value = malloc(bound * sizeof *value);
+    int32_t *spec_id = malloc(bound * sizeof *spec_id);
+    uint32_t (*parts)[3] = calloc(bound, sizeof *parts);
+    if (!value || !spec_id || !parts) { free(value); free(spec_id); free(parts); return 0; }
+    for (uint32_t i = 0; i < bound; i++) value[i] = -1, spec_id[i] = -1;
+    uint32_t wg_id = 0, ids[3] = {0, 0, 0}, lits[3] = {0, 0, 0};
+    int have_ids = 0, have_lits = 0;
+    for (size_t i = 5; i < words;) {
+        uint32_t n = code[i] >> 16, op = code[i] & 0xffff;
+        if (n == 0 || i + n > words) break;
+        const uint32_t *w = code + i;
+        if (op == OP_DECORATE && n >= 4 && w[1] < bound) {
+            if (w[2] == DEC_SPEC_ID) spec_id[w[1]] = (int32_t)w[3];
+            if (w[2] == DEC_BUILTIN && w[3] == BUILTIN_WORKGROUP_SIZE) wg_id = w[1];
+        } else if ((op == OP_CONSTANT || op == OP_SPEC_CONSTANT) && n >= 4 && w[2] < bound) {
+            value[w[2]] = w[3];
+        } else if ((op == OP_CONSTANT_COMPOSITE || op == OP_SPEC_CONSTANT_COMPOSITE) && n >= 6 && w[2] < bound) {
+            for (int k = 0; k < 3; k++) parts[w[2]][k] = w[3 + k];
+        } else if (op == OP_EXEC_MODE && n >= 6 && w[2] == MODE_LOCAL_SIZE) {
+            for (int k = 0; k < 3; k++) lits[k] = w[3 + k];
+            have_lits = 1;
+        } else if (op == OP_EXEC_MODE_ID && n >= 6 && w[2] == MODE_LOCAL_SIZE_ID) {
+            for (int k = 0; k < 3; k++) ids[k] = w[3 + k];
+            have_ids = 1;
+        }
+        i += n;
+    }
+    if (wg_id && wg_id < bound && parts[wg_id][0]) {
+        for (int k = 0; k < 3; k++) ids[k] = parts[wg_id][k];
+        have_ids = 1;
+    }
+    uint64_t total = 0;
+    if (have_ids) {
+        total = 1;
+        for (int k = 0; k < 3; k++) {
+            uint32_t id = ids[k];
+            int64_t v = id < bound ? value[id] : -1;
+            if (id < bound && spec_id[id] >= 0 && spec_id[id] < nspec) v = (uint32_t)spec[spec_id[id]];
+            if (v < 0) { total = 0; break; }
+            total *= (uint64_t)v;
+        }
+    } else if (have_lits) {
+        total = (uint64_t)lits[0] * lits[1] * lits[2];
+    }
+    free(value);
+    free(spec_id);
+    free(parts);
+    return total;
 }
 
 static void pipeline_free(ctvk_ctx *ctx, ctvk_pipeline *p)
@@ -182,6 +245,31 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
                                    const int32_t *spec, int nspec)
 {
     size_t nb = strlen(p->sig);
+    const VkPhysicalDeviceLimits *L = &ctx->props.limits;
+    uint32_t nstorage = 0, ntexel = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (ctvk__sig_texel(p->sig[i])) ntexel++;
+        else nstorage++;
+    }
+    if (nstorage > L->maxPerStageDescriptorStorageBuffers)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s binds %u storage buffers, more than the %u "
+                          "(maxPerStageDescriptorStorageBuffers) of %s%s", p->key, nstorage,
+                          L->maxPerStageDescriptorStorageBuffers, ctx->info.name,
+                          ctx->info.limits_minimum ? " under the limits clamp" : "");
+    if (ntexel > L->maxPerStageDescriptorSampledImages)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s binds %u texel buffers, more than the %u of %s", p->key,
+                          ntexel, L->maxPerStageDescriptorSampledImages, ctx->info.name);
+    if (p->push_size > L->maxPushConstantsSize)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s needs %u push-constant bytes, more than the %u of %s",
+                          p->key, p->push_size, L->maxPushConstantsSize, ctx->info.name);
+    uint64_t inv = workgroup_invocations(sh->code, sh->size / 4, spec, nspec);
+    if (inv > L->maxComputeWorkGroupInvocations)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s has workgroups of %llu invocations, more than the %u "
+                          "(maxComputeWorkGroupInvocations) of %s%s", p->key, (unsigned long long)inv,
+                          L->maxComputeWorkGroupInvocations, ctx->info.name,
+                          ctx->info.limits_minimum ? " under the limits clamp" : "");
+    if (inv > ctx->stats.max_workgroup_invocations) ctx->stats.max_workgroup_invocations = inv;
+    if (nstorage > ctx->stats.max_storage_bindings) ctx->stats.max_storage_bindings = nstorage;
     VkDescriptorSetLayoutBinding b[CTVK_MAX_BINDINGS];
     for (size_t i = 0; i < nb; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p->sig[i]),
@@ -251,10 +339,29 @@ ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig,
     snprintf(p->key, sizeof p->key, "%s", key);
     snprintf(p->sig, sizeof p->sig, "%s", sig);
     p->push_size = push_size;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
+    p->nspec = nspec;
     ctvk_status s = pipeline_create(ctx, sh, p, spec, nspec);
     if (s) { pipeline_free(ctx, p); return s; }
     ctx->pipelines[ctx->npipelines++] = p;
     *out = p;
+    return CTVK_OK;
+}
+
+/* The same kernel with its inputs ('t', 'q') read through storage buffers: the shader's
+ * NAME.ssbo build (compiled with -DCTVK_SSBO from the same source), created on first need. */
+ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out)
+{
+    if (p->twin) { *out = p->twin; return CTVK_OK; }
+    char name[80], sig[CTVK_MAX_BINDINGS + 1];
+    snprintf(name, sizeof name, "%s.ssbo", p->name);
+    if (!find_shader(name))
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s reads its inputs through texel buffers only", p->name);
+    snprintf(sig, sizeof sig, "%s", p->sig);
+    for (char *c = sig; *c; c++) if (*c == 't' || *c == 'q') *c = 'r';
+    CTVK_TRY(ctvk__pipeline_get(ctx, name, sig, p->push_size, p->spec, p->nspec, &p->twin));
+    *out = p->twin;
     return CTVK_OK;
 }
 

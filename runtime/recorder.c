@@ -66,14 +66,14 @@ int ctvk__recorder_busy(const ctvk_ctx *ctx) { return ctx->rec.recording; }
 /* ------------------------------------------------------------------ labels */
 static void cmd_label_begin(ctvk_ctx *ctx, const char *label)
 {
-    if (!ctx->debug_utils || !vkCmdBeginDebugUtilsLabelEXT) return;
+    if (!ctx->debug_labels || !vkCmdBeginDebugUtilsLabelEXT) return;
     VkDebugUtilsLabelEXT l = {.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT, .pLabelName = label};
     vkCmdBeginDebugUtilsLabelEXT(ctx->rec.cmd, &l);
 }
 
 static void cmd_label_end(ctvk_ctx *ctx)
 {
-    if (ctx->debug_utils && vkCmdEndDebugUtilsLabelEXT) vkCmdEndDebugUtilsLabelEXT(ctx->rec.cmd);
+    if (ctx->debug_labels && vkCmdEndDebugUtilsLabelEXT) vkCmdEndDebugUtilsLabelEXT(ctx->rec.cmd);
 }
 
 void ctvk_label_push(ctvk_ctx *ctx, const char *label)
@@ -257,11 +257,43 @@ static void after_command(ctvk_ctx *ctx, const char *name)
     }
 }
 
+/* Whether t can be an input texel buffer of kind c ('t', 'q') on this device. */
+static int texel_ok(const ctvk_ctx *ctx, const ctvk_tensor *t, char c)
+{
+    const VkPhysicalDeviceLimits *L = &ctx->props.limits;
+    if (t->offset % L->minTexelBufferOffsetAlignment) return 0;
+    if (!ctvk__sig_vec4(c)) return t->count <= L->maxTexelBufferElements;
+    uint64_t texels = t->count / 4;
+    return texels > 0 && texels <= L->maxTexelBufferElements;
+}
+
 ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *const *bindings, const void *push,
                            uint32_t gx, uint32_t gy, uint32_t gz)
 {
     ctvk_recorder *r = &ctx->rec;
     int nb = (int)strlen(p->sig);
+    /* The one place where a kernel's inputs go to texel buffers (fast on lavapipe, and on every
+     * device where they fit) or, when any input is too large or misaligned for one, all of them to
+     * storage buffers through the kernel's storage twin. */
+    for (int i = 0; i < nb; i++) {
+        char kind = p->sig[i];
+        if ((kind == 't' || kind == 'q') && bindings[i] && !texel_ok(ctx, bindings[i], kind)) {
+            ctvk_status s = ctvk__pipeline_storage_twin(ctx, p, &p);
+            char why[512];
+            snprintf(why, sizeof why, "%s", ctvk_error());
+            if (s) return ctvk__fail(s, "tensor '%s' (%zu elements) is too large or misaligned for a texel buffer "
+                                     "on %s (maxTexelBufferElements %u), and %s", bindings[i]->name,
+                                     bindings[i]->count, ctx->info.name, ctx->props.limits.maxTexelBufferElements,
+                                     why);
+            for (int j = 0; j < nb; j++)
+                if (p->sig[j] == 'r' && bindings[j] && bindings[j]->dtype == CTVK_F16)
+                    return ctvk__fail(CTVK_ERR_UNSUPPORTED, "fp16 tensor '%s' is read through texel buffers only, "
+                                      "and '%s' does not fit one on %s", bindings[j]->name, bindings[i]->name,
+                                      ctx->info.name);
+            ctx->stats.storage_input_dispatches++;
+            break;
+        }
+    }
     ctvk_range rs[CTVK_MAX_BINDINGS];
     int wr[CTVK_MAX_BINDINGS];
     VkDescriptorBufferInfo bufs[CTVK_MAX_BINDINGS];
@@ -272,16 +304,27 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         gz > L->maxComputeWorkGroupCount[2])
         return ctvk__fail(CTVK_ERR_UNSUPPORTED, "dispatch of %s: %ux%ux%u workgroups exceed the device's limit",
                           p->key, gx, gy, gz);
+    int nr = 0;
     for (int i = 0; i < nb; i++) {
         ctvk_tensor *t = (ctvk_tensor *)bindings[i];
         char kind = p->sig[i];
-        rs[i] = (ctvk_range){t->block->buffer, t->offset, t->offset + t->bytes};
-        wr[i] = kind == 'w' || kind == 'b';
         w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = (uint32_t)i,
                                       .descriptorCount = 1};
-        if (kind == 't' || kind == 'q') {
-            if (kind == 't') CTVK_TRY(ctvk__tensor_texel_view(t, &views[i]));
-            else CTVK_TRY(ctvk__tensor_texel_view4(t, &views[i]));
+        if (!t) {
+            if (kind != 'u' && kind != 'v')
+                return ctvk__fail(CTVK_ERR_ARG, "kernel %s: binding %d has no tensor", p->key, i);
+            CTVK_TRY(ctvk__unused_view(ctx, kind == 'v', &views[i]));
+            w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            w[i].pTexelBufferView = &views[i];
+            continue;
+        }
+        ctvk_range *rg = &rs[nr];
+        rs[nr] = (ctvk_range){t->block->buffer, t->offset, t->offset + t->bytes};
+        wr[nr++] = kind == 'w' || kind == 'b';
+        if (ctvk__sig_texel(kind)) {
+            int head = kind == 'h' || kind == 'H';
+            if (!ctvk__sig_vec4(kind)) CTVK_TRY(ctvk__tensor_texel_view(t, head, &views[i]));
+            else CTVK_TRY(ctvk__tensor_texel_view4(t, head, &views[i]));
             w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
             w[i].pTexelBufferView = &views[i];
         } else {
@@ -293,13 +336,18 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
                                   "buffer may span on %s; use a smaller batch or input size", t->name,
                                   (double)t->bytes / 1048576.0, (double)L->maxStorageBufferRange / 1048576.0,
                                   ctx->info.name);
-            bufs[i] = (VkDescriptorBufferInfo){t->block->buffer, t->offset, t->bytes};
+            /* whole 32-bit words: a uint16 input is read as uint[] (the granule after it is the
+             * tensor's own allocation padding, or its parent's) */
+            uint64_t range = (t->bytes + 3) / 4 * 4;
+            if (t->offset + range > t->block->size) range = t->bytes;
+            rg->hi = t->offset + range;
+            bufs[i] = (VkDescriptorBufferInfo){t->block->buffer, t->offset, range};
             w[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             w[i].pBufferInfo = &bufs[i];
         }
     }
     CTVK_TRY(make_room(ctx));
-    CTVK_TRY(track(ctx, rs, wr, nb));
+    CTVK_TRY(track(ctx, rs, wr, nr));
     vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
     if (ctx->push_descriptors) {
         vkCmdPushDescriptorSetKHR(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, (uint32_t)nb, w);
@@ -311,7 +359,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         if (res == VK_ERROR_OUT_OF_POOL_MEMORY || res == VK_ERROR_FRAGMENTED_POOL) {
             CTVK_TRY(ctvk_sync(ctx));          /* the pool is reset after every submit */
             CTVK_TRY(begin_cmd(ctx));
-            CTVK_TRY(track(ctx, rs, wr, nb));
+            CTVK_TRY(track(ctx, rs, wr, nr));
             vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
             res = vkAllocateDescriptorSets(ctx->device, &ai, &set);
         }

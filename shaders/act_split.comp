@@ -9,8 +9,8 @@ layout(constant_id = 1) const bool MASK = false;
 layout(constant_id = 2) const bool ACC_A = false;
 layout(constant_id = 3) const bool ACC_B = false;
 
-layout(binding = 0) uniform samplerBuffer g;
-layout(binding = 1) uniform samplerBuffer m;
+CTVK_IN(0, g)
+CTVK_IN(1, m)
 layout(std430, binding = 2) buffer A4 { vec4 a4[]; };
 layout(std430, binding = 2) buffer A1 { float a1[]; };
 layout(std430, binding = 3) buffer B4 { vec4 b4[]; };
@@ -19,8 +19,8 @@ layout(push_constant) uniform P { uint n; } p;
 
 float f(uint i)
 {
-    float v = texelFetch(g, int(i)).r;
-    if (MASK) v = texelFetch(m, int(i)).r > 0.0 ? v : 0.0;
+    float v = LD(g, int(i));
+    if (MASK) v = LD(m, int(i)) > 0.0 ? v : 0.0;
     return v;
 }
 

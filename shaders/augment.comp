@@ -11,7 +11,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
-layout(binding = 0) uniform usamplerBuffer src;
+CTVK_IN_U16(0, src)
 layout(binding = 1) uniform samplerBuffer prm;
 layout(std430, binding = 2) writeonly buffer O4 { vec4 o4[]; };
 layout(std430, binding = 2) writeonly buffer O1 { float o1[]; };
@@ -19,7 +19,7 @@ layout(push_constant) uniform P { uint total; uint h; uint w; float scale; float
 
 float px(uint base, int r, int c)
 {
-    return float(texelFetch(src, int(base + uint(r) * k.w + uint(c))).r);
+    return float(LDU16(src, int(base + uint(r) * k.w + uint(c))));
 }
 
 float sample_at(uint i)

@@ -15,7 +15,7 @@ layout(constant_id = 3) const bool VEC = false;
 layout(constant_id = 4) const bool AFFINE = false;
 const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(binding = 1) uniform samplerBuffer gamma;
 layout(binding = 2) uniform samplerBuffer beta;
 layout(binding = 3) uniform samplerBuffer sa;
@@ -28,11 +28,11 @@ float f(uint i)
 {
     int c = int(i % p.C);
     if (AFFINE) {
-        float a = texelFetch(x, int(i)).r * texelFetch(sa, c).r + texelFetch(sa, int(p.C) + c).r;
+        float a = LD(x, int(i)) * texelFetch(sa, c).r + texelFetch(sa, int(p.C) + c).r;
         return RELU ? max(a, 0.0) : a;
     }
     float inv = TRAIN ? texelFetch(sb, int(p.C) + c).r : 1.0 / sqrt(texelFetch(sb, c).r + p.eps);
-    float v = (texelFetch(x, int(i)).r - texelFetch(sa, c).r) * inv * texelFetch(gamma, c).r + texelFetch(beta, c).r;
+    float v = (LD(x, int(i)) - texelFetch(sa, c).r) * inv * texelFetch(gamma, c).r + texelFetch(beta, c).r;
     return RELU ? max(v, 0.0) : v;
 }
 
@@ -44,12 +44,12 @@ void main()
         if (i >= p.n / 4u) return;
         int c4 = int(i % C4);
         if (AFFINE) {
-            vec4 a = texelFetch(x, int(i)) * texelFetch(sa, c4) + texelFetch(sa, int(C4) + c4);
+            vec4 a = LD4(x, int(i)) * texelFetch(sa, c4) + texelFetch(sa, int(C4) + c4);
             y4[i] = RELU ? max(a, vec4(0.0)) : a;
             return;
         }
         vec4 inv = TRAIN ? texelFetch(sb, int(C4) + c4) : vec4(1.0) / sqrt(texelFetch(sb, c4) + p.eps);
-        vec4 v = (texelFetch(x, int(i)) - texelFetch(sa, c4)) * inv * texelFetch(gamma, c4) + texelFetch(beta, c4);
+        vec4 v = (LD4(x, int(i)) - texelFetch(sa, c4)) * inv * texelFetch(gamma, c4) + texelFetch(beta, c4);
         y4[i] = RELU ? max(v, vec4(0.0)) : v;
         return;
     }

@@ -14,7 +14,7 @@ layout(constant_id = 2) const bool HAS_B = true;
 layout(constant_id = 3) const bool AFFINE = false;
 const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer wb;
+CTVK_IN(0, wb)
 layout(binding = 1) uniform samplerBuffer gamma;
 layout(binding = 2) uniform samplerBuffer beta;
 layout(binding = 3) uniform samplerBuffer mean;
@@ -28,8 +28,8 @@ float f(uint i)
     int c = int(i % p.C);
     float s = texelFetch(gamma, c).r / sqrt(texelFetch(var, c).r + p.eps);
     if (AFFINE) return i < p.C ? s : texelFetch(beta, c).r - texelFetch(mean, c).r * s;
-    if (!BIAS) return texelFetch(wb, int(i)).r * s;
-    float b = HAS_B ? texelFetch(wb, c).r : 0.0;
+    if (!BIAS) return LD(wb, int(i)) * s;
+    float b = HAS_B ? LD(wb, c) : 0.0;
     return (b - texelFetch(mean, c).r) * s + texelFetch(beta, c).r;
 }
 

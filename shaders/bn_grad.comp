@@ -1,15 +1,15 @@
 #version 450
-// BN backward, pass 1: per (channel, chunk of rows): ws[q*2C + c] = sum g', ws[q*2C + C + c] =
-// sum g' * xhat, g' = g * (m > 0) when RELU (the fused ReLU's output m), xhat = (x - mean) * invstd.
+// BN backward, pass 1: per (channel, chunk of rows): ws[(q+1)*2C + c] = sum g', ws[(q+1)*2C + C + c]
+// = sum g' * xhat (the first 2C values hold the merged sums of pass 2), g' = g * (m > 0) when RELU (the fused ReLU's output m), xhat = (x - mean) * invstd.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool RELU = false;
 
-layout(binding = 0) uniform samplerBuffer x;
-layout(binding = 1) uniform samplerBuffer g;
-layout(binding = 2) uniform samplerBuffer m;
+CTVK_IN(0, x)
+CTVK_IN(1, g)
+CTVK_IN(2, m)
 layout(binding = 3) uniform samplerBuffer saved;
 layout(std430, binding = 4) writeonly buffer W { float ws[]; };
 layout(push_constant) uniform P { uint R, C, chunk, P; } p;
@@ -23,11 +23,12 @@ void main()
     float s1 = 0.0, s2 = 0.0;
     for (uint r = r0; r < r1; r++) {
         int i = int(r * p.C + c);
-        float gv = texelFetch(g, i).r;
-        if (RELU && !(texelFetch(m, i).r > 0.0)) gv = 0.0;
+        float gv = LD(g, i);
+        if (RELU && !(LD(m, i) > 0.0)) gv = 0.0;
         s1 += gv;
-        s2 += gv * (texelFetch(x, i).r - mean) * inv;
+        s2 += gv * (LD(x, i) - mean) * inv;
     }
-    ws[q * 2u * p.C + c] = s1;
-    ws[q * 2u * p.C + p.C + c] = s2;
+    uint o = (q + 1u) * 2u * p.C;
+    ws[o + c] = s1;
+    ws[o + p.C + c] = s2;
 }

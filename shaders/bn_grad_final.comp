@@ -1,6 +1,7 @@
 #version 450
-// BN backward, pass 2: one lane per channel sums the chunks: ws[F + c] = sum g', ws[F + C + c] =
-// sum g' xhat (F = 2*P*C, read by bn_dx); dbeta (+)= sum g', dgamma (+)= sum g' xhat.
+// BN backward, pass 2: one lane per channel sums the chunks (at ws[(q+1)*2C ...]): ws[c] = sum g',
+// ws[C + c] = sum g' xhat (the workspace's head, read by bn_dx through a view of it alone, so that
+// it fits a texel buffer on every device); dbeta (+)= sum g', dgamma (+)= sum g' xhat.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
@@ -18,12 +19,11 @@ void main()
     if (c >= p.C) return;
     float s1 = 0.0, s2 = 0.0;
     for (uint q = 0u; q < p.P; q++) {
-        s1 += ws[q * 2u * p.C + c];
-        s2 += ws[q * 2u * p.C + p.C + c];
+        s1 += ws[(q + 1u) * 2u * p.C + c];
+        s2 += ws[(q + 1u) * 2u * p.C + p.C + c];
     }
-    uint F = 2u * p.P * p.C;
-    ws[F + c] = s1;
-    ws[F + p.C + c] = s2;
+    ws[c] = s1;
+    ws[p.C + c] = s2;
     dgamma[c] = ACC ? dgamma[c] + s2 : s2;
     dbeta[c] = ACC ? dbeta[c] + s1 : s1;
 }

@@ -8,7 +8,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) writeonly buffer W { float ws[]; };
 layout(push_constant) uniform P { uint R, C, chunk, P; } p;
 
@@ -17,11 +17,11 @@ void main()
     uint c = gl_GlobalInvocationID.x, q = gl_WorkGroupID.y;
     if (c >= p.C) return;
     uint r0 = q * p.chunk, r1 = min(r0 + p.chunk, p.R);
-    float x0 = texelFetch(x, int(r0 * p.C + c)).r, s = 0.0;
-    for (uint r = r0 + 1u; r < r1; r++) s += texelFetch(x, int(r * p.C + c)).r - x0;
+    float x0 = LD(x, int(r0 * p.C + c)), s = 0.0;
+    for (uint r = r0 + 1u; r < r1; r++) s += LD(x, int(r * p.C + c)) - x0;
     float mean = x0 + s / float(r1 - r0), m2 = 0.0;
     for (uint r = r0; r < r1; r++) {
-        float d = texelFetch(x, int(r * p.C + c)).r - mean;
+        float d = LD(x, int(r * p.C + c)) - mean;
         m2 += d * d;
     }
     ws[q * 2u * p.C + c] = mean;

@@ -9,7 +9,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer ws;
+CTVK_IN(0, ws)
 layout(std430, binding = 1) writeonly buffer S { float saved[]; };
 layout(std430, binding = 2) buffer MM { float mmean[]; };
 layout(std430, binding = 3) buffer MV { float mvar[]; };
@@ -19,13 +19,13 @@ void main()
 {
     uint c = gl_GlobalInvocationID.x;
     if (c >= p.C) return;
-    float m0 = texelFetch(ws, int(c)).r, dev = 0.0;
+    float m0 = LD(ws, int(c)), dev = 0.0;
     for (uint q = 1u; q < p.P; q++)
-        dev += float(min(p.chunk, p.R - q * p.chunk)) * (texelFetch(ws, int(q * 2u * p.C + c)).r - m0);
+        dev += float(min(p.chunk, p.R - q * p.chunk)) * (LD(ws, int(q * 2u * p.C + c)) - m0);
     float mean = m0 + dev / float(p.R), m2 = 0.0;
     for (uint q = 0u; q < p.P; q++) {
-        float d = texelFetch(ws, int(q * 2u * p.C + c)).r - mean;
-        m2 += texelFetch(ws, int(q * 2u * p.C + p.C + c)).r + float(min(p.chunk, p.R - q * p.chunk)) * d * d;
+        float d = LD(ws, int(q * 2u * p.C + c)) - mean;
+        m2 += LD(ws, int(q * 2u * p.C + p.C + c)) + float(min(p.chunk, p.R - q * p.chunk)) * d * d;
     }
     float var = m2 / float(p.R);
     float uvar = m2 / float(max(p.R, 2u) - 1u);

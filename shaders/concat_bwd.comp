@@ -8,15 +8,15 @@ layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ACC_A = false;
 layout(constant_id = 2) const bool ACC_B = false;
 
-layout(binding = 0) uniform samplerBuffer g;
+CTVK_IN(0, g)
 layout(std430, binding = 1) buffer A4 { vec4 a4[]; };
 layout(std430, binding = 1) buffer A1 { float a1[]; };
 layout(std430, binding = 2) buffer B4 { vec4 b4[]; };
 layout(std430, binding = 2) buffer B1 { float b1[]; };
 layout(push_constant) uniform P { uint na, nb, Ca, Cb; } p;
 
-float ga(uint i) { return texelFetch(g, int((i / p.Ca) * (p.Ca + p.Cb) + i % p.Ca)).r; }
-float gb(uint i) { return texelFetch(g, int((i / p.Cb) * (p.Ca + p.Cb) + p.Ca + i % p.Cb)).r; }
+float ga(uint i) { return LD(g, int((i / p.Ca) * (p.Ca + p.Cb) + i % p.Ca)); }
+float gb(uint i) { return LD(g, int((i / p.Cb) * (p.Ca + p.Cb) + p.Ca + i % p.Cb)); }
 
 void main()
 {

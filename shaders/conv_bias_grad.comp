@@ -7,7 +7,7 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int ACCUM = 0;
 layout(constant_id = 1) const int LOCAL = 8;
 
-layout(binding = 0) uniform samplerBuffer dy;
+CTVK_IN(0, dy)
 layout(std430, binding = 1) buffer DB { float db[]; };
 layout(push_constant) uniform P { int rows, C; } p;
 
@@ -18,8 +18,8 @@ void main()
     float s[8] = float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     int r = 0;
     for (; r + 8 <= p.rows; r += 8)
-        for (int i = 0; i < 8; i++) s[i] += texelFetch(dy, (r + i) * p.C + c).r;
-    for (; r < p.rows; r++) s[0] += texelFetch(dy, r * p.C + c).r;
+        for (int i = 0; i < 8; i++) s[i] += LD(dy, (r + i) * p.C + c);
+    for (; r < p.rows; r++) s[0] += LD(dy, r * p.C + c);
     float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     if (ACCUM != 0) t += db[c];
     db[c] = t;

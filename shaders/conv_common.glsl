@@ -18,8 +18,8 @@ layout(constant_id = 1) const int HAS_BIAS = 0;   // y += bias[c] (forward)
 layout(constant_id = 2) const int RELU = 0;       // y = max(y, 0) (forward)
 layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = result
 
-layout(binding = 0) uniform samplerBuffer A_src;  // x (modes 0, 2) or dy (mode 1)
-layout(binding = 1) uniform samplerBuffer B_src;  // w (modes 0, 1) or dy (mode 2)
+CTVK_IN(0, A_src)  // x (modes 0, 2) or dy (mode 1)
+CTVK_IN(1, B_src)  // w (modes 0, 1) or dy (mode 2)
 layout(binding = 2) uniform samplerBuffer Bias;   // bias (mode 0 with HAS_BIAS), else unused
 #ifdef OUT_F16
 layout(std430, binding = 3) buffer Y1 { float16_t y1[]; };
@@ -36,7 +36,7 @@ layout(constant_id = 12) const int HAS_RES = 0;
 layout(constant_id = 13) const int HAS_Z = 0;
 layout(constant_id = 14) const int Z_RELU = 0;
 layout(constant_id = 15) const int WRITE_Y = 1;
-layout(binding = 4) uniform samplerBuffer Res;    // 4-component view, y's layout
+CTVK_IN(4, Res)    // 4-component view, y's layout
 layout(binding = 5) uniform samplerBuffer Aff;    // 2 * NC: scale, shift
 layout(std430, binding = 6) buffer Z1 { float z1[]; };
 layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
@@ -59,7 +59,7 @@ float a_at(int m, int k)
         int ci = k % p.C, tap = k / p.C, kw = tap % p.KW, kh = tap / p.KW;
         int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
         if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
-        return texelFetch(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci).r;
+        return LD(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci);
     } else if (MODE == 1) {
         int iw = m % p.W, t = m / p.W, ih = t % p.H, n = t / p.H;
         int co = k % p.K, tap = k / p.K, kw = tap % p.KW, kh = tap / p.KW;
@@ -67,13 +67,13 @@ float a_at(int m, int k)
         if (th < 0 || tw < 0) return 0.0;
         int oh = th / p.SH, ow = tw / p.SW;
         if (oh * p.SH != th || ow * p.SW != tw || oh >= p.OH || ow >= p.OW) return 0.0;
-        return texelFetch(A_src, ((n * p.OH + oh) * p.OW + ow) * p.K + co).r;
+        return LD(A_src, ((n * p.OH + oh) * p.OW + ow) * p.K + co);
     } else {
         int ci = m % p.C, tap = m / p.C, kw = tap % p.KW, kh = tap / p.KW;
         int ow = k % p.OW, t = k / p.OW, oh = t % p.OH, n = t / p.OH;
         int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
         if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
-        return texelFetch(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci).r;
+        return LD(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci);
     }
 }
 
@@ -82,16 +82,16 @@ float b_at(int k, int c)
     if (k >= p.KD || c >= p.NC) return 0.0;
     if (MODE == 1) {
         int co = k % p.K, tap = k / p.K;
-        return texelFetch(B_src, (tap * p.C + c) * p.K + co).r;
+        return LD(B_src, (tap * p.C + c) * p.K + co);
     }
-    return texelFetch(B_src, k * p.NC + c).r;
+    return LD(B_src, k * p.NC + c);
 }
 
 float epilogue(int idx, int c, float v)
 {
     if (HAS_BIAS != 0) v += texelFetch(Bias, c).r;
 #ifdef FUSED
-    if (HAS_RES != 0) v += texelFetch(Res, idx >> 2)[idx & 3];
+    if (HAS_RES != 0) v += LD4(Res, idx >> 2)[idx & 3];
 #endif
     if (RELU != 0) v = max(v, 0.0);
 #ifndef OUT_F16

@@ -29,11 +29,11 @@ void load_b(out float b[TN], int wb, int cols[TN], int bq[TN4])
 {
     if (BVEC != 0) {
         for (int q = 0; q < TN4; q++) {
-            vec4 v = texelFetch(B_src, (wb >> 2) + bq[q]);
+            vec4 v = LD4(B_src, (wb >> 2) + bq[q]);
             for (int e = 0; e < 4; e++) b[4 * q + e] = v[e];
         }
     } else {
-        for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb + cols[j]).r;
+        for (int j = 0; j < TN; j++) b[j] = LD(B_src, wb + cols[j]);
     }
 }
 
@@ -84,7 +84,7 @@ void main()
                     int wb = kh * p.KW * p.C * p.K, len = p.KW * p.C;
                     for (int ci = 0; ci < len; ci++) {
                         float a[TM], b[TN];
-                        for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
+                        for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + ci) * msk[r];
                         load_b(b, wb, cols, bq);
                         wb += p.K;
                         for (int r = 0; r < TM; r++)
@@ -110,9 +110,9 @@ void main()
                     for (int ci = 0; ci < p.C; ci += 4) {
                         vec4 bv[4][TN4];
                         for (int kk = 0; kk < 4; kk++)
-                            for (int q = 0; q < TN4; q++) bv[kk][q] = texelFetch(B_src, bq[q] + (ci + kk) * K4);
+                            for (int q = 0; q < TN4; q++) bv[kk][q] = LD4(B_src, bq[q] + (ci + kk) * K4);
                         for (int r = 0; r < TM; r++) {
-                            vec4 av = texelFetch(A_src, (base[r] + ci) >> 2) * msk[r];
+                            vec4 av = LD4(A_src, (base[r] + ci) >> 2) * msk[r];
                             for (int kk = 0; kk < 4; kk++)
                                 for (int q = 0; q < TN4; q++)
                                     for (int e = 0; e < 4; e++)
@@ -123,7 +123,7 @@ void main()
                 }
                 for (int ci = 0; ci < p.C; ci++) {
                     float a[TM], b[TN];
-                    for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + ci).r * msk[r];
+                    for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + ci) * msk[r];
                     load_b(b, wb, cols, bq);
                     wb += p.K;
                     for (int r = 0; r < TM; r++)
@@ -160,9 +160,9 @@ void main()
                 if (VEC != 0) {
                     for (int co = 0; co < p.K; co += 4) {
                         vec4 bv[TN];
-                        for (int j = 0; j < TN; j++) bv[j] = texelFetch(B_src, (wb[j] + co) >> 2);
+                        for (int j = 0; j < TN; j++) bv[j] = LD4(B_src, (wb[j] + co) >> 2);
                         for (int r = 0; r < TM; r++) {
-                            vec4 av = texelFetch(A_src, (base[r] + co) >> 2) * msk[r];
+                            vec4 av = LD4(A_src, (base[r] + co) >> 2) * msk[r];
                             for (int kk = 0; kk < 4; kk++)
                                 for (int j = 0; j < TN; j++) acc[r][j] = fma(av[kk], bv[j][kk], acc[r][j]);
                         }
@@ -171,8 +171,8 @@ void main()
                 }
                 for (int co = 0; co < p.K; co++) {
                     float a[TM], b[TN];
-                    for (int r = 0; r < TM; r++) a[r] = texelFetch(A_src, base[r] + co).r * msk[r];
-                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, wb[j] + co).r;
+                    for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + co) * msk[r];
+                    for (int j = 0; j < TN; j++) b[j] = LD(B_src, wb[j] + co);
                     for (int r = 0; r < TM; r++)
                         for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
                 }
@@ -196,8 +196,8 @@ void main()
                     int a4 = ok ? addr >> 2 : 0;
                     float mk = ok ? 1.0 : 0.0;
                     vec4 av[TM4], bv[TN4];
-                    for (int i = 0; i < TM4; i++) av[i] = texelFetch(A_src, a4 + i) * mk;
-                    for (int q = 0; q < TN4; q++) bv[q] = texelFetch(B_src, pb4 + bq[q]);
+                    for (int i = 0; i < TM4; i++) av[i] = LD4(A_src, a4 + i) * mk;
+                    for (int q = 0; q < TN4; q++) bv[q] = LD4(B_src, pb4 + bq[q]);
                     iw += p.SW;
                     addr += step;
                     pb4 += K4;
@@ -232,11 +232,11 @@ void main()
                     float a[TM], b[TN];
                     for (int r = 0; r < TM; r++) {
                         bool ok = okh[r] && uint(iw[r]) < uint(p.W);
-                        a[r] = ok ? texelFetch(A_src, addr[r]).r : 0.0;
+                        a[r] = ok ? LD(A_src, addr[r]) : 0.0;
                         iw[r] += p.SW;
                         addr[r] += step;
                     }
-                    for (int j = 0; j < TN; j++) b[j] = texelFetch(B_src, pb + cols[j]).r;
+                    for (int j = 0; j < TN; j++) b[j] = LD(B_src, pb + cols[j]);
                     pb += p.K;
                     for (int r = 0; r < TM; r++)
                         for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
@@ -271,7 +271,7 @@ void main()
                 int i4 = (m * p.NC + col0) / 4 + q;
                 vec4 v = vec4(acc[r][4 * q], acc[r][4 * q + 1], acc[r][4 * q + 2], acc[r][4 * q + 3]) + bias4[q];
 #ifdef FUSED
-                if (HAS_RES != 0) v += texelFetch(Res, i4);
+                if (HAS_RES != 0) v += LD4(Res, i4);
                 if (RELU != 0) v = max(v, vec4(0.0));
                 if (WRITE_Y != 0) y4[i4] = v;
                 if (HAS_Z != 0) {

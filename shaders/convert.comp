@@ -5,12 +5,12 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
-layout(binding = 0) uniform usamplerBuffer x;
+CTVK_IN_U16(0, x)
 layout(std430, binding = 1) writeonly buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) writeonly buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; float scale; float offset; } p;
 
-float f(uint i) { return p.scale * float(texelFetch(x, int(i)).r) + p.offset; }
+float f(uint i) { return p.scale * float(LDU16(x, int(i))) + p.offset; }
 
 void main()
 {

@@ -11,14 +11,14 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int OP = 0;
 layout(constant_id = 1) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) writeonly buffer H4 { uvec2 h4[]; };
 layout(std430, binding = 1) writeonly buffer H1 { uint16_t h1[]; };
 layout(std430, binding = 1) writeonly buffer F4 { vec4 f4[]; };
 layout(std430, binding = 1) writeonly buffer F1 { float f1[]; };
 layout(push_constant) uniform P { uint n; } p;
 
-float f(uint i) { return texelFetch(x, int(i)).r; }
+float f(uint i) { return LD(x, int(i)); }
 
 // IEEE binary16 bits of v, round to nearest even; overflow to infinity, NaN stays NaN.
 uint half_bits(float v)

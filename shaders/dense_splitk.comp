@@ -13,8 +13,8 @@ layout(constant_id = 2) const int HAS_BIAS = 0;
 layout(constant_id = 3) const int RELU = 0;
 const int MAXC = 16;      // outputs per row (the launcher checks)
 
-layout(binding = 0) uniform samplerBuffer src;    // x (stage 0) or partials (stage 1)
-layout(binding = 1) uniform samplerBuffer w;      // (in, out) row-major
+CTVK_IN(0, src)    // x (stage 0) or partials (stage 1)
+CTVK_IN(1, w)      // (in, out) row-major
 layout(binding = 2) uniform samplerBuffer bias;
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P { int N, KD, NC, P; } p;
@@ -28,9 +28,9 @@ void main()
         for (int c = 0; c < MAXC; c++) acc[c] = 0.0;
         int xb = n * p.KD;
         for (int k = lane; k < p.KD; k += p.P) {
-            float xv = texelFetch(src, xb + k).r;
+            float xv = LD(src, xb + k);
             for (int c = 0; c < MAXC; c++)
-                if (c < p.NC) acc[c] = fma(xv, texelFetch(w, k * p.NC + c).r, acc[c]);
+                if (c < p.NC) acc[c] = fma(xv, LD(w, k * p.NC + c), acc[c]);
         }
         for (int c = 0; c < MAXC; c++)
             if (c < p.NC) y[(n * p.NC + c) * p.P + lane] = acc[c];
@@ -40,7 +40,7 @@ void main()
     if (i >= p.N * p.NC) return;
     int c = i % p.NC;
     float s = 0.0;
-    for (int l = 0; l < p.P; l++) s += texelFetch(src, i * p.P + l).r;
+    for (int l = 0; l < p.P; l++) s += LD(src, i * p.P + l);
     if (HAS_BIAS != 0) s += texelFetch(bias, c).r;
     y[i] = RELU != 0 ? max(s, 0.0) : s;
 }

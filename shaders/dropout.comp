@@ -8,7 +8,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; uint k0, k1, thresh; float scale; uint first; } p;
@@ -24,7 +24,7 @@ uint lowbias32(uint v)
 float f(uint i)
 {
     uint h = lowbias32(lowbias32((p.first + i) ^ p.k0) + p.k1);
-    return h >= p.thresh ? texelFetch(x, int(i)).r * p.scale : 0.0;
+    return h >= p.thresh ? LD(x, int(i)) * p.scale : 0.0;
 }
 
 #include "ops4.glsl"

@@ -7,7 +7,7 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int OP = 0;
 layout(constant_id = 1) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; float a; float b; float value; } p;
@@ -15,8 +15,8 @@ layout(push_constant) uniform P { uint n; float a; float b; float value; } p;
 float f(uint i)
 {
     if (OP == 0) return p.value;
-    if (OP == 1) return texelFetch(x, int(i)).r;
-    return p.a * texelFetch(x, int(i)).r + p.b * y1[i];
+    if (OP == 1) return LD(x, int(i));
+    return p.a * LD(x, int(i)) + p.b * y1[i];
 }
 
 void main()

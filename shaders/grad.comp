@@ -7,7 +7,7 @@ layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int OP = 0;
 layout(constant_id = 1) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; float s; } p;
@@ -21,8 +21,8 @@ void main()
         if (OP == 0) {
             y4[q] = vec4(0.0);
         } else if (OP == 1) {
-            vec4 g = vec4(texelFetch(x, int(base)).r, texelFetch(x, int(base + 1u)).r,
-                          texelFetch(x, int(base + 2u)).r, texelFetch(x, int(base + 3u)).r);
+            vec4 g = vec4(LD(x, int(base)), LD(x, int(base + 1u)),
+                          LD(x, int(base + 2u)), LD(x, int(base + 3u)));
             y4[q] = y4[q] + p.s * g;
         } else {
             y4[q] = p.s * y4[q];
@@ -30,7 +30,7 @@ void main()
     } else {
         for (uint i = base; i < p.n; i++) {
             if (OP == 0) y1[i] = 0.0;
-            else if (OP == 1) y1[i] = y1[i] + p.s * texelFetch(x, int(i)).r;
+            else if (OP == 1) y1[i] = y1[i] + p.s * LD(x, int(i));
             else y1[i] = p.s * y1[i];
         }
     }

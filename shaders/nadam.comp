@@ -8,7 +8,7 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
-layout(binding = 0) uniform samplerBuffer g;
+CTVK_IN(0, g)
 layout(std430, binding = 1) buffer P4 { vec4 p4[]; };
 layout(std430, binding = 1) buffer P1 { float p1[]; };
 layout(std430, binding = 2) buffer M4 { vec4 m4[]; };
@@ -26,8 +26,8 @@ void main()
     if (base >= k.n) return;
     if (base + 3u < k.n) {
         uint q = base / 4u;
-        vec4 gr = vec4(texelFetch(g, int(base)).r, texelFetch(g, int(base + 1u)).r,
-                       texelFetch(g, int(base + 2u)).r, texelFetch(g, int(base + 3u)).r);
+        vec4 gr = vec4(LD(g, int(base)), LD(g, int(base + 1u)),
+                       LD(g, int(base + 2u)), LD(g, int(base + 3u)));
         vec4 m = k.b1 * m4[q] + k.omb1 * gr;
         vec4 v = k.b2 * v4[q] + k.omb2 * (gr * gr);
         m4[q] = m;
@@ -35,7 +35,7 @@ void main()
         p4[q] = p4[q] - k.lr * (k.c_m * m + k.c_g * gr) / (sqrt(k.c_v * v) + k.eps);
     } else {
         for (uint i = base; i < k.n; i++) {
-            float gr = texelFetch(g, int(i)).r;
+            float gr = LD(g, int(i));
             float m = k.b1 * m1[i] + k.omb1 * gr;
             float v = k.b2 * v1[i] + k.omb2 * (gr * gr);
             m1[i] = m;

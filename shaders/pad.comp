@@ -7,7 +7,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; int top, left; } p;
@@ -19,7 +19,7 @@ float f(uint i)
     uint oh = t % p.OH, nn = t / p.OH;
     int ih = int(oh) - p.top, iw = int(ow) - p.left;
     if (ih < 0 || iw < 0 || ih >= int(p.H) || iw >= int(p.W)) return 0.0;
-    return texelFetch(x, int(((nn * p.H + uint(ih)) * p.W + uint(iw)) * p.C + c)).r;
+    return LD(x, int(((nn * p.H + uint(ih)) * p.W + uint(iw)) * p.C + c));
 }
 
 #include "ops4.glsl"

@@ -12,7 +12,7 @@ layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ARG = false;
 layout(constant_id = 2) const bool VEC = false;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, binding = 1) writeonly buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 2) writeonly buffer A { uint arg[]; };
@@ -22,7 +22,7 @@ layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; int k, s, pt, pl
 float at(uint nn, int ih, int iw, uint c)
 {
     if (ih < 0 || iw < 0 || ih >= int(p.H) || iw >= int(p.W)) return 0.0;
-    return texelFetch(x, int(((nn * p.H + uint(ih)) * p.W + uint(iw)) * p.C + c)).r;
+    return LD(x, int(((nn * p.H + uint(ih)) * p.W + uint(iw)) * p.C + c));
 }
 
 void main()
@@ -44,7 +44,7 @@ void main()
             for (int kx = 0; kx < p.k; kx++) {
                 int iw = w0 + kx;
                 bool ok = okh && uint(iw) < p.W;
-                vec4 v = texelFetch(x, ok ? base + ih * rowq + iw * int(C4) : 0);
+                vec4 v = LD4(x, ok ? base + ih * rowq + iw * int(C4) : 0);
                 v = ok ? v : vec4(0.0);
                 if (ky == 0 && kx == 0) { best = v; continue; }
                 bvec4 gt = greaterThan(v, best);

@@ -10,8 +10,8 @@ layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const bool ACC = false;
 layout(constant_id = 2) const bool VEC = false;
 
-layout(binding = 0) uniform samplerBuffer g;
-layout(binding = 1) uniform usamplerBuffer arg;
+CTVK_IN(0, g)
+CTVK_IN_U32(1, arg)
 layout(std430, binding = 2) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 2) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; int k, s, pt, pl; } p;
@@ -33,8 +33,8 @@ vec4 gather(uint pix, uint cq, uint Cq, bool vec)
         for (int ow = ow0; ow <= ow1; ow++) {
             int o = int(((nn * p.OH + uint(oh)) * p.OW + uint(ow)) * Cq + cq);
             uint want = uint((hp - oh * p.s) * p.k + (wp - ow * p.s));
-            if (vec) sum += mix(vec4(0.0), texelFetch(g, o), equal(texelFetch(arg, o), uvec4(want)));
-            else if (texelFetch(arg, o).r == want) sum.x += texelFetch(g, o).r;
+            if (vec) sum += mix(vec4(0.0), LD4(g, o), equal(LDU4(arg, o), uvec4(want)));
+            else if (LDU(arg, o) == want) sum.x += LD(g, o);
         }
     return sum;
 }

@@ -10,7 +10,7 @@ layout(constant_id = 0) const int OP = 0;
 layout(constant_id = 1) const uint LOCAL = 64;
 layout(constant_id = 2) const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer x;
+CTVK_IN(0, x)
 layout(std430, binding = 1) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 1) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n; uint H, W, C, OH, OW; } p;
@@ -24,7 +24,7 @@ float f(uint i)
         uint ow = pix % p.OW, t = pix / p.OW;
         uint oh = t % p.OH, nn = t / p.OH;
         uint ih = oh * p.H / p.OH, iw = ow * p.W / p.OW;
-        return texelFetch(x, int(((nn * p.H + ih) * p.W + iw) * p.C + c)).r;
+        return LD(x, int(((nn * p.H + ih) * p.W + iw) * p.C + c));
     }
     uint iw = pix % p.W, t = pix / p.W;
     uint ih = t % p.H, nn = t / p.H;
@@ -33,7 +33,7 @@ float f(uint i)
     float sum = 0.0;
     for (uint oh = oh0; oh < oh1; oh++)
         for (uint ow = ow0; ow < ow1; ow++)
-            sum += texelFetch(x, int(((nn * p.OH + oh) * p.OW + ow) * p.C + c)).r;
+            sum += LD(x, int(((nn * p.OH + oh) * p.OW + ow) * p.C + c));
     return sum;
 }
 

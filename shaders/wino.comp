@@ -23,9 +23,9 @@ layout(constant_id = 6) const int ACC = 0;       // stage 1: y += result
 layout(constant_id = 7) const int TILE = 2;
 const int R = TILE + 2;
 
-layout(binding = 0) uniform samplerBuffer src;   // x, M or w, 4-component view
+CTVK_IN(0, src)   // x, M or w, 4-component view
 layout(binding = 1) uniform samplerBuffer bias;  // stage 1 with HAS_BIAS (else any)
-layout(binding = 2) uniform samplerBuffer res;   // stage 1 with RESID, 4-component view (else any)
+CTVK_IN(2, res)   // stage 1 with RESID, 4-component view (else any)
 layout(std430, binding = 3) buffer Y4 { vec4 y4[]; };
 
 layout(push_constant) uniform P {
@@ -91,13 +91,13 @@ void main()
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++) {
                 if (FLIP == 0) {
-                    g[i][j] = texelFetch(src, ((i * 3 + j) * p.C + ci) * K4 + k4);
+                    g[i][j] = LD4(src, ((i * 3 + j) * p.C + ci) * K4 + k4);
                     continue;
                 }
                 // w is (3, 3, K, C) HWIO: element [2-i][2-j][k][ci] for the 4 k of this invocation
                 int b = (((2 - i) * 3 + (2 - j)) * p.K + 4 * k4) * p.C + ci;
-                g[i][j] = vec4(texelFetch(src, b).r, texelFetch(src, b + p.C).r, texelFetch(src, b + 2 * p.C).r,
-                               texelFetch(src, b + 3 * p.C).r);
+                g[i][j] = vec4(LD(src, b), LD(src, b + p.C), LD(src, b + 2 * p.C),
+                               LD(src, b + 3 * p.C));
             }
         for (int j = 0; j < 3; j++) {        // G g, column j
             vec4 col[3] = vec4[3](g[0][j], g[1][j], g[2][j]), r[6];
@@ -127,7 +127,7 @@ void main()
             for (int j = 0; j < R; j++) {
                 int ih = h0 + i, iw = w0 + j;
                 bool ok = uint(ih) < uint(p.H) && uint(iw) < uint(p.W);
-                d[i][j] = ok ? texelFetch(src, ((n * p.H + ih) * p.W + iw) * C4 + c4) : vec4(0.0);
+                d[i][j] = ok ? LD4(src, ((n * p.H + ih) * p.W + iw) * C4 + c4) : vec4(0.0);
             }
         for (int j = 0; j < R; j++) {        // B^T d, column j
             vec4 col[6], r[6];
@@ -147,7 +147,7 @@ void main()
     if (t >= p.T) return;
     vec4 m[6][6], s[4][6];
     for (int i = 0; i < R; i++)
-        for (int j = 0; j < R; j++) m[i][j] = texelFetch(src, (i * R + j) * plane + idx);
+        for (int j = 0; j < R; j++) m[i][j] = LD4(src, (i * R + j) * plane + idx);
     for (int j = 0; j < R; j++) {            // A^T M, column j
         vec4 col[6], o[4];
         for (int i = 0; i < R; i++) col[i] = m[i][j];
@@ -171,7 +171,7 @@ void main()
             if (ow >= p.W) break;
             vec4 v = o[j] + bv;
             int o4 = ((n * p.H + oh) * p.W + ow) * C4 + c4;
-            if (RESID != 0) v += texelFetch(res, o4);
+            if (RESID != 0) v += LD4(res, o4);
             if (RELU != 0) v = max(v, vec4(0.0));
             if (ACC != 0) v += y4[o4];
             y4[o4] = v;

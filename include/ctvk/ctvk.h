@@ -49,6 +49,18 @@ typedef enum ctvk_variant {
     CTVK_VARIANT_CPU = 2    /* texel-buffer reads, 8-lane workgroups, register blocking (lavapipe) */
 } ctvk_variant;
 
+/* Which device limits and optional features ctvk uses. MINIMUM treats any device as one that
+ * reports exactly the Vulkan 1.1 required limits and no optional feature (maxTexelBufferElements
+ * 65536, maxPerStageDescriptorStorageBuffers 4, maxComputeWorkGroupInvocations 128, 16 KiB shared
+ * memory, 128 MiB storage buffers, 256-byte alignments; no push descriptors, 16-bit storage,
+ * float16, timestamps, debug labels or unified memory; staging memory flushed and invalidated as
+ * if it were not coherent), so the portable paths run on any device. */
+typedef enum ctvk_limits {
+    CTVK_LIMITS_AUTO = 0,      /* $CTVK_LIMITS ("device" or "minimum"), else DEVICE */
+    CTVK_LIMITS_DEVICE = 1,    /* what the device reports */
+    CTVK_LIMITS_MINIMUM = 2    /* the specification's minimums */
+} ctvk_limits;
+
 typedef struct ctvk_options {
     const char *device;        /* index ("1") or name substring ("llvmpipe"), or a comma list of them
                                   (entry `share` modulo its length); NULL: $CTVK_DEVICE, else auto */
@@ -64,6 +76,7 @@ typedef struct ctvk_options {
     int no_push_descriptors;   /* use pooled descriptor sets even where push descriptors exist */
     uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
     uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
+    ctvk_limits limits;        /* the device's limits, or the specification's minimums */
 } ctvk_options;
 
 void ctvk_options_default(ctvk_options *o);
@@ -90,7 +103,15 @@ typedef struct ctvk_device_info {
     uint64_t max_storage_buffer_range;
     uint32_t max_shared_memory, max_workgroup_invocations;
     float timestamp_period;    /* ns per tick; 0 if the compute queue has no timestamps */
+    uint32_t max_texel_buffer_elements, max_storage_buffers_per_stage;
+    int limits_minimum;        /* the limits above are the specification's minimums (the clamp) */
+    int coherent_staging;      /* host-visible memory is written and read without flush/invalidate */
+    char quirks[256];          /* what the quirks table says of this device ("" if nothing) */
 } ctvk_device_info;
+
+/* One line per choice ctvk makes for this device, with the reason ("storage-buffer inputs for
+ * tensors over 65536 elements: maxTexelBufferElements 65536"), '\n'-separated, into buf. */
+void ctvk_device_paths(const ctvk_device_info *info, char *buf, size_t n);
 
 const char *ctvk_device_type_name(ctvk_device_type t);
 
@@ -121,6 +142,12 @@ typedef struct ctvk_stats {
     int pipeline_cache_state;          /* 1 loaded from disk, 0 no file, -1 file rejected */
     char pipeline_cache_note[256];     /* why a cache file was rejected */
     uint64_t submits, dispatches, barriers;
+    /* what the device was asked for, for the limits tests: the largest texel-buffer view (elements),
+     * workgroup (invocations) and number of storage-buffer bindings of any pipeline created, the
+     * dispatches that read their inputs through storage buffers (tensors too large or misaligned
+     * for texel buffers), and the flushes and invalidations of non-coherent host memory */
+    uint64_t max_texel_view_elements, max_workgroup_invocations, max_storage_bindings;
+    uint64_t storage_input_dispatches, host_flushes, host_invalidates;
 } ctvk_stats;
 void ctvk_get_stats(const ctvk_ctx *ctx, ctvk_stats *s);
 
