@@ -164,6 +164,12 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
         if ((s = ctvk_config_bool(c, "device", "push_descriptors", 1, &b))) return s;
         o->no_push_descriptors = !b;
     }
+    if ((v = lookup(c, "device", "limits"))) {
+        if (!strcasecmp(v, "device")) o->limits = CTVK_LIMITS_DEVICE;
+        else if (!strcasecmp(v, "minimum")) o->limits = CTVK_LIMITS_MINIMUM;
+        else return ctvk__fail(CTVK_ERR_ARG, "config %s: [device] limits = '%s': expected device or minimum",
+                               c->path, v);
+    }
     if ((v = lookup(c, "device", "variant"))) {
         if (!strcasecmp(v, "auto")) o->variant = CTVK_VARIANT_AUTO;
         else if (!strcasecmp(v, "gpu")) o->variant = CTVK_VARIANT_GPU;

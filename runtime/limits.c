@@ -117,6 +117,11 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
 #define LINE(...) do { if (k < n) { int w_ = snprintf(buf + k, n - k, __VA_ARGS__); if (w_ > 0) k += (size_t)w_; } } while (0)
     if (n) buf[0] = 0;
     if (x->limits_minimum) LINE("limits clamp: the Vulkan 1.1 required minimums, no optional feature\n");
+    ctvk_variant v = ctvk__quirks_variant(x);
+    if (v == CTVK_VARIANT_AUTO) v = x->type == CTVK_DEVICE_CPU ? CTVK_VARIANT_CPU : CTVK_VARIANT_GPU;
+    LINE("kernel family %s (%s)\n", v == CTVK_VARIANT_CPU ? "cpu: texel-buffer reads, 8 lanes, 16x16 register blocks"
+                                                         : "gpu: shared-memory tiles",
+         ctvk__quirks_variant(x) != CTVK_VARIANT_AUTO ? "the quirks table" : "by device type");
     LINE("texel-buffer inputs up to %u elements (maxTexelBufferElements); larger or misaligned inputs "
          "through storage buffers, at most %u per kernel (maxPerStageDescriptorStorageBuffers)%s\n",
          x->max_texel_buffer_elements, x->max_storage_buffers_per_stage,

@@ -2,6 +2,7 @@
 #include "tools/cli.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char cmd_devices_help[] =
     "usage: ctvk devices [CONFIG] [--device D] [--set device.name=D]\n\n"
@@ -62,8 +63,11 @@ int cmd_devices(int argc, char **argv)
         printf("    push descriptors %s, memory budget %s, unified memory %s, timestamps %s\n",
                yes(x->push_descriptors), yes(x->memory_budget), yes(x->unified_memory),
                yes(x->timestamp_period > 0));
-        printf("    kernels: %s variant\n", x->type == CTVK_DEVICE_CPU ? "cpu (texel buffers, 8 lanes)"
-                                                                       : "gpu (shared-memory tiles)");
+        printf("    texel buffers up to %u elements, %u storage buffers per kernel\n", x->max_texel_buffer_elements,
+               x->max_storage_buffers_per_stage);
+        char paths[2048];
+        ctvk_device_paths(x, paths, sizeof paths);
+        for (char *line = strtok(paths, "\n"); line; line = strtok(NULL, "\n")) printf("    path: %s\n", line);
     }
     if (chosen >= 0) printf("chosen: %d (%s)\n", chosen, d[chosen].name);
     else fprintf(stderr, "ctvk devices: %s\n", ctvk_error());

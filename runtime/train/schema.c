@@ -83,6 +83,7 @@ static const key_spec SCHEMA[] = {
     {"device", "profile", S_BOOL, 0, 0, NULL},
     {"device", "variant", S_ENUM, 0, 0, "auto|gpu|cpu"},
     {"device", "push_descriptors", S_BOOL, 0, 0, NULL},
+    {"device", "limits", S_ENUM, 0, 0, "device|minimum"},
     {"device", "memory_limit_mb", S_INT, 0, 1 << 30, NULL},
     {"device", "max_dispatches_per_submit", S_INT, 0, 1 << 24, NULL},
     {"output", "dir", S_STR, 0, 0, NULL},
