@@ -178,11 +178,11 @@ static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int
     if (xs.c < 64 || !ctvk_conv2d_winograd_ok(net->ctx, p, xs, cout)) return 0;
     size_t nv, nm;
     ctvk_conv2d_winograd_workspace(p, xs, cout, m, &nv, &nm);
-    uint64_t limit = ctvk__net_bind_limit(net), texels = net->ctx->props.limits.maxTexelBufferElements;
-    /* the transformed weights are also bound whole through a 1-component view */
+    /* the workspaces and the transformed weights are each bound whole (a texel buffer where they
+     * fit one, else a storage buffer) */
+    uint64_t limit = ctvk__net_bind_limit(net);
     uint64_t nu = ctvk_conv2d_winograd_weights_count(xs.c, cout, m);
-    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nv / 4 > texels ||
-        nm / 4 > texels || nu * sizeof(float) > limit || nu > texels)
+    if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nu * sizeof(float) > limit)
         return 0;
     if (nv > net->wino_v_count) net->wino_v_count = nv;
     if (nm > net->wino_m_count) net->wino_m_count = nm;

@@ -43,6 +43,38 @@ if(VALGRIND AND NOT CTVK_SANITIZE)
                    $<TARGET_FILE:test_suballoc>)
 endif()
 
+# Labels: a change is checked in seconds with `ctest -L kernels` (or net, ct, train, runtime, cli,
+# mpi, drivers); `slow` marks the tests of minutes. `portable` is what .ci/run also runs on
+# SwiftShader and under the limits clamp (CTVK_LIMITS=minimum): every kernel and network test and
+# the pipeline CLI tests.
+set(CTVK_LABEL_kernels test_act test_augment test_bn test_conv test_convert test_dense test_dropout
+    test_elementwise test_grad test_loss test_nadam test_pool test_resize test_wino test_limits)
+set(CTVK_LABEL_net test_net test_net_slices test_models test_checkpoint test_keras)
+set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff cli_ct_dataset
+    cli_ct_phantom cli_ct_select)
+set(CTVK_LABEL_train test_eval cli_accuracy cli_eval cli_pipeline cli_train_faults)
+set(CTVK_LABEL_runtime test_memory test_suballoc test_suballoc_valgrind test_pipeline_cache test_profile
+    test_faults test_fuzz_regressions)
+set(CTVK_LABEL_cli cli_accuracy cli_ct_dataset cli_ct_phantom cli_ct_select cli_drivers cli_errors cli_eval
+    cli_install cli_keras cli_mpi cli_pipeline cli_renderdoc cli_train_faults)
+set(CTVK_LABEL_mpi cli_mpi)
+set(CTVK_LABEL_drivers cli_drivers test_limits)
+set(CTVK_LABEL_slow test_conv test_net test_net_slices cli_accuracy cli_mpi cli_drivers)
+set(CTVK_LABEL_portable ${CTVK_LABEL_kernels} ${CTVK_LABEL_net} cli_pipeline)
+get_property(CTVK_ALL_TESTS DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+foreach(t ${CTVK_ALL_TESTS})
+  set(labels "")
+  foreach(l kernels net ct train runtime cli mpi drivers slow portable)
+    if(t IN_LIST CTVK_LABEL_${l})
+      list(APPEND labels ${l})
+    endif()
+  endforeach()
+  if(NOT labels)
+    message(FATAL_ERROR "test ${t} has no ctest label: add it to a CTVK_LABEL_* list in tests/tests.cmake")
+  endif()
+  set_tests_properties(${t} PROPERTIES LABELS "${labels}")
+endforeach()
+
 # Fuzzing (optional): -DCTVK_FUZZ=ON with clang builds tests/fuzz/fuzz_* (see tools/fuzz.sh).
 if(CTVK_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   include(${CMAKE_SOURCE_DIR}/tests/fuzz/CMakeLists.txt)

@@ -11,4 +11,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
   libtiff-dev libiniparser-dev libhdf5-dev libpng-dev zlib1g-dev \
   python3-numpy python3-tifffile valgrind librenderdoc \
-  libopenmpi-dev openmpi-bin >/dev/null
+  libopenmpi-dev openmpi-bin \
+  chromium >/dev/null
+# chromium brings SwiftShader, a second conformant Vulkan implementation on the CPU
+# (/usr/lib/chromium/vk_swiftshader_icd.json, chosen with VK_ICD_FILENAMES), which the tests also
+# run on, and a browser for checking the HTML report.
