@@ -460,21 +460,18 @@ static VkMappedMemoryRange staging_range(const ctvk_ctx *ctx, uint64_t bytes)
                                  .offset = 0, .size = size};
 }
 
-static ctvk_status staging_flush(ctvk_ctx *ctx, uint64_t bytes)
+/* write: the host wrote the staging buffer (flush); else the device did (invalidate) */
+static ctvk_status staging_sync(ctvk_ctx *ctx, uint64_t bytes, int write)
 {
     if (ctx->info.coherent_staging) return CTVK_OK;
     VkMappedMemoryRange r = staging_range(ctx, bytes);
-    VK_TRY(vkFlushMappedMemoryRanges(ctx->device, 1, &r));
-    ctx->stats.host_flushes++;
-    return CTVK_OK;
-}
-
-static ctvk_status staging_invalidate(ctvk_ctx *ctx, uint64_t bytes)
-{
-    if (ctx->info.coherent_staging) return CTVK_OK;
-    VkMappedMemoryRange r = staging_range(ctx, bytes);
-    VK_TRY(vkInvalidateMappedMemoryRanges(ctx->device, 1, &r));
-    ctx->stats.host_invalidates++;
+    if (write) {
+        VK_TRY(vkFlushMappedMemoryRanges(ctx->device, 1, &r));
+        ctx->stats.host_flushes++;
+    } else {
+        VK_TRY(vkInvalidateMappedMemoryRanges(ctx->device, 1, &r));
+        ctx->stats.host_invalidates++;
+    }
     return CTVK_OK;
 }
 
@@ -497,7 +494,7 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
     }
     CTVK_TRY(staging_reserve(ctx, bytes));
     memcpy(ctx->mem.staging_mapped, src, bytes);
-    CTVK_TRY(staging_flush(ctx, bytes));
+    CTVK_TRY(staging_sync(ctx, bytes, 1));
     CTVK_TRY(ctvk__record_copy(ctx, ctx->mem.staging_buffer, 0, t->block->buffer, t->offset, bytes));
     return ctvk_sync(ctx);
 }
@@ -519,7 +516,7 @@ ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
     CTVK_TRY(staging_reserve(ctx, bytes));
     CTVK_TRY(ctvk__record_copy(ctx, t->block->buffer, t->offset, ctx->mem.staging_buffer, 0, bytes));
     CTVK_TRY(ctvk_sync(ctx));
-    CTVK_TRY(staging_invalidate(ctx, bytes));
+    CTVK_TRY(staging_sync(ctx, bytes, 0));
     memcpy(dst, ctx->mem.staging_mapped, bytes);
     return CTVK_OK;
 }

@@ -52,8 +52,6 @@ ok "clamp: the same epoch metrics" 'diff <(cut -d, -f1-5 "$T/lavapipe/fold1/trai
 # which Nadam scales to steps of up to (1 - beta1) / sqrt(1 - beta2) * lr = 3.2e-4 each, so for them
 # only 2 * 3.2e-4 * 6 steps = 3.8e-3 holds (measured 1.1e-4).
 "$BIN" compare "$T/lavapipe/fold1/last.ckpt" "$T/swift/fold1/last.ckpt" --tensors > "$T/cmp.txt" 2>&1 || bad "compare"
-worst() { awk -v noise="$2" '$1 != "" && NF == 3 { is_noise = ($2 == "bias:0" && $1 ~ /_conv$/) || $2 == "moving_mean:0";
-          if (is_noise == noise && $3 > m) m = $3 } END { printf "%g\n", m + 0 }' "$1"; }
 w=$(worst "$T/cmp.txt" 0); n=$(worst "$T/cmp.txt" 1)
 echo "SwiftShader vs lavapipe: largest difference $w (parameters with a gradient), $n (zero-gradient biases, moving means)"
 ok "SwiftShader: parameters with a gradient differ by $w > 1e-5" "awk 'BEGIN { exit !($w <= 1e-5) }'"

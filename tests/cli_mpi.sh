@@ -37,8 +37,6 @@ ok "one summary line, from rank 0" '[ "$(grep -c "^fold 1: 2 epochs" <<<"$("${MP
 # (1 - beta1) / sqrt(1 - beta2) * lr = 3.2e-3 each), and the moving means those biases shift. For
 # them only the Nadam bound holds: 2 * 3.2e-3 * 12 steps = 0.077 (measured 8e-4).
 "$BIN" compare "$T/one/fold1/last.ckpt" "$T/two/fold1/last.ckpt" --tensors > "$T/cmp.txt" 2>&1 || bad "compare"
-worst() { awk -v noise="$2" '$1 != "" && NF == 3 { is_noise = ($2 == "bias:0" && $1 ~ /_conv$/) || $2 == "moving_mean:0";
-          if (is_noise == noise && $3 > m) m = $3 } END { printf "%g\n", m + 0 }' "$1"; }
 w=$(worst "$T/cmp.txt" 0); n=$(worst "$T/cmp.txt" 1)
 echo "2 ranks vs 1 rank: largest difference $w (parameters with a gradient), $n (zero-gradient biases, moving means)"
 ok "2 ranks vs 1 rank: parameters with a gradient differ by $w > 1e-5" "awk 'BEGIN { exit !($w <= 1e-5) }'"

@@ -24,6 +24,11 @@ check() {
     local what=$1; shift
     if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
 }
+# worst FILE NOISE: the largest difference in a `ctvk compare --tensors` listing among the tensors
+# without a gradient (NOISE 1: conv biases that a batch norm normalises, moving means) or with one
+# (NOISE 0)
+worst() { awk -v noise="$2" '$1 != "" && NF == 3 { is_noise = ($2 == "bias:0" && $1 ~ /_conv$/) || $2 == "moving_mean:0";
+          if (is_noise == noise && $3 > m) m = $3 } END { printf "%g\n", m + 0 }' "$1"; }
 # finish NAME: the closing line; the script's exit status
 finish() { echo "$1: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
 # good / bad DESCRIPTION: count an outcome decided by the caller ("test ... && good || bad why")
