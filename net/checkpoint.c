@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +106,11 @@ size_t ctvk_model_config_to_text(const ctvk_model_config *c, char *buf, size_t n
     }
     int r = snprintf(buf, n,
                      "arch=%s\nhead=%s\nheight=%d\nwidth=%d\nchannels=%d\nclasses=%d\nbn_eps=%.9g\n"
-                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\n",
+                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\ninput_scale=%.9g\n"
+                     "input_offset=%.9g\n",
                      c->arch, c->head, c->height, c->width, c->channels, c->classes, (double)c->bn_eps,
-                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths);
+                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths,
+                     (double)c->input_scale, (double)c->input_offset);
     return r < 0 ? 0 : (size_t)r;
 }
 
@@ -142,6 +145,7 @@ ctvk_status ctvk_model_config_from_text(const char *text, const char *what, ctvk
 {
     ctvk_model_config_default(c, "resnet50v2_fpn");
     c->arch[0] = 0;
+    c->input_recorded = 0;
     const char *p = text;
     char line[512];
     while (*p) {
@@ -173,6 +177,12 @@ ctvk_status ctvk_model_config_from_text(const char *text, const char *what, ctvk
             else if (k[0] == 'd') c->dropout = x;
             else if (k[3] == 'e') c->bn_eps = x;
             else c->bn_momentum = x;
+        } else if (!strcmp(k, "input_scale") || !strcmp(k, "input_offset")) {
+            char *end;
+            float x = strtof(v, &end);
+            if (end == v || *end || !isfinite(x)) bad = 1;
+            else if (k[6] == 's') c->input_scale = x, c->input_recorded = 1;
+            else c->input_offset = x, c->input_recorded = 1;
         } else if (!strcmp(k, "blocks") || !strcmp(k, "widths")) {
             int *dst = k[0] == 'b' ? c->blocks : c->widths, tmp[8] = {0};
             int n = parse_list(v, tmp, 8);
@@ -573,6 +583,8 @@ static ctvk_status check_arch(const char *path, const ctvk_model_config *f, cons
             ctvk_model_config_to_text(c, b, sizeof b);
             const char *sa = strstr(a, "stages="), *sb = strstr(b, "stages=");
             char *e;
+            if ((e = strstr(a, "input_scale="))) *e = 0;   /* the layers only */
+            if ((e = strstr(b, "input_scale="))) *e = 0;
             for (e = (char *)sa; *e; e++) if (*e == '\n') *e = ' ';
             for (e = (char *)sb; *e; e++) if (*e == '\n') *e = ' ';
             return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s is a small_resnet with %sbut the config asks for %s", path,

@@ -61,6 +61,12 @@ ctvk_status ctvk_model_config_load(const ctvk_config *cfg, ctvk_model_config *mc
     mc->bn_eps = (float)d;
     CTVK_TRY(ctvk_config_double(cfg, "model", "bn_momentum", 0.99, 0.0, 1.0, &d));
     mc->bn_momentum = (float)d;
+    /* the input transform is the network's: checkpoints carry it to infer and eval */
+    CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1.0, -1e30, 1e30, &d));
+    mc->input_scale = (float)d;
+    CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0.0, -1e30, 1e30, &d));
+    mc->input_offset = (float)d;
+    mc->input_recorded = 1;
     int n;
     CTVK_TRY(ctvk_config_int(cfg, "model", "stages", mc->stages, 1, 7, &v));
     mc->stages = (int)v;

@@ -16,6 +16,9 @@ void ctvk_model_config_default(ctvk_model_config *c, const char *arch)
     c->bn_eps = 1.001e-5f;
     c->bn_momentum = 0.99f;
     c->dropout = 0.5f;
+    c->input_scale = 1.0f;
+    c->input_offset = 0.0f;
+    c->input_recorded = 1;
     c->stages = 3;
     c->blocks[0] = c->blocks[1] = c->blocks[2] = 1;
     c->widths[0] = 16; c->widths[1] = 32; c->widths[2] = 64;

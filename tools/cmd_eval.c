@@ -100,6 +100,7 @@ int cmd_eval(int argc, char **argv)
     ctvk_eval_result r = {0};
     rc = 1;
     if (ctvk_data_from_config(cfg, &dopt) || ctvk_eval_options_from_config(cfg, &eo) ||
+        ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo) ||
         ctvk_select_from_config(cfg, &sp) || ctvk_dataset_open(&dopt, &d)) {
         rc = cli_fail("eval");
         goto done;

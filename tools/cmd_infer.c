@@ -82,7 +82,8 @@ int cmd_infer(int argc, char **argv)
     uint8_t *pred = NULL;
     rc = 1;
     long image_size;
-    if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_select_from_config(cfg, &sp) ||
+    if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo) ||
+        ctvk_select_from_config(cfg, &sp) ||
         ctvk_config_int(cfg, "data", "image_size", mc.height, 16, 4096, &image_size) || ctvk_series_scan(path, &set)) {
         rc = cli_fail("infer");
         goto done;

@@ -64,6 +64,11 @@ typedef struct ctvk_model_config {
     float bn_eps, bn_momentum, dropout;
     /* small_resnet */
     int stages, blocks[8], widths[8];
+    /* what the network was trained to see: input = input_scale * stored value + input_offset ([data]
+     * scale and offset). A checkpoint records them; input_recorded is 0 for a checkpoint older than
+     * that, whose input transform only its training config knows. */
+    float input_scale, input_offset;
+    int input_recorded;
 } ctvk_model_config;
 
 typedef struct ctvk_graph {

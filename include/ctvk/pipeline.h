@@ -43,6 +43,11 @@ typedef struct ctvk_eval_options {
 
 /* Reads [eval] and [data] (and [model] input_size for size). */
 ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_options *o);
+/* The input transform of the checkpoint's network (mc, from ctvk_checkpoint_peek_config) into o:
+ * a network sees what it was trained on. A config that sets [data] scale or offset to other values
+ * is refused, naming both; a checkpoint that does not record them keeps the config's. */
+ctvk_status ctvk_eval_options_from_model(const ctvk_config *cfg, const ctvk_model_config *mc, const char *ckpt,
+                                         ctvk_eval_options *o);
 
 typedef struct ctvk_patient_result {
     char id[32];              /* "patient5" */

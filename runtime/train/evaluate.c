@@ -11,6 +11,23 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------ options */
+ctvk_status ctvk_eval_options_from_model(const ctvk_config *cfg, const ctvk_model_config *mc, const char *ckpt,
+                                         ctvk_eval_options *o)
+{
+    if (!mc->input_recorded) return CTVK_OK;
+    const char *key[2] = {"scale", "offset"};
+    float want[2] = {mc->input_scale, mc->input_offset}, *have[2] = {&o->scale, &o->offset};
+    for (int i = 0; i < 2; i++) {
+        if (ctvk_config_has(cfg, "data", key[i]) && *have[i] != want[i])
+            return ctvk__fail(CTVK_ERR_ARG, "config %s: [data] %s = %.9g, but the network of %s was trained on "
+                              "%s = %.9g (input = scale x stored value + offset); drop the key or give the "
+                              "training's value", ctvk_config_path(cfg), key[i], (double)*have[i], ckpt, key[i],
+                              (double)want[i]);
+        *have[i] = want[i];
+    }
+    return CTVK_OK;
+}
+
 ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_options *o)
 {
     long v;
