@@ -163,6 +163,11 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
          * 128; devices limited to 128 invocations get 8x4 per invocation. */
         int tm = ctx->info.max_workgroup_invocations >= 256 ? 4 : 8, tn = 4, bm = 64, bn = 64, bk = 16;
         spec[4] = tm; spec[5] = tn; spec[6] = (bm / tm) * (bn / tn); spec[7] = bm; spec[8] = bn; spec[9] = bk;
+        uint32_t shared = (uint32_t)(bk * (bm + bn) * (int)sizeof(float));   /* As and Bs of conv_gpu.glsl */
+        if (shared > ctx->props.limits.maxComputeSharedMemorySize)
+            return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: the gpu kernels' tiles need %u bytes of shared memory, more "
+                              "than the %u of %s; use [device] variant = cpu", kname, shared,
+                              ctx->props.limits.maxComputeSharedMemorySize, ctx->info.name);
         rows_per_group = (uint32_t)bm;
         cols_per_group = (uint32_t)bn;
         shader = e ? "conv_gpu_f" : f16 ? "conv_gpu_h" : "conv_gpu";
