@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,18 @@ typedef struct importer {
     unsigned char *provided;    /* per graph tensor: the file has a weight for it */
 } importer;
 
+/* NaN or infinity in a weight would make every answer the same: refused by name. */
+static ctvk_status check_finite(const char *where, const char *weight, const float *x, size_t n)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) && !bad++) first = i;
+    if (!bad) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s holds %zu non-finite value%s (%s at index %zu): refusing "
+                      "weights that cannot give a valid answer", where, weight, bad, bad == 1 ? "" : "s",
+                      isnan(x[first]) ? "NaN" : "infinity", first);
+}
+
 static ctvk_status import_layer(importer *im, hid_t root, const char *lname)
 {
     char where[1200];
@@ -235,14 +248,17 @@ static ctvk_status import_layer(importer *im, hid_t root, const char *lname)
         } else if (same) {
             if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->params + p->offset) < 0)
                 s = ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s: cannot read its data", where, wn.v[k]);
-            else { im->rep.weights_loaded++; im->rep.floats_loaded += p->count; }
+            else if (!(s = check_finite(where, wn.v[k], im->params + p->offset, p->count))) {
+                im->rep.weights_loaded++;
+                im->rep.floats_loaded += p->count;
+            }
         } else if (sum) {
             size_t cin = (size_t)dims[2], hw = (size_t)p->dims[0] * (size_t)p->dims[1], f = (size_t)p->dims[3];
             float *t = malloc(hw * cin * f * sizeof *t);
             if (!t) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
             else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0)
                 s = ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s: cannot read its data", where, wn.v[k]);
-            else {
+            else if (!(s = check_finite(where, wn.v[k], t, hw * cin * f))) {
                 float *x = im->params + p->offset;
                 for (size_t i = 0; i < hw; i++)
                     for (size_t o = 0; o < f; o++) {
@@ -336,6 +352,21 @@ out:
     rep->unmatched = im.unmatched.s;
     rep->missing = im.missing.s;
     return CTVK_OK;
+}
+
+ctvk_status ctvk_keras_check_complete(const char *h5path, const ctvk_graph *g, const ctvk_keras_report *rep,
+                                      const char *allow)
+{
+    int tensors = 0, unmatched = 0;
+    for (int i = 0; i < g->nlayers; i++) tensors += g->layers[i].nparams;
+    for (const char *p = rep->unmatched; p && *p; p++) unmatched += *p == '\n';
+    if (rep->weights_loaded == tensors && !rep->weights_skipped && !unmatched) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_ARG, "keras weights %s: a partial import: %d of the %s model's %d weights loaded (%zu "
+                      "of %zu values), %d weight%s of the file skipped, %d of its layers not in the model, %d model "
+                      "weight%s left at their initialisation; refused (%s to accept it)", h5path, rep->weights_loaded,
+                      g->cfg.arch, tensors, rep->floats_loaded, g->params_total, rep->weights_skipped,
+                      rep->weights_skipped == 1 ? "" : "s", unmatched, rep->weights_missing,
+                      rep->weights_missing == 1 ? "" : "s", allow);
 }
 
 /* ------------------------------------------------------------------ export */

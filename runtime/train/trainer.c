@@ -29,6 +29,7 @@ typedef struct settings {
     ctvk_augment_config augc;
     float scale, offset;
     const char *weights;
+    int weights_partial;
     ctvk_conv1_from_rgb conv1;
 } settings;
 
@@ -77,6 +78,7 @@ static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
     CTVK_TRY(ctvk_config_bool(cfg, "augment", "vertical_flip", 1, &s->augc.vertical_flip));
     CTVK_TRY(ctvk_config_bool(cfg, "augment", "legacy_centre", 0, &b)); s->augc.legacy_centre = b;
     CTVK_TRY(ctvk_config_str(cfg, "model", "weights", NULL, &s->weights));
+    CTVK_TRY(ctvk_config_bool(cfg, "model", "weights_partial", 0, &s->weights_partial));
     CTVK_TRY(ctvk_config_str(cfg, "model", "conv1_from_rgb", "skip", &str));
     s->conv1 = !strcasecmp(str, "sum") ? CTVK_CONV1_SUM : CTVK_CONV1_SKIP;
     CTVK_TRY(ctvk_config_str(cfg, "output", "progress", "auto", &str));
@@ -672,9 +674,11 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
             ctvk_keras_report rep;
             s = ctvk_keras_import(t.s.weights, &t.g, p, t.s.conv1, &rep);
             if (!s && t.out)
-                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped)\n", rep.weights_loaded, t.s.weights,
-                        rep.weights_skipped);
-            if (!s) ctvk_keras_report_free(&rep);
+                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped, %d left at their initialisation)\n",
+                        rep.weights_loaded, t.s.weights, rep.weights_skipped, rep.weights_missing);
+            if (!s && !t.s.weights_partial)
+                s = ctvk_keras_check_complete(t.s.weights, &t.g, &rep, "[model] weights_partial = true");
+            ctvk_keras_report_free(&rep);
         }
         if (!s) s = ctvk_net_set_params(t.net, p);
         free(p);
