@@ -33,6 +33,9 @@ double ctvk__now(void);
  * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
  * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
 int ctvk__fault(const char *site);
+/* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
+ * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
+int ctvk__parse_decimal(const char *v, long *out);
 
 /* ------------------------------------------------------------------ memory */
 typedef struct ctvk_block {
