@@ -1,5 +1,6 @@
 /* The checkpoint file format (see include/ctvk/checkpoint.h for the layout). */
 #include "ctvk/checkpoint.h"
+#include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -474,8 +475,9 @@ static ctvk_status r_open(reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
-    r->f = fopen(path, "rb");
-    if (!r->f) return ctvk__fail(CTVK_ERR_IO, "checkpoint %s: cannot open it: %s", path, strerror(errno));
+    int e;
+    r->f = ctvk__fopen_regular(path, &e);
+    if (!r->f) return ctvk__fail(CTVK_ERR_IO, "checkpoint %s: cannot open it: %s", path, ctvk__open_error(e));
     struct stat st;
     if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(r->f);

@@ -2,6 +2,7 @@
  * montage as a data URI; no external resources). Missing pieces are shown as "not available". */
 #include "ctvk/ct.h"
 #include "ctvk/config.h"
+#include "runtime/fileio.h"
 #include "tools/cli.h"
 #include <errno.h>
 #include <math.h>
@@ -23,7 +24,7 @@ const char cmd_report_help[] =
 /* ------------------------------------------------------------------------------------ helpers */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ctvk__fopen_regular(path, NULL);
     if (!f) return NULL;
     char *s = NULL;
     size_t n = 0, cap = 0;
@@ -175,7 +176,7 @@ static void train_section(FILE *f, const char *dir)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/train_log.csv", dir);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     if (!in) { na(f, "training log (train_log.csv)"); return; }
     int cap = 64, n = 0;
     double *v[5];
@@ -253,7 +254,7 @@ static void patients_section(FILE *f, const char *dir, double thr)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/eval_patients.csv", dir);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     if (!in) { na(f, "per-patient results (eval_patients.csv)"); return; }
     int n = 0, cap = 0;
     patient_row *rows = NULL;
@@ -281,7 +282,7 @@ static void summary_section(FILE *f, const char *run)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/summary.csv", run);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     fprintf(f, "<h2>Cross-validation summary</h2>\n");
     if (!in) { na(f, "summary.csv (written by ctvk cv)"); return; }
     fprintf(f, "<table>\n");

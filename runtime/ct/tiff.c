@@ -5,6 +5,7 @@
  * strip images go around libtiff's strip reader: the rows asked for are read with one pread at the
  * offset the strip table gives, so selection decodes only the region's 100 rows of each slice. */
 #include "runtime/ct/ct_internal.h"
+#include "runtime/fileio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -235,10 +236,9 @@ ctvk_status ctvk__tiff_open(const char *path, ctvk__tiff **out, ctvk_tiff_info *
         free(t);
         return ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path);
     }
-    t->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (t->fd < 0) {
-        int e = errno;
-        ctvk_status s = tfail(t, CTVK_ERR_IO, "cannot open (%s)", strerror(e));
+    int e = ctvk__open_regular(path, &t->fd);
+    if (e) {
+        ctvk_status s = tfail(t, CTVK_ERR_IO, "cannot open (%s)", ctvk__open_error(e));
         ctvk__tiff_close(t);
         return s;
     }
