@@ -85,4 +85,8 @@ ok "nothing written" '[ ! -e "$T/toolong" ]'
 expect 0 "fold 1: 1 epochs, best training \(no validation: \[train\] validation = none\) accuracy" -- \
     "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/noval" --set train.validation=none
 
+# a slice of another size names the setting the size comes from (the network's input, not [data])
+expect 1 "the slice is 48x48, expected 32x32 \(the network's input size, \[model\] input_size = 32; set \[data\] resize = true" -- \
+    "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/size" --set model.input_size=32
+
 finish cli_run_folder
