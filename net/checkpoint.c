@@ -756,7 +756,7 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
         }
         if (!strcmp(tag, "CONF")) {
             if ((s = r_blob(r, tag, "model config", len, MAX_TEXT, 1, &buf))) goto out;
-            char what[1100];
+            char what[4400];
             snprintf(what, sizeof what, "checkpoint %s", r->path);
             if ((s = ctvk_model_config_from_text(buf, what, &ck->model))) goto out;
             if (want) {
@@ -897,7 +897,7 @@ ctvk_status ctvk_checkpoint_peek_config(const char *path, ctvk_model_config *cfg
         s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: it does not start with its model config (corrupt)", path);
     if (!s) s = r_blob(&r, tag, "model config", len, MAX_TEXT, 1, &buf);
     if (!s) {
-        char what[1100];
+        char what[4400];
         snprintf(what, sizeof what, "checkpoint %s", path);
         s = ctvk_model_config_from_text(buf, what, cfg);
     }

@@ -83,14 +83,15 @@ ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t l
     const char *p = data;
     size_t left = len;
     while (left) {
-        ssize_t w = write(fd, p, left);
+        /* tests: CTVK_FAULT=file-write makes the disk full half-way */
+        ssize_t w = ctvk__fault("file-write") ? (errno = ENOSPC, -1) : write(fd, p, left > 4096 ? 4096 : left);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            int e = errno;
+            int e = w == 0 ? ENOSPC : errno;
             close(fd);
             unlink(tmp);
-            return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (the previous file, if any, is unchanged)", path,
-                              strerror(e));
+            return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s%s (the previous file, if any, is unchanged; no partial "
+                              "file is left)", path, strerror(e), e == ENOSPC || e == EDQUOT ? ": the disk is full" : "");
         }
         p += w;
         left -= (size_t)w;
@@ -98,7 +99,8 @@ ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t l
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (the previous file, if any, is unchanged)", path, strerror(e));
+        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s%s (the previous file, if any, is unchanged; no partial "
+                          "file is left)", path, strerror(e), e == ENOSPC || e == EDQUOT ? ": the disk is full" : "");
     }
     if (rename(tmp, path) != 0) {
         int e = errno;

@@ -8,6 +8,8 @@
 #include <volk.h>
 
 /* ------------------------------------------------------------------ errors */
+/* The longest message ctvk_error() holds: enough for a few full paths (PATH_MAX 4096) and the cause. */
+#define CTVK_ERROR_MAX 16384
 ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctvk__clear_error(void);
 const char *ctvk__vk_result_name(VkResult r);

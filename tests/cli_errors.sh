@@ -57,4 +57,16 @@ expect 1 "config $T: cannot read it \(it is a folder, not a config file\)" -- "$
 mkfifo "$T/fifo.ini"
 CLI_TIMEOUT=20 expect 1 "config $T/fifo.ini: cannot read it \(not a regular file\)" -- "$BIN" smoke "$T/fifo.ini"
 
+# a message is never cut: a 2,000-character path and the cause after it both show
+seg=$(printf 'd%.0s' $(seq 240))
+LONG="$T/$seg/$seg/$seg/$seg/$seg/$seg/$seg/$seg"
+mkdir -p "$LONG"
+expect 1 "checkpoint $LONG/missing.ckpt: cannot open it: No such file or directory" -- \
+    "$BIN" export-keras "$LONG/missing.ckpt" --out "$T/x.h5"
+MID="$T/$seg/$seg/$seg"                       # a config line holds at most 1,022 bytes
+mkdir -p "$MID/none"
+printf '[data]\nroot = %s/none\nfolds_dir = %s/none\n[model]\narch = small_resnet\ninput_size = 16\n[output]\ndir = %s/run\n' \
+    "$MID" "$MID" "$MID" > "$T/longroot.ini"
+expect 1 "ctvk train: $MID/none: no fold lists there \(expected train1.csv" -- "$BIN" train "$T/longroot.ini" --fold 1
+
 finish cli_errors

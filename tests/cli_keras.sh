@@ -52,7 +52,7 @@ expect 1 "checkpoint $T/text.h5 is not a ctvk checkpoint \(bad magic\)" -- "$BIN
 expect 1 "keras weights $T/w.h5: a partial import: 41 of the small_resnet model's 44 weights loaded \([0-9]+ of [0-9]+ values\), 1 weight of the file skipped, 1 of its layers not in the model, 2 model weights left at their initialisation; refused \(--allow-partial to accept it\)" -- \
     "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/a.ckpt"
 check "a refused partial import writes nothing" test ! -e "$T/a.ckpt"
-expect 2 "--allow-partial given twice" -- "$BIN" import-keras "$T/w.h5" --allow-partial --allow-partial --out "$T/a.ckpt"
+expect 2 "--allow-partial is given twice \(argument 2: --allow-partial, argument 3: --allow-partial\)" -- "$BIN" import-keras "$T/w.h5" --allow-partial --allow-partial --out "$T/a.ckpt"
 expect 0 "loaded: 41 weights .*skipped \(the model's weights keep their initialisation\): 1 +conv1_conv/kernel:0: shape \(3, 3, 3, 4\) in the file, \(3, 3, 1, 4\) in the model .*not in the model \(ignored\): 1 +extra_dense \(2 weights\) .*not in the file \(initialised, seed 42\): 2 +predictions/kernel:0 +predictions/bias:0 .*wrote $T/a.ckpt \(small_resnet" -- \
     bash -c "'$BIN' import-keras '$T/w.h5' --config '$T/model.ini' --out '$T/a.ckpt' --allow-partial | tr '\n' ' '"
 expect 0 "loaded: 42 weights .*conv1_conv/kernel:0 summed over its input channels" -- \
@@ -79,6 +79,23 @@ expect 1 "checkpoint $T/bad.ckpt: tensor conv1_conv/kernel:0: CRC mismatch \(cor
 head -c 1000 "$T/a.ckpt" > "$T/short.ckpt"
 expect 1 "checkpoint $T/short.ckpt is truncated" -- "$BIN" export-keras "$T/short.ckpt" --out "$T/x.h5"
 check "nothing exported from bad checkpoints" test ! -e "$T/x.h5"
-expect 1 "keras weights $T/no/dir/x.h5: cannot create a temporary file" -- "$BIN" export-keras "$T/a.ckpt" --out "$T/no/dir/x.h5"
+expect 1 "keras weights: cannot write $T/no/dir/x.h5: No such file or directory" -- "$BIN" export-keras "$T/a.ckpt" --out "$T/no/dir/x.h5"
+
+# a full disk: said so, no partial or temporary file, the previous file kept, exit 1 (no HDF5 dump)
+cp "$T/e.h5" "$T/full.h5"
+out=$(CTVK_FAULT=file-write:3 "$BIN" export-keras "$T/a.ckpt" --out "$T/full.h5" 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "cannot write $T/full.h5: No space left on device: the disk is full" <<<"$out" && \
+    ! grep -qi "HDF5-DIAG\|H5F" <<<"$out" && good || { bad "full disk (fault): exit $rc"; echo "$out" | tail -3; }
+check "the previous file is kept" cmp -s "$T/e.h5" "$T/full.h5"
+check "no temporary file after the full disk" bash -c "! ls -a '$T' | grep -q tmp"
+# ... and a real one where a private mount namespace is allowed (root): a 32 KiB tmpfs
+mkdir -p "$T/mnt"
+if unshare -m true 2>/dev/null; then
+    out=$(unshare -m bash -c "mount -t tmpfs -o size=32k tmpfs '$T/mnt' && '$BIN' export-keras '$T/a.ckpt' --out '$T/mnt/w.h5'; echo \"rc=\$?\"; ls -A '$T/mnt'" 2>&1)
+    grep -q "rc=1" <<<"$out" && grep -q "No space left on device: the disk is full" <<<"$out" && \
+        ! grep -q "w.h5" <<<"$(tail -1 <<<"$out")" && good || { bad "full tmpfs"; echo "$out" | tail -3; }
+else
+    echo "cli_keras: no private mount namespace here: the real full-disk check is skipped (the fault injection ran)"
+fi
 
 finish cli_keras

@@ -54,12 +54,7 @@ int cmd_import_keras(int argc, char **argv)
             i += 2;
             continue;
         }
-        if (!strcmp(argv[i], "--allow-partial")) {
-            if (allow_partial) return cli_usage_error(cmd, "--allow-partial given twice");
-            allow_partial = 1;
-            i++;
-            continue;
-        }
+        if (!strcmp(argv[i], "--allow-partial")) { allow_partial = 1; i++; continue; }
         if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         if (weights) return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
         weights = argv[i++];

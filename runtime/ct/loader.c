@@ -19,7 +19,7 @@ typedef struct slot {
     int state, n, offset, global_n;
     long long g;
     ctvk_status err;
-    char msg[1200];
+    char msg[CTVK_ERROR_MAX];
 } slot;
 
 struct ctvk_loader {
@@ -34,9 +34,9 @@ struct ctvk_loader {
     long long next_claim, next_out;
     int stop, failed;
     size_t skipped;              /* skip_bad: slices skipped so far */
-    char skip_msg[1200];         /* the last skip's message */
+    char skip_msg[CTVK_ERROR_MAX];         /* the last skip's message */
     ctvk_status fail_status;
-    char fail_msg[1200];
+    char fail_msg[CTVK_ERROR_MAX];
     int perm_epoch;              /* the epoch whose permutation is in perm (claims only move forward) */
     size_t *perm;
     pthread_t *threads;

@@ -789,8 +789,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     out->best_val_accuracy = t.best_val_acc;
     out->validated = t.s.validation != VAL_NONE;
     snprintf(out->best_checkpoint, sizeof out->best_checkpoint, "%s", t.best_path);
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", ctvk_error());
+    char *msg = s ? strdup(ctvk_error()) : NULL;
     ctvk_tensor_destroy(t.v_pixels);
     ctvk_tensor_destroy(t.v_input);
     ctvk_tensor_destroy(t.v_augp);
@@ -802,6 +801,11 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     free(t.labels);
     free(t.recs);
     free(t.hist);
-    if (s) return ctvk__fail(s, "%s", msg);
+    if (s) {
+        if (!msg) return ctvk__fail(s, "training failed (out of host memory for its message)");
+        ctvk__fail(s, "%s", msg);
+        free(msg);
+        return s;
+    }
     return CTVK_OK;
 }
