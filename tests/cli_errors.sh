@@ -69,4 +69,10 @@ printf '[data]\nroot = %s/none\nfolds_dir = %s/none\n[model]\narch = small_resne
     "$MID" "$MID" "$MID" > "$T/longroot.ini"
 expect 1 "ctvk train: $MID/none: no fold lists there \(expected train1.csv" -- "$BIN" train "$T/longroot.ini" --fold 1
 
+# a HOME that does not exist: no cache, and no folder created for one
+expect 0 "worst error 0" -- env -u CTVK_CACHE_DIR -u XDG_CACHE_HOME HOME="$T/nohome/home" "$BIN" smoke --elements 16
+ok "HOME=/nonexistent creates nothing" '[ ! -e "$T/nohome" ]'
+expect 0 "worst error 0" -- env -u CTVK_CACHE_DIR XDG_CACHE_HOME="$T/noxdg/cache" HOME="$T" "$BIN" smoke --elements 16
+ok "a missing XDG_CACHE_HOME creates nothing" '[ ! -e "$T/noxdg" ] && [ ! -e "$T/.cache" ]'
+
 finish cli_errors

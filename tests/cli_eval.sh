@@ -122,6 +122,7 @@ patient1,covid,5,4,0.8,covid
 patient3,covid,5,0,0,normal
 patient7,normal,5,0,0,normal
 patient8,normal,5,0.0,0,normal
+patient9,<i>normal</i>,5,1,0.2,<b>covid</b>
 CSV
 cat > "$R/fold2/train_log.csv" <<'CSV'
 epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s
@@ -139,6 +140,7 @@ ok "fold 2's missing evaluation is not available" 'grep -q "evaluation (eval.jso
 ok "summary table" 'grep -q "<td>mean</td>" "$H"'
 ok "the contact sheet as a data URI" 'grep -q "src=\"data:image/png;base64,iVBORw0KGgo" "$H"'
 ok "no temporary files left" '! ls -a "$R" | grep -qE "tmp|montage"'
+ok "text from the CSVs is escaped" '! grep -qE "<i>normal|<b>covid" "$H" && grep -q "&lt;i&gt;normal&lt;/i&gt;" "$H" && grep -q "decided &lt;b&gt;covid&lt;/b&gt;" "$H"'
 # an empty run folder: a report that says so
 mkdir -p "$T/empty"
 expect 0 "report: .*\(0 folds\)" -- "$BIN" report "$T/empty"

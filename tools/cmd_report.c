@@ -52,6 +52,7 @@ static void esc(FILE *f, const char *s)
         else if (*s == '>') fputs("&gt;", f);
         else if (*s == '&') fputs("&amp;", f);
         else if (*s == '"') fputs("&quot;", f);
+        else if (*s == '\'') fputs("&#39;", f);
         else fputc(*s, f);
     }
 }
@@ -163,8 +164,11 @@ static void dot_plot(FILE *f, const patient_row *p, int n, double thr)
         fprintf(f, "</text><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"%s\" stroke-width=\"2\">"
                    "<title>", x, y, right ? c : "white", c);
         esc(f, p[i].id);
-        fprintf(f, " (%s): %d of %d slices COVID = %.3f, decided %s</title></circle>\n", p[i].label, p[i].covid,
-                p[i].slices, p[i].fraction, p[i].decision);
+        fprintf(f, " (");
+        esc(f, p[i].label);                  /* everything that comes from a file is escaped */
+        fprintf(f, "): %d of %d slices COVID = %.3f, decided ", p[i].covid, p[i].slices, p[i].fraction);
+        esc(f, p[i].decision);
+        fprintf(f, "</title></circle>\n");
     }
     fprintf(f, "</svg>\n");
 }
