@@ -328,10 +328,10 @@ static ctvk_status compare_settings(trainer *t, int allow_changes)
         if (!eq) continue;
         size_t klen = (size_t)(eq - line) + 1;          /* "setting=section.key=" */
         const char *now = NULL;
+        char v[256];
         for (const char *q = t->settings; *q;) {
             const char *qn = strchr(q, '\n');
             if (!strncmp(q, line, klen)) {
-                static char v[256];
                 snprintf(v, sizeof v, "%.*s", (int)((qn ? qn : q + strlen(q)) - q - (ptrdiff_t)klen), q + klen);
                 now = v;
                 break;
