@@ -1,5 +1,6 @@
 /* The checkpoint file format (see include/ctvk/checkpoint.h for the layout). */
 #include "ctvk/checkpoint.h"
+#include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -470,12 +471,22 @@ static ctvk_status r_f32(reader *r, float *x, size_t n, uint32_t *crc)
     return CTVK_OK;
 }
 
+/* 1 if the file's last bytes are a trailer ("CEND"): then it is whole, and a size that disagrees is a
+ * corrupt header rather than a truncation. */
+static int ends_with_marker(const reader *r)
+{
+    unsigned char t[4];
+    return r->size >= HEADER_BYTES + TRAILER_BYTES &&
+           pread(fileno(r->f), t, 4, (off_t)(r->size - TRAILER_BYTES)) == 4 && !memcmp(t, "CEND", 4);
+}
+
 static ctvk_status r_open(reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
-    r->f = fopen(path, "rb");
-    if (!r->f) return ctvk__fail(CTVK_ERR_IO, "checkpoint %s: cannot open it: %s", path, strerror(errno));
+    int e;
+    r->f = ctvk__fopen_regular(path, &e);
+    if (!r->f) return ctvk__fail(CTVK_ERR_IO, "checkpoint %s: cannot open it: %s", path, ctvk__open_error(e));
     struct stat st;
     if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(r->f);
@@ -497,6 +508,9 @@ static ctvk_status r_open(reader *r, const char *path)
                            version, CTVK_CHECKPOINT_VERSION);
         else if (flags > 1)
             s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: unknown header flags 0x%x (corrupt)", path, flags);
+        else if (r->declared != r->size && ends_with_marker(r))
+            s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: its header is corrupt (it declares %" PRIu64 " bytes, but "
+                           "the file has %" PRIu64 " and ends with its end marker)", path, r->declared, r->size);
         else if (r->declared > r->size)
             s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s is truncated: it has %" PRIu64 " of the %" PRIu64
                            " bytes its header declares", path, r->size, r->declared);
@@ -703,6 +717,18 @@ void ctvk_checkpoint_free(ctvk_checkpoint *ck)
     memset(ck, 0, sizeof *ck);
 }
 
+/* A NaN or an infinity in the weights makes every answer the same and meaningless: refused by name. */
+static ctvk_status check_finite(const char *path, const char *tensor, const float *x, size_t n)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) && !bad++) first = i;
+    if (!bad) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: tensor %s holds %zu non-finite value%s (%s at index %zu): "
+                      "refusing weights that cannot give a valid answer", path, tensor, bad, bad == 1 ? "" : "s",
+                      isnan(x[first]) ? "NaN" : "infinity", first);
+}
+
 static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint *ck, ctvk_graph *own)
 {
     const ctvk_graph *g = want;
@@ -741,7 +767,7 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
         }
         if (!strcmp(tag, "CONF")) {
             if ((s = r_blob(r, tag, "model config", len, MAX_TEXT, 1, &buf))) goto out;
-            char what[1100];
+            char what[4400];
             snprintf(what, sizeof what, "checkpoint %s", r->path);
             if ((s = ctvk_model_config_from_text(buf, what, &ck->model))) goto out;
             if (want) {
@@ -782,6 +808,7 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
                                    tab[i].name);
                     goto out;
                 }
+                if ((s = check_finite(r->path, tab[i].name, ck->params + p->offset, p->count))) goto out;
             }
             if ((s = r_crc(r, tag, "tensor data", 0))) goto out;
             have_data = 1;
@@ -822,6 +849,7 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
             uint32_t crc = 0;
             if ((s = r_f32(r, x, g->params_total, &crc))) goto out;
             if ((s = r_crc(r, tag, what, crc))) goto out;
+            if ((s = check_finite(r->path, what, x, g->params_total))) goto out;
         } else {
             s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: unknown section '%s' at byte %" PRIu64 " (corrupt)", r->path,
                            tag, at);
@@ -880,7 +908,7 @@ ctvk_status ctvk_checkpoint_peek_config(const char *path, ctvk_model_config *cfg
         s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: it does not start with its model config (corrupt)", path);
     if (!s) s = r_blob(&r, tag, "model config", len, MAX_TEXT, 1, &buf);
     if (!s) {
-        char what[1100];
+        char what[4400];
         snprintf(what, sizeof what, "checkpoint %s", path);
         s = ctvk_model_config_from_text(buf, what, cfg);
     }

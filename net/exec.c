@@ -805,7 +805,7 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
     if (!s) { plan_backward(net); s = plan_buffers(net); }
     if (!s && alloc) s = alloc_all(net);
     if (s) {
-        char msg[1024];
+        char msg[CTVK_ERROR_MAX];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
         ctvk_net_destroy(net);
         return ctvk__fail(s, "%s", msg);

@@ -1,9 +1,11 @@
 /* Keras HDF5 weight files in (load_weights(by_name=True, skip_mismatch=True)) and out (save_weights). */
 #include "ctvk/checkpoint.h"
+#include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,9 +187,21 @@ typedef struct importer {
     unsigned char *provided;    /* per graph tensor: the file has a weight for it */
 } importer;
 
+/* NaN or infinity in a weight would make every answer the same: refused by name. */
+static ctvk_status check_finite(const char *where, const char *weight, const float *x, size_t n)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) && !bad++) first = i;
+    if (!bad) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s holds %zu non-finite value%s (%s at index %zu): refusing "
+                      "weights that cannot give a valid answer", where, weight, bad, bad == 1 ? "" : "s",
+                      isnan(x[first]) ? "NaN" : "infinity", first);
+}
+
 static ctvk_status import_layer(importer *im, hid_t root, const char *lname)
 {
-    char where[1200];
+    char where[4400];
     snprintf(where, sizeof where, "keras weights %s: layer %s", im->path, lname);
     if (H5Lexists(root, lname, H5P_DEFAULT) <= 0)
         return ctvk__fail(CTVK_ERR_FORMAT, "%s is listed in layer_names but has no group (corrupt)", where);
@@ -235,14 +249,17 @@ static ctvk_status import_layer(importer *im, hid_t root, const char *lname)
         } else if (same) {
             if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->params + p->offset) < 0)
                 s = ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s: cannot read its data", where, wn.v[k]);
-            else { im->rep.weights_loaded++; im->rep.floats_loaded += p->count; }
+            else if (!(s = check_finite(where, wn.v[k], im->params + p->offset, p->count))) {
+                im->rep.weights_loaded++;
+                im->rep.floats_loaded += p->count;
+            }
         } else if (sum) {
             size_t cin = (size_t)dims[2], hw = (size_t)p->dims[0] * (size_t)p->dims[1], f = (size_t)p->dims[3];
             float *t = malloc(hw * cin * f * sizeof *t);
             if (!t) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
             else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0)
                 s = ctvk__fail(CTVK_ERR_FORMAT, "%s: weight %s: cannot read its data", where, wn.v[k]);
-            else {
+            else if (!(s = check_finite(where, wn.v[k], t, hw * cin * f))) {
                 float *x = im->params + p->offset;
                 for (size_t i = 0; i < hw; i++)
                     for (size_t o = 0; o < f; o++) {
@@ -296,7 +313,7 @@ ctvk_status ctvk_keras_import(const char *h5path, const ctvk_graph *g, float *pa
     if (f < 0) { s = ctvk__fail(CTVK_ERR_FORMAT, "keras weights %s: cannot open it as HDF5 (corrupt?)", h5path); goto out; }
     root = H5Gopen2(f, "/", H5P_DEFAULT);
     int found = 0;
-    char where[1100];
+    char where[4400];
     snprintf(where, sizeof where, "keras weights %s", h5path);
     if (root >= 0 && H5Aexists(root, "layer_names") <= 0 && H5Aexists(root, "layer_names0") <= 0 &&
         H5Lexists(root, "model_weights", H5P_DEFAULT) > 0) {
@@ -336,6 +353,21 @@ out:
     rep->unmatched = im.unmatched.s;
     rep->missing = im.missing.s;
     return CTVK_OK;
+}
+
+ctvk_status ctvk_keras_check_complete(const char *h5path, const ctvk_graph *g, const ctvk_keras_report *rep,
+                                      const char *allow)
+{
+    int tensors = 0, unmatched = 0;
+    for (int i = 0; i < g->nlayers; i++) tensors += g->layers[i].nparams;
+    for (const char *p = rep->unmatched; p && *p; p++) unmatched += *p == '\n';
+    if (rep->weights_loaded == tensors && !rep->weights_skipped && !unmatched) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_ARG, "keras weights %s: a partial import: %d of the %s model's %d weights loaded (%zu "
+                      "of %zu values), %d weight%s of the file skipped, %d of its layers not in the model, %d model "
+                      "weight%s left at their initialisation; refused (%s to accept it)", h5path, rep->weights_loaded,
+                      g->cfg.arch, tensors, rep->floats_loaded, g->params_total, rep->weights_skipped,
+                      rep->weights_skipped == 1 ? "" : "s", unmatched, rep->weights_missing,
+                      rep->weights_missing == 1 ? "" : "s", allow);
 }
 
 /* ------------------------------------------------------------------ export */
@@ -455,46 +487,41 @@ static ctvk_status export_body(hid_t f, const ctvk_graph *g, const float *params
 
 ctvk_status ctvk_keras_export(const char *h5path, const ctvk_graph *g, const float *params)
 {
-    size_t plen = strlen(h5path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", h5path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "keras weights %s: cannot create a temporary file beside it: %s", h5path,
-                          strerror(e));
-    }
-    fchmod(fd, 0644);
-    close(fd);
+    /* The file is built in memory (HDF5's core driver, no backing store) and then written by ctvk
+     * through a temporary file and a rename: a full disk is then one write error with its errno, no
+     * HDF5 error dump at exit, and no partial file. */
     h5quiet q;
     quiet_on(&q);
     ctvk_status s = CTVK_OK;
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fcpl >= 0) H5Pset_obj_track_times(fcpl, 0);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    hid_t f = s ? -1 : H5Fcreate(h5path, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
-    if (f < 0) s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: HDF5 cannot create %s", h5path, tmp);
-    else {
+    if (fapl >= 0) H5Pclose(fapl);
+    void *image = NULL;
+    ssize_t len = 0;
+    if (!s && f < 0) s = ctvk__fail(CTVK_ERR_NOMEM, "keras weights %s: HDF5 cannot build the file in memory", h5path);
+    if (!s) {
         s = export_body(f, g, params);
         if (s) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", ctvk_error());
-            s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: %s (disk full?)", h5path, why);
+            char *why = strdup(ctvk_error());
+            s = ctvk__fail(CTVK_ERR_NOMEM, "keras weights %s: %s", h5path, why ? why : "out of host memory");
+            free(why);
         }
-        if (H5Fclose(f) < 0 && !s) s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: closing %s failed", h5path, tmp);
+        if (!s && (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0))
+            s = ctvk__fail(CTVK_ERR_NOMEM, "keras weights %s: HDF5 cannot build the file in memory", h5path);
+        if (!s && !(image = malloc((size_t)len))) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        if (!s && H5Fget_file_image(f, image, (size_t)len) != len)
+            s = ctvk__fail(CTVK_ERR_NOMEM, "keras weights %s: HDF5 cannot build the file in memory", h5path);
     }
+    if (f >= 0) H5Fclose(f);
     quiet_off(&q);
-    if (!s) {
-        int sfd = open(tmp, O_RDONLY);
-        if (sfd < 0 || fsync(sfd) != 0)
-            s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: syncing %s failed: %s", h5path, tmp, strerror(errno));
-        if (sfd >= 0) close(sfd);
+    if (!s && ctvk__write_file_atomic(h5path, image, (size_t)len)) {
+        char *why = strdup(ctvk_error());
+        s = ctvk__fail(CTVK_ERR_IO, "keras weights: %s", why ? why : h5path);
+        free(why);
     }
-    if (!s && rename(tmp, h5path) != 0)
-        s = ctvk__fail(CTVK_ERR_IO, "keras weights %s: renaming %s failed: %s", h5path, tmp, strerror(errno));
-    if (s) unlink(tmp);
-    free(tmp);
+    free(image);
     return s;
 }

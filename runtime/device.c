@@ -492,7 +492,7 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     if (!s) s = ctvk__recorder_init(ctx);
     if (!s) s = ctvk__pipeline_cache_open(ctx);
     if (s) {
-        char msg[1024];
+        char msg[CTVK_ERROR_MAX];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
         ctvk_destroy(ctx);
         return ctvk__fail(s, "%s", msg);

@@ -135,7 +135,7 @@ ctvk_status ctvk_dist_agree(ctvk_status s)
     g_agreed = first != g_size;
     if (!g_agreed) return CTVK_OK;
     /* the first failing rank's message reaches every rank (rank 0 prints it) */
-    char msg[1024];
+    char msg[CTVK_ERROR_MAX];
     int code = s;
     snprintf(msg, sizeof msg, "%s", g_rank == first ? ctvk_error() : "");
     CTVK_TRY(check(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD), "MPI_Bcast (agree)"));

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char g_error[1024];
+static _Thread_local char g_error[CTVK_ERROR_MAX];
 
 const char *ctvk_error(void) { return g_error; }
 

@@ -19,6 +19,16 @@ ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path);
 /* Writes data to path.tmp.PID in the same folder, fsyncs it and renames it over path: a crash or
  * a full disk never leaves a half-written file, and the previous file stays until the rename. */
 ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t len);
+/* Locks the folder dir for this process (flock on dir/.ctvk.lock, which then names the holder):
+ * CTVK_ERR_ARG naming the folder and the holder when another process holds it. The lock lasts as
+ * long as *fd is open (until the process ends). */
+ctvk_status ctvk__lock_dir(const char *dir, const char *holder, int *fd);
+/* Opens path for reading only when it is a regular file, checked before anything can block (a FIFO,
+ * a device): 0 and *fd, or an errno (-1: not a regular file; EISDIR: a folder) for ctvk__open_error. */
+int ctvk__open_regular(const char *path, int *fd);
+const char *ctvk__open_error(int err);
+/* The same as a FILE (binary read); NULL with *err set (err may be NULL) and errno set. */
+FILE *ctvk__fopen_regular(const char *path, int *err);
 /* 1 if path exists (any kind). */
 int ctvk__exists(const char *path);
 #endif

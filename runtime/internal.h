@@ -8,6 +8,8 @@
 #include <volk.h>
 
 /* ------------------------------------------------------------------ errors */
+/* The longest message ctvk_error() holds: enough for a few full paths (PATH_MAX 4096) and the cause. */
+#define CTVK_ERROR_MAX 16384
 ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctvk__clear_error(void);
 const char *ctvk__vk_result_name(VkResult r);
@@ -33,6 +35,9 @@ double ctvk__now(void);
  * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
  * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
 int ctvk__fault(const char *site);
+/* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
+ * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
+int ctvk__parse_decimal(const char *v, long *out);
 
 /* ------------------------------------------------------------------ memory */
 typedef struct ctvk_block {

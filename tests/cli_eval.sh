@@ -57,6 +57,13 @@ ok "Table 4 row ($row) = eval_patients.csv ($want)" '[ -n "$row" ] && [ "$row" =
 # each patient's decision follows the rule at f = 0.1 and its slices are its image rows
 ok "patient rule at 0.1" 'awk -F, "NR>1 { d = (\$4 >= 0.1 * \$3 - 1e-9) ? \"covid\" : \"normal\"; if (d != \$6 || \$5 != \$4 / \$3) exit 1 }" "$T/run/fold1/eval_patients.csv"'
 ok "image accuracy = correct rows / rows" 'awk -F, "NR>1 { n++; if (\$2 == \$4) c++ } END { exit !(n > 0) }" "$T/run/fold1/eval_images.csv"'
+# a second eval without --out does not replace the first one's results (cv's, say) unless --overwrite
+cp "$T/run/fold1/eval.json" "$T/first.json"
+expect 1 "$T/run/fold1/eval.json already holds the results of an evaluation .*--out DIR, or replace them with --overwrite" -- \
+    "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 1 --set eval.covid_fraction=1
+check "the refused eval left eval.json as it was" cmp -s "$T/first.json" "$T/run/fold1/eval.json"
+expect 0 "wrote $T/run/fold1/eval.json" -- "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 1 --overwrite --set eval.covid_fraction=1
+check "--overwrite replaced it" bash -c "! cmp -s '$T/first.json' '$T/run/fold1/eval.json'"
 expect 0 "COVID iff COVID slices >= 1 x slices" -- "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 2 --out "$T/o2" --set eval.covid_fraction=1
 ok "--out DIR gets the files" '[ -s "$T/o2/eval.json" ] && [ -s "$T/o2/eval_patients.csv" ]'
 expect 0 "their patients' selected slices" -- "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 1 --out "$T/sel" --set eval.selection=true
@@ -115,6 +122,7 @@ patient1,covid,5,4,0.8,covid
 patient3,covid,5,0,0,normal
 patient7,normal,5,0,0,normal
 patient8,normal,5,0.0,0,normal
+patient9,<i>normal</i>,5,1,0.2,<b>covid</b>
 CSV
 cat > "$R/fold2/train_log.csv" <<'CSV'
 epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s
@@ -132,6 +140,7 @@ ok "fold 2's missing evaluation is not available" 'grep -q "evaluation (eval.jso
 ok "summary table" 'grep -q "<td>mean</td>" "$H"'
 ok "the contact sheet as a data URI" 'grep -q "src=\"data:image/png;base64,iVBORw0KGgo" "$H"'
 ok "no temporary files left" '! ls -a "$R" | grep -qE "tmp|montage"'
+ok "text from the CSVs is escaped" '! grep -qE "<i>normal|<b>covid" "$H" && grep -q "&lt;i&gt;normal&lt;/i&gt;" "$H" && grep -q "decided &lt;b&gt;covid&lt;/b&gt;" "$H"'
 # an empty run folder: a report that says so
 mkdir -p "$T/empty"
 expect 0 "report: .*\(0 folds\)" -- "$BIN" report "$T/empty"

@@ -115,6 +115,36 @@ w4=$(worst "$T/cmp4.txt" 0)
 echo "skip_bad, 2 ranks vs 1 rank: largest difference $w4"
 ok "skip_bad: 2 ranks vs 1 rank differ by $w4 > 1e-5" "awk 'BEGIN { exit !($w4 <= 1e-5) }'"
 
+# Partial last batches split every way over the 2 ranks, with augmentation on: each rank's share of a
+# global batch gets the augmentation draws (and dropout masks) of those samples in the global batch,
+# so 2 ranks train what one rank trains. 36 images: batch 17 leaves 2 (1 + 1), batch 11 leaves 3
+# (1 + 2), batch 8 leaves 4 (2 + 2), batch 10 leaves 6 (3 + 3).
+for b in 17 11 8 10; do
+    "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/p$b-1" --set train.batch=$b --set train.epochs=1 \
+        >/dev/null 2>&1 || bad "batch $b: 1 rank"
+    "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/p$b-2" --set train.batch=$b --set train.epochs=1 \
+        >/dev/null 2>&1 || bad "batch $b: 2 ranks"
+    "$BIN" compare "$T/p$b-1/fold1/last.ckpt" "$T/p$b-2/fold1/last.ckpt" --tensors > "$T/cmp-p$b.txt" 2>&1 || bad "compare $b"
+    wp=$(worst "$T/cmp-p$b.txt" 0)
+    echo "batch $b (partial last batch over 2 ranks): 2 ranks vs 1 rank, largest difference $wp"
+    ok "batch $b, partial last batch over 2 ranks: 2 ranks vs 1 rank differ by $wp > 1e-5" "awk 'BEGIN { exit !($wp <= 1e-5) }'"
+done
+# ... and in micro-batches of 2: per-rank BN over the ranks' micro-batches is what one rank's
+# micro-batches compute when they hold the same samples: batch 8 (full shares 2 + 2 micro-batches
+# per rank, the last shares one each) and batch 11 (shares of 5 and 6 in micro-batches of 1-2, a last
+# batch of 3 as 1 + 2). The trainable weights agree (the moving statistics are averaged over ranks).
+for b in 8 11; do
+    "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/m$b-1" --set train.batch=$b --set train.epochs=1 \
+        --set train.micro_batch=2 >/dev/null 2>&1 || bad "micro $b: 1 rank"
+    "${MPI[@]}" "$BIN" train "$T/dp.ini" --fold 1 --set output.dir="$T/m$b-2" --set train.batch=$b --set train.epochs=1 \
+        --set train.micro_batch=2 --set train.sync_bn=false >/dev/null 2>&1 || bad "micro $b: 2 ranks"
+    "$BIN" compare "$T/m$b-1/fold1/last.ckpt" "$T/m$b-2/fold1/last.ckpt" --tensors > "$T/cmp-m$b.txt" 2>&1 || bad "compare m$b"
+    wm=$(awk '$2 ~ /^(kernel|gamma|beta):0$/ && $3 > m { m = $3 } END { printf "%g\n", m + 0 }' "$T/cmp-m$b.txt")
+    echo "batch $b in micro-batches of 2, partial last batch over 2 ranks: largest difference $wm (kernels, gammas, betas)"
+    ok "batch $b, micro-batches of 2 over 2 ranks vs 1 rank: trainable weights differ by $wm > 1e-5" \
+        "awk 'BEGIN { exit !($wm <= 1e-5) }'"
+done
+
 # Parallel folds: the same summary as one process running them in turn
 expect 0 "patients correct" -- "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv1"
 expect 0 "patients correct" -- "${MPI[@]}" "$BIN" cv "$T/dp.ini" --folds 1,2,3 --set train.epochs=1 --set output.dir="$T/cv2"

@@ -35,7 +35,7 @@ expect 0 "early stopping: val_loss did not improve for 1 epoch" -- "$BIN" train 
 [ "$(wc -l < "$T/es/fold1/train_log.csv")" -eq 3 ] && good || bad "early stopping: expected 2 epochs in the log"
 
 # an existing run is not overwritten
-expect 1 "already holds a training run: continue it with --resume" -- \
+expect 1 "already holds a training run \(last.ckpt[^)]*\): continue it with --resume" -- \
     "$BIN" train "$T/tiny.ini" --fold 1 --set output.dir="$T/a"
 
 # interrupt after 3 steps (as Ctrl-C would), resume: the same final weights

@@ -3,7 +3,8 @@
 # intact; a process killed with SIGKILL mid-training resumes from its last checkpoint and ends with
 # the same weights as an uninterrupted run; a checkpoint that cannot be written stops training with
 # the reason and leaves the previous one intact; a corrupt slice mid-epoch is named, or skipped and
-# counted when [data] skip_bad asks for that.
+# counted when [data] skip_bad asks for that; a FIFO named as a slice is refused at once, not waited
+# on; SIGTERM stops training as Ctrl-C does.
 set -u
 . "$(dirname "$0")/lib_cli.sh"
 
@@ -32,7 +33,7 @@ out=$(CTVK_FAULT=nan-loss:3 "$BIN" train "$T/c.ini" --fold 1 --resume --set outp
 # SIGKILL after the first epoch's checkpoint, then --resume: the same weights as the reference
 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/kill" >/dev/null 2>&1 &
 pid=$!
-for i in $(seq 600); do [ -s "$T/kill/fold1/train_log.csv" ] && break; sleep 0.1; done
+for i in $(seq 600); do [ -s "$T/kill/fold1/last.ckpt" ] && break; sleep 0.1; done   # renamed into place whole
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -s "$T/kill/fold1/last.ckpt" ] && good || bad "no last.ckpt after the kill"
 ls "$T/kill/fold1" | grep -q tmp && bad "a temporary file was left behind" || good
@@ -59,5 +60,26 @@ out=$("$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/b2" --set data.root=
       --set data.folds_dir="$T/bad/folds" --set data.skip_bad=true 2>&1); rc=$?
 [ $rc -eq 0 ] && grep -q "epoch 1: skipped 1 unreadable slices (\[data\] skip_bad), the last: .*$victim" <<<"$out" \
     && good || { bad "skip_bad: exit $rc"; echo "$out" | tail -3; }
+
+# a FIFO named as a slice: refused at once naming it (never a blocking open), with or without check_files
+cp -r "$T/data" "$T/fifo"
+victim=$(sed -n 3p "$T/fifo/folds/train1.csv" | cut -d, -f1)
+rm -f "$T/fifo/flat/$victim" && mkfifo "$T/fifo/flat/$victim"
+out=$(timeout 120 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/f1" --set data.root="$T/fifo/flat" \
+      --set data.folds_dir="$T/fifo/folds" --set data.check_files=false 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "$victim.*not a regular file" <<<"$out" && good || { bad "FIFO slice: exit $rc"; echo "$out" | tail -2; }
+out=$(timeout 120 "$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/f2" --set data.root="$T/fifo/flat" \
+      --set data.folds_dir="$T/fifo/folds" 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "the file .*$victim is not a regular file" <<<"$out" && good || { bad "FIFO slice, check_files: exit $rc"; echo "$out" | tail -2; }
+
+# SIGTERM stops training as Ctrl-C does: last.ckpt saved, exit 130, and --resume continues
+"$BIN" train "$T/c.ini" --fold 1 --set output.dir="$T/term" --set train.epochs=200 >"$T/term.log" 2>&1 &
+pid=$!
+for i in $(seq 600); do [ -s "$T/term/fold1/last.ckpt" ] && break; sleep 0.1; done
+kill -TERM $pid
+for i in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+wait $pid; rc=$?
+[ $rc -eq 130 ] && grep -q "interrupted .*saved $T/term/fold1/last.ckpt; continue with --resume" "$T/term.log" && good \
+    || { bad "SIGTERM: exit $rc"; tail -2 "$T/term.log"; }
 
 finish cli_train_faults

@@ -212,6 +212,33 @@ int main(void)
         ctvk_checkpoint_free(&r);
     }
 
+    /* NaN and infinity in the weights or the optimizer state: refused, naming the tensor */
+    {
+        const ctvk_layer *l = &g.layers[g.nlayers - 1];
+        const ctvk_param *pr = &l->params[l->nparams - 1];
+        char want[256];
+        snprintf(want, sizeof want, "tensor %s/%s holds 1 non-finite value (NaN at index %zu)", l->name, pr->name,
+                 pr->count - 1);
+        float keep = ck.params[pr->offset + pr->count - 1];
+        ck.params[pr->offset + pr->count - 1] = NAN;
+        CHECK(ctvk_checkpoint_save(other, &g, &ck) == CTVK_OK, "save NaN: %s", ctvk_error());
+        refused(other, &g, want, "a NaN weight");
+        refused(other, NULL, want, "a NaN weight, no graph");
+        ck.params[pr->offset + pr->count - 1] = keep;
+        float keep0 = ck.params[0], keep1 = ck.params[1];
+        ck.params[0] = INFINITY;
+        ck.params[1] = -INFINITY;
+        CHECK(ctvk_checkpoint_save(other, &g, &ck) == CTVK_OK, "save inf: %s", ctvk_error());
+        refused(other, &g, "tensor conv1_conv/kernel:0 holds 2 non-finite values (infinity at index 0)", "infinities");
+        ck.params[0] = keep0;
+        ck.params[1] = keep1;
+        keep = ck.opt_v[3];
+        ck.opt_v[3] = NAN;
+        CHECK(ctvk_checkpoint_save(other, &g, &ck) == CTVK_OK, "save NaN v: %s", ctvk_error());
+        refused(other, &g, "tensor optimizer v holds 1 non-finite value (NaN at index 3)", "a NaN in optimizer v");
+        ck.opt_v[3] = keep;
+    }
+
     /* damage: one flipped byte in every part of the file */
     size_t n;
     unsigned char *orig = slurp(path, &n);
@@ -222,7 +249,8 @@ int main(void)
     cases[nc++] = mk(0, "bad magic", "magic");
     cases[nc++] = mk(8, "format version", "version");
     cases[nc++] = mk(12, "header flags", "flags");
-    cases[nc++] = mk(16, NULL, "size field");
+    cases[nc++] = mk(16, "its header is corrupt (it declares", "size field");
+    cases[nc++] = mk(20, "its header is corrupt (it declares", "size field high bytes");
     size_t o = 24;
     int first_tensor_checked = 0;
     while (o + 8 <= n && memcmp(orig + o, "CEND", 4)) {

@@ -348,6 +348,59 @@ static void atomic_writes(void)
     free(d);
 }
 
+/* A header that declares far more pixels than the file holds (a few bytes of "deflate" data). */
+static void write_huge(const char *p, uint32_t side)
+{
+    TIFF *t = TIFFOpen(p, "w");
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, side);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, side);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)1);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)16);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)COMPRESSION_ADOBE_DEFLATE);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, side);
+    uint8_t junk[16] = {0x78, 0x9c};
+    TIFFWriteRawStrip(t, 0, junk, sizeof junk);
+    TIFFClose(t);
+}
+
+extern size_t ctvk__decode_slice_max, ctvk__decode_total_max;
+
+/* Decoding is bounded per slice and for all slices at once, refused past the bounds with the numbers. */
+static void bounds(void)
+{
+    printf("decode bounds:\n");
+    uint16_t *out = malloc(512 * 512 * sizeof *out);
+    const char *p = path_of("huge.tif");
+    write_huge(p, 32768);
+    ctvk_status s = ctvk_tiff_read(p, 512, 1, out, NULL);
+    printf("  32768x32768, resize -> %s\n", ctvk_error());
+    CHECK(s == CTVK_ERR_FORMAT && has(ctvk_error(), p) &&
+          has(ctvk_error(), "decoding this 32768x32768 slice and resampling it needs 4096.0 MiB of host memory, more "
+                            "than the 512.0 MiB ctvk allows per slice"), "huge slice: %s", ctvk_error());
+    s = ctvk_tiff_read(p, 512, 0, out, NULL);
+    CHECK(s == CTVK_ERR_FORMAT && has(ctvk_error(), "the slice is 32768x32768, expected 512x512"), "huge, no resize: %s",
+          ctvk_error());
+    /* 2048x2048: 8 MiB strip + 8 MiB full image; refused under lowered bounds, read under the defaults */
+    const char *q = path_of("big.tif");
+    uint16_t *px = calloc((size_t)2048 * 2048, sizeof *px);
+    for (size_t i = 0; i < (size_t)2048 * 2048; i++) px[i] = (uint16_t)(i % 4099);
+    CHECK(ctvk_tiff_write(q, 2048, 2048, px, NULL) == CTVK_OK, "write big: %s", ctvk_error());
+    CHECK(ctvk_tiff_read(q, 512, 1, out, NULL) == CTVK_OK, "big under the default bounds: %s", ctvk_error());
+    ctvk__decode_slice_max = (size_t)10 << 20;
+    s = ctvk_tiff_read(q, 512, 1, out, NULL);
+    CHECK(s == CTVK_ERR_FORMAT && has(ctvk_error(), "needs 16.0 MiB of host memory, more than the 10.0 MiB ctvk allows "
+                                                    "per slice"), "slice bound: %s", ctvk_error());
+    ctvk__decode_slice_max = (size_t)512 << 20;
+    ctvk__decode_total_max = (size_t)12 << 20;
+    s = ctvk_tiff_read(q, 512, 1, out, NULL);
+    CHECK(s == CTVK_ERR_FORMAT && has(ctvk_error(), "more than the 12.0 MiB ctvk allows for all slices being decoded "
+                                                    "at once"), "total bound: %s", ctvk_error());
+    ctvk__decode_total_max = (size_t)1 << 30;
+    free(px);
+    free(out);
+}
+
 int main(void)
 {
     g_dir = check_tmpdir("ct-tiff");
@@ -356,6 +409,7 @@ int main(void)
     refused();
     sizes();
     atomic_writes();
+    bounds();
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

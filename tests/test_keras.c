@@ -9,6 +9,7 @@
 #include "ctvk/checkpoint.h"
 #include "tests/check.h"
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,6 +484,46 @@ int main(int argc, char **argv)
     memset(b, 0, P * sizeof(float));
     s = ctvk_keras_import(e2path, &g, b, CTVK_CONV1_SKIP, NULL);
     CHECK(s == CTVK_OK && !memcmp(a, b, P * sizeof(float)), "split export re-import: %s", ctvk_error());
+
+    /* the import is complete; a file that fills only part of the model is called partial, with the counts */
+    s = ctvk_keras_import(epath, &g, b, CTVK_CONV1_SKIP, &rep);
+    CHECK(s == CTVK_OK && ctvk_keras_check_complete(epath, &g, &rep, "--allow-partial") == CTVK_OK,
+          "complete import called partial: %s", ctvk_error());
+    {
+        ctvk_keras_report part = rep;
+        part.weights_loaded = 2;
+        part.floats_loaded = 2;
+        part.weights_missing = tensors - 2;
+        CHECK(ctvk_keras_check_complete(epath, &g, &part, "--allow-partial") == CTVK_ERR_ARG &&
+              strstr(ctvk_error(), "a partial import: 2 of the") && strstr(ctvk_error(), "(2 of ") &&
+              strstr(ctvk_error(), "(--allow-partial to accept it)"), "partial: %s", ctvk_error());
+    }
+    ctvk_keras_report_free(&rep);
+
+    /* NaN and infinity in a file's weights: refused, naming the weight */
+    {
+        float *nanp = malloc(P * sizeof(float));
+        memcpy(nanp, a, P * sizeof(float));
+        const ctvk_layer *l = &g.layers[g.nlayers - 1];
+        nanp[l->params[0].offset + 1] = NAN;
+        snprintf(bad, sizeof bad, "%s/nan.h5", dir);
+        CHECK(ctvk_keras_export(bad, &g, nanp) == CTVK_OK, "export NaN: %s", ctvk_error());
+        char want[256];
+        snprintf(want, sizeof want, "layer %s: weight %s/%s holds 1 non-finite value (NaN at index 1)", l->name,
+                 l->name, l->params[0].name);
+        s = ctvk_keras_import(bad, &g, b, CTVK_CONV1_SKIP, NULL);
+        CHECK(s == CTVK_ERR_FORMAT && strstr(ctvk_error(), bad) && strstr(ctvk_error(), want), "NaN import: %s (want %s)",
+              ctvk_error(), want);
+        nanp[l->params[0].offset + 1] = a[l->params[0].offset + 1];
+        nanp[0] = INFINITY;
+        CHECK(ctvk_keras_export(bad, &g, nanp) == CTVK_OK, "export inf: %s", ctvk_error());
+        s = ctvk_keras_import(bad, &g, b, CTVK_CONV1_SKIP, NULL);
+        CHECK(s == CTVK_ERR_FORMAT && strstr(ctvk_error(), "holds 1 non-finite value (infinity at index 0)"),
+              "inf import: %s", ctvk_error());
+        s = ctvk_keras_import(bad, &g, b, CTVK_CONV1_SUM, NULL);
+        CHECK(s == CTVK_ERR_FORMAT && strstr(ctvk_error(), "non-finite"), "inf import (sum): %s", ctvk_error());
+        free(nanp);
+    }
 
     /* bad files */
     snprintf(bad, sizeof bad, "%s/missing.h5", dir);

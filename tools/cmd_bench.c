@@ -344,7 +344,7 @@ static int bench_network(int argc, char **argv)
     ctvk_get_stats(ctx, &s0);
     if (ctvk_net_create(ctx, &g, (int)cap, train, &net)) {
         /* say what it would need, and the largest batch that would fit */
-        char msg[1024];
+        char msg[CTVK_ERROR_MAX];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
         ctvk__net_mem pm;
         if (!ctvk__net_plan_memory(ctx, &g, (int)cap, train, &pm)) {

@@ -8,13 +8,17 @@
 #include <string.h>
 
 const char cmd_cv_help[] =
-    "usage: ctvk cv CONFIG [--folds 1,3] [--resume] [--set section.key=value ...] [--device D]\n\n"
+    "usage: ctvk cv CONFIG [--folds 1,3] [--resume [--allow-changes]] [--overwrite] [--set section.key=value ...]\n"
+    "               [--device D]\n\n"
     "Cross-validation: for each fold (all of the dataset's folds by default) trains RUN/foldK as\n"
     "`ctvk train` does, evaluates RUN/foldK/best.ckpt on the fold's test list as `ctvk eval` does, then\n"
     "prints and saves RUN/summary.csv and RUN/summary.json: image-level accuracy and per-class\n"
     "sensitivity per fold and their mean (the paper's Table 2), and patient-level results per fold:\n"
     "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4). With --resume, finished folds\n"
-    "are evaluated again from their checkpoints and an interrupted fold continues.\n"
+    "are evaluated again from their checkpoints and an interrupted fold continues (--allow-changes: with\n"
+    "training settings that differ from the checkpoint's). Every fold of the list is checked before any\n"
+    "training: a fold the dataset lacks, or a fold folder holding an earlier run without --resume, is\n"
+    "refused (--overwrite replaces earlier runs). The run folder is locked while cv writes into it.\n"
     "Under MPI (mpirun -np N ctvk cv CONFIG, ctvk built with -DCTVK_MPI=ON) the folds are spread over the\n"
     "ranks, fold i of the list on rank i mod N, each rank on its own device; rank 0 prints the summary.\n";
 
@@ -162,7 +166,7 @@ int cmd_cv(int argc, char **argv)
 {
     cli_common com = {0};
     const char *config = NULL;
-    int folds[64], nfolds = 0, resume = 0;
+    int folds[64], nfolds = 0, resume = 0, overwrite = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("cv", &com, argc, argv, i);
         if (k < 0) return 2;
@@ -173,23 +177,44 @@ int cmd_cv(int argc, char **argv)
             i += 2;
             continue;
         }
-        if (!strcmp(argv[i], "--resume")) { resume = 1; i++; continue; }
+        if (!strcmp(argv[i], "--resume")) { resume |= 1; i++; continue; }
+        if (!strcmp(argv[i], "--allow-changes")) { resume |= CTVK_RESUME_ALLOW_CHANGES; i++; continue; }
+        if (!strcmp(argv[i], "--overwrite")) { overwrite = 1; i++; continue; }
         if (argv[i][0] == '-') return cli_usage_error("cv", "unknown option '%s'", argv[i]);
         if (config) return cli_usage_error("cv", "unexpected argument '%s'", argv[i]);
         config = argv[i++];
     }
     if (!config) return cli_usage_error("cv", "a config file is required");
+    if (resume == CTVK_RESUME_ALLOW_CHANGES) return cli_usage_error("cv", "--allow-changes goes with --resume");
+    if ((resume & 1) && overwrite) return cli_usage_error("cv", "--resume and --overwrite exclude each other");
+    for (int i = 0; i < nfolds; i++)
+        for (int j = 0; j < i; j++)
+            if (folds[i] == folds[j]) return cli_usage_error("cv", "--folds names fold %d twice", folds[i]);
     ctvk_config *cfg;
-    ctvk_ctx *ctx;
+    ctvk_ctx *ctx = NULL;
     char dir[4096];
-    int rc = run_begin("cv", config, &com, &cfg, dir, sizeof dir, &ctx);
+    int rc = run_load("cv", config, &com, &cfg, dir, sizeof dir);
     if (rc) return rc;
     ctvk_dataset *ds = NULL;
     fold_row *rows = NULL;
     ctvk_data_options dopt;
+    if ((rc = run_lock("cv", dir, argc, argv))) goto out;
     if (ctvk_data_from_config(cfg, &dopt) || ctvk_dataset_open(&dopt, &ds)) { rc = cli_fail("cv"); goto out; }
     for (int i = 0; i < ds->nwarnings; i++) fprintf(stderr, "ctvk cv: warning: %s\n", ds->warnings[i]);
     if (!nfolds) for (int i = 0; i < ds->nfolds && i < 64; i++) folds[nfolds++] = ds->folds[i].k;
+    /* every fold of the list is checked before the first one trains */
+    for (int i = 0; i < nfolds; i++) {
+        int have = 0;
+        for (int j = 0; j < ds->nfolds; j++) have |= ds->folds[j].k == folds[i];
+        if (!have) {
+            rc = cli_usage_error("cv", "--folds: the dataset has no fold %d (it has %d; [data] folds_dir)", folds[i],
+                                 ds->nfolds);
+            goto out;
+        }
+    }
+    for (int i = 0; i < nfolds; i++)
+        if ((rc = run_check_fold("cv", dir, folds[i], resume, overwrite))) goto out;
+    if ((rc = run_start("cv", cfg, &com, dir, &ctx))) goto out;
     rows = calloc((size_t)nfolds, sizeof *rows);
     if (!rows) { fprintf(stderr, "ctvk cv: out of host memory\n"); rc = 1; goto out; }
     /* under MPI the folds are spread over the ranks (fold i on rank i % ranks), each trained by its

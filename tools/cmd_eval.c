@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 
 const char cmd_eval_help[] =
-    "usage: ctvk eval CONFIG --checkpoint C --fold K [--out DIR] [--set section.key=value] [--device D]\n\n"
+    "usage: ctvk eval CONFIG --checkpoint C --fold K [--out DIR] [--overwrite] [--set section.key=value]\n"
+    "                 [--device D]\n\n"
     "Evaluates checkpoint C on the test list of fold K of the config's dataset ([data]): every test\n"
     "image is classified (argmax of the softmax); with [eval] selection = true the slices that the\n"
     "selection algorithm keeps from each test patient's full series ([data] series_root) are\n"
@@ -20,6 +21,7 @@ const char cmd_eval_help[] =
     "  --checkpoint C   a ctvk checkpoint (best.ckpt of a run, or import-keras output)\n"
     "  --fold K         1-based fold number (test{K}.csv)\n"
     "  --out DIR        where to write the three files (created)\n"
+    "  --overwrite      replace an eval.json already there (from cv or an earlier eval): refused otherwise\n"
     "  --set s.k=v      override a config key (repeatable)\n"
     "  --device D       device index or name\n";
 
@@ -58,6 +60,7 @@ int cmd_eval(int argc, char **argv)
 {
     cli_common com = {0};
     const char *config = NULL, *ckpt = NULL, *out = NULL, *fold_s = NULL;
+    int overwrite = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("eval", &com, argc, argv, i);
         if (k < 0) return 2;
@@ -69,6 +72,7 @@ int cmd_eval(int argc, char **argv)
             i++;
             continue;
         }
+        if (!strcmp(a, "--overwrite")) { overwrite = 1; i++; continue; }
         const char **dst = !strcmp(a, "--checkpoint") ? &ckpt : !strcmp(a, "--out") ? &out
                          : !strcmp(a, "--fold") ? &fold_s : NULL;
         if (!dst) return cli_usage_error("eval", "unknown option '%s'", a);
@@ -85,6 +89,23 @@ int cmd_eval(int argc, char **argv)
     if (errno || *end || end == fold_s || fold < 1 || fold > 1000)
         return cli_usage_error("eval", "--fold '%s': a fold number (1, 2, ...)", fold_s);
 
+    /* where the results go, and whether that would replace earlier ones: said before any work */
+    char dir[4096], prev[4200];
+    if (out) {
+        snprintf(dir, sizeof dir, "%s", out);
+    } else {
+        snprintf(dir, sizeof dir, "%s", ckpt);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    snprintf(prev, sizeof prev, "%s/eval.json", dir);
+    struct stat pst;
+    if (!overwrite && stat(prev, &pst) == 0) {
+        fprintf(stderr, "ctvk eval: %s already holds the results of an evaluation (from cv or an earlier eval): "
+                "write these into another folder with --out DIR, or replace them with --overwrite\n", prev);
+        return 1;
+    }
     ctvk_model_config mc;
     if (ctvk_checkpoint_peek_config(ckpt, &mc)) return cli_fail("eval");
     ctvk_config *cfg = NULL;
@@ -131,18 +152,9 @@ int cmd_eval(int argc, char **argv)
     snprintf(label, sizeof label, "Fold %ld", fold);
     cli_print_eval_tables(stdout, label, &r, eo.covid_fraction);
     printf("\n%zu images in %.2f s (%.1f images/s)\n", r.n, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0);
-    char dir[4096];
-    if (out) {
-        snprintf(dir, sizeof dir, "%s", out);
-        if (mkdir_p(dir)) {
-            fprintf(stderr, "ctvk eval: %s: cannot create the folder (%s)\n", dir, strerror(errno));
-            goto done;
-        }
-    } else {
-        snprintf(dir, sizeof dir, "%s", ckpt);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
+    if (out && mkdir_p(dir)) {
+        fprintf(stderr, "ctvk eval: %s: cannot create the folder (%s)\n", dir, strerror(errno));
+        goto done;
     }
     if (ctvk_eval_write(dir, &r)) {
         rc = cli_fail("eval");

@@ -17,6 +17,9 @@ const char cmd_import_keras_help[] =
     "kernels, N(0, 0.001) for the FPN head's dense kernels, zero biases; seed [train] seed, default 42).\n"
     "Prints what was loaded and what was skipped, and why.\n\n"
     "  --out CKPT       the checkpoint to write (through a temporary file and a rename)\n"
+    "  --allow-partial  write it even when the file did not fill every model weight or some of the\n"
+    "                   file's weights were not used (refused otherwise: a transfer to a 1-channel\n"
+    "                   input or another head is partial, a file of another model is mostly unused)\n"
     "  --config CONFIG  the INI config ([model] arch, input_size, ...; default: resnet50v2_fpn, 512x512x1)\n"
     "  --set model.conv1_from_rgb=sum   sum an RGB conv1_conv kernel over its input channels instead of\n"
     "                   skipping it (default skip)\n";
@@ -40,6 +43,7 @@ int cmd_import_keras(int argc, char **argv)
     const char *cmd = "import-keras";
     cli_common com = {0};
     const char *weights = NULL, *config = NULL, *out = NULL;
+    int allow_partial = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take(cmd, &com, argc, argv, i);
         if (k < 0) return 2;
@@ -50,6 +54,7 @@ int cmd_import_keras(int argc, char **argv)
             i += 2;
             continue;
         }
+        if (!strcmp(argv[i], "--allow-partial")) { allow_partial = 1; i++; continue; }
         if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         if (weights) return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
         weights = argv[i++];
@@ -102,6 +107,12 @@ int cmd_import_keras(int argc, char **argv)
     char title[128];
     snprintf(title, sizeof title, "model weights not in the file (initialised, seed %ld)", seed);
     print_lines(title, rep.weights_missing, rep.missing, 20);
+    if (!allow_partial && ctvk_keras_check_complete(weights, &g, &rep, "--allow-partial")) {
+        ctvk_keras_report_free(&rep);
+        free(ck.params);
+        ctvk_graph_free(&g);
+        return cli_fail(cmd);
+    }
 
     char metrics[1536];
     snprintf(metrics, sizeof metrics, "imported_from=%s\nweights_loaded=%d\nweights_skipped=%d\nweights_initialised=%d\n"

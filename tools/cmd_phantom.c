@@ -65,8 +65,9 @@ int cmd_phantom(int argc, char **argv)
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
-            unsigned long long s = strtoull(v, &end, 0);
-            if (errno || end == v || *end || v[0] == '-') return cli_usage_error("phantom", "--seed '%s': expected a non-negative integer", v);
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] < '0' || v[0] > '9')
+                return cli_usage_error("phantom", "--seed '%s': expected a non-negative decimal integer", v);
             o.seed = (uint64_t)s;
         } else return cli_usage_error("phantom", "unknown option '%s'", a);
         i += 2;

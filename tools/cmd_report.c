@@ -2,6 +2,7 @@
  * montage as a data URI; no external resources). Missing pieces are shown as "not available". */
 #include "ctvk/ct.h"
 #include "ctvk/config.h"
+#include "runtime/fileio.h"
 #include "tools/cli.h"
 #include <errno.h>
 #include <math.h>
@@ -23,7 +24,7 @@ const char cmd_report_help[] =
 /* ------------------------------------------------------------------------------------ helpers */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ctvk__fopen_regular(path, NULL);
     if (!f) return NULL;
     char *s = NULL;
     size_t n = 0, cap = 0;
@@ -51,6 +52,7 @@ static void esc(FILE *f, const char *s)
         else if (*s == '>') fputs("&gt;", f);
         else if (*s == '&') fputs("&amp;", f);
         else if (*s == '"') fputs("&quot;", f);
+        else if (*s == '\'') fputs("&#39;", f);
         else fputc(*s, f);
     }
 }
@@ -162,8 +164,11 @@ static void dot_plot(FILE *f, const patient_row *p, int n, double thr)
         fprintf(f, "</text><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"%s\" stroke-width=\"2\">"
                    "<title>", x, y, right ? c : "white", c);
         esc(f, p[i].id);
-        fprintf(f, " (%s): %d of %d slices COVID = %.3f, decided %s</title></circle>\n", p[i].label, p[i].covid,
-                p[i].slices, p[i].fraction, p[i].decision);
+        fprintf(f, " (");
+        esc(f, p[i].label);                  /* everything that comes from a file is escaped */
+        fprintf(f, "): %d of %d slices COVID = %.3f, decided ", p[i].covid, p[i].slices, p[i].fraction);
+        esc(f, p[i].decision);
+        fprintf(f, "</title></circle>\n");
     }
     fprintf(f, "</svg>\n");
 }
@@ -175,7 +180,7 @@ static void train_section(FILE *f, const char *dir)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/train_log.csv", dir);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     if (!in) { na(f, "training log (train_log.csv)"); return; }
     int cap = 64, n = 0;
     double *v[5];
@@ -253,7 +258,7 @@ static void patients_section(FILE *f, const char *dir, double thr)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/eval_patients.csv", dir);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     if (!in) { na(f, "per-patient results (eval_patients.csv)"); return; }
     int n = 0, cap = 0;
     patient_row *rows = NULL;
@@ -281,7 +286,7 @@ static void summary_section(FILE *f, const char *run)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/summary.csv", run);
-    FILE *in = fopen(path, "r");
+    FILE *in = ctvk__fopen_regular(path, NULL);
     fprintf(f, "<h2>Cross-validation summary</h2>\n");
     if (!in) { na(f, "summary.csv (written by ctvk cv)"); return; }
     fprintf(f, "<table>\n");

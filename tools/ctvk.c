@@ -3,6 +3,7 @@
 #include "ctvk/dist.h"
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int cmd_devices(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
@@ -54,6 +55,46 @@ static int help(void)
     return 0;
 }
 
+/* The value shown for an option at argv[i]: "--x=v" as it is, "--x v" with its value. */
+static void shown(int argc, char **argv, int i, char *buf, size_t n)
+{
+    if (!strchr(argv[i], '=') && i + 1 < argc && strncmp(argv[i + 1], "--", 2))
+        snprintf(buf, n, "%s %s", argv[i], argv[i + 1]);
+    else
+        snprintf(buf, n, "%s", argv[i]);
+}
+
+/* An option given twice (--set twice for the same key) is a usage error naming both: the command
+ * would otherwise take one of them silently. argv[0] is the command. */
+static int repeated_option(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) || !a[2]) continue;
+        size_t n = strcspn(a, "=");
+        int set = n == 5 && !strncmp(a, "--set", 5);
+        const char *sv = set ? (a[5] == '=' ? a + 6 : i + 1 < argc ? argv[i + 1] : "") : NULL;
+        for (int j = 1; j < i; j++) {
+            const char *b = argv[j];
+            if (strncmp(b, a, n) || (b[n] && b[n] != '=')) continue;
+            if (j > 1 && !strcmp(argv[j - 1], "--set")) continue;   /* a value, not an option */
+            if (set) {
+                const char *bv = b[5] == '=' ? b + 6 : j + 1 < argc ? argv[j + 1] : "";
+                size_t ka = strcspn(sv, "="), kb = strcspn(bv, "=");
+                if (ka != kb || strncasecmp(sv, bv, ka)) continue;
+                return cli_usage_error(argv[0], "--set %.*s is given twice (argument %d: %s, argument %d: %s)", (int)ka,
+                                       sv, j, bv, i, sv);
+            }
+            char x[512], y[512];
+            shown(argc, argv, j, x, sizeof x);
+            shown(argc, argv, i, y, sizeof y);
+            return cli_usage_error(argv[0], "%.*s is given twice (argument %d: %s, argument %d: %s)", (int)n, a, j, x,
+                                   i, y);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -74,6 +115,7 @@ int main(int argc, char **argv)
             return 1;
         }
         /* under an MPI launcher (mpirun, srun) every rank runs the command: include/ctvk/dist.h */
+        if (repeated_option(argc - 1, argv + 1)) return 2;
         if (ctvk_dist_init(&argc, &argv)) return cli_fail(name);
         int rc = c->run(argc - 1, argv + 1);
         uint32_t msgs = ctvk_validation_messages_total();

@@ -102,6 +102,12 @@ typedef struct ctvk_keras_report {
 ctvk_status ctvk_keras_import(const char *h5path, const ctvk_graph *g, float *params,
                               ctvk_conv1_from_rgb conv1, ctvk_keras_report *rep);
 void ctvk_keras_report_free(ctvk_keras_report *rep);
+/* CTVK_OK when the import filled every model weight from the file and used every weight of the file;
+ * otherwise a message with the counts (loaded, skipped, unmatched, left initialised) that ends with
+ * "refused (ALLOW to accept it)". A partial import is what a transfer from another input depth or
+ * another head gives: the caller accepts it only when the user asked for it. */
+ctvk_status ctvk_keras_check_complete(const char *h5path, const ctvk_graph *g, const ctvk_keras_report *rep,
+                                      const char *allow);
 /* Writes params as a Keras weight file (what model.save_weights writes: root attributes
  * layer_names of every layer in order, backend, keras_version; one group per layer with its
  * weight_names; float32 datasets in Keras shapes), through a temporary file and a rename. */

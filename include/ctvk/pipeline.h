@@ -114,13 +114,18 @@ typedef struct ctvk_epoch_metrics {
 typedef struct ctvk_train_result {
     int epochs_run;
     int best_epoch;
-    double best_val_accuracy;
+    double best_val_accuracy;  /* the training accuracy when validated is 0 ([train] validation = none) */
+    int validated;
     int stopped_early, interrupted;
     char best_checkpoint[4200];
 } ctvk_train_result;
 
+/* ctvk_train_fold's resume: bit 0 resumes; with this bit too, training settings that differ from
+ * those last.ckpt was trained with are accepted (listed on progress) instead of refused. */
+#define CTVK_RESUME_ALLOW_CHANGES 2
 /* Trains fold k (1-based) of the config's dataset into run_dir/foldK, resuming from
- * run_dir/foldK/last.ckpt when resume is set. Progress goes to `progress` (a terminal gets a bar
+ * run_dir/foldK/last.ckpt when resume is set (refused, listing them, when the training settings
+ * differ from last.ckpt's, unless resume has CTVK_RESUME_ALLOW_CHANGES). Progress goes to `progress` (a terminal gets a bar
  * with loss, accuracy, images/s and ETA; a log gets one plain line per epoch); NULL is quiet. */
 ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const char *run_dir, int resume,
                             void *progress /* FILE* */, ctvk_train_result *out);

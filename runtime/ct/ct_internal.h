@@ -48,4 +48,8 @@ ctvk_status ctvk__tiff_open(const char *path, ctvk__tiff **out, ctvk_tiff_info *
 /* rows [y0, y1) as uint16 (full width) */
 ctvk_status ctvk__tiff_rows(ctvk__tiff *t, int y0, int y1, uint16_t *out, size_t *clamped);
 void ctvk__tiff_close(ctvk__tiff *t);
+/* ctvk_tiff_read, with the setting that names the size in a size mismatch ("[data] image_size",
+ * "[model] input_size" for the network's input). */
+ctvk_status ctvk__tiff_read_named(const char *path, int size, int resize, uint16_t *out, size_t *clamped,
+                                  const char *size_name);
 #endif

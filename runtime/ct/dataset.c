@@ -2,6 +2,7 @@
  * validation{k}.csv, test{k}.csv; header filename,class; covid = 0, normal = 1) with every check
  * naming the CSV and line, and the full COVID-CTset layout through the series scan. */
 #include "runtime/ct/ct_internal.h"
+#include "runtime/fileio.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,10 +119,11 @@ static char *trim(char *s)
 static ctvk_status read_csv(builder *b, const char *csv, ctvk_image_list *l, int *present)
 {
     *present = 0;
-    FILE *f = fopen(csv, "rb");
+    int e;
+    FILE *f = ctvk__fopen_regular(csv, &e);
     if (!f) {
-        if (errno == ENOENT) return CTVK_OK;
-        return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", csv, strerror(errno));
+        if (e == ENOENT) return CTVK_OK;
+        return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", csv, ctvk__open_error(e));
     }
     *present = 1;
     CTVK_TRY(ctvk__strs_push(&b->csvs, csv));
@@ -196,10 +198,12 @@ static ctvk_status read_csv(builder *b, const char *csv, ctvk_image_list *l, int
         if (!path) { s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); break; }
         if (b->o->check_files) {
             struct stat st;
-            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            int missing = stat(path, &st) != 0;
+            if (missing || !S_ISREG(st.st_mode)) {
                 s = ctvk__fail(CTVK_ERR_IO, "%s line %d: the file %s %s (set [data] check_files = false to count "
                                "from the CSVs alone)", csv, lineno, path,
-                               errno == ENOENT || errno == ENOTDIR ? "does not exist" : "cannot be read");
+                               !missing ? "is not a regular file"
+                               : errno == ENOENT || errno == ENOTDIR ? "does not exist" : "cannot be read");
                 free(path);
                 break;
             }

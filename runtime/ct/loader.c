@@ -19,7 +19,7 @@ typedef struct slot {
     int state, n, offset, global_n;
     long long g;
     ctvk_status err;
-    char msg[1200];
+    char msg[CTVK_ERROR_MAX];
 } slot;
 
 struct ctvk_loader {
@@ -34,9 +34,9 @@ struct ctvk_loader {
     long long next_claim, next_out;
     int stop, failed;
     size_t skipped;              /* skip_bad: slices skipped so far */
-    char skip_msg[1200];         /* the last skip's message */
+    char skip_msg[CTVK_ERROR_MAX];         /* the last skip's message */
     ctvk_status fail_status;
-    char fail_msg[1200];
+    char fail_msg[CTVK_ERROR_MAX];
     int perm_epoch;              /* the epoch whose permutation is in perm (claims only move forward) */
     size_t *perm;
     pthread_t *threads;
@@ -95,7 +95,9 @@ static void *worker(void *arg)
             size_t idx = s->images[i];
             s->images[kept] = idx;
             s->labels[kept] = o->labels ? o->labels[idx] : 0;
-            st = ctvk_tiff_read(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL);
+            /* the loader reads at the network's input size */
+            st = ctvk__tiff_read_named(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL,
+                                       "the network's input size, [model] input_size");
             if (st != CTVK_OK)
                 snprintf(o->skip_bad ? skip_msg : s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image "
                          "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, (size_t)s->offset + i + 1, idx,

@@ -262,7 +262,7 @@ typedef struct gen {
     atomic_size_t flat_count;
     pthread_mutex_t mu;
     ctvk_status err;
-    char msg[1024];
+    char msg[CTVK_ERROR_MAX];
 } gen;
 
 static ctvk_status link_or_copy(const char *from, const char *to)

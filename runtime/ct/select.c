@@ -124,7 +124,7 @@ typedef struct job {
     pthread_mutex_t mu;
     size_t err_index;
     ctvk_status err;
-    char msg[1024];
+    char msg[CTVK_ERROR_MAX];
 } job;
 
 static ctvk_status count_one(job *j, const char *path, uint16_t **buf, size_t *cap, uint32_t *count)

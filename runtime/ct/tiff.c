@@ -5,6 +5,7 @@
  * strip images go around libtiff's strip reader: the rows asked for are read with one pread at the
  * offset the strip table gives, so selection decodes only the region's 100 rows of each slice. */
 #include "runtime/ct/ct_internal.h"
+#include "runtime/fileio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -235,10 +236,9 @@ ctvk_status ctvk__tiff_open(const char *path, ctvk__tiff **out, ctvk_tiff_info *
         free(t);
         return ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path);
     }
-    t->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (t->fd < 0) {
-        int e = errno;
-        ctvk_status s = tfail(t, CTVK_ERR_IO, "cannot open (%s)", strerror(e));
+    int e = ctvk__open_regular(path, &t->fd);
+    if (e) {
+        ctvk_status s = tfail(t, CTVK_ERR_IO, "cannot open (%s)", ctvk__open_error(e));
         ctvk__tiff_close(t);
         return s;
     }
@@ -492,31 +492,80 @@ ctvk_status ctvk__tiff_rows(ctvk__tiff *t, int y0, int y1, uint16_t *out, size_t
     return s;
 }
 
-static ctvk_status size_mismatch(const char *path, int w, int h, int size)
+static ctvk_status size_mismatch(const char *path, int w, int h, int size, const char *size_name)
 {
     return ctvk__fail(CTVK_ERR_FORMAT,
-                      "%s: the slice is %dx%d, expected %dx%d ([data] image_size = %d; set [data] resize = true "
-                      "to resample other sizes)", path, w, h, size, size, size);
+                      "%s: the slice is %dx%d, expected %dx%d (%s = %d; set [data] resize = true "
+                      "to resample other sizes)", path, w, h, size, size, size_name, size);
+}
+
+/* Host memory that decoding slices may take: one slice (its strip or tile buffer, a staging copy for
+ * 8-bit and float samples, the full image before resampling), and all slices being decoded at once
+ * (the loader's threads wait their turn for it). A header can declare 32768x32768 pixels in a file
+ * of a few MB: such a slice is refused with the numbers instead. Not static so that a test can
+ * lower them. */
+size_t ctvk__decode_slice_max = (size_t)512 << 20;
+size_t ctvk__decode_total_max = (size_t)1 << 30;
+static pthread_mutex_t decode_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t decode_cv = PTHREAD_COND_INITIALIZER;
+static size_t decode_used;
+
+static ctvk_status decode_reserve(const ctvk__tiff *t, int full, size_t *need)
+{
+    size_t px = (size_t)t->info.width * (size_t)t->info.height;
+    *need = (size_t)t->bufsize + (full ? px * sizeof(uint16_t) : 0) + (t->bytes != 2 ? px * (size_t)t->bytes : 0);
+    double mib = (double)*need / 1048576.0;
+    if (*need > ctvk__decode_slice_max || *need > ctvk__decode_total_max) {
+        int one = ctvk__decode_slice_max <= ctvk__decode_total_max;
+        return ctvk__fail(CTVK_ERR_FORMAT, "%s: decoding this %dx%d slice%s needs %.1f MiB of host memory, more than the "
+                          "%.1f MiB ctvk allows %s (a corrupt header, or an image far larger than a CT slice)", t->path,
+                          t->info.width, t->info.height, full ? " and resampling it" : "", mib,
+                          (double)(one ? ctvk__decode_slice_max : ctvk__decode_total_max) / 1048576.0,
+                          one ? "per slice" : "for all slices being decoded at once");
+    }
+    pthread_mutex_lock(&decode_mu);
+    while (decode_used + *need > ctvk__decode_total_max) pthread_cond_wait(&decode_cv, &decode_mu);
+    decode_used += *need;
+    pthread_mutex_unlock(&decode_mu);
+    return CTVK_OK;
+}
+
+static void decode_release(size_t need)
+{
+    pthread_mutex_lock(&decode_mu);
+    decode_used -= need;
+    pthread_cond_broadcast(&decode_cv);
+    pthread_mutex_unlock(&decode_mu);
 }
 
 ctvk_status ctvk_tiff_read(const char *path, int size, int resize, uint16_t *out, size_t *clamped)
+{
+    return ctvk__tiff_read_named(path, size, resize, out, clamped, "[data] image_size");
+}
+
+ctvk_status ctvk__tiff_read_named(const char *path, int size, int resize, uint16_t *out, size_t *clamped,
+                                  const char *size_name)
 {
     if (size < 1 || size > MAX_SIDE) return ctvk__fail(CTVK_ERR_ARG, "%s: bad image size %d", path, size);
     ctvk__tiff *t;
     CTVK_TRY(ctvk__tiff_open(path, &t, NULL));
     int w = t->info.width, h = t->info.height;
     ctvk_status s;
+    size_t need = 0;
     if (clamped) *clamped = 0;
-    if (w == size && h == size) {
+    if (!(w == size && h == size) && !resize) {
+        s = size_mismatch(path, w, h, size, size_name);
+    } else if ((s = decode_reserve(t, !(w == size && h == size), &need))) {
+        need = 0;
+    } else if (w == size && h == size) {
         s = ctvk__tiff_rows(t, 0, h, out, clamped);
-    } else if (!resize) {
-        s = size_mismatch(path, w, h, size);
     } else {
         uint16_t *full = malloc((size_t)w * (size_t)h * sizeof *full);
         if (!full) s = ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path);
         else if ((s = ctvk__tiff_rows(t, 0, h, full, clamped)) == CTVK_OK) ctvk_resize_u16(full, w, h, out, size, size);
         free(full);
     }
+    if (need) decode_release(need);
     ctvk__tiff_close(t);
     return s;
 }

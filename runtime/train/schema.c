@@ -49,6 +49,7 @@ static const key_spec SCHEMA[] = {
     {"model", "blocks", S_LIST, 1, 16, NULL},
     {"model", "widths", S_LIST, 1, 1024, NULL},
     {"model", "weights", S_STR, 0, 0, NULL},
+    {"model", "weights_partial", S_BOOL, 0, 0, NULL},
     {"model", "conv1_from_rgb", S_ENUM, 0, 0, "skip|sum"},
     {"train", "epochs", S_INT, 1, 100000, NULL},
     {"train", "batch", S_INT, 1, 4096, NULL},

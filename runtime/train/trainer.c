@@ -10,6 +10,7 @@
 #include "runtime/internal.h"
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ typedef struct settings {
     ctvk_augment_config augc;
     float scale, offset;
     const char *weights;
+    int weights_partial;
     ctvk_conv1_from_rgb conv1;
 } settings;
 
@@ -77,12 +79,35 @@ static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
     CTVK_TRY(ctvk_config_bool(cfg, "augment", "vertical_flip", 1, &s->augc.vertical_flip));
     CTVK_TRY(ctvk_config_bool(cfg, "augment", "legacy_centre", 0, &b)); s->augc.legacy_centre = b;
     CTVK_TRY(ctvk_config_str(cfg, "model", "weights", NULL, &s->weights));
+    CTVK_TRY(ctvk_config_bool(cfg, "model", "weights_partial", 0, &s->weights_partial));
     CTVK_TRY(ctvk_config_str(cfg, "model", "conv1_from_rgb", "skip", &str));
     s->conv1 = !strcasecmp(str, "sum") ? CTVK_CONV1_SUM : CTVK_CONV1_SKIP;
     CTVK_TRY(ctvk_config_str(cfg, "output", "progress", "auto", &str));
     s->progress = !strcasecmp(str, "bar") ? PROGRESS_BAR : !strcasecmp(str, "lines") ? PROGRESS_LINES
                   : !strcasecmp(str, "none") ? PROGRESS_NONE : PROGRESS_AUTO;
     return CTVK_OK;
+}
+
+/* The settings that shape what training does, one "setting=section.key=value" line each, saved in
+ * last.ckpt so that --resume can say what changed ([train] epochs may grow: not listed). */
+static void settings_text(const settings *s, int resize, char *buf, size_t n)
+{
+    const ctvk_augment_config *a = &s->augc;
+    snprintf(buf, n,
+             "setting=train.batch=%d\nsetting=train.lr=%.10g\nsetting=train.beta1=%.10g\nsetting=train.beta2=%.10g\n"
+             "setting=train.epsilon=%.10g\nsetting=train.schedule_decay=%.10g\nsetting=train.shuffle=%d\n"
+             "setting=train.validation=%s\nsetting=train.early_stopping=%d\nsetting=train.patience=%d\n"
+             "setting=train.min_delta=%.10g\nsetting=train.max_steps_per_epoch=%ld\nsetting=train.micro_batch=%d\n"
+             "setting=train.sync_bn=%d\nsetting=data.scale=%.9g\nsetting=data.offset=%.9g\nsetting=data.resize=%d\n"
+             "setting=data.skip_bad=%d\nsetting=augment.enabled=%d\nsetting=augment.rotation_range=%.10g\n"
+             "setting=augment.shear_range=%.10g\nsetting=augment.zoom_range=%.10g\n"
+             "setting=augment.width_shift_range=%.10g\nsetting=augment.height_shift_range=%.10g\n"
+             "setting=augment.horizontal_flip=%d\nsetting=augment.vertical_flip=%d\nsetting=augment.legacy_centre=%d\n",
+             s->batch, s->opt.lr, s->opt.beta1, s->opt.beta2, s->opt.eps, s->opt.schedule_decay, s->shuffle,
+             s->validation == VAL_TEST ? "test" : s->validation == VAL_NONE ? "none" : "validation", s->early,
+             s->patience, s->min_delta, s->max_steps, s->micro_batch, s->sync_bn, (double)s->scale, (double)s->offset,
+             resize, s->skip_bad, s->aug, a->rotation_range, a->shear_range, a->zoom_hi - 1, a->width_shift_range,
+             a->height_shift_range, a->horizontal_flip, a->vertical_flip, a->legacy_centre);
 }
 
 /* splitmix64 of a few words: the per-step seeds. */
@@ -113,6 +138,7 @@ typedef struct trainer {
     int vn;
     float *labels;
     char dir[4096], last_path[4200], best_path[4200];
+    char settings[2048], saved_settings[2048];   /* now, and those last.ckpt was trained with */
     /* progress of the run (saved in last.ckpt) */
     int epoch, step;                      /* next step to run */
     double best_val_acc, best_val_loss;
@@ -200,7 +226,7 @@ static ctvk_status write_logs(trainer *t)
 
 static char *progress_text(const trainer *t)
 {
-    size_t cap = 512 + (size_t)t->nhist * 160;
+    size_t cap = 512 + sizeof t->settings + (size_t)t->nhist * 160;
     char *m = malloc(cap);
     if (!m) return NULL;
     size_t a = (size_t)snprintf(m, cap,
@@ -213,6 +239,7 @@ static char *progress_text(const trainer *t)
         a += (size_t)snprintf(m + a, cap - a, "epoch=%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", e->epoch, e->loss,
                               e->accuracy, e->val_loss, e->val_accuracy, e->seconds, e->images_per_s);
     }
+    snprintf(m + a, cap - a, "%s", t->settings);
     return m;
 }
 
@@ -236,7 +263,10 @@ static ctvk_status parse_progress(trainer *t, const char *text)
         else if (sscanf(line, "partial_correct=%lf", &t->partial[1]) == 1) {}
         else if (sscanf(line, "partial_count=%lf", &t->partial[2]) == 1) {}
         else if (sscanf(line, "partial_seconds=%lf", &t->partial_seconds) == 1) {}
-        else if (!strncmp(line, "epoch=", 6)) {
+        else if (!strncmp(line, "setting=", 8)) {
+            size_t have = strlen(t->saved_settings);
+            snprintf(t->saved_settings + have, sizeof t->saved_settings - have, "%s\n", line);
+        } else if (!strncmp(line, "epoch=", 6)) {
             ctvk_epoch_metrics e;
             if (sscanf(line, "epoch=%d,%lf,%lf,%lf,%lf,%lf,%lf", &e.epoch, &e.loss, &e.accuracy, &e.val_loss,
                        &e.val_accuracy, &e.seconds, &e.images_per_s) != 7)
@@ -282,7 +312,49 @@ static ctvk_status save(trainer *t, const char *path, int with_state)
     return s;
 }
 
-static ctvk_status resume_from(trainer *t)
+/* The settings last.ckpt was trained with against those of now (a checkpoint written before they were
+ * saved has none: nothing to compare). */
+static ctvk_status compare_settings(trainer *t, int allow_changes)
+{
+    char diff[1536] = "";
+    int ndiff = 0;
+    for (const char *p = t->saved_settings; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[256];
+        snprintf(line, sizeof line, "%.*s", (int)len, p);
+        p += len + (nl ? 1 : 0);
+        char *eq = strchr(line + 8, '=');
+        if (!eq) continue;
+        size_t klen = (size_t)(eq - line) + 1;          /* "setting=section.key=" */
+        const char *now = NULL;
+        char v[256];
+        for (const char *q = t->settings; *q;) {
+            const char *qn = strchr(q, '\n');
+            if (!strncmp(q, line, klen)) {
+                snprintf(v, sizeof v, "%.*s", (int)((qn ? qn : q + strlen(q)) - q - (ptrdiff_t)klen), q + klen);
+                now = v;
+                break;
+            }
+            q = qn ? qn + 1 : q + strlen(q);
+        }
+        if (now && strcmp(now, eq + 1)) {
+            size_t have = strlen(diff);
+            *eq = 0;
+            snprintf(diff + have, sizeof diff - have, "%s%s %s -> %s", ndiff ? ", " : "", line + 8, eq + 1, now);
+            ndiff++;
+        }
+    }
+    if (!ndiff) return CTVK_OK;
+    if (!allow_changes)
+        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s was trained with other settings than the config's now (%s): "
+                          "resume with the settings it was trained with, or give --allow-changes to continue with the "
+                          "new ones", t->last_path, diff);
+    if (t->out) fprintf(t->out, "resuming %s with changed settings (--allow-changes): %s\n", t->last_path, diff);
+    return CTVK_OK;
+}
+
+static ctvk_status resume_from(trainer *t, int allow_changes)
 {
     ctvk_checkpoint ck;
     CTVK_TRY(ctvk_checkpoint_load(t->last_path, &t->g, &ck));
@@ -292,9 +364,10 @@ static ctvk_status resume_from(trainer *t)
     if (!s && ck.rng[0] != t->s.seed)
         s = ctvk__fail(CTVK_ERR_ARG, "checkpoint %s was trained with seed %llu, the config says %llu", t->last_path,
                        (unsigned long long)ck.rng[0], (unsigned long long)t->s.seed);
+    if (!s) s = parse_progress(t, ck.metrics ? ck.metrics : "");
+    if (!s) s = compare_settings(t, allow_changes);
     if (!s) s = ctvk_net_set_params(t->net, ck.params);
     if (!s) s = ctvk_net_set_optimizer_state(t->net, ck.opt_m, ck.opt_v, ck.opt_blob);
-    if (!s) s = parse_progress(t, ck.metrics ? ck.metrics : "");
     if (!s) {
         t->epoch = (int)ck.epoch;
         t->step = (int)ck.step;
@@ -622,6 +695,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     t.local_max = (t.s.batch + t.ranks - 1) / t.ranks;
     if (t.s.micro_batch && t.s.micro_batch < t.local_max) t.local_max = t.s.micro_batch;
     if (!s) s = ctvk_data_from_config(cfg, &dopt);
+    if (!s) settings_text(&t.s, dopt.resize, t.settings, sizeof t.settings);
     if (!s) s = ctvk_model_config_load(cfg, &mc);
     if (!s && (mc.height != mc.width || mc.channels != 1))
         s = ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
@@ -637,6 +711,8 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
         snprintf(t.best_path, sizeof t.best_path, "%s/best.ckpt", t.dir);
         s = ctvk__mkdirs(t.dir);
     }
+    int allow_changes = (resume & CTVK_RESUME_ALLOW_CHANGES) != 0;
+    resume &= 1;
     if (!s && !resume && ctvk__exists(t.last_path))
         s = ctvk__fail(CTVK_ERR_ARG, "%s already holds a training run: continue it with --resume, or train into another "
                        "folder (--set output.dir=...)", t.dir);
@@ -662,7 +738,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
         if (!t.labels || !t.recs) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     }
     if (!s && resume && ctvk__exists(t.last_path)) {
-        s = resume_from(&t);
+        s = resume_from(&t, allow_changes);
         if (!s && t.out) fprintf(t.out, "resuming %s at epoch %d, step %d\n", t.last_path, t.epoch + 1, t.step);
     } else if (!s) {
         float *p = malloc(t.g.params_total * sizeof *p);
@@ -672,9 +748,11 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
             ctvk_keras_report rep;
             s = ctvk_keras_import(t.s.weights, &t.g, p, t.s.conv1, &rep);
             if (!s && t.out)
-                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped)\n", rep.weights_loaded, t.s.weights,
-                        rep.weights_skipped);
-            if (!s) ctvk_keras_report_free(&rep);
+                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped, %d left at their initialisation)\n",
+                        rep.weights_loaded, t.s.weights, rep.weights_skipped, rep.weights_missing);
+            if (!s && !t.s.weights_partial)
+                s = ctvk_keras_check_complete(t.s.weights, &t.g, &rep, "[model] weights_partial = true");
+            ctvk_keras_report_free(&rep);
         }
         if (!s) s = ctvk_net_set_params(t.net, p);
         free(p);
@@ -709,9 +787,9 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     out->epochs_run = t.nhist;
     out->best_epoch = t.best_epoch;
     out->best_val_accuracy = t.best_val_acc;
+    out->validated = t.s.validation != VAL_NONE;
     snprintf(out->best_checkpoint, sizeof out->best_checkpoint, "%s", t.best_path);
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", ctvk_error());
+    char *msg = s ? strdup(ctvk_error()) : NULL;
     ctvk_tensor_destroy(t.v_pixels);
     ctvk_tensor_destroy(t.v_input);
     ctvk_tensor_destroy(t.v_augp);
@@ -723,6 +801,11 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     free(t.labels);
     free(t.recs);
     free(t.hist);
-    if (s) return ctvk__fail(s, "%s", msg);
+    if (s) {
+        if (!msg) return ctvk__fail(s, "training failed (out of host memory for its message)");
+        ctvk__fail(s, "%s", msg);
+        free(msg);
+        return s;
+    }
     return CTVK_OK;
 }
