@@ -148,6 +148,9 @@ int cmd_infer(int argc, char **argv)
                set->nseries == 1 ? "" : "s", set->nslices);
         if (no_select) printf(" (no selection: all classified)\n");
         else printf("; selection kept %zu (%.2f s)\n", sel.kept, t_sel);
+        if (sel.clipped)
+            printf("note: %zu samples in %zu slices lay outside the stored-value range (HU + %d in 0..65535) and were "
+                   "clipped to it\n", sel.clipped, sel.clipped_slices, sp.values.hu_offset ? sp.values.hu_offset : CTVK_HU_OFFSET);
         printf("%-5s %-40s %10s  %s\n", "#", "slice", "P(covid)", "class");
         for (size_t i = 0; i < n; i++) {
             const char *name = paths[i];

@@ -101,6 +101,12 @@ int cmd_select(int argc, char **argv)
             sel.n ? 100.0 * (double)sel.kept / (double)sel.n : 0.0, sel.ngroups,
             p.group == CTVK_GROUP_PATIENT ? "patient" : "sequence", sel.ngroups == 1 ? "" : "s", y0, y1 - 1, x0, x1 - 1,
             d.image_size, p.dark_level, p.divisor, dt, dt > 0 ? (double)sel.n / dt : 0.0);
+    if (sel.clipped)
+        fprintf(sum, "note: %zu samples in %zu slices lay outside the stored-value range 0..65535 (HU %d..%d with "
+                "[data] hu_offset = %d) and were clipped to it\n", sel.clipped, sel.clipped_slices,
+                -(p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET),
+                65535 - (p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET),
+                p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET);
     if (montage) {
         if (ctvk_montage_write(montage, (const char *const *)set->slices, set->nslices, sel.keep, &p, d.image_size,
                                d.resize)) {

@@ -42,9 +42,26 @@ int ctvk__map_get(const ctvk__map *m, const char *key, int *val);
 ctvk_status ctvk__map_put(ctvk__map *m, const char *key, int val);
 void ctvk__map_free(ctvk__map *m);
 
+/* Sample types of the readers, and the mapping to stored values (values.c). */
+typedef enum ctvk__type { CTVK__U8, CTVK__I8, CTVK__U16, CTVK__I16, CTVK__U32, CTVK__I32, CTVK__F32, CTVK__F64 } ctvk__type;
+typedef struct ctvk__rescale {
+    double slope, intercept;  /* value = sample * slope + intercept */
+    int hu;                   /* value is HU: stored = value + offset; else value is the stored value */
+    int offset;               /* hu_offset (for the mapping and the messages) */
+} ctvk__rescale;
+/* n samples (native byte order) -> stored uint16 values; *clipped (may be NULL) is increased by the
+ * samples clipped into 0..65535. Fails naming path on NaN or infinite values and, when !hu, on
+ * negative ones. */
+ctvk_status ctvk__to_stored(const char *path, const void *src, ctvk__type type, size_t n, const ctvk__rescale *r,
+                            uint16_t *dst, size_t *clipped);
+/* v->hu_offset, or 1024 when v is NULL or it is 0 */
+int ctvk__hu_offset(const ctvk_value_options *v);
+
 /* TIFF internals (tiff.c): an open, validated slice. */
 typedef struct ctvk__tiff ctvk__tiff;
 ctvk_status ctvk__tiff_open(const char *path, ctvk__tiff **out, ctvk_tiff_info *info);
+/* How ctvk__tiff_rows maps samples (NULL or never called: the defaults). */
+void ctvk__tiff_set_values(ctvk__tiff *t, const ctvk_value_options *v);
 /* rows [y0, y1) as uint16 (full width) */
 ctvk_status ctvk__tiff_rows(ctvk__tiff *t, int y0, int y1, uint16_t *out, size_t *clamped);
 void ctvk__tiff_close(ctvk__tiff *t);

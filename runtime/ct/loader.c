@@ -95,7 +95,7 @@ static void *worker(void *arg)
             size_t idx = s->images[i];
             s->images[kept] = idx;
             s->labels[kept] = o->labels ? o->labels[idx] : 0;
-            st = ctvk_tiff_read(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL);
+            st = ctvk_slice_read(o->paths[idx], o->size, o->resize, &o->values, s->pixels + kept * px, NULL);
             if (st != CTVK_OK)
                 snprintf(o->skip_bad ? skip_msg : s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image "
                          "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, (size_t)s->offset + i + 1, idx,
