@@ -149,16 +149,28 @@ double ctvk_select_group(const uint32_t *counts, size_t n, double divisor, uint8
 
 /* ------------------------------------------------------------------------------------ series */
 /* The slices found under a path, grouped into sequences and patients. A sequence is one folder of
- * slices (an SR_k folder), or, for files named like the flat Train&Validation folder
- * (<group>_<patientN>_<SR_k>_<IMxxxxx>.tif), one <group>_<patientN>_<SR_k> prefix. A patient is one
- * patient id (ctvk_patient_from_path), or the sequence's parent folder when the path has none.
- * Patients are in natural order of id, sequences in natural order of name, slices in natural order
- * of file name ("IM2" before "IM10"). */
+ * TIFF slices (an SR_k folder), or, for files named like the flat Train&Validation folder
+ * (<group>_<patientN>_<SR_k>_<IMxxxxx>.tif), one <group>_<patientN>_<SR_k> prefix; or one DICOM
+ * series (the files of one SeriesInstanceUID in one folder, whatever their names: CT image series
+ * only, localizers and other modalities skipped with a note); or one NIfTI volume. A patient is one
+ * patient id (ctvk_patient_from_path), else for DICOM the PatientID, else the sequence's parent
+ * folder (for DICOM: the folder of the files). Patients are in natural order of id, sequences (DICOM:
+ * by SeriesNumber, then) in
+ * natural order of name, TIFF slices in natural order of file name ("IM2" before "IM10"), DICOM
+ * slices by ImagePositionPatient along the slice normal, head first (InstanceNumber when a
+ * position is missing; never the file name), NIfTI slices from superior to inferior. */
+typedef enum ctvk_series_kind { CTVK_SERIES_TIFF = 0, CTVK_SERIES_DICOM = 1, CTVK_SERIES_NIFTI = 2 } ctvk_series_kind;
+
 typedef struct ctvk_series {
-    char *name;               /* relative to the scanned path ("covid1/patient5/SR_2"), or the flat prefix */
+    char *name;               /* relative to the scanned path ("covid1/patient5/SR_2"), or the flat prefix;
+                                 DICOM: "<folder>/<SeriesInstanceUID>"; NIfTI: the file */
     int patient;              /* index into patients */
     int label;                /* CTVK_CLASS_* from the path or name (ctvk_class_from_name) */
     size_t first, count;      /* range in slices[] */
+    ctvk_series_kind kind;
+    char *uid;                /* DICOM SeriesInstanceUID (NULL otherwise) */
+    char *description;        /* DICOM SeriesDescription (NULL otherwise) */
+    int number;               /* DICOM SeriesNumber (0 otherwise) */
 } ctvk_series;
 
 typedef struct ctvk_patient {
@@ -175,11 +187,27 @@ typedef struct ctvk_series_set {
     ctvk_series *series;
     int npatients;
     ctvk_patient *patients;
+    int *instance;            /* per slice: DICOM InstanceNumber; -1 for TIFF, NIfTI or none */
+    double *position;         /* per slice: position along the slice normal in mm (DICOM, NIfTI); NaN for TIFF */
+    int nnotes;
+    char **notes;             /* what the scan skipped (non-CT series, localizers), one line each */
 } ctvk_series_set;
 
 /* Scans a slice file, a sequence folder, a patient folder or a whole dataset (recursively; files
- * ending in .tif or .tiff, any case; hidden entries skipped). Fails when no slice is found. */
+ * ending in .tif or .tiff, any case; DICOM Part 10 files, any name; .nii and .nii.gz volumes;
+ * hidden entries skipped). Fails when no slice is found, when a file given by name is none of
+ * these, and when a DICOM series in the set has duplicate positions, a gap in its spacing, mixed
+ * sizes or mixed orientations (naming the files). */
 ctvk_status ctvk_series_scan(const char *path, ctvk_series_set **out);
+
+typedef struct ctvk_scan_options {
+    const char *series;       /* keep only this sequence: a SeriesInstanceUID, a sequence name, or a
+                                 1-based index into the set's sequences; NULL: all */
+    int one_series;           /* refuse a patient with several DICOM or NIfTI series and no choice
+                                 (the series are listed, with their index, in the message) */
+} ctvk_scan_options;
+/* ctvk_series_scan with options (NULL: none). */
+ctvk_status ctvk_series_scan_ex(const char *path, const ctvk_scan_options *o, ctvk_series_set **out);
 void ctvk_series_free(ctvk_series_set *s);
 
 /* ------------------------------------------------------------------------------------ selection run */
@@ -277,8 +305,11 @@ typedef struct ctvk_split_counts {
 void ctvk_image_list_counts(const ctvk_dataset *d, const ctvk_image_list *l, ctvk_split_counts *c);
 
 /* ------------------------------------------------------------------------------------ phantoms */
+typedef enum ctvk_phantom_format { CTVK_PHANTOM_TIFF = 0, CTVK_PHANTOM_DICOM = 1, CTVK_PHANTOM_NIFTI = 2 } ctvk_phantom_format;
+
 typedef struct ctvk_phantom_options {
     const char *out;          /* folder to write (created; must be empty or absent) */
+    ctvk_phantom_format format; /* of full/: TIFF slices (default), DICOM series or NIfTI volumes */
     int covid, normal;        /* patients per class: 10, 10 */
     int slices;               /* slices per sequence: 32 */
     int series;               /* sequences per patient (SR_2, SR_3, ...): 1 */
@@ -315,7 +346,12 @@ typedef struct ctvk_phantom_report {
  *   folds/train{k}.csv validation{k}.csv test{k}.csv   five patient-disjoint folds (k = 1..5):
  *        test = patient group k, validation = group k % 5 + 1, train = the other three
  *   dataset.ini   [data] root, layout, folds_dir, series_root, image_size for these files
- * uint16 little-endian uncompressed TIFFs, one strip. */
+ * uint16 little-endian uncompressed TIFFs, one strip. With format DICOM, full/<group>/patientN/
+ * holds instead every sequence as one DICOM CT series (SeriesNumber k for SR_k; the files under
+ * shuffled hexadecimal names, half without an extension) and a one-image localizer series; the
+ * sequences cycle through uncompressed uint16 (RescaleIntercept -1024), RLE int16 HU (the intercept
+ * changing from slice to slice) and JPEG-LS lossless (slope 0.5), and flat/ holds TIFF copies. With
+ * format NIfTI, full/<group>/patientN/SR_k.nii.gz is each sequence as one int16 HU volume. */
 ctvk_status ctvk_phantom_write(const ctvk_phantom_options *o, ctvk_phantom_report *report);
 
 /* ------------------------------------------------------------------------------------ loader */

@@ -65,4 +65,45 @@ void ctvk__tiff_set_values(ctvk__tiff *t, const ctvk_value_options *v);
 /* rows [y0, y1) as uint16 (full width) */
 ctvk_status ctvk__tiff_rows(ctvk__tiff *t, int y0, int y1, uint16_t *out, size_t *clamped);
 void ctvk__tiff_close(ctvk__tiff *t);
+
+/* 1 when a slice path names a TIFF file (or anything that is neither DICOM nor a NIfTI slice) */
+int ctvk__slice_is_tiff(const char *path);
+
+/* DICOM (dicom.c): "DICM" at byte 128; one slice read as stored values; series of a file list. */
+int ctvk__is_dicom(const char *path);
+ctvk_status ctvk__dicom_read(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                             size_t *clipped);
+typedef struct ctvk__dseries {
+    char uid[72], description[80], patient_id[72];
+    int number;               /* SeriesNumber (0 when absent) */
+    size_t n;
+    size_t *file;             /* into the file list, in slice order */
+    int *instance;            /* InstanceNumber per slice, -1 when absent */
+    double *pos;              /* position along the slice normal (mm), NaN when unknown */
+    char problem[1600];       /* why the series cannot be used ("" when it can) */
+} ctvk__dseries;
+typedef struct ctvk__dstudy {
+    ctvk__dseries *v;         /* CT image series, in SeriesInstanceUID order */
+    int n;
+    ctvk__strs notes;         /* skipped series */
+} ctvk__dstudy;
+/* NIfTI (nifti.c): slices are named "volume.nii[.gz]#k", k = 0 the most superior. */
+int ctvk__nifti_slice_name(const char *path, char *file, size_t n, long *k);
+/* Axial slices of a volume, the position (mm, superior) of slice 0 and the step from slice to slice. */
+ctvk_status ctvk__nifti_probe(const char *path, int64_t *slices, double *first_pos, double *step);
+ctvk_status ctvk__nifti_read(const char *slice, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                             size_t *clipped);
+/* Writes an int16 HU volume (x = column toward the patient's left, y = row from the bottom, z = from the
+ * most inferior slice) with an sform saying so; each flip reverses that voxel axis in the file (tests). */
+ctvk_status ctvk__phantom_nifti_axes(const char *path, int size, int slices, const int16_t *hu, int flip_lr, int flip_ap,
+                                     int flip_si);
+ctvk_status ctvk__phantom_nifti(const char *path, int size, int slices, const int16_t *hu);
+
+/* The phantom's DICOM files (phantom.c): the shuffled file name of a slice, and one slice written
+ * (localizer: the patient's one-image localizer series). */
+void ctvk__phantom_dicom_name(uint64_t seed, int p, int sq, int i, char *buf, size_t n);
+ctvk_status ctvk__phantom_dicom(const char *path, uint64_t seed, int p, int sq, int i, int size, int slices,
+                                int localizer, const uint16_t *stored);
+ctvk_status ctvk__dicom_group(const char *const *paths, size_t n, ctvk__dstudy *out);
+void ctvk__dstudy_free(ctvk__dstudy *s);
 #endif

@@ -132,6 +132,17 @@ typedef struct job {
 
 static ctvk_status count_one(job *j, const char *path, uint16_t **buf, size_t *cap, uint32_t *count, size_t *clipped)
 {
+    if (ctvk__slice_is_tiff(path) == 0) {      /* DICOM, NIfTI: the whole slice at size x size */
+        size_t need = (size_t)j->size * (size_t)j->size;
+        if (need > *cap) {
+            uint16_t *b = realloc(*buf, need * sizeof *b);
+            if (!b) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+            *buf = b, *cap = need;
+        }
+        CTVK_TRY(ctvk_slice_read(path, j->size, j->resize, &j->p->values, *buf, clipped));
+        *count = ctvk_dark_count(*buf, j->size, j->size, j->p);
+        return CTVK_OK;
+    }
     ctvk__tiff *t;
     ctvk_tiff_info info;
     CTVK_TRY(ctvk__tiff_open(path, &t, &info));
