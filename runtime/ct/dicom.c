@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ctvk__is_dicom(const char *path)
@@ -24,9 +25,91 @@ int ctvk__is_dicom(const char *path)
     return r == (ssize_t)sizeof b && !memcmp(b + 128, "DICM", 4);
 }
 
+/* Transfer syntaxes GDCM decodes (and ctvk therefore reads); NULL name: not one of them. */
+static const struct { const char *uid, *name; int ok; } TS[] = {
+    {"1.2.840.10008.1.2", "implicit VR little endian", 1},
+    {"1.2.840.10008.1.2.1", "explicit VR little endian", 1},
+    {"1.2.840.10008.1.2.1.99", "deflated explicit VR little endian", 1},
+    {"1.2.840.10008.1.2.2", "explicit VR big endian", 1},
+    {"1.2.840.10008.1.2.5", "RLE lossless", 1},
+    {"1.2.840.10008.1.2.4.50", "JPEG baseline", 1},
+    {"1.2.840.10008.1.2.4.51", "JPEG extended", 1},
+    {"1.2.840.10008.1.2.4.57", "JPEG lossless", 1},
+    {"1.2.840.10008.1.2.4.70", "JPEG lossless SV1", 1},
+    {"1.2.840.10008.1.2.4.80", "JPEG-LS lossless", 1},
+    {"1.2.840.10008.1.2.4.81", "JPEG-LS near-lossless", 1},
+    {"1.2.840.10008.1.2.4.90", "JPEG 2000 lossless", 1},
+    {"1.2.840.10008.1.2.4.91", "JPEG 2000", 1},
+    {"1.2.840.10008.1.2.4.94", "JPIP referenced", 0},
+    {"1.2.840.10008.1.2.4.95", "JPIP referenced deflate", 0},
+    {"1.2.840.10008.1.2.4.100", "MPEG2 main profile", 0},
+    {"1.2.840.10008.1.2.4.101", "MPEG2 high profile", 0},
+    {"1.2.840.10008.1.2.4.102", "MPEG-4 AVC/H.264", 0},
+    {"1.2.840.10008.1.2.4.103", "MPEG-4 AVC/H.264 BD", 0},
+    {"1.2.840.10008.1.2.4.107", "HEVC/H.265", 0},
+    {"1.2.840.10008.1.2.4.201", "high-throughput JPEG 2000 lossless", 0},
+    {"1.2.840.10008.1.2.4.202", "high-throughput JPEG 2000 RPCL lossless", 0},
+    {"1.2.840.10008.1.2.4.203", "high-throughput JPEG 2000", 0},
+};
+
+static ctvk_status check_ts(const char *path, const char *uid)
+{
+    for (size_t i = 0; i < sizeof TS / sizeof *TS; i++)
+        if (!strcmp(TS[i].uid, uid)) {
+            if (TS[i].ok) return CTVK_OK;
+            return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: unsupported compression: transfer syntax %s (%s); ctvk reads "
+                              "uncompressed, deflate, RLE, JPEG, JPEG-LS and JPEG 2000 DICOM (through GDCM)", path,
+                              uid, TS[i].name);
+        }
+    if (!*uid) return CTVK_OK;   /* no meta header: GDCM guesses (implicit VR) */
+    return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: unsupported compression: transfer syntax %s is not one ctvk knows; it "
+                      "reads uncompressed, deflate, RLE, JPEG, JPEG-LS and JPEG 2000 DICOM (through GDCM)", path, uid);
+}
+
+/* Native (uncompressed little-endian) pixel data must be all there: GDCM reads what a truncated file
+ * holds and pads it. The pixel data element is the last (7FE0,0010) in the file. */
+static ctvk_status check_native_length(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ctvk__fail(CTVK_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat st;
+    ctvk_status s = CTVK_OK;
+    uint8_t *b = NULL;
+    if (fstat(fd, &st) != 0 || !(b = malloc((size_t)st.st_size + 1))) s = ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path);
+    size_t n = 0;
+    while (s == CTVK_OK && n < (size_t)st.st_size) {
+        ssize_t r = pread(fd, b + n, (size_t)st.st_size - n, (off_t)n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    for (size_t i = n >= 12 ? n - 12 : 0; s == CTVK_OK && i > 132; i--) {
+        if (b[i] != 0xe0 || b[i + 1] != 0x7f || b[i + 2] != 0x10 || b[i + 3] != 0x00) continue;
+        int explicit_vr = (b[i + 4] == 'O' && (b[i + 5] == 'W' || b[i + 5] == 'B'));
+        size_t at = i + (explicit_vr ? 8 : 4);
+        uint32_t len = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 | (uint32_t)b[at + 3] << 24;
+        size_t value = at + 4;
+        if (len != 0xffffffffu && value + (size_t)len > n)
+            s = ctvk__fail(CTVK_ERR_FORMAT, "%s: truncated: the pixel data declares %u bytes and the file ends after %zu "
+                           "of them", path, len, n - value);
+        break;
+    }
+    free(b);
+    return s;
+}
+
 ctvk_status ctvk__dicom_read(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
                              size_t *clipped)
 {
+    {
+        ctvk_gdcm_header hh;
+        char e[512];
+        if (ctvk_gdcm_read_header(path, &hh, e, sizeof e)) return ctvk__fail(CTVK_ERR_FORMAT, "%s: %s", path, e);
+        CTVK_TRY(check_ts(path, hh.transfer_syntax));
+        if (!strcmp(hh.transfer_syntax, "1.2.840.10008.1.2") || !strcmp(hh.transfer_syntax, "1.2.840.10008.1.2.1"))
+            CTVK_TRY(check_native_length(path));
+    }
     ctvk_gdcm_header h;
     void *px = NULL;
     int type = 0;
@@ -238,6 +321,8 @@ ctvk_status ctvk__dicom_group(const char *const *paths, size_t n, ctvk__dstudy *
             s = ctvk__fail(CTVK_ERR_FORMAT, "%s: %s", paths[i], err);
         else if (!v[i].h.series_uid[0])
             s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a DICOM file without a SeriesInstanceUID", paths[i]);
+        else if (v[i].h.rows > 0 && !strcmp(v[i].h.modality, "CT"))
+            s = check_ts(paths[i], v[i].h.transfer_syntax);
     }
     if (s == CTVK_OK) qsort(v, n, sizeof *v, cmp_uid);
     for (size_t i = 0; i < n && s == CTVK_OK;) {

@@ -110,10 +110,7 @@ void fill(const gdcm::File &f, ctvk_gdcm_header *h)
     copy(h->series_description, sizeof h->series_description, get_str(ds, 0x0008, 0x103e));
     copy(h->patient_id, sizeof h->patient_id, get_str(ds, 0x0010, 0x0020));
     copy(h->photometric, sizeof h->photometric, get_str(ds, 0x0028, 0x0004));
-    const gdcm::TransferSyntax &ts = f.GetHeader().GetDataSetTransferSyntax();
     copy(h->transfer_syntax, sizeof h->transfer_syntax, get_str(f.GetHeader(), 0x0002, 0x0010));
-    const char *tsn = gdcm::TransferSyntax::GetTSString(ts);
-    copy(h->ts_name, sizeof h->ts_name, tsn ? tsn : "unknown");
     double v[6];
     if (get_nums(ds, 0x0020, 0x0011, v, 1) == 1) h->series_number = (int)v[0], h->has_series_number = 1;
     if (get_nums(ds, 0x0020, 0x0013, v, 1) == 1) h->instance = (int)v[0], h->has_instance = 1;
@@ -201,12 +198,22 @@ extern "C" int ctvk_gdcm_read_image(const char *path, ctvk_gdcm_header *h, void 
         h->cols = (int)dim[0], h->rows = (int)dim[1];
         char *buf = (char *)malloc(len);
         if (!buf) return fail(err, errsize, "out of host memory for %zu bytes of pixel data", len);
+        const gdcm::TransferSyntax &ts = img.GetTransferSyntax();
+        if (!ts.IsEncapsulated()) {   // GDCM keeps what there was of truncated native pixel data: check
+            const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+            const gdcm::Tag pt(0x7fe0, 0x0010);
+            const gdcm::ByteValue *bv = ds.FindDataElement(pt) ? ds.GetDataElement(pt).GetByteValue() : NULL;
+            if (!bv || bv->GetLength() < len) {
+                free(buf);
+                return fail(err, errsize, "truncated: the pixel data holds %u of the %zu bytes a %ux%u image needs",
+                            bv ? (unsigned)bv->GetLength() : 0u, len, dim[0], dim[1]);
+            }
+        }
         if (!img.GetBuffer(buf)) {
             free(buf);
-            const gdcm::TransferSyntax &ts = img.GetTransferSyntax();
             if (ts.IsEncapsulated())
-                return fail(err, errsize, "GDCM cannot decode its pixel data: transfer syntax %s (%s) is unsupported "
-                            "or the compressed data is corrupt", h->transfer_syntax, h->ts_name);
+                return fail(err, errsize, "GDCM cannot decode the compressed pixel data (transfer syntax %s): "
+                            "truncated or corrupt", h->transfer_syntax);
             return fail(err, errsize, "the pixel data is truncated or corrupt");
         }
         *pixels = buf;

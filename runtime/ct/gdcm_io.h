@@ -8,7 +8,7 @@ extern "C" {
 #endif
 
 typedef struct ctvk_gdcm_header {
-    char modality[32], image_type[160], sop_class[72], transfer_syntax[72], ts_name[64];
+    char modality[32], image_type[160], sop_class[72], transfer_syntax[72];
     char series_uid[72], series_description[80], patient_id[72], photometric[32];
     int series_number, has_series_number;
     int instance, has_instance;

@@ -248,7 +248,8 @@ static ctvk_status add_nifti(scan *sc)
         for (int64_t k = 0; k < n; k++) {
             char full[4200], rel[4200];
             snprintf(full, sizeof full, "%s#%lld", sc->nifti.v[f], (long long)k);
-            snprintf(rel, sizeof rel, "%s#%lld", sc->nifti_rel.v[f], (long long)k);
+            if (*sc->nifti_rel.v[f]) snprintf(rel, sizeof rel, "%s#%lld", sc->nifti_rel.v[f], (long long)k);
+            else rel[0] = 0;                      /* the volume was named itself */
             CTVK_TRY(add_file(sc, full, rel));
             entry *e = &sc->v[sc->n - 1];
             const char *base = strrchr(sc->nifti.v[f], '/');
