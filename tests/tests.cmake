@@ -23,7 +23,7 @@ foreach(src ${CTVK_TEST_SOURCES})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/check.c)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR} ${SPV_DIR} ${VOLK_SOURCE_DIR}
-                             ${VULKAN_INCLUDE_DIRS} ${INIPARSER_INCLUDE_DIR} ${HDF5_INCLUDE_DIRS})
+                             ${VULKAN_INCLUDE_DIRS} ${INIPARSER_INCLUDE_DIR} ${HDF5_INCLUDE_DIRS} ${NIFTI_INCLUDE_DIR})
   target_compile_definitions(${name} PRIVATE VK_NO_PROTOTYPES)
   target_link_libraries(${name} PRIVATE ctvk)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <math.h>
 #include <nifti2_io.h>
+#include <stdio.h>
+#include <znzlib.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +108,33 @@ static ctvk__type voxel_type(int dt, int *ok)
     }
 }
 
+/* The voxels as stored. nifti_image_load would silently set NaN and infinite floats to 0, which
+ * would make a broken volume look like air: read them here and let the value mapping refuse them. */
+static ctvk_status read_voxels(const char *path, nifti_image *v)
+{
+    size_t bytes = (size_t)v->nvox * (size_t)v->nbyper;
+    if (v->nvox <= 0 || bytes / (size_t)v->nbyper != (size_t)v->nvox || bytes > ((size_t)1 << 34))
+        return ctvk__fail(CTVK_ERR_FORMAT, "%s: %lld voxels of %d bytes is more than ctvk reads", path,
+                          (long long)v->nvox, v->nbyper);
+    void *data = malloc(bytes);
+    if (!data) return ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory for %zu bytes of voxels", path, bytes);
+    const char *img = v->iname ? v->iname : path;
+    znzFile fp = znzopen(img, "rb", nifti_is_gzfile(img));
+    if (znz_isnull(fp)) { free(data); return ctvk__fail(CTVK_ERR_IO, "%s: cannot open the voxel data %s", path, img); }
+    size_t got = 0;
+    if (znzseek(fp, (znz_off_t)v->iname_offset, SEEK_SET) >= 0) got = znzread(data, 1, bytes, fp);
+    znzclose(fp);
+    if (got != bytes) {
+        free(data);
+        return ctvk__fail(CTVK_ERR_FORMAT, "%s: truncated: the voxel data holds %zu of the %zu bytes its header "
+                          "declares (%lld voxels of %d bytes)", path, got, bytes, (long long)v->nvox, v->nbyper);
+    }
+    if (v->byteorder != nifti_short_order() && v->swapsize > 1) nifti_swap_Nbytes(v->nvox, v->swapsize, data);
+    free(v->data);
+    v->data = data;
+    return CTVK_OK;
+}
+
 static ctvk_status open_header(const char *path, nifti_image **out)
 {
     pthread_once(&g_once, quiet);
@@ -164,9 +193,7 @@ static ctvk_status get_volume(const char *path, nifti_image **nim, geom *g, int 
     CTVK_TRY(open_header(path, &v));
     geom gg;
     ctvk_status s = geometry(path, v, &gg);
-    if (s == CTVK_OK && nifti_image_load(v) != 0)
-        s = ctvk__fail(CTVK_ERR_FORMAT, "%s: cannot read the voxel data (truncated or corrupt: %lld voxels of %d bytes "
-                       "expected)", path, (long long)v->nvox, v->nbyper);
+    if (s == CTVK_OK) s = read_voxels(path, v);
     if (s != CTVK_OK) { nifti_image_free(v); return s; }
     pthread_mutex_lock(&g_mu);
     if (g_cache.nim && g_cache.users == 0) nifti_image_free(g_cache.nim), g_cache.nim = NULL;
