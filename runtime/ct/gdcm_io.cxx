@@ -190,6 +190,8 @@ extern "C" int ctvk_gdcm_read_image(const char *path, ctvk_gdcm_header *h, void 
             return fail(err, errsize, "pixel format %s; ctvk reads 8-, 16- or 32-bit integer samples",
                         pf.GetScalarTypeAsString());
         }
+        if (dim[0] > 16384 || dim[1] > 16384)
+            return fail(err, errsize, "an image of %ux%u pixels is larger than ctvk reads (16384 per side)", dim[0], dim[1]);
         size_t n = (size_t)dim[0] * dim[1];
         size_t len = img.GetBufferLength();
         size_t bytes = (size_t)pf.GetPixelSize();
