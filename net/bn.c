@@ -6,7 +6,8 @@
  * of squared deviations from it; backward: sum g, sum g*xhat); one lane per channel then merges
  * the P partials. Forward sums are shifted by a value near the mean (a chunk's first value, chunk
  * 0's mean) and the between-chunk part of M2 is a second pass, so a large common offset costs no
- * precision. Workspace: partials [P][2][C] followed by the merged backward sums [2][C]. */
+ * precision. Workspace, 2C(P+1) floats: forward, the partials [P][2][C] from the start; backward,
+ * the merged sums [2][C] at the head (bn_dx reads that head alone) and the partials after it. */
 #include "net/ops.h"
 #include "net/launch.h"
 #include <math.h>
@@ -88,7 +89,7 @@ ctvk_status ctvk_bn_forward_affine(ctvk_ctx *ctx, const ctvk_tensor *x, const ct
 typedef struct { uint32_t R, C, chunk, P; float eps, momentum; } final_push;
 
 /* Batch statistics read the whole batch through one binding: a texel buffer or a storage buffer. */
-static ctvk_status texel_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x)
+static ctvk_status batch_fits(ctvk_ctx *ctx, const char *k, const ctvk_tensor *x)
 {
     const VkPhysicalDeviceLimits *L = &ctx->props.limits;
     if (x->count > L->maxTexelBufferElements && x->bytes > L->maxStorageBufferRange)
@@ -134,7 +135,7 @@ ctvk_status ctvk_bn_train_stats(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor
     CTVK_TRY(bn_check(k, x, t + 1, 2));
     CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
     CTVK_TRY(work_check(k, x, work));
-    CTVK_TRY(texel_fits(ctx, k, x));
+    CTVK_TRY(batch_fits(ctx, k, x));
     if (!(eps > 0)) return ctvk__fail(CTVK_ERR_ARG, "%s: eps %g must be positive", k, eps);
     bn_geom g = geom(x->shape);
     CTVK_TRY(stats_chunks(ctx, x, work, g));
@@ -154,7 +155,7 @@ ctvk_status ctvk_bn_local_moments(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tens
     CTVK_TRY(ctvk__ops_f32(k, t, 2));
     CTVK_TRY(bn_check(k, x, NULL, 0));
     CTVK_TRY(work_check(k, x, work));
-    CTVK_TRY(texel_fits(ctx, k, x));
+    CTVK_TRY(batch_fits(ctx, k, x));
     bn_geom g = geom(x->shape);
     CTVK_TRY(stats_chunks(ctx, x, work, g));
     size_t C = g.C, n = 2 * C * g.P;
@@ -315,7 +316,7 @@ ctvk_status ctvk_bn_backward_sums(ctvk_ctx *ctx, const ctvk_tensor *x, const ctv
     CTVK_TRY(bn_check(k, x, pc_t, 2));
     CTVK_TRY(ctvk__ops_count(k, saved, 2 * (size_t)x->shape.c, "mean and invstd per channel"));
     CTVK_TRY(work_check(k, x, work));
-    CTVK_TRY(texel_fits(ctx, k, x));
+    CTVK_TRY(batch_fits(ctx, k, x));
     bn_geom geo = geom(x->shape);
     uint32_t local = ctvk__ops_local(ctx);
     int relu = relu_out != NULL;

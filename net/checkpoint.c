@@ -107,11 +107,15 @@ size_t ctvk_model_config_to_text(const ctvk_model_config *c, char *buf, size_t n
     }
     int r = snprintf(buf, n,
                      "arch=%s\nhead=%s\nheight=%d\nwidth=%d\nchannels=%d\nclasses=%d\nbn_eps=%.9g\n"
-                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\ninput_scale=%.9g\n"
-                     "input_offset=%.9g\n",
+                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\n",
                      c->arch, c->head, c->height, c->width, c->channels, c->classes, (double)c->bn_eps,
-                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths,
-                     (double)c->input_scale, (double)c->input_offset);
+                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths);
+    /* the input transform only where it is known (a config read from an older checkpoint has none) */
+    if (r >= 0 && (size_t)r < n && c->input_recorded) {
+        int r2 = snprintf(buf + r, n - (size_t)r, "input_scale=%.9g\ninput_offset=%.9g\n", (double)c->input_scale,
+                          (double)c->input_offset);
+        r = r2 < 0 ? r2 : r + r2;
+    }
     return r < 0 ? 0 : (size_t)r;
 }
 

@@ -797,10 +797,10 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
     /* measured on lavapipe (CPU kernels): the fused epilogue costs the conv what the separate add
      * and batch norm cost (its stores and residual reads are per-lane scalar there), so they are
      * fused for the GPU kernels only, where they save two passes over memory */
-    /* the fused conv binds up to 7 buffers, all of them storage buffers when an input is too large
-     * for a texel buffer: only where the device allows that many */
+    /* the fused conv binds 5 storage buffers when its inputs are too large for texel buffers (x, w,
+     * y, the residual, z; bias and scale/shift stay texel buffers): only where the device allows that */
     if (!s && !training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU &&
-        ctx->props.limits.maxPerStageDescriptorStorageBuffers >= 7)
+        ctx->props.limits.maxPerStageDescriptorStorageBuffers >= 5)
         plan_fusions(net);
     if (!s) { plan_backward(net); s = plan_buffers(net); }
     if (!s && alloc) s = alloc_all(net);

@@ -125,7 +125,7 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
     LINE("texel-buffer inputs up to %u elements (maxTexelBufferElements); larger or misaligned inputs "
          "through storage buffers, at most %u per kernel (maxPerStageDescriptorStorageBuffers)%s\n",
          x->max_texel_buffer_elements, x->max_storage_buffers_per_stage,
-         x->max_storage_buffers_per_stage < 7 ? "; no fused conv epilogue (it binds 7)" : "");
+         x->max_storage_buffers_per_stage < 5 ? "; no fused conv epilogue (it binds 5)" : "");
     LINE("workgroups up to %u invocations, %u KiB shared memory: gpu conv tiles %s\n",
          x->max_workgroup_invocations, x->max_shared_memory / 1024,
          x->max_workgroup_invocations >= 256 ? "64x64 with 4x4 per invocation" : "64x64 with 8x4 per invocation");

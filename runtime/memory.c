@@ -380,6 +380,10 @@ const char *ctvk_tensor_name(const ctvk_tensor *t) { return t->name; }
 
 ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
 {
+    /* a cached head view must not serve a binding that reads the whole tensor */
+    if (!head && t->texel_view && t->count > t->ctx->props.limits.maxTexelBufferElements)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' has %zu elements, more than the %u a texel buffer may "
+                          "have on %s", t->name, t->count, t->ctx->props.limits.maxTexelBufferElements, t->ctx->info.name);
     if (!t->texel_view) {
         ctvk_ctx *ctx = t->ctx;
         if (t->offset % ctx->props.limits.minTexelBufferOffsetAlignment)
@@ -407,6 +411,9 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
 
 ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out)
 {
+    if (!head && t->texel_view4 && t->count / 4 > t->ctx->props.limits.maxTexelBufferElements)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "tensor '%s' is too large for a texel buffer on %s", t->name,
+                          t->ctx->info.name);
     if (!t->texel_view4) {
         ctvk_ctx *ctx = t->ctx;
         if (t->dtype != CTVK_F32 && t->dtype != CTVK_F16 && t->dtype != CTVK_U32)

@@ -278,18 +278,18 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
     for (int i = 0; i < nb; i++) {
         char kind = p->sig[i];
         if ((kind == 't' || kind == 'q') && bindings[i] && !texel_ok(ctx, bindings[i], kind)) {
+            for (int j = 0; j < nb; j++)
+                if ((p->sig[j] == 't' || p->sig[j] == 'q') && bindings[j] && bindings[j]->dtype == CTVK_F16)
+                    return ctvk__fail(CTVK_ERR_UNSUPPORTED, "fp16 tensor '%s' is read through texel buffers only, "
+                                      "and '%s' does not fit one on %s", bindings[j]->name, bindings[i]->name,
+                                      ctx->info.name);
             ctvk_status s = ctvk__pipeline_storage_twin(ctx, p, &p);
-            char why[512];
+            char why[2048];
             snprintf(why, sizeof why, "%s", ctvk_error());
             if (s) return ctvk__fail(s, "tensor '%s' (%zu elements) is too large or misaligned for a texel buffer "
                                      "on %s (maxTexelBufferElements %u), and %s", bindings[i]->name,
                                      bindings[i]->count, ctx->info.name, ctx->props.limits.maxTexelBufferElements,
                                      why);
-            for (int j = 0; j < nb; j++)
-                if (p->sig[j] == 'r' && bindings[j] && bindings[j]->dtype == CTVK_F16)
-                    return ctvk__fail(CTVK_ERR_UNSUPPORTED, "fp16 tensor '%s' is read through texel buffers only, "
-                                      "and '%s' does not fit one on %s", bindings[j]->name, bindings[i]->name,
-                                      ctx->info.name);
             ctx->stats.storage_input_dispatches++;
             break;
         }

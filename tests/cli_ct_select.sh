@@ -18,8 +18,11 @@ expect 2 "--out needs a value" -- "$BIN" select "$SEQ" --out
 expect 2 "section.key=value" -- "$BIN" select "$SEQ" --set nodot
 expect 1 "cannot read \(No such file or directory\)" -- "$BIN" select "$T/nothing"
 mkdir -p "$T/empty"
-expect 1 "empty: no slices \(.tif or .tiff files\) found there" -- "$BIN" select "$T/empty"
+expect 1 "empty: no slices \(.tif or .tiff files, DICOM files or NIfTI volumes\) found there" -- "$BIN" select "$T/empty"
 
+# [data] values: a bad choice is named
+expect 1 "\[data\] values = 'raw'" -- "$BIN" select "$SEQ" $S64 --set data.values=raw
+expect 1 "hu_offset" -- "$BIN" select "$SEQ" $S64 --set data.hu_offset=0
 # one sequence, CSV to standard output, summary to standard error
 out=$("$BIN" select "$SEQ" $S64 2>"$T/err"); rc=$?
 ok "sequence: exit 0" '[ $rc -eq 0 ]'

@@ -28,24 +28,19 @@ static int has(const char *msg, const char *part) { return strstr(msg, part) != 
 /* expected uint16 of a sample (the reader's conversion rule, written out independently) */
 static uint16_t expect_u16(ctvk_sample smp, const void *px, size_t i, int *clamp)
 {
+    double v;
     switch (smp) {
     case CTVK_SAMPLE_U16: return ((const uint16_t *)px)[i];
     case CTVK_SAMPLE_U8: return ((const uint8_t *)px)[i];
-    case CTVK_SAMPLE_I16: {
-        int16_t v = ((const int16_t *)px)[i];
-        if (v < 0) { (*clamp)++; return 0; }
-        return (uint16_t)v;
+    case CTVK_SAMPLE_I16: v = ((const int16_t *)px)[i] + 1024.0; break;   /* HU -> HU + 1024 */
+    case CTVK_SAMPLE_F32: v = (double)((const float *)px)[i] + 1024.0; break;
+    default: return 0;
     }
-    case CTVK_SAMPLE_F32: {
-        float v = ((const float *)px)[i];
-        if (isnan(v) || v < 0) { (*clamp)++; return 0; }
-        if (v > 65535.0f) { (*clamp)++; return 65535; }
-        double r = floor((double)v + 0.5);                     /* nearest, ties to even */
-        if (r - (double)v == 0.5 && fmod(r, 2.0) != 0) r -= 1;
-        return (uint16_t)r;
-    }
-    }
-    return 0;
+    if (v < -0.5) { (*clamp)++; return 0; }
+    if (v >= 65535.5) { (*clamp)++; return 65535; }
+    double r = floor(v + 0.5);                     /* nearest, ties to even */
+    if (r - v == 0.5 && fmod(r, 2.0) != 0) r -= 1;
+    return (uint16_t)r;
 }
 
 static void *make_pixels(ctvk_sample smp, int w, int h, uint64_t seed)
@@ -73,7 +68,7 @@ static void *make_pixels(ctvk_sample smp, int w, int h, uint64_t seed)
     case CTVK_SAMPLE_F32: {
         float *p = malloc(n * 4);
         for (size_t i = 0; i < n; i++) p[i] = check_rng_uniform(&s, -100.0f, 70000.0f);
-        p[0] = NAN, p[1] = 2.5f, p[2] = 3.5f, p[3] = 65535.4f, p[4] = 65535.6f, p[5] = -0.0f;
+        p[0] = -1500.0f, p[1] = 2.5f, p[2] = 3.5f, p[3] = 64511.4f, p[4] = 64511.6f, p[5] = -0.0f, p[6] = -1024.4f;
         return p;
     }
     }
@@ -401,6 +396,105 @@ static void bounds(void)
     free(out);
 }
 
+/* issue 16: what a slice's numbers mean. A signed slice of raw HU is HU (mapped to HU + 1024, not
+ * clamped at 0), NaN and infinities are refused naming the file, negative stored values are refused,
+ * and [data] values / hu_offset choose the meaning. */
+static void value_scale(void)
+{
+    enum { W = 64 };
+    ctvk_phantom_options po;
+    ctvk_phantom_defaults(&po);
+    po.size = W;
+    uint16_t stored[W * W], got[W * W];
+    int16_t hu[W * W];
+    float huf[W * W];
+    CHECK(ctvk_phantom_slice(&po, 0, 0, po.slices / 2, stored, NULL) == CTVK_OK, "phantom slice");
+    int negatives = 0;
+    for (int i = 0; i < W * W; i++) hu[i] = (int16_t)(stored[i] - 1024), huf[i] = (float)hu[i], negatives += hu[i] < 0;
+    CHECK(negatives > W * W / 4, "the phantom slice holds air and lungs below 0 HU (%d pixels)", negatives);
+    ctvk_tiff_write_options oi = {.sample = CTVK_SAMPLE_I16}, of = {.sample = CTVK_SAMPLE_F32};
+    const char *pi = path_of("hu_i16.tif"), *pf = path_of("hu_f32.tif");
+    CHECK(ctvk_tiff_write(pi, W, W, hu, &oi) == CTVK_OK && ctvk_tiff_write(pf, W, W, huf, &of) == CTVK_OK, "write HU");
+    for (int k = 0; k < 2; k++) {
+        size_t clipped = 7;
+        ctvk_status st = ctvk_tiff_read(k ? pf : pi, W, 0, got, &clipped);
+        CHECK(st == CTVK_OK && clipped == 0 && !memcmp(got, stored, sizeof got),
+              "%s slice of raw HU reads as the stored values HU + 1024 (%s, %zu clipped)", k ? "float32" : "int16",
+              st ? ctvk_error() : "ok", clipped);
+        ctvk_value_options hu_mode = {.values = CTVK_VALUES_HU};
+        st = ctvk_tiff_read_values(k ? pf : pi, W, 0, &hu_mode, got, &clipped);
+        CHECK(st == CTVK_OK && !memcmp(got, stored, sizeof got), "values = hu: the same");
+        ctvk_value_options st_mode = {.values = CTVK_VALUES_STORED};
+        st = ctvk_tiff_read_values(k ? pf : pi, W, 0, &st_mode, got, NULL);
+        CHECK(st == CTVK_ERR_FORMAT && has(ctvk_error(), k ? pf : pi) && has(ctvk_error(), "negative") &&
+                  has(ctvk_error(), "[data] values = hu"),
+              "values = stored refuses negative samples, naming the file: %s", ctvk_error());
+        ctvk_value_options off = {.values = CTVK_VALUES_AUTO, .hu_offset = 2000};
+        st = ctvk_tiff_read_values(k ? pf : pi, W, 0, &off, got, NULL);
+        int bad = 0;
+        for (int i = 0; i < W * W; i++) bad += got[i] != stored[i] - 1024 + 2000;
+        CHECK(st == CTVK_OK && bad == 0, "hu_offset = 2000: stored = HU + 2000 (%d differ)", bad);
+        /* the whole-slice and the region-rows readers agree: selection counts the same dark pixels */
+        ctvk_select_params sp;
+        ctvk_select_defaults(&sp);
+        ctvk_series_set *set = NULL;
+        ctvk_selection sel = {0};
+        CHECK(ctvk_series_scan(k ? pf : pi, &set) == CTVK_OK && ctvk_select_run(set, &sp, W, 0, 1, &sel) == CTVK_OK,
+              "select on the HU slice: %s", ctvk_error());
+        if (sel.n == 1)
+            CHECK(sel.counts[0] == ctvk_dark_count(stored, W, W, &sp) && sel.counts[0] > 0,
+                  "selection on the %s HU slice counts the stored slice's %u dark pixels (got %u)",
+                  k ? "float32" : "int16", ctvk_dark_count(stored, W, W, &sp), sel.counts[0]);
+        ctvk_selection_free(&sel);
+        ctvk_series_free(set);
+    }
+    /* stored values in a signed slice, with values = stored */
+    int16_t pos[W * W];
+    for (int i = 0; i < W * W; i++) pos[i] = (int16_t)stored[i];
+    const char *pp = path_of("stored_i16.tif");
+    CHECK(ctvk_tiff_write(pp, W, W, pos, &oi) == CTVK_OK, "write");
+    ctvk_value_options st_mode = {.values = CTVK_VALUES_STORED};
+    CHECK(ctvk_tiff_read_values(pp, W, 0, &st_mode, got, NULL) == CTVK_OK && !memcmp(got, stored, sizeof got),
+          "values = stored keeps non-negative int16 samples as they are");
+    /* uint16 holding HU + 1024 with values = hu: + 1024 again, so values = hu is explicit */
+    ctvk_value_options hu_mode = {.values = CTVK_VALUES_HU};
+    const char *pu = path_of("u16.tif");
+    CHECK(ctvk_tiff_write(pu, W, W, stored, NULL) == CTVK_OK, "write");
+    size_t clipped = 0;
+    CHECK(ctvk_tiff_read_values(pu, W, 0, &hu_mode, got, &clipped) == CTVK_OK && got[0] == stored[0] + 1024,
+          "values = hu reads a uint16 slice as HU");
+    /* NaN, infinities: refused naming the file (an all-NaN slice used to read as all 0, "normal") */
+    float bad[W * W];
+    for (int i = 0; i < W * W; i++) bad[i] = NAN;
+    const char *pn = path_of("nan.tif");
+    CHECK(ctvk_tiff_write(pn, W, W, bad, &of) == CTVK_OK, "write");
+    CHECK(ctvk_tiff_read(pn, W, 0, got, NULL) == CTVK_ERR_FORMAT && has(ctvk_error(), pn) &&
+              has(ctvk_error(), "NaN or infinite") && has(ctvk_error(), "4096 of 4096"),
+          "an all-NaN slice is refused: %s", ctvk_error());
+    for (int i = 0; i < W * W; i++) bad[i] = huf[i];
+    bad[W * 3 + 5] = INFINITY, bad[W * 9] = -INFINITY;
+    CHECK(ctvk_tiff_write(pn, W, W, bad, &of) == CTVK_OK, "write");
+    CHECK(ctvk_tiff_read(pn, W, 0, got, NULL) == CTVK_ERR_FORMAT && has(ctvk_error(), "2 of 4096") &&
+              has(ctvk_error(), "pixel 197"),
+          "infinities are refused, naming the first: %s", ctvk_error());
+    bad[W * 35 + 40] = NAN;   /* inside the selection region's rows (selection reads only those) */
+    CHECK(ctvk_tiff_write(pn, W, W, bad, &of) == CTVK_OK, "write");
+    ctvk_select_params sp;
+    ctvk_select_defaults(&sp);
+    ctvk_series_set *set = NULL;
+    ctvk_selection sel = {0};
+    CHECK(ctvk_series_scan(pn, &set) == CTVK_OK && ctvk_select_run(set, &sp, W, 0, 1, &sel) == CTVK_ERR_FORMAT &&
+              has(ctvk_error(), pn),
+          "selection refuses it too: %s", ctvk_error());
+    ctvk_series_free(set);
+    /* HU below -1024 (scanner padding, -3024) are clipped to 0 and counted */
+    for (int i = 0; i < W * W; i++) hu[i] = i < 100 ? -3024 : (int16_t)(stored[i] - 1024);
+    CHECK(ctvk_tiff_write(pi, W, W, hu, &oi) == CTVK_OK, "write");
+    clipped = 0;
+    CHECK(ctvk_tiff_read(pi, W, 0, got, &clipped) == CTVK_OK && clipped == 100 && got[0] == 0,
+          "padding below -1024 HU is clipped to 0 and counted (%zu)", clipped);
+}
+
 int main(void)
 {
     g_dir = check_tmpdir("ct-tiff");
@@ -410,6 +504,7 @@ int main(void)
     sizes();
     atomic_writes();
     bounds();
+    value_scale();
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

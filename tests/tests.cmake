@@ -22,7 +22,7 @@ foreach(src ${CTVK_TEST_SOURCES})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/check.c)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR} ${SPV_DIR} ${VOLK_SOURCE_DIR}
-                             ${VULKAN_INCLUDE_DIRS} ${INIPARSER_INCLUDE_DIR} ${HDF5_INCLUDE_DIRS})
+                             ${VULKAN_INCLUDE_DIRS} ${INIPARSER_INCLUDE_DIR} ${HDF5_INCLUDE_DIRS} ${NIFTI_INCLUDE_DIR})
   target_compile_definitions(${name} PRIVATE VK_NO_PROTOTYPES)
   target_link_libraries(${name} PRIVATE ctvk)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
@@ -50,12 +50,12 @@ endif()
 set(CTVK_LABEL_kernels test_act test_augment test_bn test_conv test_convert test_dense test_dropout
     test_elementwise test_grad test_loss test_nadam test_pool test_resize test_wino test_limits)
 set(CTVK_LABEL_net test_net test_net_slices test_models test_checkpoint test_keras)
-set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff cli_ct_dataset
+set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff test_ct_clinical cli_ct_dataset cli_ct_dicom
     cli_ct_phantom cli_ct_select)
 set(CTVK_LABEL_train test_eval cli_accuracy cli_eval cli_pipeline cli_train_faults cli_model_input cli_run_folder)
 set(CTVK_LABEL_runtime test_config test_memory test_suballoc test_suballoc_valgrind test_pipeline_cache test_profile
     test_faults test_fuzz_regressions)
-set(CTVK_LABEL_cli cli_accuracy cli_ct_dataset cli_ct_phantom cli_ct_select cli_drivers cli_errors cli_eval
+set(CTVK_LABEL_cli cli_accuracy cli_ct_dataset cli_ct_dicom cli_ct_phantom cli_ct_select cli_drivers cli_errors cli_eval
     cli_install cli_keras cli_mpi cli_model_input cli_pipeline cli_renderdoc cli_run_folder cli_train_faults)
 set(CTVK_LABEL_mpi cli_mpi)
 set(CTVK_LABEL_drivers cli_drivers test_limits)

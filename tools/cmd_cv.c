@@ -54,6 +54,9 @@ static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ct
     char ckpt[4300], fdir[4200];
     snprintf(fdir, sizeof fdir, "%s/fold%d", dir, k);
     snprintf(ckpt, sizeof ckpt, "%s/best.ckpt", fdir);
+    ctvk_model_config mc;     /* the network sees what it was trained on (a resumed cv may have another config) */
+    CTVK_TRY(ctvk_checkpoint_peek_config(ckpt, &mc));
+    CTVK_TRY(ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo));
     ctvk_graph g;
     ctvk_net *net;
     CTVK_TRY(ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net));

@@ -9,10 +9,10 @@
 #include <time.h>
 
 const char cmd_infer_help[] =
-    "usage: ctvk infer --checkpoint C PATH [--config C] [--json] [--no-select] [--set section.key=value]\n"
-    "                  [--device D]\n\n"
-    "Classifies one patient: scans PATH (a patient folder with SR_k sequence folders, one sequence folder\n"
-    "or a single slice), runs the slice selection of docs/method.md section 2 on each sequence ([selection]\n"
+    "usage: ctvk infer --checkpoint C PATH [--config C] [--json] [--no-select] [--series UID|INDEX]\n"
+    "                  [--set section.key=value] [--device D]\n\n"
+    "Classifies one patient: scans PATH (a patient folder with SR_k sequence folders, one sequence folder,\n"
+    "a single slice, a DICOM study folder or a NIfTI volume), runs the slice selection of docs/method.md section 2 on each sequence ([selection]\n"
     "of the config, or the defaults), classifies the kept slices with checkpoint C and decides: COVID\n"
     "iff COVID slices >= f x slices, f = [eval] covid_fraction (0.1). Prints the per-slice\n"
     "probabilities, the fraction of COVID slices, the decision and the time taken. The exit status is 0\n"
@@ -22,6 +22,8 @@ const char cmd_infer_help[] =
     "                   image_size (selection reads slices at this size; default: the network's) and resize\n"
     "  --json           print one JSON object instead of the table\n"
     "  --no-select      classify every slice (no selection)\n"
+    "  --series S       the DICOM series to classify (its SeriesInstanceUID or its index in the list\n"
+    "                   printed when a study holds several CT series; required then)\n"
     "  --set s.k=v      override a config key (repeatable)\n"
     "  --device D       device index or name\n";
 
@@ -36,10 +38,30 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+/* One sequence: what it is, its slices, the kept ones by InstanceNumber and position (DICOM, NIfTI). */
+static void print_series(const ctvk_series_set *set, int q, const uint8_t *keep)
+{
+    const ctvk_series *s = &set->series[q];
+    if (s->kind == CTVK_SERIES_DICOM)
+        printf("series %d '%s' (%s): %zu slices", s->number, s->description ? s->description : "", s->uid ? s->uid : "",
+               s->count);
+    else printf("%s %s: %zu slices", s->kind == CTVK_SERIES_NIFTI ? "volume" : "sequence", s->name, s->count);
+    size_t kept = 0;
+    for (size_t i = s->first; i < s->first + s->count; i++) kept += !keep || keep[i];
+    printf(", %s %zu:", keep ? "kept" : "classified", kept);
+    for (size_t i = s->first; i < s->first + s->count; i++) {
+        if (keep && !keep[i]) continue;
+        if (set->instance[i] >= 0) printf(" #%d", set->instance[i]);
+        else printf(" %zu", i - s->first + 1);
+        if (set->position[i] == set->position[i]) printf(" (%.1f mm)", set->position[i]);
+    }
+    printf("\n");
+}
+
 int cmd_infer(int argc, char **argv)
 {
     cli_common com = {0};
-    const char *path = NULL, *config = NULL, *ckpt = NULL;
+    const char *path = NULL, *config = NULL, *ckpt = NULL, *series = NULL;
     int json = 0, no_select = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("infer", &com, argc, argv, i);
@@ -54,7 +76,8 @@ int cmd_infer(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) { json = 1; i++; continue; }
         if (!strcmp(a, "--no-select")) { no_select = 1; i++; continue; }
-        const char **dst = !strcmp(a, "--checkpoint") ? &ckpt : !strcmp(a, "--config") ? &config : NULL;
+        const char **dst = !strcmp(a, "--checkpoint") ? &ckpt : !strcmp(a, "--config") ? &config
+                         : !strcmp(a, "--series") ? &series : NULL;
         if (!dst) return cli_usage_error("infer", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("infer", "%s needs a value", a);
         *dst = argv[i + 1];
@@ -84,7 +107,12 @@ int cmd_infer(int argc, char **argv)
     long image_size;
     if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo) ||
         ctvk_select_from_config(cfg, &sp) ||
-        ctvk_config_int(cfg, "data", "image_size", mc.height, 16, 4096, &image_size) || ctvk_series_scan(path, &set)) {
+        ctvk_config_int(cfg, "data", "image_size", mc.height, 16, 4096, &image_size)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
+    ctvk_scan_options so = {.series = series, .one_series = 1};
+    if (ctvk_series_scan_ex(path, &so, &set)) {
         rc = cli_fail("infer");
         goto done;
     }
@@ -149,6 +177,11 @@ int cmd_infer(int argc, char **argv)
                set->nseries == 1 ? "" : "s", set->nslices);
         if (no_select) printf(" (no selection: all classified)\n");
         else printf("; selection kept %zu (%.2f s)\n", sel.kept, t_sel);
+        for (int i = 0; i < set->nnotes; i++) printf("note: %s\n", set->notes[i]);
+        for (int q = 0; q < set->nseries; q++) print_series(set, q, no_select ? NULL : sel.keep);
+        if (sel.clipped)
+            printf("note: %zu samples in %zu slices lay outside the stored-value range (HU + %d in 0..65535) and were "
+                   "clipped to it\n", sel.clipped, sel.clipped_slices, sp.values.hu_offset ? sp.values.hu_offset : CTVK_HU_OFFSET);
         printf("%-5s %-40s %10s  %s\n", "#", "slice", "P(covid)", "class");
         for (size_t i = 0; i < n; i++) {
             const char *name = paths[i];

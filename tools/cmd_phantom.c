@@ -8,7 +8,7 @@
 
 const char cmd_phantom_help[] =
     "usage: ctvk phantom --out DIR [--covid N] [--normal M] [--slices S] [--series K] [--size PX]\n"
-    "                    [--seed X] [--threads T]\n\n"
+    "                    [--seed X] [--threads T] [--format tiff|dicom|nifti]\n\n"
     "Writes a synthetic CT dataset, a pure function of the seed:\n"
     "  DIR/full/<covid1|covid2|normal1..normal10>/patientN/SR_k/IM00001.tif   the full COVID-CTset layout\n"
     "  DIR/flat/<group>_patientN_SR_k_IM00001.tif   the Train&Validation folder: the slices selection\n"
@@ -28,7 +28,13 @@ const char cmd_phantom_help[] =
     "  --series K     sequences per patient, SR_2, SR_3, ... (default 1)\n"
     "  --size PX      image size (default 512; 64 or 128 make fast test data)\n"
     "  --seed X       random seed (default 1)\n"
-    "  --threads T    writer threads (default: one per CPU)\n";
+    "  --threads T    writer threads (default: one per CPU)\n"
+    "  --format F     full/ as tiff (default); dicom: DIR/full/<group>/patientN/ holds each sequence as\n"
+    "                 one CT series (SeriesNumber k for SR_k) under shuffled file names, plus a localizer\n"
+    "                 series; the sequences cycle through uncompressed (RescaleIntercept -1024), RLE\n"
+    "                 (int16 HU, the intercept changing from slice to slice) and JPEG-LS lossless\n"
+    "                 (slope 0.5); nifti: DIR/full/<group>/patientN/SR_k.nii.gz, int16 HU volumes.\n"
+    "                 flat/ is TIFF in every format, the same slices\n";
 
 static int int_arg(const char *flag, const char *v, long lo, long hi, long *out)
 {
@@ -56,6 +62,12 @@ int cmd_phantom(int argc, char **argv)
         const char *v = argv[i + 1];
         long x;
         if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--format")) {
+            if (!strcmp(v, "tiff")) o.format = CTVK_PHANTOM_TIFF;
+            else if (!strcmp(v, "dicom")) o.format = CTVK_PHANTOM_DICOM;
+            else if (!strcmp(v, "nifti")) o.format = CTVK_PHANTOM_NIFTI;
+            else return cli_usage_error("phantom", "--format '%s': expected tiff, dicom or nifti", v);
+        }
         else if (!strcmp(a, "--covid")) { if (int_arg(a, v, 0, 100000, &x)) return 2; o.covid = (int)x; }
         else if (!strcmp(a, "--normal")) { if (int_arg(a, v, 0, 100000, &x)) return 2; o.normal = (int)x; }
         else if (!strcmp(a, "--slices")) { if (int_arg(a, v, 1, 99999, &x)) return 2; o.slices = (int)x; }

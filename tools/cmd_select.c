@@ -10,9 +10,10 @@
 
 const char cmd_select_help[] =
     "usage: ctvk select PATH [--config C] [--out FILE.csv] [--montage FILE.png] [--group sequence|patient]\n"
-    "                   [--threads N] [--set section.key=value]\n\n"
+    "                   [--threads N] [--series UID|INDEX] [--set section.key=value]\n\n"
     "Runs the slice selection of docs/method.md section 2 on every slice under PATH (one SR_k sequence\n"
-    "folder, a patient folder, a whole dataset in the full layout, or a flat Train&Validation folder):\n"
+    "folder, a patient folder, a whole dataset in the full layout, a flat Train&Validation folder, a\n"
+    "folder of DICOM files (each CT series one sequence) or a NIfTI volume):\n"
     "  count     = pixels in rows [region_y0, region_y1) x columns [region_x0, region_x1) with raw value\n"
     "              strictly < dark_level (defaults 240, 340, 120, 370 and 300)\n"
     "  threshold = (max(count) - min(count)) / divisor over the group (divisor 1.5; no + min)\n"
@@ -28,12 +29,14 @@ const char cmd_select_help[] =
     "                    removed ones framed and crossed in red, the region outlined in green\n"
     "  --group G         sequence or patient (overrides [selection] group)\n"
     "  --threads N       reading threads (default: one per CPU)\n"
+    "  --series S        only this sequence: a DICOM SeriesInstanceUID, a sequence name, or its index\n"
+    "                    (1-based, in the CSV's order)\n"
     "  --set s.k=v       override a config key (repeatable)\n";
 
 int cmd_select(int argc, char **argv)
 {
     cli_common com = {0};
-    const char *path = NULL, *config = NULL, *out = NULL, *montage = NULL, *group = NULL;
+    const char *path = NULL, *config = NULL, *out = NULL, *montage = NULL, *group = NULL, *series = NULL;
     int threads = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("select", &com, argc, argv, i);
@@ -47,7 +50,8 @@ int cmd_select(int argc, char **argv)
             continue;
         }
         const char **dst = !strcmp(a, "--config") ? &config : !strcmp(a, "--out") ? &out
-                         : !strcmp(a, "--montage") ? &montage : !strcmp(a, "--group") ? &group : NULL;
+                         : !strcmp(a, "--montage") ? &montage : !strcmp(a, "--group") ? &group
+                         : !strcmp(a, "--series") ? &series : NULL;
         if (!dst && strcmp(a, "--threads")) return cli_usage_error("select", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("select", "%s needs a value", a);
         if (dst) *dst = argv[i + 1];
@@ -78,7 +82,8 @@ int cmd_select(int argc, char **argv)
     ctvk_selection sel = {0};
     rc = 1;
     double t0 = ctvk__now();
-    if (ctvk_series_scan(path, &set) || ctvk_select_run(set, &p, d.image_size, d.resize, threads, &sel)) {
+    ctvk_scan_options so = {.series = series};
+    if (ctvk_series_scan_ex(path, &so, &set) || ctvk_select_run(set, &p, d.image_size, d.resize, threads, &sel)) {
         rc = cli_fail("select");
         goto done;
     }
@@ -96,11 +101,18 @@ int cmd_select(int argc, char **argv)
     int y0, y1, x0, x1;
     ctvk_select_region(&p, d.image_size, d.image_size, &y0, &y1, &x0, &x1);
     FILE *sum = out ? stdout : stderr;
+    for (int i = 0; i < set->nnotes; i++) fprintf(sum, "note: %s\n", set->notes[i]);
     fprintf(sum, "selected %zu of %zu slices (%.1f%%) in %d %s%s; region rows %d..%d, columns %d..%d of %d; dark < %d; "
             "threshold (max - min) / %g; %.3f s (%.0f slices/s)\n", sel.kept, sel.n,
             sel.n ? 100.0 * (double)sel.kept / (double)sel.n : 0.0, sel.ngroups,
             p.group == CTVK_GROUP_PATIENT ? "patient" : "sequence", sel.ngroups == 1 ? "" : "s", y0, y1 - 1, x0, x1 - 1,
             d.image_size, p.dark_level, p.divisor, dt, dt > 0 ? (double)sel.n / dt : 0.0);
+    if (sel.clipped)
+        fprintf(sum, "note: %zu samples in %zu slices lay outside the stored-value range 0..65535 (HU %d..%d with "
+                "[data] hu_offset = %d) and were clipped to it\n", sel.clipped, sel.clipped_slices,
+                -(p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET),
+                65535 - (p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET),
+                p.values.hu_offset ? p.values.hu_offset : CTVK_HU_OFFSET);
     if (montage) {
         if (ctvk_montage_write(montage, (const char *const *)set->slices, set->nslices, sel.keep, &p, d.image_size,
                                d.resize)) {

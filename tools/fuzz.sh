@@ -10,11 +10,11 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(tiff ini csv checkpoint keras)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(tiff ini csv checkpoint keras dicom nifti)
 B=build-fuzz
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed" >&2; exit 2; }
 if [ ! -f $B/CMakeCache.txt ]; then
-  CC=clang cmake -S . -B $B -DCTVK_FUZZ=ON >/dev/null || exit 2
+  CC=clang CXX=clang++ cmake -S . -B $B -DCTVK_FUZZ=ON >/dev/null || exit 2
 fi
 nice make -C $B -j1 "${TARGETS[@]/#/fuzz_}" 2>&1 | grep -E 'error:|warning:' && { echo "fuzz.sh: build failed" >&2; exit 2; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

@@ -38,6 +38,27 @@ int ctvk_class_from_name(const char *s);
  * "_patientN_" part of a file name (N decimal). Writes "patientN" to id; 0 if there is none. */
 int ctvk_patient_from_path(const char *path, char *id, size_t idsize);
 
+/* ------------------------------------------------------------------------------------ values */
+/* What a slice's numbers mean. ctvk works on COVID-CTset's stored values, HU + 1024 as uint16 (the
+ * dataset's DICOM RescaleIntercept was -1024): selection's dark level and the network's input are on
+ * that scale. HU from a signed or float TIFF, a DICOM series (after RescaleSlope/Intercept) or a NIfTI
+ * volume (after scl_slope/scl_inter) are mapped to it: stored = round(HU + hu_offset), clipped to
+ * 0..65535 and the clipped samples counted. NaN and infinite samples are refused, naming the file. */
+typedef enum ctvk_values {
+    CTVK_VALUES_AUTO = 0,     /* [data] values = auto: uint8/uint16 TIFF samples are stored values,
+                                 int16/float32 TIFF samples are HU; DICOM and NIfTI are HU */
+    CTVK_VALUES_STORED = 1,   /* every TIFF sample is a stored value (a negative one is refused) */
+    CTVK_VALUES_HU = 2        /* every TIFF sample is HU */
+} ctvk_values;
+#define CTVK_HU_OFFSET 1024   /* COVID-CTset: stored = HU + 1024 */
+typedef struct ctvk_value_options {
+    ctvk_values values;       /* [data] values (auto) */
+    int hu_offset;            /* [data] hu_offset: stored = HU + hu_offset; 0 -> 1024 */
+} ctvk_value_options;         /* all zero: the defaults */
+const char *ctvk_values_name(ctvk_values v);   /* "auto", "stored", "hu" */
+/* Reads [data] values = auto | stored | hu and [data] hu_offset (1..32768, default 1024). */
+ctvk_status ctvk_values_from_config(const ctvk_config *cfg, ctvk_value_options *v);
+
 /* ------------------------------------------------------------------------------------ TIFF */
 /* Sample types ctvk reads: the dataset's uint16 plus uint8, int16 and float32. */
 typedef enum ctvk_sample { CTVK_SAMPLE_U16 = 0, CTVK_SAMPLE_U8 = 1, CTVK_SAMPLE_I16 = 2, CTVK_SAMPLE_F32 = 3 } ctvk_sample;
@@ -59,12 +80,17 @@ typedef struct ctvk_tiff_info {
  * stored (not inverted). Only the first image of a multi-page file is read. */
 ctvk_status ctvk_tiff_probe(const char *path, ctvk_tiff_info *info);
 
-/* Reads the first image as size x size uint16 raw values into out (size * size values).
- * uint16 samples are kept as stored, uint8 widened; int16 and float32 samples are rounded to
- * nearest and clamped into 0..65535 (NaN -> 0); *clamped (may be NULL) counts clamped samples.
+/* Reads the first image as size x size uint16 stored values into out (size * size values), with
+ * the default value options (ctvk_tiff_read_values with NULL): uint16 samples are kept as stored,
+ * uint8 widened; int16 and float32 samples are HU, mapped to HU + 1024, rounded to nearest and
+ * clipped into 0..65535; *clamped (may be NULL) counts clipped samples. NaN or infinite samples,
+ * and negative samples read as stored values, fail naming the file.
  * A stored size other than size x size fails unless resize is set: then the image is resampled
  * bilinearly with pixel centres aligned (src = (dst + 0.5) * in / out - 0.5, edges replicated). */
 ctvk_status ctvk_tiff_read(const char *path, int size, int resize, uint16_t *out, size_t *clamped);
+/* The same with value options (NULL: the defaults). */
+ctvk_status ctvk_tiff_read_values(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                                  size_t *clamped);
 
 /* Reads rows [y0, y1) of an image that must be stored as width x height, decoding only the strips
  * or tiles those rows touch (uncompressed strips are read with one pread); out holds
@@ -85,6 +111,11 @@ typedef struct ctvk_tiff_write_options {
 ctvk_status ctvk_tiff_write(const char *path, int width, int height, const void *pixels,
                             const ctvk_tiff_write_options *o);
 
+/* Reads one slice of any kind ctvk reads (a TIFF file; a DICOM file; a slice of a NIfTI volume,
+ * named "volume.nii[.gz]#k") as ctvk_tiff_read_values reads a TIFF: size x size stored values. */
+ctvk_status ctvk_slice_read(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                            size_t *clipped);
+
 /* Bilinear resampling of a uint16 image (the rule of ctvk_tiff_read). */
 void ctvk_resize_u16(const uint16_t *src, int sw, int sh, uint16_t *dst, int dw, int dh);
 
@@ -96,12 +127,13 @@ typedef struct ctvk_select_params {
     int dark_level;           /* a pixel is dark iff its raw value < dark_level: 300 */
     double divisor;           /* threshold = (max - min) / divisor: 1.5 */
     ctvk_group_by group;      /* the unit whose counts set one threshold: one sequence (SR_k folder) */
+    ctvk_value_options values;/* how slices are read ([data] values, hu_offset) */
 } ctvk_select_params;
 
 void ctvk_select_defaults(ctvk_select_params *p);
 /* Reads [selection] region_y0 region_y1 region_x0 region_x1 dark_level divisor group over the
  * defaults and checks them (0 <= y0 < y1 <= 512, same for x; 1 <= dark_level <= 65536;
- * 0 < divisor <= 1e6; group = sequence | patient). */
+ * 0 < divisor <= 1e6; group = sequence | patient), and [data] values and hu_offset (ctvk_values_from_config). */
 ctvk_status ctvk_select_from_config(const ctvk_config *cfg, ctvk_select_params *p);
 
 /* The region in an image of w x h pixels: the 512-pixel coordinates scaled by w / 512 (columns)
@@ -117,16 +149,28 @@ double ctvk_select_group(const uint32_t *counts, size_t n, double divisor, uint8
 
 /* ------------------------------------------------------------------------------------ series */
 /* The slices found under a path, grouped into sequences and patients. A sequence is one folder of
- * slices (an SR_k folder), or, for files named like the flat Train&Validation folder
- * (<group>_<patientN>_<SR_k>_<IMxxxxx>.tif), one <group>_<patientN>_<SR_k> prefix. A patient is one
- * patient id (ctvk_patient_from_path), or the sequence's parent folder when the path has none.
- * Patients are in natural order of id, sequences in natural order of name, slices in natural order
- * of file name ("IM2" before "IM10"). */
+ * TIFF slices (an SR_k folder), or, for files named like the flat Train&Validation folder
+ * (<group>_<patientN>_<SR_k>_<IMxxxxx>.tif), one <group>_<patientN>_<SR_k> prefix; or one DICOM
+ * series (the files of one SeriesInstanceUID in one folder, whatever their names: CT image series
+ * only, localizers and other modalities skipped with a note); or one NIfTI volume. A patient is one
+ * patient id (ctvk_patient_from_path), else for DICOM the PatientID, else the sequence's parent
+ * folder (for DICOM: the folder of the files). Patients are in natural order of id, sequences (DICOM:
+ * by SeriesNumber, then) in
+ * natural order of name, TIFF slices in natural order of file name ("IM2" before "IM10"), DICOM
+ * slices by ImagePositionPatient along the slice normal, head first (InstanceNumber when a
+ * position is missing; never the file name), NIfTI slices from superior to inferior. */
+typedef enum ctvk_series_kind { CTVK_SERIES_TIFF = 0, CTVK_SERIES_DICOM = 1, CTVK_SERIES_NIFTI = 2 } ctvk_series_kind;
+
 typedef struct ctvk_series {
-    char *name;               /* relative to the scanned path ("covid1/patient5/SR_2"), or the flat prefix */
+    char *name;               /* relative to the scanned path ("covid1/patient5/SR_2"), or the flat prefix;
+                                 DICOM: "<folder>/<SeriesInstanceUID>"; NIfTI: the file */
     int patient;              /* index into patients */
     int label;                /* CTVK_CLASS_* from the path or name (ctvk_class_from_name) */
     size_t first, count;      /* range in slices[] */
+    ctvk_series_kind kind;
+    char *uid;                /* DICOM SeriesInstanceUID (NULL otherwise) */
+    char *description;        /* DICOM SeriesDescription (NULL otherwise) */
+    int number;               /* DICOM SeriesNumber (0 otherwise) */
 } ctvk_series;
 
 typedef struct ctvk_patient {
@@ -143,11 +187,27 @@ typedef struct ctvk_series_set {
     ctvk_series *series;
     int npatients;
     ctvk_patient *patients;
+    int *instance;            /* per slice: DICOM InstanceNumber; -1 for TIFF, NIfTI or none */
+    double *position;         /* per slice: position along the slice normal in mm (DICOM, NIfTI); NaN for TIFF */
+    int nnotes;
+    char **notes;             /* what the scan skipped (non-CT series, localizers), one line each */
 } ctvk_series_set;
 
 /* Scans a slice file, a sequence folder, a patient folder or a whole dataset (recursively; files
- * ending in .tif or .tiff, any case; hidden entries skipped). Fails when no slice is found. */
+ * ending in .tif or .tiff, any case; DICOM Part 10 files, any name; .nii and .nii.gz volumes;
+ * hidden entries skipped). Fails when no slice is found, when a file given by name is none of
+ * these, and when a DICOM series in the set has duplicate positions, a gap in its spacing, mixed
+ * sizes or mixed orientations (naming the files). */
 ctvk_status ctvk_series_scan(const char *path, ctvk_series_set **out);
+
+typedef struct ctvk_scan_options {
+    const char *series;       /* keep only this sequence: a SeriesInstanceUID, a sequence name, or a
+                                 1-based index into the set's sequences; NULL: all */
+    int one_series;           /* refuse a patient with several DICOM or NIfTI series and no choice
+                                 (the series are listed, with their index, in the message) */
+} ctvk_scan_options;
+/* ctvk_series_scan with options (NULL: none). */
+ctvk_status ctvk_series_scan_ex(const char *path, const ctvk_scan_options *o, ctvk_series_set **out);
 void ctvk_series_free(ctvk_series_set *s);
 
 /* ------------------------------------------------------------------------------------ selection run */
@@ -159,6 +219,8 @@ typedef struct ctvk_selection {
     size_t *group_first, *group_count; /* each group's slice range (groups are contiguous) */
     double *threshold;        /* per group */
     const char **group_name;  /* per group: the sequence name or patient id (owned by the set) */
+    size_t clipped;           /* samples clipped into 0..65535 by the stored-value mapping (ctvk_values) */
+    size_t clipped_slices;    /* slices with any such sample */
 } ctvk_selection;
 
 /* Runs selection over every slice of a set with `threads` threads (0: one per CPU). Each slice is
@@ -194,6 +256,7 @@ typedef struct ctvk_data_options {
     int image_size;           /* [data] image_size: slices are image_size x image_size (512) */
     int resize;               /* [data] resize: resample other sizes instead of refusing them (false) */
     int check_files;          /* [data] check_files: every CSV row's file must exist (true) */
+    ctvk_value_options values;/* [data] values, hu_offset */
 } ctvk_data_options;
 
 void ctvk_data_defaults(ctvk_data_options *o);
@@ -242,8 +305,11 @@ typedef struct ctvk_split_counts {
 void ctvk_image_list_counts(const ctvk_dataset *d, const ctvk_image_list *l, ctvk_split_counts *c);
 
 /* ------------------------------------------------------------------------------------ phantoms */
+typedef enum ctvk_phantom_format { CTVK_PHANTOM_TIFF = 0, CTVK_PHANTOM_DICOM = 1, CTVK_PHANTOM_NIFTI = 2 } ctvk_phantom_format;
+
 typedef struct ctvk_phantom_options {
     const char *out;          /* folder to write (created; must be empty or absent) */
+    ctvk_phantom_format format; /* of full/: TIFF slices (default), DICOM series or NIfTI volumes */
     int covid, normal;        /* patients per class: 10, 10 */
     int slices;               /* slices per sequence: 32 */
     int series;               /* sequences per patient (SR_2, SR_3, ...): 1 */
@@ -280,7 +346,12 @@ typedef struct ctvk_phantom_report {
  *   folds/train{k}.csv validation{k}.csv test{k}.csv   five patient-disjoint folds (k = 1..5):
  *        test = patient group k, validation = group k % 5 + 1, train = the other three
  *   dataset.ini   [data] root, layout, folds_dir, series_root, image_size for these files
- * uint16 little-endian uncompressed TIFFs, one strip. */
+ * uint16 little-endian uncompressed TIFFs, one strip. With format DICOM, full/<group>/patientN/
+ * holds instead every sequence as one DICOM CT series (SeriesNumber k for SR_k; the files under
+ * shuffled hexadecimal names, half without an extension) and a one-image localizer series; the
+ * sequences cycle through uncompressed uint16 (RescaleIntercept -1024), RLE int16 HU (the intercept
+ * changing from slice to slice) and JPEG-LS lossless (slope 0.5), and flat/ holds TIFF copies. With
+ * format NIfTI, full/<group>/patientN/SR_k.nii.gz is each sequence as one int16 HU volume. */
 ctvk_status ctvk_phantom_write(const ctvk_phantom_options *o, ctvk_phantom_report *report);
 
 /* ------------------------------------------------------------------------------------ loader */
@@ -300,6 +371,7 @@ typedef struct ctvk_loader_options {
     int batch;                /* images per batch (the last batch of an epoch may be short) */
     int drop_last;            /* drop a short last batch instead */
     int size, resize;         /* ctvk_tiff_read's size and resize */
+    ctvk_value_options values;/* how samples are read (all zero: the defaults) */
     int shuffle;
     uint64_t seed;
     int epochs;               /* 0: endless */

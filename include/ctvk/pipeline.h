@@ -39,6 +39,7 @@ typedef struct ctvk_eval_options {
                                  selected slices instead of the listed test images */
     float scale, offset;      /* [data] scale = 1, offset = 0: network input = scale * raw + offset */
     int size, resize;         /* the network's input size; [data] resize */
+    ctvk_value_options values;/* [data] values, hu_offset */
 } ctvk_eval_options;
 
 /* Reads [eval] and [data] (and [model] input_size for size). */

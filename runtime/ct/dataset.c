@@ -34,6 +34,7 @@ ctvk_status ctvk_data_from_config(const ctvk_config *cfg, ctvk_data_options *o)
     CTVK_TRY(ctvk_config_bool(cfg, "data", "resize", 0, &o->resize));
     CTVK_TRY(ctvk_config_bool(cfg, "data", "check_files", 1, &o->check_files));
     o->image_size = (int)size;
+    CTVK_TRY(ctvk_values_from_config(cfg, &o->values));
     if (!strcasecmp(layout, "flat")) o->layout = CTVK_LAYOUT_FLAT;
     else if (!strcasecmp(layout, "full")) o->layout = CTVK_LAYOUT_FULL;
     else

@@ -96,8 +96,8 @@ static void *worker(void *arg)
             s->images[kept] = idx;
             s->labels[kept] = o->labels ? o->labels[idx] : 0;
             /* the loader reads at the network's input size */
-            st = ctvk__tiff_read_named(o->paths[idx], o->size, o->resize, s->pixels + kept * px, NULL,
-                                       "the network's input size, [model] input_size");
+            st = ctvk__slice_read_named(o->paths[idx], o->size, o->resize, &o->values, s->pixels + kept * px, NULL,
+                                        "the network's input size, [model] input_size");
             if (st != CTVK_OK)
                 snprintf(o->skip_bad ? skip_msg : s->msg, sizeof s->msg, "loader: epoch %d, batch %zu of %zu, image "
                          "%zu of the batch (list entry %zu): %s", epoch + 1, b + 1, l->per_epoch, (size_t)s->offset + i + 1, idx,

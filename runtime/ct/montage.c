@@ -122,7 +122,7 @@ ctvk_status ctvk_montage_write(const char *png_path, const char *const *paths, s
     ctvk_select_region(p, size, size, &ry0, &ry1, &rx0, &rx1);
     ctvk_status s = CTVK_OK;
     for (size_t i = 0; i < n && s == CTVK_OK; i++) {
-        if ((s = ctvk_tiff_read(paths[i], size, resize, img, NULL))) break;
+        if ((s = ctvk_slice_read(paths[i], size, resize, &p->values, img, NULL))) break;
         int ox = (int)(i % (size_t)cols) * cw + PAD, oy = (int)(i / (size_t)cols) * ch + PAD + LABEL;
         for (int y = 0; y < th; y++)
             for (int x = 0; x < th; x++) {

@@ -288,9 +288,15 @@ static ctvk_status one_sequence(gen *g, int p, int sq, uint16_t *img, uint32_t *
     make_patient(o, p, &pt);
     char grp[32], dir[4096], rel[256];
     group_name(o, p, grp, sizeof grp);
-    snprintf(rel, sizeof rel, "%s/patient%d/SR_%d", grp, p + 1, sq + 2);
+    if (o->format == CTVK_PHANTOM_TIFF) snprintf(rel, sizeof rel, "%s/patient%d/SR_%d", grp, p + 1, sq + 2);
+    else snprintf(rel, sizeof rel, "%s/patient%d", grp, p + 1);
     snprintf(dir, sizeof dir, "%s/%s", g->full, rel);
     CTVK_TRY(ctvk__mkdirs(dir));
+    int16_t *vol = NULL;
+    if (o->format == CTVK_PHANTOM_NIFTI) {
+        vol = malloc((size_t)o->size * o->size * o->slices * sizeof *vol);
+        if (!vol) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
     ctvk_select_params sp;
     ctvk_select_defaults(&sp);
     for (int i = 0; i < o->slices; i++) {
@@ -298,10 +304,37 @@ static ctvk_status one_sequence(gen *g, int p, int sq, uint16_t *img, uint32_t *
         render(o, &pt, p, sq, i, img, &info);
         counts[i] = ctvk_dark_count(img, o->size, o->size, &sp);
         lesions[i] = info.lesion_pixels;
+        char path[4400], name[64];
+        ctvk_status st = CTVK_OK;
+        if (o->format == CTVK_PHANTOM_TIFF) {
+            snprintf(path, sizeof path, "%s/IM%05d.tif", dir, i + 1);
+            st = ctvk_tiff_write(path, o->size, o->size, img, NULL);
+        } else if (o->format == CTVK_PHANTOM_DICOM) {
+            ctvk__phantom_dicom_name(o->seed, p, sq, i, name, sizeof name);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            st = ctvk__phantom_dicom(path, o->seed, p, sq, i, o->size, o->slices, 0, img);
+            if (st == CTVK_OK && sq == 0 && i == o->slices / 2) {     /* the patient's localizer */
+                ctvk__phantom_dicom_name(o->seed, p, 99, 0, name, sizeof name);
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                st = ctvk__phantom_dicom(path, o->seed, p, sq, 0, o->size, 1, 1, img);
+            }
+        } else {
+            /* NIfTI voxel (x, y, z): x = column, y = the row counted from the bottom (anterior up
+             * in RAS+), z = 0 the most inferior slice */
+            size_t n = (size_t)o->size;
+            int16_t *plane = vol + (size_t)(o->slices - 1 - i) * n * n;
+            for (size_t y = 0; y < n; y++)
+                for (size_t x = 0; x < n; x++) plane[(n - 1 - y) * n + x] = (int16_t)((int)img[y * n + x] - 1024);
+        }
+        if (st != CTVK_OK) { free(vol); return st; }
+        if (atomic_load(&g->stop)) { free(vol); return CTVK_OK; }
+    }
+    if (vol) {
         char path[4400];
-        snprintf(path, sizeof path, "%s/IM%05d.tif", dir, i + 1);
-        CTVK_TRY(ctvk_tiff_write(path, o->size, o->size, img, NULL));
-        if (atomic_load(&g->stop)) return CTVK_OK;
+        snprintf(path, sizeof path, "%s/SR_%d.nii.gz", dir, sq + 2);
+        ctvk_status st = ctvk__phantom_nifti(path, o->size, o->slices, vol);
+        free(vol);
+        CTVK_TRY(st);
     }
     uint8_t *keep = g->flat_pick + ((size_t)p * o->series + sq) * o->slices;
     ctvk_select_group(counts, (size_t)o->slices, sp.divisor, keep);
@@ -319,7 +352,11 @@ static ctvk_status one_sequence(gen *g, int p, int sq, uint16_t *img, uint32_t *
         char from[4400], to[4400];
         snprintf(from, sizeof from, "%s/IM%05d.tif", dir, i + 1);
         snprintf(to, sizeof to, "%s/%s_patient%d_SR_%d_IM%05d.tif", g->flat, grp, p + 1, sq + 2, i + 1);
-        CTVK_TRY(link_or_copy(from, to));
+        if (o->format == CTVK_PHANTOM_TIFF) CTVK_TRY(link_or_copy(from, to));
+        else {
+            render(o, &pt, p, sq, i, img, NULL);
+            CTVK_TRY(ctvk_tiff_write(to, o->size, o->size, img, NULL));
+        }
         atomic_fetch_add(&g->flat_count, 1);
     }
     return CTVK_OK;

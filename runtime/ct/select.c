@@ -17,6 +17,7 @@ void ctvk_select_defaults(ctvk_select_params *p)
     p->dark_level = 300;
     p->divisor = 1.5;
     p->group = CTVK_GROUP_SEQUENCE;
+    p->values.values = CTVK_VALUES_AUTO, p->values.hu_offset = 0;
 }
 
 ctvk_status ctvk_select_from_config(const ctvk_config *cfg, ctvk_select_params *p)
@@ -37,6 +38,7 @@ ctvk_status ctvk_select_from_config(const ctvk_config *cfg, ctvk_select_params *
     p->y0 = (int)v[0], p->y1 = (int)v[1], p->x0 = (int)v[2], p->x1 = (int)v[3], p->dark_level = (int)v[4];
     CTVK_TRY(ctvk_config_double(cfg, "selection", "divisor", p->divisor, 1e-6, 1e6, &p->divisor));
     const char *g;
+    CTVK_TRY(ctvk_values_from_config(cfg, &p->values));
     CTVK_TRY(ctvk_config_str(cfg, "selection", "group", "sequence", &g));
     if (!strcasecmp(g, "sequence")) p->group = CTVK_GROUP_SEQUENCE;
     else if (!strcasecmp(g, "patient")) p->group = CTVK_GROUP_PATIENT;
@@ -121,17 +123,30 @@ typedef struct job {
     uint32_t *counts;
     atomic_size_t next;
     atomic_int stop;
+    atomic_size_t clipped, clipped_slices;
     pthread_mutex_t mu;
     size_t err_index;
     ctvk_status err;
     char msg[CTVK_ERROR_MAX];
 } job;
 
-static ctvk_status count_one(job *j, const char *path, uint16_t **buf, size_t *cap, uint32_t *count)
+static ctvk_status count_one(job *j, const char *path, uint16_t **buf, size_t *cap, uint32_t *count, size_t *clipped)
 {
+    if (ctvk__slice_is_tiff(path) == 0) {      /* DICOM, NIfTI: the whole slice at size x size */
+        size_t need = (size_t)j->size * (size_t)j->size;
+        if (need > *cap) {
+            uint16_t *b = realloc(*buf, need * sizeof *b);
+            if (!b) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+            *buf = b, *cap = need;
+        }
+        CTVK_TRY(ctvk_slice_read(path, j->size, j->resize, &j->p->values, *buf, clipped));
+        *count = ctvk_dark_count(*buf, j->size, j->size, j->p);
+        return CTVK_OK;
+    }
     ctvk__tiff *t;
     ctvk_tiff_info info;
     CTVK_TRY(ctvk__tiff_open(path, &t, &info));
+    ctvk__tiff_set_values(t, &j->p->values);
     int w = info.width, h = info.height, size = j->size;
     ctvk_status s = CTVK_OK;
     size_t need;
@@ -153,10 +168,10 @@ static ctvk_status count_one(job *j, const char *path, uint16_t **buf, size_t *c
         *buf = b, *cap = need;
     }
     if (w == size && h == size) {
-        s = ctvk__tiff_rows(t, y0, y1, *buf, NULL);
+        s = ctvk__tiff_rows(t, y0, y1, *buf, clipped);
         if (s == CTVK_OK) *count = ctvk_dark_count_rows(*buf, y1 - y0, w, x0, x1, j->p->dark_level);
     } else {
-        s = ctvk__tiff_rows(t, 0, h, *buf, NULL);
+        s = ctvk__tiff_rows(t, 0, h, *buf, clipped);
         if (s == CTVK_OK) {
             uint16_t *small = *buf + (size_t)w * (size_t)h;
             ctvk_resize_u16(*buf, w, h, small, size, size);
@@ -176,7 +191,9 @@ static void *worker(void *arg)
         if (atomic_load(&j->stop)) break;
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->set->nslices) break;
-        ctvk_status s = count_one(j, j->set->slices[i], &buf, &cap, &j->counts[i]);
+        size_t clipped = 0;
+        ctvk_status s = count_one(j, j->set->slices[i], &buf, &cap, &j->counts[i], &clipped);
+        if (clipped) atomic_fetch_add(&j->clipped, clipped), atomic_fetch_add(&j->clipped_slices, 1);
         if (s != CTVK_OK) {
             pthread_mutex_lock(&j->mu);
             if (j->err == CTVK_OK || i < j->err_index) {
@@ -225,6 +242,8 @@ ctvk_status ctvk_select_run(const ctvk_series_set *set, const ctvk_select_params
     job j = {.set = set, .p = p, .size = size, .resize = resize, .counts = out->counts, .err = CTVK_OK};
     atomic_init(&j.next, 0);
     atomic_init(&j.stop, 0);
+    atomic_init(&j.clipped, 0);
+    atomic_init(&j.clipped_slices, 0);
     pthread_mutex_init(&j.mu, NULL);
     if (threads <= 0) threads = ctvk__ncpu();
     if ((size_t)threads > n) threads = n ? (int)n : 1;
@@ -242,6 +261,8 @@ ctvk_status ctvk_select_run(const ctvk_series_set *set, const ctvk_select_params
         ctvk_selection_free(out);
         return ctvk__fail(j.err, "%s", j.msg);
     }
+    out->clipped = atomic_load(&j.clipped);
+    out->clipped_slices = atomic_load(&j.clipped_slices);
     for (int g = 0; g < ng; g++) {
         size_t first, count;
         if (p->group == CTVK_GROUP_PATIENT) {

@@ -96,6 +96,7 @@ struct ctvk__tiff {
     int fd;
     char *path;
     ctvk_tiff_info info;
+    ctvk_value_options vals;
     int bytes;              /* bytes per sample */
     int swapped;            /* file byte order differs from the host's */
     uint8_t *buf;           /* one decoded strip or tile */
@@ -340,34 +341,16 @@ ctvk_status ctvk_tiff_probe(const char *path, ctvk_tiff_info *info)
     return CTVK_OK;
 }
 
-/* native-order samples -> uint16 */
-static size_t convert(const uint8_t *src, ctvk_sample smp, size_t n, uint16_t *dst)
+/* native-order samples -> stored uint16 values, as the value options say */
+static ctvk_status convert(const ctvk__tiff *t, const uint8_t *src, size_t n, uint16_t *dst, size_t *clipped)
 {
-    size_t clamped = 0;
-    switch (smp) {
-    case CTVK_SAMPLE_U16: memcpy(dst, src, n * 2); break;
-    case CTVK_SAMPLE_U8:
-        for (size_t i = 0; i < n; i++) dst[i] = src[i];
-        break;
-    case CTVK_SAMPLE_I16:
-        for (size_t i = 0; i < n; i++) {
-            int16_t v;
-            memcpy(&v, src + 2 * i, 2);
-            if (v < 0) clamped++;
-            dst[i] = v < 0 ? 0 : (uint16_t)v;
-        }
-        break;
-    case CTVK_SAMPLE_F32:
-        for (size_t i = 0; i < n; i++) {
-            float v;
-            memcpy(&v, src + 4 * i, 4);
-            if (!(v >= 0.0f)) { dst[i] = 0; clamped++; }           /* negative or NaN */
-            else if (v > 65535.0f) { dst[i] = 65535; clamped++; }
-            else dst[i] = (uint16_t)lrintf(v);
-        }
-        break;
-    }
-    return clamped;
+    ctvk_sample smp = t->info.sample;
+    int signed_or_float = smp == CTVK_SAMPLE_I16 || smp == CTVK_SAMPLE_F32;
+    ctvk__rescale r = {.slope = 1.0, .intercept = 0.0, .offset = ctvk__hu_offset(&t->vals)};
+    r.hu = t->vals.values == CTVK_VALUES_HU || (t->vals.values == CTVK_VALUES_AUTO && signed_or_float);
+    ctvk__type ty = smp == CTVK_SAMPLE_U8 ? CTVK__U8 : smp == CTVK_SAMPLE_I16 ? CTVK__I16
+                  : smp == CTVK_SAMPLE_F32 ? CTVK__F32 : CTVK__U16;
+    return ctvk__to_stored(t->path, src, ty, n, &r, dst, clipped);
 }
 
 static void swap_bytes(uint8_t *p, size_t n, int bytes)
@@ -484,10 +467,7 @@ ctvk_status ctvk__tiff_rows(ctvk__tiff *t, int y0, int y1, uint16_t *out, size_t
     if (t->info.tile_width) s = rows_tiles(t, y0, y1, raw);
     else if (t->info.compression == COMPRESSION_NONE) s = rows_direct(t, y0, y1, raw);
     else s = rows_strips(t, y0, y1, raw);
-    if (s == CTVK_OK) {
-        size_t c = t->info.sample == CTVK_SAMPLE_U16 ? 0 : convert(raw, t->info.sample, n, out);
-        if (clamped) *clamped += c;
-    }
+    if (s == CTVK_OK) s = convert(t, raw, n, out, clamped);
     free(tmp);
     return s;
 }
@@ -538,17 +518,30 @@ static void decode_release(size_t need)
     pthread_mutex_unlock(&decode_mu);
 }
 
-ctvk_status ctvk_tiff_read(const char *path, int size, int resize, uint16_t *out, size_t *clamped)
+void ctvk__tiff_set_values(ctvk__tiff *t, const ctvk_value_options *v)
 {
-    return ctvk__tiff_read_named(path, size, resize, out, clamped, "[data] image_size");
+    if (v) t->vals = *v;
+    else memset(&t->vals, 0, sizeof t->vals);
 }
 
-ctvk_status ctvk__tiff_read_named(const char *path, int size, int resize, uint16_t *out, size_t *clamped,
-                                  const char *size_name)
+ctvk_status ctvk_tiff_read(const char *path, int size, int resize, uint16_t *out, size_t *clamped)
+{
+    return ctvk__tiff_read_named(path, size, resize, NULL, out, clamped, "[data] image_size");
+}
+
+ctvk_status ctvk_tiff_read_values(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                                  size_t *clamped)
+{
+    return ctvk__tiff_read_named(path, size, resize, v, out, clamped, "[data] image_size");
+}
+
+ctvk_status ctvk__tiff_read_named(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
+                                  size_t *clamped, const char *size_name)
 {
     if (size < 1 || size > MAX_SIDE) return ctvk__fail(CTVK_ERR_ARG, "%s: bad image size %d", path, size);
     ctvk__tiff *t;
     CTVK_TRY(ctvk__tiff_open(path, &t, NULL));
+    ctvk__tiff_set_values(t, v);
     int w = t->info.width, h = t->info.height;
     ctvk_status s;
     size_t need = 0;

@@ -46,6 +46,7 @@ ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_opti
     o->offset = (float)d;
     CTVK_TRY(ctvk_config_bool(cfg, "data", "resize", 0, &b));
     o->resize = b;
+    CTVK_TRY(ctvk_values_from_config(cfg, &o->values));
     long size, h, w;
     CTVK_TRY(ctvk_config_int(cfg, "model", "input_size", 512, 8, 4096, &size));
     CTVK_TRY(ctvk_config_int(cfg, "model", "height", size, 8, 4096, &h));
@@ -160,6 +161,7 @@ ctvk_status ctvk_classify_slices(ctvk_ctx *ctx, ctvk_net *net, size_t n, const c
         lo.batch = batch;
         lo.size = size;
         lo.resize = o->resize;
+        lo.values = o->values;
         lo.epochs = 1;
         lo.depth = 3;
         lo.threads = 2;

@@ -24,6 +24,8 @@ static const key_spec SCHEMA[] = {
     {"data", "image_size", S_INT, 16, 4096, NULL},
     {"data", "resize", S_BOOL, 0, 0, NULL},
     {"data", "check_files", S_BOOL, 0, 0, NULL},
+    {"data", "values", S_ENUM, 0, 0, "auto|stored|hu"},
+    {"data", "hu_offset", S_INT, 1, 32768, NULL},
     {"data", "scale", S_NUM, -1e9, 1e9, NULL},
     {"data", "offset", S_NUM, -1e9, 1e9, NULL},
     {"data", "skip_bad", S_BOOL, 0, 0, NULL},

@@ -130,6 +130,7 @@ typedef struct trainer {
     ctvk_graph g;
     ctvk_net *net;
     int size, resize, classes;
+    ctvk_value_options values;
     int rank, ranks;                      /* data-parallel ranks (ctvk_dist); 1 without MPI */
     int local_max;                        /* samples one backprop takes: the rank's share or a micro-batch */
     float *recs;                          /* augmentation records of a whole global batch */
@@ -486,7 +487,7 @@ static ctvk_status validate(trainer *t, const ctvk_image_list *list, double *los
     if (!s && hi > lo) {
         ctvk_loader_options lo_opt = {.n = hi - lo, .paths = (const char *const *)list->paths + lo,
                                       .labels = list->labels + lo, .batch = batch, .size = t->size,
-                                      .resize = t->resize, .epochs = 1, .threads = t->s.loader_threads,
+                                      .resize = t->resize, .values = t->values, .epochs = 1, .threads = t->s.loader_threads,
                                       .skip_bad = t->s.skip_bad};
         ctvk_loader *l;
         s = ctvk_loader_create(&lo_opt, &l);
@@ -558,7 +559,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
                                  : t->s.validation == VAL_NONE ? NULL : &f->validation;
     ctvk_loader_options lo = {.n = f->train.n, .paths = (const char *const *)f->train.paths,
                               .labels = f->train.labels, .batch = t->s.batch, .size = t->size,
-                              .resize = t->resize, .shuffle = t->s.shuffle, .seed = t->s.seed,
+                              .resize = t->resize, .values = t->values, .shuffle = t->s.shuffle, .seed = t->s.seed,
                               .epochs = t->s.epochs, .threads = t->s.loader_threads, .skip_bad = t->s.skip_bad,
                               .part = t->rank, .parts = t->ranks};
     ctvk_loader *probe;
@@ -720,6 +721,7 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     if (!s) {
         t.size = mc.height;
         t.resize = dopt.resize;
+        t.values = dopt.values;
         t.classes = mc.classes;
         s = ctvk_net_create(ctx, &t.g, t.local_max, 1, &t.net);
     }

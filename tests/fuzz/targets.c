@@ -16,7 +16,8 @@ static char fz_dir[512];
 
 static void fz_cleanup(void)
 {
-    static const char *names[] = {"in.tif", "in.ini", "train1.csv", "validation1.csv", "test1.csv", "in.ckpt", "in.h5"};
+    static const char *names[] = {"in.tif", "in.ini", "train1.csv", "validation1.csv", "test1.csv", "in.ckpt", "in.h5",
+                                  "in.dcm", "in.nii"};
     char p[600];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         snprintf(p, sizeof p, "%s/%s", fz_dir, names[i]);
@@ -92,6 +93,41 @@ int ctvk_fuzz_tiff(const uint8_t *data, size_t size)
     (void)ctvk_tiff_read(path, 32, 1, out, NULL);    /* resampled, whatever the stored size */
     (void)ctvk_tiff_read(path, 32, 0, out, NULL);
     (void)ctvk_tiff_read_rows(path, 32, 32, 5, 9, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ DICOM, NIfTI */
+/* The scan (headers, series grouping, ordering) and every slice read, resampled to 32 x 32. */
+static void scan_and_read(const char *path)
+{
+    ctvk_series_set *set = NULL;
+    if (ctvk_series_scan(path, &set) == CTVK_OK) {
+        uint16_t out[32 * 32];
+        for (size_t i = 0; i < set->nslices && i < 8; i++) (void)ctvk_slice_read(set->slices[i], 32, 1, NULL, out, NULL);
+        ctvk_series_free(set);
+    }
+}
+
+int ctvk_fuzz_dicom(const uint8_t *data, size_t size)
+{
+    char path[600];
+    fz_path("in.dcm", path, sizeof path);
+    if (fz_write(path, data, size)) return 0;
+    scan_and_read(path);
+    uint16_t out[32 * 32];
+    (void)ctvk_slice_read(path, 32, 0, NULL, out, NULL);
+    return 0;
+}
+
+int ctvk_fuzz_nifti(const uint8_t *data, size_t size)
+{
+    char path[600], slice[620];
+    fz_path("in.nii", path, sizeof path);
+    if (fz_write(path, data, size)) return 0;
+    scan_and_read(path);
+    uint16_t out[32 * 32];
+    snprintf(slice, sizeof slice, "%s#0", path);
+    (void)ctvk_slice_read(slice, 32, 1, NULL, out, NULL);
     return 0;
 }
 
@@ -412,6 +448,8 @@ const ctvk_fuzz_target ctvk_fuzz_targets[] = {
     {"csv", ctvk_fuzz_csv},
     {"checkpoint", ctvk_fuzz_checkpoint},
     {"keras", ctvk_fuzz_keras},
+    {"dicom", ctvk_fuzz_dicom},
+    {"nifti", ctvk_fuzz_nifti},
     {NULL, NULL},
 };
 

@@ -12,6 +12,8 @@ int ctvk_fuzz_ini(const uint8_t *data, size_t size);         /* an INI config */
 int ctvk_fuzz_csv(const uint8_t *data, size_t size);         /* fold CSVs: train, validation and test split at '\f' */
 int ctvk_fuzz_checkpoint(const uint8_t *data, size_t size);  /* a checkpoint (CRCs fixed up when byte 0 is odd) */
 int ctvk_fuzz_keras(const uint8_t *data, size_t size);       /* a Keras HDF5 weight file */
+int ctvk_fuzz_dicom(const uint8_t *data, size_t size);       /* a DICOM file (scan, series, slice read) */
+int ctvk_fuzz_nifti(const uint8_t *data, size_t size);       /* a NIfTI-1/2 volume (.nii) */
 
 typedef struct ctvk_fuzz_target {
     const char *name;
