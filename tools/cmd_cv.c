@@ -1,5 +1,6 @@
 /* ctvk cv: the folds in turn (train, then evaluate the best checkpoint on the fold's test list),
  * then the paper's Table 2 (image level) and Table 4 (patient level) per fold and their mean. */
+#include "ctvk/checkpoint.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include "tools/run_common.h"
