@@ -6,12 +6,75 @@
  * Without the clamp, lavapipe keeps every input in texel buffers (its fast path). */
 #include "net/conv.h"
 #include "net/ops.h"
+#include "net/train_ops.h"
 #include "runtime/internal.h"
 #include "tests/check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* BN backward against the reference. The merged sums are read through a view of the workspace's
+ * head: at {1,160,160,97} (97 channels: scalar views) the workspace, 2C(P+1) = 77,794 floats,
+ * exceeds a minimum texel buffer, so only that head is bound. Without x, makes its own batch and
+ * statistics. */
+static void bn_backward(ctvk_ctx *ctx, const char *what, ctvk_shape xs, const float *x, ctvk_tensor *tx,
+                        ctvk_tensor *gm, ctvk_tensor *sv, ctvk_tensor *wk)
+{
+    size_t n = (size_t)xs.n * xs.h * xs.w * xs.c, C = (size_t)xs.c;
+    float *own = NULL;
+    ctvk_tensor *made[6] = {NULL};
+    if (!x) {
+        own = malloc(n * sizeof *own);
+        check_fill_uniform(own, n, 9, -2, 3);
+        x = own;
+        float *one = malloc(C * sizeof *one);
+        for (int c = 0; c < xs.c; c++) one[c] = 1.0f;
+        made[0] = tx = check_tensor(ctx, xs, x, "big x");
+        made[1] = gm = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, one, "big gamma");
+        made[2] = sv = check_tensor(ctx, (ctvk_shape){1, 1, 1, 2 * xs.c}, NULL, "big saved");
+        made[3] = wk = check_tensor(ctx, (ctvk_shape){1, 1, 1, (int)ctvk_bn_workspace_count(xs)}, NULL, "big work");
+        made[4] = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, one, "big moving var");
+        made[5] = check_tensor(ctx, xs, NULL, "big y");
+        for (int c = 0; c < xs.c; c++) one[c] = 0.0f;
+        ctvk_tensor *beta = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, one, "big beta");
+        ctvk_tensor *mm = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, one, "big moving mean");
+        CHECK(ctvk_bn_forward_train(ctx, tx, gm, beta, mm, made[4], 1e-3f, 0.9f, 0, made[5], sv, wk) == CTVK_OK,
+              "%s: big bn forward: %s", what, ctvk_error());
+        ctvk_tensor_destroy(beta), ctvk_tensor_destroy(mm);
+        free(one);
+    }
+    /* BN backward (the merged sums read through a view of the workspace's head) against the reference */
+    {
+        float *gr = malloc(n * sizeof *gr), *sv_h = malloc(2 * C * sizeof *sv_h);
+        check_fill_uniform(gr, n, 5, -1, 1);
+        ctvk_tensor *tg = check_tensor(ctx, xs, gr, "g"), *tdx = check_tensor(ctx, xs, NULL, "dx");
+        ctvk_tensor *dg = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, NULL, "dgamma");
+        ctvk_tensor *db = check_tensor(ctx, (ctvk_shape){1, 1, 1, xs.c}, NULL, "dbeta");
+        CHECK(ctvk_bn_backward(ctx, tx, gm, sv, NULL, tg, tdx, 0, dg, db, 0, wk) == CTVK_OK, "%s: bn backward: %s",
+              what, ctvk_error());
+        CHECK(ctvk_tensor_download(sv, sv_h, 2 * C * sizeof *sv_h) == CTVK_OK, "saved");
+        double *xd = malloc(n * sizeof *xd), *gd = malloc(n * sizeof *gd), *dxd = malloc(n * sizeof *dxd);
+        double *gmd = malloc(C * sizeof *gmd), *svd = malloc(2 * C * sizeof *svd);
+        double *dgd = malloc(C * sizeof *dgd), *dbd = malloc(C * sizeof *dbd);
+        for (size_t i = 0; i < n; i++) xd[i] = x[i], gd[i] = gr[i];
+        for (int c = 0; c < xs.c; c++) gmd[c] = 1.0, svd[c] = sv_h[c], svd[xs.c + c] = sv_h[xs.c + c];
+        ctvk_ref_bn_backward(xd, xs, gmd, svd, NULL, gd, dxd, 0, dgd, dbd, 0);
+        float *dxr = malloc(n * sizeof *dxr), *dbr = malloc(C * sizeof *dbr);
+        for (size_t i = 0; i < n; i++) dxr[i] = (float)dxd[i];
+        for (int c = 0; c < xs.c; c++) dbr[c] = (float)dbd[c];
+        float *dxg = check_download(tdx), *dbg = check_download(db);
+        double e1 = check_rel_err(dxg, dxr, n, 1e-3), e2 = check_rel_err(dbg, dbr, C, 1.0);
+        printf("%-12s bn backward {%d,%d,%d,%d} dx worst relative error %.3g, dbeta %.3g\n", what, xs.n, xs.h, xs.w,
+               xs.c, e1, e2);
+        CHECK(e1 < 1e-4 && e2 < 1e-4, "%s: bn backward errors %g, %g", what, e1, e2);
+        free(dxg), free(dbg), free(dxr), free(dbr), free(xd), free(gd), free(dxd), free(gmd), free(svd), free(dgd);
+        free(dbd), free(gr), free(sv_h);
+        ctvk_tensor_destroy(tg), ctvk_tensor_destroy(tdx), ctvk_tensor_destroy(dg), ctvk_tensor_destroy(db);
+    }
+    for (int i = 0; i < 6; i++) ctvk_tensor_destroy(made[i]);
+    free(own);
+}
 
 /* Runs ReLU, add, a conv (stride 1, 3x3) and a BN forward on tensors over 65536 elements and
  * checks them against the references; returns the context's stats. */
@@ -91,6 +154,49 @@ static void work(ctvk_ctx *ctx, const char *what, ctvk_stats *st)
     printf("%-12s bn over 276480 values: per-channel |mean|, |var - v/(v+eps)| at most %.3g\n", what, worst);
     CHECK(worst < 1e-5, "%s: normalised channels off by %g", what, worst);
     free(got);
+
+    bn_backward(ctx, what, xs, x, tx, gm, sv, wk);
+    bn_backward(ctx, what, (ctvk_shape){1, 160, 160, 97}, NULL, NULL, NULL, NULL, NULL);
+
+    /* max pool 2x2/2 forward and backward (uint32 argmax read through a 4-component view) */
+    {
+        ctvk_shape ps = {xs.n, xs.h / 2, xs.w / 2, xs.c};
+        size_t np = (size_t)ps.n * ps.h * ps.w * ps.c;
+        ctvk_tensor *py = check_tensor(ctx, ps, NULL, "pool y"), *arg = NULL, *pdx = check_tensor(ctx, xs, NULL, "pool dx");
+        CHECK(ctvk_tensor_create(ctx, CTVK_U32, ps, "argmax", &arg) == CTVK_OK, "argmax: %s", ctvk_error());
+        CHECK(ctvk_maxpool(ctx, tx, py, arg, 2, 2, 0, 0, 0, 0) == CTVK_OK, "%s: maxpool: %s", what, ctvk_error());
+        CHECK(ctvk_maxpool_backward(ctx, py, arg, pdx, 2, 2, 0, 0, 0, 0, 0) == CTVK_OK, "%s: maxpool backward: %s",
+              what, ctvk_error());
+        double *xd = malloc(n * sizeof *xd), *yd = malloc(np * sizeof *yd), *dxd = calloc(n, sizeof *dxd);
+        uint32_t *ad = malloc(np * sizeof *ad);
+        for (size_t i = 0; i < n; i++) xd[i] = x[i];
+        ctvk_ref_maxpool(xd, xs, yd, ps, ad, 2, 2, 0, 0);
+        ctvk_ref_maxpool_backward(yd, ps, ad, dxd, xs, 2, 2, 0, 0, 0);   /* g = y: dx holds each max once */
+        float *dxg = check_download(pdx);
+        int wrong = 0;
+        for (size_t i = 0; i < n; i++) wrong += dxg[i] != (float)dxd[i];
+        printf("%-12s maxpool 2x2 backward: %d of %zu values differ from the reference\n", what, wrong, n);
+        CHECK(wrong == 0, "%s: maxpool backward differs in %d values", what, wrong);
+        free(dxg), free(xd), free(yd), free(dxd), free(ad);
+        ctvk_tensor_destroy(py), ctvk_tensor_destroy(arg), ctvk_tensor_destroy(pdx);
+    }
+
+    /* a 512x512 uint16 slice to fp32 (the loader's conversion; 262,144 values read as packed words) */
+    {
+        size_t ns = 512 * 512;
+        uint16_t *raw = malloc(ns * sizeof *raw);
+        for (size_t i = 0; i < ns; i++) raw[i] = (uint16_t)((i * 2654435761u) >> 16);
+        ctvk_tensor *tr = NULL, *tf = check_tensor(ctx, (ctvk_shape){1, 512, 512, 1}, NULL, "slice f32");
+        CHECK(ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){1, 512, 512, 1}, "slice u16", &tr) == CTVK_OK, "u16");
+        CHECK(ctvk_tensor_upload(tr, raw, ns * sizeof *raw) == CTVK_OK, "upload u16");
+        CHECK(ctvk_convert_u16_to_f32(ctx, tr, 0.5f, -3.0f, tf) == CTVK_OK, "%s: convert: %s", what, ctvk_error());
+        float *f = check_download(tf);
+        int wrong = 0;
+        for (size_t i = 0; i < ns; i++) wrong += f[i] != 0.5f * (float)raw[i] - 3.0f;
+        CHECK(wrong == 0, "%s: uint16 -> fp32: %d of %zu values wrong", what, wrong, ns);
+        free(f), free(raw);
+        ctvk_tensor_destroy(tr), ctvk_tensor_destroy(tf);
+    }
     free(ones);
     free(zeros);
     ctvk_get_stats(ctx, st);
