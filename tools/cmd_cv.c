@@ -14,7 +14,9 @@ const char cmd_cv_help[] =
     "`ctvk train` does, evaluates RUN/foldK/best.ckpt on the fold's test list as `ctvk eval` does, then\n"
     "prints and saves RUN/summary.csv and RUN/summary.json: image-level accuracy and per-class\n"
     "sensitivity per fold and their mean (the paper's Table 2), and patient-level results per fold:\n"
-    "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4). With --resume, finished folds\n"
+    "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4); with each fold's and the pooled\n"
+    "folds' AUCs and their bootstrap intervals, Wilson intervals, Brier score (summary_roc.csv and\n"
+    "summary_reliability.csv hold the pooled curves). With --resume, finished folds\n"
     "are evaluated again from their checkpoints and an interrupted fold continues.\n"
     "Under MPI (mpirun -np N ctvk cv CONFIG, ctvk built with -DCTVK_MPI=ON) the folds are spread over the\n"
     "ranks, fold i of the list on rank i mod N, each rank on its own device; rank 0 prints the summary.\n";

@@ -8,9 +8,13 @@
  *   foldK/best.ckpt            the checkpoint with the best validation accuracy
  *   foldK/last.ckpt            the latest state (each epoch, on Ctrl-C): what --resume continues
  *   foldK/eval.json            evaluation of best.ckpt on the fold's test list (ctvk_eval_write)
- *   foldK/eval_images.csv      path,label,prob_covid,pred per test image
+ *   foldK/eval_images.csv      path,label,prob_covid,pred,patient per test image
  *   foldK/eval_patients.csv    patient,label,slices,covid_slices,fraction,decision
- *   summary.csv, summary.json  `ctvk cv`: Table 2 and Table 4 of the paper per fold and the mean
+ *   foldK/eval_roc.csv         level,threshold,fpr,tpr (image and patient ROC curves)
+ *   foldK/eval_reliability.csv bin,lo,hi,count,mean_prob,frac_covid (10 bins of P(COVID))
+ *   summary.csv, summary.json  `ctvk cv`: Table 2 and Table 4 of the paper per fold, the mean and the
+ *                              pooled folds, with AUCs, intervals, calibration (configs/README.md)
+ *   summary_roc.csv, summary_reliability.csv   the pooled curves
  *   report.html                `ctvk report`
  * Every file is written to a temporary name and renamed. */
 #ifndef CTVK_PIPELINE_H
