@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The statistics of eval and cv through the binary: the AUCs in eval.json and summary.json equal a
+# The statistics of eval and cv through the binary, and the model identity of every decision: the AUCs in eval.json and summary.json equal a
 # Mann-Whitney U computed here from eval_images.csv and eval_patients.csv (ties count half); the
 # bootstrap intervals are reproducible for a seed and move with it; the report draws the ROC curves,
 # operating points and reliability diagrams, checked in headless Chromium (the screenshot is kept
@@ -107,6 +107,29 @@ H=$T/cv/report.html
 ok "ROC charts per fold and pooled" '[ "$(grep -o ">ROC curves<" "$H" | wc -l)" -eq 3 ] && [ "$(grep -o ">reliability of P(COVID)" "$H" | wc -l)" -eq 3 ]'
 ok "operating points marked" '[ "$(grep -o "operating point: sensitivity" "$H" | wc -l)" -ge 6 ]'
 ok "interval tables" '[ "$(grep -o "<th>95% intervals</th>" "$H" | wc -l)" -eq 3 ] && grep -q "All folds pooled" "$H"'
+# who made this answer: model identity and notice in eval, cv's eval.json, infer, report
+sha=$(sha256sum "$CK" | cut -d" " -f1)
+ok "eval.json: checkpoint SHA-256 = sha256sum, notice" '"$PY" -c "
+import json, sys
+j = json.load(open(sys.argv[1])); m = j[\"model\"]
+assert m[\"checkpoint_sha256\"] == sys.argv[2] and m[\"arch\"] == \"small_resnet\" and m[\"train_config\"] is None
+assert m[\"ctvk_version\"] and m[\"device\"] and j[\"notice\"] == \"research use only, not for diagnosis\"" "$T/e1/eval.json" "$sha"'
+ok "eval prints the identity and the notice" 'grep -q "^model: small_resnet 32x32, checkpoint .*(SHA-256 $sha)$" <<<"$out" && grep -q "^notice: research use only, not for diagnosis$" <<<"$out"'
+csha=$(sha256sum "$T/cv/config.ini" | cut -d" " -f1)
+ok "cv's eval.json: training config, its SHA-256 and seed 7" '"$PY" -c "
+import json, sys
+m = json.load(open(sys.argv[1] + \"/fold2/eval.json\"))[\"model\"]
+assert m[\"train_config\"] == sys.argv[1] + \"/config.ini\" and m[\"train_config_sha256\"] == sys.argv[2] and m[\"train_seed\"] == 7, m" "$T/cv" "$csha"'
+ok "summary.json carries the notice" 'grep -q "\"notice\": \"research use only, not for diagnosis\"" "$T/cv/summary.json"'
+PAT=$T/d48/full/covid1/patient1
+inf=$("$BIN" infer --checkpoint "$T/cv/fold1/best.ckpt" "$PAT" --config "$T/tiny.ini" 2>&1)
+ok "infer text: identity, training seed, notice" 'grep -q "^trained with: $T/cv/config.ini (SHA-256 $csha), seed 7$" <<<"$inf" && grep -q "^notice: research use only, not for diagnosis$" <<<"$inf" && grep -q "^decision: " <<<"$inf"'
+inj=$("$BIN" infer --checkpoint "$T/cv/fold1/best.ckpt" "$PAT" --config "$T/tiny.ini" --json 2>/dev/null)
+ok "infer JSON: identity and notice" '"$PY" -c "
+import json, sys
+j = json.loads(sys.argv[1]); m = j[\"model\"]
+assert j[\"notice\"] == \"research use only, not for diagnosis\" and m[\"train_seed\"] == 7 and len(m[\"checkpoint_sha256\"]) == 64 and j[\"decision\"] in (\"covid\", \"normal\")" "$inj"'
+ok "report: notice and each fold's model" 'grep -q "Research use only, not for diagnosis" "$H" && [ "$(grep -o "model: <b>small_resnet</b>" "$H" | wc -l)" -eq 2 ] && grep -q "$(sha256sum "$T/cv/fold2/best.ckpt" | cut -d" " -f1)" "$H"'
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$CHROME" ]; then
     SHOTS=${CTVK_BUILD_DIR:-.}/test-output/cli_stats

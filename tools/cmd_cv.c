@@ -58,6 +58,7 @@ static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ct
     CTVK_TRY(ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net));
     ctvk_eval_result r;
     ctvk_status s = ctvk_evaluate(ctx, net, ds, &f->test, &eo, &r);
+    if (!s && !(s = ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &r.model))) r.have_model = 1;
     if (!s) {
         s = ctvk_eval_write(fdir, &r);
         *row = (fold_row){k, r.accuracy, r.sens_covid, r.sens_normal, r.normal_cases, r.normal_correct,
@@ -187,6 +188,8 @@ static int write_summary(const ctvk_config *cfg, const char *dir, const fold_row
     if (pool->replicates)
         printf("(AUC intervals: stratified bootstrap over patients, %d replicates, seed %llu; proportions: Wilson)\n",
                pool->replicates, (unsigned long long)pool->seed);
+    printf("models: RUN/foldK/best.ckpt (their identities in foldK/eval.json); ctvk %s\nnotice: " CTVK_NOTICE "\n",
+           ctvk_version());
 
     char *csv = NULL, *json = NULL;
     size_t a = 0, j = 0;
@@ -200,7 +203,7 @@ static int write_summary(const ctvk_config *cfg, const char *dir, const fold_row
     }
     fprintf(fc, "fold,accuracy,sens_covid,sens_normal,normal_cases,normal_correct,normal_wrong,covid_cases,covid_correct,"
                 "covid_wrong,auc_image,auc_image_lo,auc_image_hi,auc_patient,auc_patient_lo,auc_patient_hi,brier\n");
-    fprintf(fj, "{\n  \"folds\": [");
+    fprintf(fj, "{\n  \"notice\": \"" CTVK_NOTICE "\",\n  \"ctvk_version\": \"%s\",\n  \"folds\": [", ctvk_version());
     for (int i = 0; i <= n; i++) {
         const ctvk_eval_stats *e = &st[i];
         if (i < n) {

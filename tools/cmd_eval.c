@@ -175,14 +175,17 @@ int cmd_eval(int argc, char **argv)
     fprintf(stderr, "evaluating %s (%s, %dx%d) on fold %ld: %zu test images%s, on %s\n", ckpt, mc.arch, mc.height,
             mc.width, fold, fd->test.n, eo.selection ? " (their patients' selected slices instead)" : "",
             ctvk_device(ctx)->name);
-    if (ctvk_evaluate_select(ctx, net, d, &fd->test, &eo, &sp, &r)) {
+    if (ctvk_evaluate_select(ctx, net, d, &fd->test, &eo, &sp, &r) ||
+        ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &r.model)) {
         rc = cli_fail("eval");
         goto done;
     }
+    r.have_model = 1;
     char label[32];
     snprintf(label, sizeof label, "Fold %ld", fold);
     cli_print_eval_tables(stdout, label, &r, eo.covid_fraction);
     printf("\n%zu images in %.2f s (%.1f images/s)\n", r.n, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0);
+    ctvk_model_identity_text(stdout, &r.model);
     char dir[4096];
     if (out) {
         snprintf(dir, sizeof dir, "%s", out);

@@ -123,6 +123,11 @@ int cmd_infer(int argc, char **argv)
     double fraction = n ? (double)covid / (double)n : 0.0;
     int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
     double dt = ctvk__now() - t0;
+    ctvk_model_identity id;
+    if (ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &id)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
     const char *patient = set->npatients ? set->patients[0].id : "";
     if (json) {
         printf("{\"path\": ");
@@ -133,6 +138,8 @@ int cmd_infer(int argc, char **argv)
         json_str(ckpt);
         printf(", \"arch\": ");
         json_str(mc.arch);
+        printf(", ");
+        ctvk_model_identity_json(stdout, &id);
         printf(", \"sequences\": %d, \"slices_total\": %zu, \"selection\": %s, \"slices_classified\": %zu, "
                "\"covid_slices\": %d, \"fraction\": %.17g, \"threshold\": %.17g, \"decision\": \"%s\", "
                "\"seconds\": %.6f, \"slices\": [", set->nseries, set->nslices, no_select ? "false" : "true", n, covid,
@@ -159,6 +166,7 @@ int cmd_infer(int argc, char **argv)
                100.0 * fraction, eo.covid_fraction, eo.covid_fraction * (double)n);
         printf("decision: %s\n", decision == CTVK_CLASS_COVID ? "COVID" : "normal");
         printf("time: %.2f s (%s on %s)\n", dt, mc.arch, ctvk_device(ctx)->name);
+        ctvk_model_identity_text(stdout, &id);
     }
     rc = 0;
 done:

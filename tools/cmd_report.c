@@ -402,10 +402,11 @@ int cmd_report(int argc, char **argv)
                "text-align:right}th{background:#f2f2f2}.cm td.ok{background:#d5f5e3}.cm td.bad{background:#fadbd8}"
                ".row,.charts{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px}.na{color:#999;font-style:italic}"
                "svg{font-size:11px}svg .t{font-weight:bold;font-size:12px}svg .ax{fill:#555}"
-               ".note{color:#555;font-size:13px}small{color:#555}svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}img{max-width:100%%;image-rendering:pixelated}\n"
+               ".note{color:#555;font-size:13px}.warn{background:#fdebd0;border:1px solid #e59866;padding:6px 10px;font-weight:bold}small{color:#555}svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}img{max-width:100%%;image-rendering:pixelated}\n"
                "</style></head><body>\n<h1>ctvk run report: ");
     esc(f, run);
-    fprintf(f, "</h1>\n<p>config: %s; patient threshold f = %g (COVID iff COVID slices &gt;= f &times; slices)</p>\n",
+    fprintf(f, "</h1>\n<p class=\"warn\">Research use only, not for diagnosis: these results come from a research "
+               "tool and must not be used to diagnose or treat anyone.</p>\n<p>config: %s; patient threshold f = %g (COVID iff COVID slices &gt;= f &times; slices)</p>\n",
             cfg ? "config.ini" : "config.ini not available", thr);
     int folds = 0;
     for (int k = 1; k <= 99; k++) {
@@ -415,9 +416,10 @@ int cmd_report(int argc, char **argv)
         folds++;
         fprintf(f, "<h2>Fold %d</h2>\n", k);
         train_section(f, dir);
-        eval_section(f, dir);
         char js[4500];
         snprintf(js, sizeof js, "%s/eval.json", dir);
+        if (access(js, R_OK) == 0) report_identity(f, js);
+        eval_section(f, dir);
         report_stats_section(f, dir, "eval", js, NULL);
         patients_section(f, dir, thr);
     }

@@ -7,4 +7,6 @@
  * reliability diagram and the table of intervals, from json_path (from the first `anchor` on, NULL:
  * the whole file) and dir/PREFIX_roc.csv, dir/PREFIX_reliability.csv. "not available" when absent. */
 void report_stats_section(FILE *f, const char *dir, const char *prefix, const char *json_path, const char *anchor);
+/* The model identity of an eval.json ("model" object) as one paragraph with the notice. */
+void report_identity(FILE *f, const char *json_path);
 #endif

@@ -236,3 +236,64 @@ void report_stats_section(FILE *f, const char *dir, const char *prefix, const ch
     for (int k = 0; k < 2; k++) free(c[k].x), free(c[k].y);
     free(all);
 }
+
+/* "key": "value" (JSON escapes other than \" and \\ kept as written); 0 when absent or null */
+static int str_field(const char *js, const char *key, char *out, size_t n)
+{
+    char k[112];
+    snprintf(k, sizeof k, "\"%.100s\": \"", key);
+    const char *p = js ? strstr(js, k) : NULL;
+    if (!p || !n) return 0;
+    p += strlen(k);
+    size_t i = 0;
+    for (; *p && *p != '"' && i + 1 < n; p++) {
+        if (*p == '\\' && p[1]) p++;
+        out[i++] = *p;
+    }
+    out[i] = 0;
+    return 1;
+}
+
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+void report_identity(FILE *f, const char *json_path)
+{
+    char *js = slurp(json_path);
+    char arch[64], sha[80], cfg[4300], csha[80], ver[64], dev[300], ck[4300];
+    if (!js || !str_field(js, "arch", arch, sizeof arch) || !str_field(js, "checkpoint_sha256", sha, sizeof sha)) {
+        fprintf(f, "<p class=\"na\">model identity (eval.json \"model\"): not available</p>\n");
+        free(js);
+        return;
+    }
+    if (!str_field(js, "checkpoint", ck, sizeof ck)) snprintf(ck, sizeof ck, "?");
+    if (!str_field(js, "ctvk_version", ver, sizeof ver)) snprintf(ver, sizeof ver, "?");
+    if (!str_field(js, "device", dev, sizeof dev)) snprintf(dev, sizeof dev, "?");
+    fprintf(f, "<p class=\"note\">model: <b>");
+    esc(f, arch);
+    fprintf(f, "</b>, checkpoint ");
+    esc(f, ck);
+    fprintf(f, " (SHA-256 <code>");
+    esc(f, sha);
+    fprintf(f, "</code>); trained with ");
+    if (str_field(js, "train_config", cfg, sizeof cfg) && str_field(js, "train_config_sha256", csha, sizeof csha)) {
+        esc(f, cfg);
+        fprintf(f, " (SHA-256 <code>");
+        esc(f, csha);
+        fprintf(f, "</code>), seed %.0f", num(js, "train_seed"));
+    } else fprintf(f, "a config that is not available");
+    fprintf(f, "; ctvk ");
+    esc(f, ver);
+    fprintf(f, " on ");
+    esc(f, dev);
+    fprintf(f, ". <b>Research use only, not for diagnosis.</b></p>\n");
+    free(js);
+}

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include "net.h"
 #include "stats.h"
+#include "identity.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,8 @@ typedef struct ctvk_eval_result {
     int *image_patient;       /* per image: its index in patients (-1: none); ctvk_eval_patients */
     int have_stats;           /* stats filled (ctvk_eval_compute_stats; ctvk_evaluate does it) */
     ctvk_eval_stats stats;    /* ROC AUCs with bootstrap intervals, Wilson intervals, calibration */
+    int have_model;           /* model filled (by the caller, after evaluating): eval.json states it */
+    ctvk_model_identity model;
 } ctvk_eval_result;
 
 /* Classifies every image of `list` (a fold's test list of dataset d) with net (inference), then

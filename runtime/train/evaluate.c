@@ -395,7 +395,13 @@ static ctvk_status write_one(const char *dir, const char *name, const ctvk_eval_
     ctvk_status s = ctvk__open_tmp(path, tmp, sizeof tmp, &f);
     if (s != CTVK_OK) { free(path); return s; }
     if (which == 0) {
-        fprintf(f, "{\n  \"images\": %zu,\n  \"accuracy\": %.17g,\n  \"sens_covid\": %.17g,\n  \"sens_normal\": %.17g,\n",
+        fputs("{\n", f);
+        if (r->have_model) {
+            fputs("  ", f);
+            ctvk_model_identity_json(f, &r->model);
+            fputs(",\n", f);
+        }
+        fprintf(f, "  \"images\": %zu,\n  \"accuracy\": %.17g,\n  \"sens_covid\": %.17g,\n  \"sens_normal\": %.17g,\n",
                 r->n, r->accuracy, r->sens_covid, r->sens_normal);
         fprintf(f, "  \"confusion\": [[%ld, %ld], [%ld, %ld]],\n  \"classes\": [\"covid\", \"normal\"],\n",
                 r->confusion[0][0], r->confusion[0][1], r->confusion[1][0], r->confusion[1][1]);
