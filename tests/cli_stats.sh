@@ -84,6 +84,15 @@ expect 0 "no AUC intervals" -- "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 
 ok "bootstrap = 0: null intervals" 'grep -q "\"auc_image_ci\": \[null, null\]" "$T/e4/eval.json"'
 expect 1 "\[eval\] bootstrap" -- "$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 1 --out "$T/e5" --set eval.bootstrap=-1
 
+# a test list of one class: no AUC (null, "n/a"), no curve, and the report says so
+cp -r "$T/ph/folds" "$T/f1"
+{ echo "filename,class"; grep ",covid" "$T/ph/folds/test1.csv"; } > "$T/f1/test1.csv"
+sed "s|^folds_dir = .*|folds_dir = $T/f1|" "$T/c.ini" > "$T/c1.ini"
+expect 0 "AUC \[95% CI\].*" -- "$BIN" eval "$T/c1.ini" --checkpoint "$CK" --fold 1 --out "$T/one/fold1"
+ok "one class: null AUCs, an empty ROC file" 'grep -q "\"auc_image\": null," "$T/one/fold1/eval.json" && grep -q "\"auc_patient_ci\": \[null, null\]," "$T/one/fold1/eval.json" && [ "$(wc -l < "$T/one/fold1/eval_roc.csv")" -eq 1 ]'
+"$BIN" report "$T/one" >/dev/null 2>&1
+ok "one class: the report marks the ROC not available" 'grep -q "ROC curves (eval_roc.csv, needs both classes): not available" "$T/one/report.html" && grep -q "<td>n/a</td>" "$T/one/report.html"'
+
 # cv: per-fold and pooled statistics, then the report in a browser
 "$BIN" phantom --out "$T/d48" --covid 8 --normal 8 --slices 8 --size 48 --seed 3 >/dev/null || bad "phantom 48"
 small_config "$T/tiny.ini" "$T/d48"

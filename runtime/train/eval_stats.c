@@ -120,6 +120,8 @@ ctvk_status ctvk_eval_samples_read(const char *dir, ctvk_eval_samples *s)
         }
         if (k < 4 || e == c[2] + 1 || *e || l < 0 || d < 0 || !(pr >= 0 && pr <= 1))
             st = ctvk__fail(CTVK_ERR_FORMAT, "%s line %d: expected path,label,prob_covid,pred,patient", path, lno);
+        else if (!c[0][1])
+            continue;   /* a slice without a patient: not in the statistics (as ctvk_eval_samples_from_result) */
         else if (!ctvk__map_get(&ids, c[0] + 1, &cl))
             st = ctvk__fail(CTVK_ERR_FORMAT, "%s line %d: patient '%s' is not in eval_patients.csv", path, lno, c[0] + 1);
         else
