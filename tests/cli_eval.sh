@@ -43,14 +43,14 @@ expect 1 "not a run folder" -- "$BIN" report "$T/norun"
 # eval: the tables, the files beside the checkpoint, consistent counts
 out=$("$BIN" eval "$T/c.ini" --checkpoint "$CK" --fold 1 2>&1); rc=$?
 ok "eval exits 0" '[ $rc -eq 0 ]'
-ok "Table 2 layout" 'grep -qE "^Fold +Accuracy +COVID sensitivity +Normal sensitivity" <<<"$out" && grep -qE "^Fold 1 +[0-9.]+% +[0-9.]+% +[0-9.]+%" <<<"$out"'
+ok "Table 2 layout" 'grep -qE "^Fold +Accuracy \[95% CI\] +COVID sensitivity \[95% CI\] +Normal sensitivity \[95% CI\] +AUC \[95% CI\]" <<<"$out" && grep -qE "^Fold 1 +[0-9.]+% \[[0-9.]+, [0-9.]+\] +[0-9.]+% \[[0-9.]+, [0-9.]+\] +[0-9.]+% \[" <<<"$out"'
 ok "Table 4 layout" 'grep -qE "^Fold +Normal cases +Correct +Wrong +COVID cases +Correct +Wrong" <<<"$out"'
 ok "three files" '[ -s "$T/run/fold1/eval.json" ] && [ -s "$T/run/fold1/eval_images.csv" ] && [ -s "$T/run/fold1/eval_patients.csv" ] && ! ls -a "$T/run/fold1" | grep -q tmp'
 n_test=$(($(wc -l < "$T/ph/folds/test1.csv") - 1))
 ok "one image row per test image ($n_test)" '[ "$(($(wc -l < "$T/run/fold1/eval_images.csv") - 1))" -eq "$n_test" ]'
 ok "eval.json images = test images" 'grep -q "\"images\": $n_test," "$T/run/fold1/eval.json"'
 # the Table 4 row equals the per-patient CSV's counts
-row=$(grep -E "^Fold 1 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$" <<<"$out" | awk '{print $3, $4, $5, $6, $7, $8}')
+row=$(grep -E "^Fold 1 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+( |$)" <<<"$out" | awk '{print $3, $4, $5, $6, $7, $8}')
 want=$(awk -F, 'NR>1 { if ($2=="normal") { nc++; if ($6=="normal") nk++; else nw++ } else { cc++; if ($6=="covid") ck++; else cw++ } }
                 END { print nc+0, nk+0, nw+0, cc+0, ck+0, cw+0 }' "$T/run/fold1/eval_patients.csv")
 ok "Table 4 row ($row) = eval_patients.csv ($want)" '[ -n "$row" ] && [ "$row" = "$want" ]'

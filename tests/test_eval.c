@@ -98,7 +98,10 @@ static void aggregation(void)
           "Table 4 at 0.5: covid 1/0/1, normal 2/2/0");
     CHECK(ctvk_eval_patients(&r, patient, 5, ids, plabels, 0.2) == CTVK_OK && r.patients[0].decision == CTVK_CLASS_COVID &&
               r.patients[1].decision == CTVK_CLASS_COVID, "at 0.2: 1 of 5 (a tie) and 1 of 3 are COVID");
+    int want_ip[10] = {0, 0, 0, 0, 0, 1, 1, 1, 2, -1};
+    CHECK(r.image_patient && !memcmp(r.image_patient, want_ip, sizeof want_ip), "each image's patient index");
     free(r.patients);
+    free(r.image_patient);
 }
 
 static char *slurp(const char *path)
@@ -150,12 +153,12 @@ static void files(const char *dir, const ctvk_eval_result *r)
     char line[8192];
     size_t rows = 0, bad = 0;
     if (f) {
-        CHECK(fgets(line, sizeof line, f) && !strcmp(line, "path,label,prob_covid,pred\n"), "images header");
+        CHECK(fgets(line, sizeof line, f) && !strcmp(line, "path,label,prob_covid,pred,patient\n"), "images header");
         while (fgets(line, sizeof line, f)) {
             char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *c3 = c2 ? strchr(c2 + 1, ',') : NULL;
             if (!c3 || rows >= r->n) { bad++; rows++; continue; }
             *c1 = *c2 = *c3 = 0;
-            c3[strcspn(c3 + 1, "\n") + 1] = 0;
+            c3[strcspn(c3 + 1, ",\n") + 1] = 0;
             float p = strtof(c2 + 1, NULL);
             if (strcmp(line, r->paths[rows]) || strcmp(c1 + 1, ctvk_class_name(r->labels[rows])) ||
                 p != r->prob_covid[rows] || strcmp(c3 + 1, ctvk_class_name(r->preds[rows])))

@@ -4,6 +4,7 @@
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include "tools/run_common.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@ const char cmd_cv_help[] =
     "`ctvk train` does, evaluates RUN/foldK/best.ckpt on the fold's test list as `ctvk eval` does, then\n"
     "prints and saves RUN/summary.csv and RUN/summary.json: image-level accuracy and per-class\n"
     "sensitivity per fold and their mean (the paper's Table 2), and patient-level results per fold:\n"
-    "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4). With --resume, finished folds\n"
+    "normal cases, correct, wrong; COVID cases, correct, wrong (Table 4); with each fold's and the pooled\n"
+    "folds' AUCs and their bootstrap intervals, Wilson intervals, Brier score (summary_roc.csv and\n"
+    "summary_reliability.csv hold the pooled curves). With --resume, finished folds\n"
     "are evaluated again from their checkpoints and an interrupted fold continues (--allow-changes: with\n"
     "training settings that differ from the checkpoint's). Every fold of the list is checked before any\n"
     "training: a fold the dataset lacks, or a fold folder holding an earlier run without --resume, is\n"
@@ -63,6 +66,7 @@ static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ct
     CTVK_TRY(ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net));
     ctvk_eval_result r;
     ctvk_status s = ctvk_evaluate(ctx, net, ds, &f->test, &eo, &r);
+    if (!s && !(s = ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &r.model))) r.have_model = 1;
     if (!s) {
         s = ctvk_eval_write(fdir, &r);
         *row = (fold_row){k, r.accuracy, r.sens_covid, r.sens_normal, r.normal_cases, r.normal_correct,
@@ -98,7 +102,49 @@ static ctvk_status gather_rows(fold_row *rows, int n)
     return s;
 }
 
-static int write_summary(const char *dir, const fold_row *rows, int n)
+/* "0.9123 [0.8800, 0.9400]", "n/a" without the AUC */
+static const char *auc_str(char *buf, size_t n, double v, ctvk_interval c)
+{
+    if (isnan(v)) snprintf(buf, n, "n/a");
+    else if (isnan(c.lo)) snprintf(buf, n, "%.4f", v);
+    else snprintf(buf, n, "%.4f [%.4f, %.4f]", v, c.lo, c.hi);
+    return buf;
+}
+
+static void csv_num(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.6f", v);
+}
+
+/* The statistics of every fold (from its eval_images.csv and eval_patients.csv, whichever rank wrote
+ * them) and of all folds' slices and patients pooled; the pooled curves into RUN/summary_*.csv. */
+static ctvk_status fold_stats(const ctvk_config *cfg, const char *dir, const fold_row *rows, int n,
+                              ctvk_eval_stats *st, ctvk_eval_stats *pooled)
+{
+    ctvk_eval_options eo;
+    CTVK_TRY(ctvk_eval_options_from_config(cfg, &eo));
+    ctvk_eval_samples all = {0};
+    ctvk_status s = CTVK_OK;
+    for (int i = 0; i < n && s == CTVK_OK; i++) {
+        char fdir[4200];
+        snprintf(fdir, sizeof fdir, "%s/fold%d", dir, rows[i].k);
+        ctvk_eval_samples one = {0};
+        ctvk_stats_input in;
+        s = ctvk_eval_samples_read(fdir, &one);
+        ctvk_eval_samples_input(&one, &in);
+        if (s == CTVK_OK) s = ctvk_stats_compute(&in, eo.bootstrap, eo.bootstrap_seed, &st[i]);
+        ctvk_eval_samples_free(&one);
+        if (s == CTVK_OK) s = ctvk_eval_samples_read(fdir, &all);   /* patients of each fold kept apart */
+    }
+    ctvk_stats_input in;
+    ctvk_eval_samples_input(&all, &in);
+    if (s == CTVK_OK) s = ctvk_stats_compute(&in, eo.bootstrap, eo.bootstrap_seed, pooled);
+    if (s == CTVK_OK) s = ctvk_eval_curves_write(dir, "summary", &in, pooled);
+    ctvk_eval_samples_free(&all);
+    return s;
+}
+
+static int write_summary(const ctvk_config *cfg, const char *dir, const fold_row *rows, int n)
 {
     fold_row m = {0};
     double nm[6] = {0};
@@ -110,57 +156,107 @@ static int write_summary(const char *dir, const fold_row *rows, int n)
                     rows[i].covid_correct, rows[i].covid_wrong};
         for (int j = 0; j < 6; j++) nm[j] += (double)v[j] / n;
     }
-    printf("\nImage level (Table 2)\n%-6s %9s %15s %16s\n", "fold", "accuracy", "COVID sens.", "normal sens.");
+    ctvk_eval_stats *st = calloc((size_t)n + 1, sizeof *st), *pool = st ? st + n : NULL;
+    if (!st) { fprintf(stderr, "ctvk cv: out of host memory\n"); return 1; }
+    if (fold_stats(cfg, dir, rows, n, st, pool)) { free(st); return cli_fail("cv"); }
+    char b1[64], b2[64];
+    printf("\nImage level (Table 2)\n%-6s %9s %15s %16s %26s\n", "fold", "accuracy", "COVID sens.", "normal sens.",
+           "AUC [95% CI]");
     for (int i = 0; i < n; i++)
-        printf("%-6d %8.2f%% %14.2f%% %15.2f%%\n", rows[i].k, 100 * rows[i].acc, 100 * rows[i].sens_covid,
-               100 * rows[i].sens_normal);
+        printf("%-6d %8.2f%% %14.2f%% %15.2f%% %26s\n", rows[i].k, 100 * rows[i].acc, 100 * rows[i].sens_covid,
+               100 * rows[i].sens_normal, auc_str(b1, sizeof b1, st[i].auc_image, st[i].auc_image_ci));
     printf("%-6s %8.2f%% %14.2f%% %15.2f%%\n", "mean", 100 * m.acc, 100 * m.sens_covid, 100 * m.sens_normal);
-    printf("\nPatient level (Table 4)\n%-6s %13s %8s %6s %12s %8s %6s\n", "fold", "normal cases", "correct", "wrong",
-           "COVID cases", "correct", "wrong");
+    long pc = pool->image.tp + pool->image.tn, pn = pc + pool->image.fp + pool->image.fn;
+    printf("%-6s %8.2f%% %14.2f%% %15.2f%% %26s\n", "pooled", pn ? 100.0 * pc / pn : 0.0, 100 * pool->image.sens,
+           100 * pool->image.spec, auc_str(b1, sizeof b1, pool->auc_image, pool->auc_image_ci));
+    ctvk_interval wa = ctvk_wilson(pc, pn);
+    printf("pooled 95%% CI: accuracy [%.2f, %.2f], COVID sens. [%.2f, %.2f], normal sens. [%.2f, %.2f]; Brier %.4f\n",
+           100 * wa.lo, 100 * wa.hi, 100 * pool->image.sens_ci.lo, 100 * pool->image.sens_ci.hi,
+           100 * pool->image.spec_ci.lo, 100 * pool->image.spec_ci.hi, pool->brier);
+    printf("\nPatient level (Table 4)\n%-6s %13s %8s %6s %12s %8s %6s %26s\n", "fold", "normal cases", "correct", "wrong",
+           "COVID cases", "correct", "wrong", "AUC [95% CI]");
     for (int i = 0; i < n; i++)
-        printf("%-6d %13d %8d %6d %12d %8d %6d\n", rows[i].k, rows[i].normal_cases, rows[i].normal_correct,
-               rows[i].normal_wrong, rows[i].covid_cases, rows[i].covid_correct, rows[i].covid_wrong);
+        printf("%-6d %13d %8d %6d %12d %8d %6d %26s\n", rows[i].k, rows[i].normal_cases, rows[i].normal_correct,
+               rows[i].normal_wrong, rows[i].covid_cases, rows[i].covid_correct, rows[i].covid_wrong,
+               auc_str(b1, sizeof b1, st[i].auc_patient, st[i].auc_patient_ci));
     printf("%-6s %13.1f %8.1f %6.1f %12.1f %8.1f %6.1f\n", "mean", nm[0], nm[1], nm[2], nm[3], nm[4], nm[5]);
+    printf("%-6s %13ld %8ld %6ld %12ld %8ld %6ld %26s\n", "pooled", pool->patient.tn + pool->patient.fp, pool->patient.tn,
+           pool->patient.fp, pool->patient.tp + pool->patient.fn, pool->patient.tp, pool->patient.fn,
+           auc_str(b1, sizeof b1, pool->auc_patient, pool->auc_patient_ci));
     int correct = 0, total = 0;
     for (int i = 0; i < n; i++) {
         correct += rows[i].normal_correct + rows[i].covid_correct;
         total += rows[i].normal_cases + rows[i].covid_cases;
     }
-    printf("\npatients correct: %d of %d (%.1f%%)\n", correct, total, total ? 100.0 * correct / total : 0.0);
+    ctvk_interval wp = ctvk_wilson(correct, total);
+    printf("\npatients correct: %d of %d (%.1f%%, 95%% CI %.1f-%.1f%%); normal correct %s, COVID correct %s\n", correct,
+           total, total ? 100.0 * correct / total : 0.0, 100 * wp.lo, 100 * wp.hi,
+           (snprintf(b1, sizeof b1, "[%.1f, %.1f]%%", 100 * pool->patient.spec_ci.lo, 100 * pool->patient.spec_ci.hi), b1),
+           (snprintf(b2, sizeof b2, "[%.1f, %.1f]%%", 100 * pool->patient.sens_ci.lo, 100 * pool->patient.sens_ci.hi), b2));
+    if (pool->replicates)
+        printf("(AUC intervals: stratified bootstrap over patients, %d replicates, seed %llu; proportions: Wilson)\n",
+               pool->replicates, (unsigned long long)pool->seed);
+    printf("models: RUN/foldK/best.ckpt (their identities in foldK/eval.json); ctvk %s\nnotice: " CTVK_NOTICE "\n",
+           ctvk_version());
 
-    size_t cap = 4096 + (size_t)n * 512;
-    char *csv = malloc(cap), *json = malloc(cap);
-    if (!csv || !json) { free(csv); free(json); fprintf(stderr, "ctvk cv: out of host memory\n"); return 1; }
-    size_t a = (size_t)snprintf(csv, cap, "fold,accuracy,sens_covid,sens_normal,normal_cases,normal_correct,"
-                                          "normal_wrong,covid_cases,covid_correct,covid_wrong\n");
-    size_t j = (size_t)snprintf(json, cap, "{\n  \"folds\": [");
-    for (int i = 0; i < n; i++) {
-        const fold_row *r = &rows[i];
-        a += (size_t)snprintf(csv + a, cap - a, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%d,%d,%d\n", r->k, r->acc, r->sens_covid,
-                              r->sens_normal, r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases,
-                              r->covid_correct, r->covid_wrong);
-        j += (size_t)snprintf(json + j, cap - j,
-                              "%s\n    {\"fold\": %d, \"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
-                              "\"normal_cases\": %d, \"normal_correct\": %d, \"normal_wrong\": %d, \"covid_cases\": %d, "
-                              "\"covid_correct\": %d, \"covid_wrong\": %d}", i ? "," : "", r->k, r->acc, r->sens_covid,
-                              r->sens_normal, r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases,
-                              r->covid_correct, r->covid_wrong);
+    char *csv = NULL, *json = NULL;
+    size_t a = 0, j = 0;
+    FILE *fc = open_memstream(&csv, &a), *fj = open_memstream(&json, &j);
+    if (!fc || !fj) {
+        if (fc) fclose(fc);
+        if (fj) fclose(fj);
+        free(csv), free(json), free(st);
+        fprintf(stderr, "ctvk cv: out of host memory\n");
+        return 1;
     }
-    a += (size_t)snprintf(csv + a, cap - a, "mean,%.6f,%.6f,%.6f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f\n", m.acc, m.sens_covid,
-                          m.sens_normal, nm[0], nm[1], nm[2], nm[3], nm[4], nm[5]);
-    j += (size_t)snprintf(json + j, cap - j,
-                          "\n  ],\n  \"mean\": {\"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
-                          "\"normal_cases\": %.2f, \"normal_correct\": %.2f, \"normal_wrong\": %.2f, \"covid_cases\": "
-                          "%.2f, \"covid_correct\": %.2f, \"covid_wrong\": %.2f},\n  \"patients_correct\": %d,\n"
-                          "  \"patients\": %d\n}\n", m.acc, m.sens_covid, m.sens_normal, nm[0], nm[1], nm[2], nm[3],
-                          nm[4], nm[5], correct, total);
+    fprintf(fc, "fold,accuracy,sens_covid,sens_normal,normal_cases,normal_correct,normal_wrong,covid_cases,covid_correct,"
+                "covid_wrong,auc_image,auc_image_lo,auc_image_hi,auc_patient,auc_patient_lo,auc_patient_hi,brier\n");
+    fprintf(fj, "{\n  \"notice\": \"" CTVK_NOTICE "\",\n  \"ctvk_version\": \"%s\",\n  \"folds\": [", ctvk_version());
+    for (int i = 0; i <= n; i++) {
+        const ctvk_eval_stats *e = &st[i];
+        if (i < n) {
+            const fold_row *r = &rows[i];
+            fprintf(fc, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%d,%d,%d,", r->k, r->acc, r->sens_covid, r->sens_normal,
+                    r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases, r->covid_correct, r->covid_wrong);
+            fprintf(fj, "%s\n    {\"fold\": %d, \"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
+                        "\"normal_cases\": %d, \"normal_correct\": %d, \"normal_wrong\": %d, \"covid_cases\": %d, "
+                        "\"covid_correct\": %d, \"covid_wrong\": %d,\n", i ? "," : "", r->k, r->acc, r->sens_covid,
+                    r->sens_normal, r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases, r->covid_correct,
+                    r->covid_wrong);
+        } else {
+            fprintf(fc, "mean,%.6f,%.6f,%.6f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,,,,,,,\n", m.acc, m.sens_covid, m.sens_normal,
+                    nm[0], nm[1], nm[2], nm[3], nm[4], nm[5]);
+            fprintf(fc, "pooled,%.6f,%.6f,%.6f,%ld,%ld,%ld,%ld,%ld,%ld,", pn ? (double)pc / pn : 0.0, e->image.sens,
+                    e->image.spec, e->patient.tn + e->patient.fp, e->patient.tn, e->patient.fp, e->patient.tp + e->patient.fn,
+                    e->patient.tp, e->patient.fn);
+            fprintf(fj, "\n  ],\n  \"mean\": {\"accuracy\": %.6f, \"sens_covid\": %.6f, \"sens_normal\": %.6f, "
+                        "\"normal_cases\": %.2f, \"normal_correct\": %.2f, \"normal_wrong\": %.2f, \"covid_cases\": "
+                        "%.2f, \"covid_correct\": %.2f, \"covid_wrong\": %.2f},\n  \"patients_correct\": %d,\n"
+                        "  \"patients\": %d,\n  \"pooled\": {\n", m.acc, m.sens_covid, m.sens_normal, nm[0], nm[1],
+                    nm[2], nm[3], nm[4], nm[5], correct, total);
+        }
+        double v[7] = {e->auc_image, e->auc_image_ci.lo, e->auc_image_ci.hi, e->auc_patient, e->auc_patient_ci.lo,
+                       e->auc_patient_ci.hi, e->brier};
+        for (int k = 0; k < 7; k++) {
+            csv_num(fc, v[k]);
+            fputc(k < 6 ? ',' : '\n', fc);
+        }
+        ctvk_eval_stats_json(fj, i < n ? "      " : "    ", e);
+        fprintf(fj, i < n ? "      \"images\": %ld}" : "    \"images\": %ld\n  }\n}\n",
+                e->image.tp + e->image.fn + e->image.fp + e->image.tn);
+    }
+    int bad = ferror(fc) || ferror(fj);
+    bad |= fclose(fc) != 0;
+    bad |= fclose(fj) != 0;
+    free(st);
+    if (bad) { free(csv), free(json); fprintf(stderr, "ctvk cv: out of host memory\n"); return 1; }
     char path[4200];
     snprintf(path, sizeof path, "%s/summary.csv", dir);
     int rc = 0;
     if (ctvk__write_file_atomic(path, csv, a)) rc = cli_fail("cv");
     snprintf(path, sizeof path, "%s/summary.json", dir);
     if (!rc && ctvk__write_file_atomic(path, json, j)) rc = cli_fail("cv");
-    if (!rc) printf("summary: %s/summary.csv, %s/summary.json\n", dir, dir);
+    if (!rc) printf("summary: %s/summary.csv, %s/summary.json, summary_roc.csv, summary_reliability.csv\n", dir, dir);
     free(csv);
     free(json);
     return rc;
@@ -245,7 +341,7 @@ int cmd_cv(int argc, char **argv)
         goto out;
     }
     if (wr != 0) goto out;
-    rc = write_summary(dir, rows, nfolds);
+    rc = write_summary(cfg, dir, rows, nfolds);
 out:
     free(rows);
     ctvk_dataset_free(ds);

@@ -15,8 +15,10 @@ const char cmd_infer_help[] =
     "a single slice, a DICOM study folder or a NIfTI volume), runs the slice selection of docs/method.md section 2 on each sequence ([selection]\n"
     "of the config, or the defaults), classifies the kept slices with checkpoint C and decides: COVID\n"
     "iff COVID slices >= f x slices, f = [eval] covid_fraction (0.1). Prints the per-slice\n"
-    "probabilities, the fraction of COVID slices, the decision and the time taken. The exit status is 0\n"
-    "whatever the decision.\n\n"
+    "probabilities, the fraction of COVID slices, the decision and the time taken, and who made the\n"
+    "answer: the architecture, the checkpoint's SHA-256, the training config (RUN/config.ini of the\n"
+    "checkpoint's run) with its SHA-256 and seed, the ctvk version and the device, with the notice\n"
+    "\"research use only, not for diagnosis\". The exit status is 0 whatever the decision.\n\n"
     "  --checkpoint C   a ctvk checkpoint\n"
     "  --config C       a config: [selection], [eval] covid_fraction and batch, [data] scale, offset,\n"
     "                   image_size (selection reads slices at this size; default: the network's) and resize\n"
@@ -152,6 +154,11 @@ int cmd_infer(int argc, char **argv)
     double fraction = n ? (double)covid / (double)n : 0.0;
     int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
     double dt = ctvk__now() - t0;
+    ctvk_model_identity id;
+    if (ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &id)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
     const char *patient = set->npatients ? set->patients[0].id : "";
     if (json) {
         printf("{\"path\": ");
@@ -162,6 +169,8 @@ int cmd_infer(int argc, char **argv)
         json_str(ckpt);
         printf(", \"arch\": ");
         json_str(mc.arch);
+        printf(", ");
+        ctvk_model_identity_json(stdout, &id);
         printf(", \"sequences\": %d, \"slices_total\": %zu, \"selection\": %s, \"slices_classified\": %zu, "
                "\"covid_slices\": %d, \"fraction\": %.17g, \"threshold\": %.17g, \"decision\": \"%s\", "
                "\"seconds\": %.6f, \"slices\": [", set->nseries, set->nslices, no_select ? "false" : "true", n, covid,
@@ -193,6 +202,7 @@ int cmd_infer(int argc, char **argv)
                100.0 * fraction, eo.covid_fraction, eo.covid_fraction * (double)n);
         printf("decision: %s\n", decision == CTVK_CLASS_COVID ? "COVID" : "normal");
         printf("time: %.2f s (%s on %s)\n", dt, mc.arch, ctvk_device(ctx)->name);
+        ctvk_model_identity_text(stdout, &id);
     }
     rc = 0;
 done:

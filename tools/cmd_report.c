@@ -4,6 +4,7 @@
 #include "ctvk/config.h"
 #include "runtime/fileio.h"
 #include "tools/cli.h"
+#include "tools/report.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,9 +17,11 @@ const char cmd_report_help[] =
     "usage: ctvk report RUN_DIR\n\n"
     "Writes RUN_DIR/report.html, one self-contained file (no external resources, works offline):\n"
     "per fold (RUN_DIR/foldK) the loss and accuracy curves of training and validation\n"
-    "(train_log.csv), the confusion matrix and image-level metrics (eval.json), each test patient's\n"
+    "(train_log.csv), the confusion matrix and image-level metrics (eval.json), the ROC curves of\n"
+    "both levels with the operating points marked, the reliability diagram and the 95% intervals\n"
+    "(eval.json, eval_roc.csv, eval_reliability.csv), each test patient's\n"
     "fraction of COVID slices against the threshold [eval] covid_fraction (eval_patients.csv); the\n"
-    "cross-validation summary (summary.csv); and the slice-selection contact sheet of a sample\n"
+    "cross-validation summary (summary.csv) with the pooled curves (summary.json, summary_*.csv); and the slice-selection contact sheet of a sample\n"
     "sequence of the run's dataset (config.ini [data]). Missing pieces are marked not available.\n";
 
 /* ------------------------------------------------------------------------------------ helpers */
@@ -289,7 +292,7 @@ static void summary_section(FILE *f, const char *run)
     FILE *in = ctvk__fopen_regular(path, NULL);
     fprintf(f, "<h2>Cross-validation summary</h2>\n");
     if (!in) { na(f, "summary.csv (written by ctvk cv)"); return; }
-    fprintf(f, "<table>\n");
+    fprintf(f, "<div style=\"overflow-x:auto\"><table>\n");
     char line[4096];
     int first = 1;
     while (fgets(line, sizeof line, in)) {
@@ -306,7 +309,7 @@ static void summary_section(FILE *f, const char *run)
         fprintf(f, "</tr>\n");
         first = 0;
     }
-    fprintf(f, "</table>\n");
+    fprintf(f, "</table></div>\n");
     fclose(in);
 }
 
@@ -404,10 +407,11 @@ int cmd_report(int argc, char **argv)
                "text-align:right}th{background:#f2f2f2}.cm td.ok{background:#d5f5e3}.cm td.bad{background:#fadbd8}"
                ".row,.charts{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px}.na{color:#999;font-style:italic}"
                "svg{font-size:11px}svg .t{font-weight:bold;font-size:12px}svg .ax{fill:#555}"
-               "svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}img{max-width:100%%;image-rendering:pixelated}\n"
+               ".note{color:#555;font-size:13px}.warn{background:#fdebd0;border:1px solid #e59866;padding:6px 10px;font-weight:bold}small{color:#555}svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}img{max-width:100%%;image-rendering:pixelated}\n"
                "</style></head><body>\n<h1>ctvk run report: ");
     esc(f, run);
-    fprintf(f, "</h1>\n<p>config: %s; patient threshold f = %g (COVID iff COVID slices &gt;= f &times; slices)</p>\n",
+    fprintf(f, "</h1>\n<p class=\"warn\">Research use only, not for diagnosis: these results come from a research "
+               "tool and must not be used to diagnose or treat anyone.</p>\n<p>config: %s; patient threshold f = %g (COVID iff COVID slices &gt;= f &times; slices)</p>\n",
             cfg ? "config.ini" : "config.ini not available", thr);
     int folds = 0;
     for (int k = 1; k <= 99; k++) {
@@ -417,11 +421,21 @@ int cmd_report(int argc, char **argv)
         folds++;
         fprintf(f, "<h2>Fold %d</h2>\n", k);
         train_section(f, dir);
+        char js[4500];
+        snprintf(js, sizeof js, "%s/eval.json", dir);
+        if (access(js, R_OK) == 0) report_identity(f, js);
         eval_section(f, dir);
+        report_stats_section(f, dir, "eval", js, NULL);
         patients_section(f, dir, thr);
     }
     if (!folds) na(f, "folds (no foldK folders)");
     summary_section(f, run);
+    if (folds) {
+        char js[4400];
+        snprintf(js, sizeof js, "%s/summary.json", run);
+        fprintf(f, "<h3>All folds pooled</h3>\n");
+        report_stats_section(f, run, "summary", js, "\"pooled\":");
+    }
     montage_section(f, run, cfg);
     fprintf(f, "</body></html>\n");
     int bad = ferror(f);

@@ -8,9 +8,13 @@
  *   foldK/best.ckpt            the checkpoint with the best validation accuracy
  *   foldK/last.ckpt            the latest state (each epoch, on Ctrl-C): what --resume continues
  *   foldK/eval.json            evaluation of best.ckpt on the fold's test list (ctvk_eval_write)
- *   foldK/eval_images.csv      path,label,prob_covid,pred per test image
+ *   foldK/eval_images.csv      path,label,prob_covid,pred,patient per test image
  *   foldK/eval_patients.csv    patient,label,slices,covid_slices,fraction,decision
- *   summary.csv, summary.json  `ctvk cv`: Table 2 and Table 4 of the paper per fold and the mean
+ *   foldK/eval_roc.csv         level,threshold,fpr,tpr (image and patient ROC curves)
+ *   foldK/eval_reliability.csv bin,lo,hi,count,mean_prob,frac_covid (10 bins of P(COVID))
+ *   summary.csv, summary.json  `ctvk cv`: Table 2 and Table 4 of the paper per fold, the mean and the
+ *                              pooled folds, with AUCs, intervals, calibration (configs/README.md)
+ *   summary_roc.csv, summary_reliability.csv   the pooled curves
  *   report.html                `ctvk report`
  * Every file is written to a temporary name and renamed. */
 #ifndef CTVK_PIPELINE_H
@@ -19,6 +23,8 @@
 #include "ct.h"
 #include <signal.h>
 #include "net.h"
+#include "stats.h"
+#include "identity.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +46,8 @@ typedef struct ctvk_eval_options {
     float scale, offset;      /* [data] scale = 1, offset = 0: network input = scale * raw + offset */
     int size, resize;         /* the network's input size; [data] resize */
     ctvk_value_options values;/* [data] values, hu_offset */
+    int bootstrap;            /* [eval] bootstrap = 2000 replicates for the AUCs' intervals (0: none) */
+    uint64_t bootstrap_seed;  /* [eval] bootstrap_seed = 1 */
 } ctvk_eval_options;
 
 /* Reads [eval] and [data] (and [model] input_size for size). */
@@ -69,6 +77,11 @@ typedef struct ctvk_eval_result {
     ctvk_patient_result *patients;
     int covid_cases, covid_correct, covid_wrong, normal_cases, normal_correct, normal_wrong;
     double seconds;
+    int *image_patient;       /* per image: its index in patients (-1: none); ctvk_eval_patients */
+    int have_stats;           /* stats filled (ctvk_eval_compute_stats; ctvk_evaluate does it) */
+    ctvk_eval_stats stats;    /* ROC AUCs with bootstrap intervals, Wilson intervals, calibration */
+    int have_model;           /* model filled (by the caller, after evaluating): eval.json states it */
+    ctvk_model_identity model;
 } ctvk_eval_result;
 
 /* Classifies every image of `list` (a fold's test list of dataset d) with net (inference), then
@@ -76,7 +89,8 @@ typedef struct ctvk_eval_result {
 ctvk_status ctvk_evaluate(ctvk_ctx *ctx, ctvk_net *net, const ctvk_dataset *d, const ctvk_image_list *list,
                           const ctvk_eval_options *o, ctvk_eval_result *out);
 void ctvk_eval_result_free(ctvk_eval_result *r);
-/* Writes eval.json, eval_images.csv and eval_patients.csv into dir (atomically). */
+/* Writes eval.json, eval_images.csv and eval_patients.csv into dir (atomically); with r->have_stats
+ * also eval_roc.csv and eval_reliability.csv (fields in configs/README.md, "Evaluation files"). */
 ctvk_status ctvk_eval_write(const char *dir, const ctvk_eval_result *r);
 
 /* Builds the graph from a checkpoint's own config and creates an inference net of `batch` with its
@@ -105,6 +119,30 @@ void ctvk_eval_image_metrics(ctvk_eval_result *r);
  * images, in index order) and the Table 4 counts. */
 ctvk_status ctvk_eval_patients(ctvk_eval_result *r, const int *patient, int npatients, const char *const *ids,
                                const int *labels, double f);
+/* The statistics of r (images with a patient only) with `replicates` bootstrap replicates. */
+ctvk_status ctvk_eval_compute_stats(ctvk_eval_result *r, int replicates, uint64_t seed);
+
+/* The samples of one or more evaluations, read back from eval_images.csv and eval_patients.csv
+ * (what `ctvk cv` pools over folds). Each call appends one folder's; its patients get new indices. */
+typedef struct ctvk_eval_samples {
+    size_t n, cap;
+    double *score;
+    uint8_t *positive, *predicted;
+    int *cluster;
+    int npatients, pcap;
+    double *patient_score;
+    uint8_t *patient_positive, *patient_predicted;
+} ctvk_eval_samples;
+ctvk_status ctvk_eval_samples_read(const char *dir, ctvk_eval_samples *s);
+/* The samples of a result in memory (images without a patient left out); s is overwritten. */
+ctvk_status ctvk_eval_samples_from_result(const ctvk_eval_result *r, ctvk_eval_samples *s);
+void ctvk_eval_samples_free(ctvk_eval_samples *s);
+void ctvk_eval_samples_input(const ctvk_eval_samples *s, ctvk_stats_input *in);
+/* eval.json's statistics keys (each line "<indent>\"key\": value,\n") and the two curve files
+ * PREFIX_roc.csv, PREFIX_reliability.csv in dir. */
+void ctvk_eval_stats_json(FILE *f, const char *indent, const ctvk_eval_stats *st);
+ctvk_status ctvk_eval_curves_write(const char *dir, const char *prefix, const ctvk_stats_input *in,
+                                   const ctvk_eval_stats *st);
 
 /* ------------------------------------------------------------------------------------ training */
 typedef struct ctvk_epoch_metrics {

@@ -40,6 +40,10 @@ ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_opti
     o->covid_fraction = d;
     CTVK_TRY(ctvk_config_bool(cfg, "eval", "selection", 0, &b));
     o->selection = b;
+    CTVK_TRY(ctvk_config_int(cfg, "eval", "bootstrap", CTVK_BOOTSTRAP_DEFAULT, 0, 1000000, &v));
+    o->bootstrap = (int)v;
+    CTVK_TRY(ctvk_config_int(cfg, "eval", "bootstrap_seed", 1, 0, 2147483647L, &v));
+    o->bootstrap_seed = (uint64_t)v;
     CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1.0, -1e30, 1e30, &d));
     o->scale = (float)d;
     CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0.0, -1e30, 1e30, &d));
@@ -82,14 +86,19 @@ ctvk_status ctvk_eval_patients(ctvk_eval_result *r, const int *patient, int npat
                                const int *labels, double f)
 {
     free(r->patients);
+    free(r->image_patient);
     r->patients = NULL;
+    r->image_patient = NULL;
     r->npatients = 0;
     r->covid_cases = r->covid_correct = r->covid_wrong = 0;
     r->normal_cases = r->normal_correct = r->normal_wrong = 0;
     if (npatients <= 0) return CTVK_OK;
     int *slices = calloc((size_t)npatients, sizeof *slices), *covid = calloc((size_t)npatients, sizeof *covid);
-    if (!slices || !covid) {
-        free(slices), free(covid);
+    int *index = malloc((size_t)npatients * sizeof *index);
+    r->image_patient = malloc((r->n ? r->n : 1) * sizeof *r->image_patient);
+    if (!slices || !covid || !index || !r->image_patient) {
+        free(slices), free(covid), free(index), free(r->image_patient);
+        r->image_patient = NULL;
         return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     }
     for (size_t i = 0; i < r->n; i++) {
@@ -103,12 +112,15 @@ ctvk_status ctvk_eval_patients(ctvk_eval_result *r, const int *patient, int npat
     if (used) {
         r->patients = calloc((size_t)used, sizeof *r->patients);
         if (!r->patients) {
-            free(slices), free(covid);
+            free(slices), free(covid), free(index), free(r->image_patient);
+            r->image_patient = NULL;
             return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
         }
     }
     for (int p = 0; p < npatients; p++) {
+        index[p] = -1;
         if (!slices[p]) continue;
+        index[p] = r->npatients;
         ctvk_patient_result *pr = &r->patients[r->npatients++];
         snprintf(pr->id, sizeof pr->id, "%s", ids[p]);
         pr->label = labels[p];
@@ -126,7 +138,8 @@ ctvk_status ctvk_eval_patients(ctvk_eval_result *r, const int *patient, int npat
             else r->normal_wrong++;
         }
     }
-    free(slices), free(covid);
+    for (size_t i = 0; i < r->n; i++) r->image_patient[i] = patient[i] >= 0 && patient[i] < npatients ? index[patient[i]] : -1;
+    free(slices), free(covid), free(index);
     return CTVK_OK;
 }
 
@@ -212,6 +225,7 @@ void ctvk_eval_result_free(ctvk_eval_result *r)
     free(r->preds);
     free(r->prob_covid);
     free(r->patients);
+    free(r->image_patient);
     memset(r, 0, sizeof *r);
 }
 
@@ -350,6 +364,7 @@ ctvk_status ctvk_evaluate_select(ctvk_ctx *ctx, ctvk_net *net, const ctvk_datase
         s = ctvk_eval_patients(out, o->selection ? patient : list->patients, d->npatients,
                                (const char *const *)d->patient_ids, d->patient_labels, o->covid_fraction);
     }
+    if (s == CTVK_OK) s = ctvk_eval_compute_stats(out, o->bootstrap, o->bootstrap_seed);
     free(patient);
     if (s != CTVK_OK) {
         ctvk_eval_result_free(out);
@@ -399,13 +414,20 @@ static ctvk_status write_one(const char *dir, const char *name, const ctvk_eval_
     ctvk_status s = ctvk__open_tmp(path, tmp, sizeof tmp, &f);
     if (s != CTVK_OK) { free(path); return s; }
     if (which == 0) {
-        fprintf(f, "{\n  \"images\": %zu,\n  \"accuracy\": %.17g,\n  \"sens_covid\": %.17g,\n  \"sens_normal\": %.17g,\n",
+        fputs("{\n", f);
+        if (r->have_model) {
+            fputs("  ", f);
+            ctvk_model_identity_json(f, &r->model);
+            fputs(",\n", f);
+        }
+        fprintf(f, "  \"images\": %zu,\n  \"accuracy\": %.17g,\n  \"sens_covid\": %.17g,\n  \"sens_normal\": %.17g,\n",
                 r->n, r->accuracy, r->sens_covid, r->sens_normal);
         fprintf(f, "  \"confusion\": [[%ld, %ld], [%ld, %ld]],\n  \"classes\": [\"covid\", \"normal\"],\n",
                 r->confusion[0][0], r->confusion[0][1], r->confusion[1][0], r->confusion[1][1]);
         fprintf(f, "  \"normal_cases\": %d,\n  \"normal_correct\": %d,\n  \"normal_wrong\": %d,\n"
                    "  \"covid_cases\": %d,\n  \"covid_correct\": %d,\n  \"covid_wrong\": %d,\n",
                 r->normal_cases, r->normal_correct, r->normal_wrong, r->covid_cases, r->covid_correct, r->covid_wrong);
+        if (r->have_stats) ctvk_eval_stats_json(f, "  ", &r->stats);
         fprintf(f, "  \"seconds\": %.6f,\n  \"patients\": [", r->seconds);
         for (int i = 0; i < r->npatients; i++) {
             const ctvk_patient_result *p = &r->patients[i];
@@ -417,11 +439,14 @@ static ctvk_status write_one(const char *dir, const char *name, const ctvk_eval_
         }
         fprintf(f, "%s]\n}\n", r->npatients ? "\n  " : "");
     } else if (which == 1) {
-        fputs("path,label,prob_covid,pred\n", f);
+        fputs("path,label,prob_covid,pred,patient\n", f);
         for (size_t i = 0; i < r->n; i++) {
             csv_str(f, r->paths[i]);
-            fprintf(f, ",%s,%.9g,%s\n", ctvk_class_name(r->labels[i]), (double)r->prob_covid[i],
+            int p = r->image_patient ? r->image_patient[i] : -1;
+            fprintf(f, ",%s,%.9g,%s,", ctvk_class_name(r->labels[i]), (double)r->prob_covid[i],
                     ctvk_class_name(r->preds[i]));
+            csv_str(f, p >= 0 && p < r->npatients ? r->patients[p].id : "");
+            fputc('\n', f);
         }
     } else {
         fputs("patient,label,slices,covid_slices,fraction,decision\n", f);
@@ -441,7 +466,16 @@ ctvk_status ctvk_eval_write(const char *dir, const ctvk_eval_result *r)
 {
     CTVK_TRY(write_one(dir, "eval.json", r, 0));
     CTVK_TRY(write_one(dir, "eval_images.csv", r, 1));
-    return write_one(dir, "eval_patients.csv", r, 2);
+    CTVK_TRY(write_one(dir, "eval_patients.csv", r, 2));
+    if (!r->have_stats) return CTVK_OK;
+    /* the curves of the same samples the statistics were computed from */
+    ctvk_eval_samples sm = {0};
+    ctvk_status s = ctvk_eval_samples_from_result(r, &sm);
+    ctvk_stats_input in;
+    ctvk_eval_samples_input(&sm, &in);
+    if (s == CTVK_OK) s = ctvk_eval_curves_write(dir, "eval", &in, &r->stats);
+    ctvk_eval_samples_free(&sm);
+    return s;
 }
 
 /* ------------------------------------------------------------------------------------ checkpoint */

@@ -1,0 +1,52 @@
+/* "Who made this answer": the identity of the model behind a decision, which every output that
+ * carries one (infer's text and JSON, eval's tables and eval.json, the report) states together with
+ * CTVK_NOTICE.
+ *
+ * The identity: the architecture and input size (from the checkpoint), the checkpoint's path and
+ * SHA-256 (OpenSSL's libcrypto), the training config (the run folder's config.ini when the
+ * checkpoint sits in RUN/foldK/, as `ctvk train` and `ctvk cv` write it, with its SHA-256 and
+ * [train] seed; "not available" otherwise, e.g. for an import-keras checkpoint elsewhere), the ctvk
+ * version and the device that computed the answer. */
+#ifndef CTVK_IDENTITY_H
+#define CTVK_IDENTITY_H
+#include "ctvk/ctvk.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CTVK_NOTICE "research use only, not for diagnosis"
+
+typedef struct ctvk_model_identity {
+    char arch[32];
+    int height, width;
+    char checkpoint[4096];
+    char checkpoint_sha256[65];   /* lower-case hex */
+    char train_config[4200];      /* "" when not found */
+    char train_config_sha256[65];
+    int has_seed;
+    uint64_t train_seed;          /* [train] seed of train_config (its default 1 when the key is absent) */
+    char version[32];             /* ctvk's */
+    char device[256];
+} ctvk_model_identity;
+
+/* The library's version ("0.1.0"). */
+const char *ctvk_version(void);
+/* SHA-256 of n bytes / of a file's contents, as 64 lower-case hex digits and a NUL. */
+ctvk_status ctvk_sha256_hex(const void *data, size_t n, char hex[65]);
+ctvk_status ctvk_sha256_file(const char *path, char hex[65]);
+/* The identity of checkpoint `ckpt` answering on `device` (a name; NULL: "unknown"). Fails naming
+ * the file when the checkpoint cannot be read; a training config that cannot be read is "not
+ * available", not an error. */
+ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id);
+/* `"model": {...}, "notice": "..."` (no trailing comma) / a few lines of text ending in the notice. */
+void ctvk_model_identity_json(FILE *f, const ctvk_model_identity *id);
+void ctvk_model_identity_text(FILE *f, const ctvk_model_identity *id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

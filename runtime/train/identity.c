@@ -1,0 +1,137 @@
+/* The model identity of a decision (include/ctvk/identity.h). */
+#include "ctvk/identity.h"
+#include "ctvk/checkpoint.h"
+#include "ctvk/config.h"
+#include "runtime/internal.h"
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef CTVK_VERSION_STRING
+#define CTVK_VERSION_STRING "unknown"
+#endif
+
+const char *ctvk_version(void) { return CTVK_VERSION_STRING; }
+
+static void hex32(const unsigned char *d, char hex[65])
+{
+    static const char h[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) hex[2 * i] = h[d[i] >> 4], hex[2 * i + 1] = h[d[i] & 15];
+    hex[64] = 0;
+}
+
+ctvk_status ctvk_sha256_hex(const void *data, size_t n, char hex[65])
+{
+    unsigned char d[32];
+    unsigned int len = 0;
+    if (!EVP_Digest(data, n, d, &len, EVP_sha256(), NULL) || len != 32)
+        return ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256: OpenSSL's EVP_Digest failed");
+    hex32(d, hex);
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_sha256_file(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    ctvk_status s = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) ? CTVK_OK
+                  : ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256 of %s: OpenSSL could not start a digest", path);
+    unsigned char buf[65536];
+    size_t k;
+    while (s == CTVK_OK && (k = fread(buf, 1, sizeof buf, f)) > 0)
+        if (!EVP_DigestUpdate(c, buf, k)) s = ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256 of %s: digest update failed", path);
+    if (s == CTVK_OK && ferror(f)) s = ctvk__fail(CTVK_ERR_IO, "%s: read error", path);
+    unsigned char d[32];
+    unsigned int len = 0;
+    if (s == CTVK_OK && (!EVP_DigestFinal_ex(c, d, &len) || len != 32))
+        s = ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256 of %s: digest failed", path);
+    if (s == CTVK_OK) hex32(d, hex);
+    EVP_MD_CTX_free(c);
+    fclose(f);
+    return s;
+}
+
+ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id)
+{
+    memset(id, 0, sizeof *id);
+    ctvk_model_config mc;
+    CTVK_TRY(ctvk_checkpoint_peek_config(ckpt, &mc));
+    snprintf(id->arch, sizeof id->arch, "%s", mc.arch);
+    id->height = mc.height, id->width = mc.width;
+    snprintf(id->checkpoint, sizeof id->checkpoint, "%s", ckpt);
+    CTVK_TRY(ctvk_sha256_file(ckpt, id->checkpoint_sha256));
+    snprintf(id->version, sizeof id->version, "%s", ctvk_version());
+    snprintf(id->device, sizeof id->device, "%s", device && *device ? device : "unknown");
+    /* RUN/foldK/x.ckpt -> RUN/config.ini */
+    char dir[4096], cfgpath[4200];
+    snprintf(dir, sizeof dir, "%s", ckpt);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return CTVK_OK;               /* ./x.ckpt: not inside a foldK folder */
+    *slash = 0;
+    slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (strncmp(base, "fold", 4) || !base[4] || strspn(base + 4, "0123456789") != strlen(base + 4)) return CTVK_OK;
+    if (slash) {
+        *slash = 0;
+        snprintf(cfgpath, sizeof cfgpath, "%s/config.ini", *dir ? dir : "/");
+    } else snprintf(cfgpath, sizeof cfgpath, "config.ini");
+    struct stat st;
+    if (stat(cfgpath, &st) != 0 || !S_ISREG(st.st_mode)) return CTVK_OK;
+    ctvk_config *cfg = NULL;
+    long seed;
+    char hex[65];
+    if (ctvk_sha256_file(cfgpath, hex) == CTVK_OK && ctvk_config_load(cfgpath, &cfg) == CTVK_OK &&
+        ctvk_config_int(cfg, "train", "seed", 1, 0, 0x7fffffffffffffffL, &seed) == CTVK_OK) {
+        snprintf(id->train_config, sizeof id->train_config, "%s", cfgpath);
+        memcpy(id->train_config_sha256, hex, sizeof hex);
+        id->has_seed = 1, id->train_seed = (uint64_t)seed;
+    }
+    ctvk_config_free(cfg);
+    ctvk__clear_error();
+    return CTVK_OK;
+}
+
+static void jstr(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void ctvk_model_identity_json(FILE *f, const ctvk_model_identity *id)
+{
+    fputs("\"model\": {\"arch\": ", f);
+    jstr(f, id->arch);
+    fprintf(f, ", \"input\": [%d, %d], \"checkpoint\": ", id->height, id->width);
+    jstr(f, id->checkpoint);
+    fprintf(f, ", \"checkpoint_sha256\": \"%s\", \"train_config\": ", id->checkpoint_sha256);
+    if (*id->train_config) {
+        jstr(f, id->train_config);
+        fprintf(f, ", \"train_config_sha256\": \"%s\", \"train_seed\": %llu", id->train_config_sha256,
+                (unsigned long long)id->train_seed);
+    } else fputs("null, \"train_config_sha256\": null, \"train_seed\": null", f);
+    fputs(", \"ctvk_version\": ", f);
+    jstr(f, id->version);
+    fputs(", \"device\": ", f);
+    jstr(f, id->device);
+    fputs("}, \"notice\": \"" CTVK_NOTICE "\"", f);
+}
+
+void ctvk_model_identity_text(FILE *f, const ctvk_model_identity *id)
+{
+    fprintf(f, "model: %s %dx%d, checkpoint %s (SHA-256 %s)\n", id->arch, id->height, id->width, id->checkpoint,
+            id->checkpoint_sha256);
+    if (*id->train_config)
+        fprintf(f, "trained with: %s (SHA-256 %s), seed %llu\n", id->train_config, id->train_config_sha256,
+                (unsigned long long)id->train_seed);
+    else fprintf(f, "trained with: not available (the checkpoint is not in a run folder RUN/foldK/)\n");
+    fprintf(f, "ctvk %s on %s\n", id->version, id->device);
+    fprintf(f, "notice: " CTVK_NOTICE "\n");
+}

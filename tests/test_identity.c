@@ -1,0 +1,112 @@
+/* The model identity (include/ctvk/identity.h): SHA-256 (OpenSSL) against the FIPS 180-4 example
+ * vectors, of memory and of files (several read chunks); the identity of a checkpoint inside and
+ * outside a run folder (training config, its hash and seed found or not available); a missing
+ * checkpoint fails naming it. */
+#include "check.h"
+#include "ctvk/checkpoint.h"
+#include "ctvk/identity.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int write_file(const char *path, const void *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(d, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+static void sha256(void)
+{
+    /* FIPS 180-4 / NIST CSRC example values: "abc", the 448-bit message, one million 'a', and "" */
+    const char *msg[3] = {"abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", ""};
+    const char *want[3] = {"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                           "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+                           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"};
+    char hex[65];
+    for (int i = 0; i < 3; i++)
+        CHECK(ctvk_sha256_hex(msg[i], strlen(msg[i]), hex) == CTVK_OK && !strcmp(hex, want[i]), "SHA-256(\"%s\") = %s", msg[i],
+              hex);
+    size_t n = 1000000;
+    char *a = malloc(n);
+    memset(a, 'a', n);
+    const char *mil = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+    CHECK(ctvk_sha256_hex(a, n, hex) == CTVK_OK && !strcmp(hex, mil), "SHA-256(10^6 x 'a') = %s", hex);
+    char *dir = check_tmpdir("identity"), path[4200];
+    snprintf(path, sizeof path, "%s/a.bin", dir);
+    CHECK(write_file(path, a, n), "write");
+    CHECK(ctvk_sha256_file(path, hex) == CTVK_OK && !strcmp(hex, mil), "file of 10^6 x 'a' (16 chunks): %s", hex);
+    snprintf(path, sizeof path, "%s/empty.bin", dir);
+    CHECK(write_file(path, "", 0) && ctvk_sha256_file(path, hex) == CTVK_OK && !strcmp(hex, want[2]), "empty file");
+    snprintf(path, sizeof path, "%s/none.bin", dir);
+    CHECK(ctvk_sha256_file(path, hex) == CTVK_ERR_IO && strstr(ctvk_error(), "none.bin"), "missing file: %s", ctvk_error());
+    free(a);
+    free(dir);
+}
+
+static int fixture(const char *path)
+{
+    ctvk_model_config mc;
+    ctvk_model_config_default(&mc, "small_resnet");
+    mc.height = mc.width = 16;
+    mc.stages = 2;
+    mc.blocks[0] = 1, mc.blocks[1] = 1;
+    mc.widths[0] = 4, mc.widths[1] = 8;
+    ctvk_graph g;
+    if (ctvk_graph_build(&mc, &g)) return 0;
+    float *params = malloc(g.params_total * sizeof *params);
+    ctvk_graph_init_params(&g, params, 7);
+    ctvk_checkpoint ck = {0};
+    ck.params = params, ck.params_total = g.params_total;
+    ctvk_status s = ctvk_checkpoint_save(path, &g, &ck);
+    free(params);
+    ctvk_graph_free(&g);
+    return s == CTVK_OK;
+}
+
+static void identity(void)
+{
+    char *dir = check_tmpdir("identity"), run[4200], ck[4300], cfg[4300], loose[4300], hex[65];
+    snprintf(run, sizeof run, "%s/run", dir);
+    mkdir(run, 0777);
+    snprintf(ck, sizeof ck, "%s/fold3", run);
+    mkdir(ck, 0777);
+    snprintf(ck, sizeof ck, "%s/fold3/best.ckpt", run);
+    snprintf(cfg, sizeof cfg, "%s/config.ini", run);
+    snprintf(loose, sizeof loose, "%s/model.ckpt", dir);
+    CHECK(fixture(ck) && fixture(loose), "fixture checkpoints: %s", ctvk_error());
+    const char *ini = "[train]\nseed = 42\n";
+    CHECK(write_file(cfg, ini, strlen(ini)), "config.ini");
+    ctvk_model_identity id;
+    CHECK(ctvk_model_identity_get(ck, "testdev", &id) == CTVK_OK, "identity: %s", ctvk_error());
+    CHECK(ctvk_sha256_file(ck, hex) == CTVK_OK && !strcmp(id.checkpoint_sha256, hex), "checkpoint SHA-256 %s", id.checkpoint_sha256);
+    CHECK(!strcmp(id.arch, "small_resnet") && id.height == 16 && !strcmp(id.device, "testdev") &&
+          !strcmp(id.version, ctvk_version()) && !strcmp(ctvk_version(), "0.1.0"), "arch, size, device, version");
+    CHECK(!strcmp(id.train_config, cfg) && id.has_seed && id.train_seed == 42, "training config %s, seed %llu", id.train_config,
+          (unsigned long long)id.train_seed);
+    CHECK(ctvk_sha256_hex(ini, strlen(ini), hex) == CTVK_OK && !strcmp(id.train_config_sha256, hex), "config SHA-256");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    ctvk_model_identity_json(m, &id);
+    ctvk_model_identity_text(m, &id);
+    fclose(m);
+    CHECK(buf && strstr(buf, "\"train_seed\": 42") && strstr(buf, "\"notice\": \"research use only, not for diagnosis\"") &&
+          strstr(buf, "notice: research use only, not for diagnosis\n"), "JSON and text carry the seed and the notice");
+    free(buf);
+    CHECK(ctvk_model_identity_get(loose, NULL, &id) == CTVK_OK && !*id.train_config && !id.has_seed &&
+          !strcmp(id.device, "unknown"), "outside a run folder: no training config");
+    snprintf(cfg, sizeof cfg, "%s/fold3/none.ckpt", run);
+    CHECK(ctvk_model_identity_get(cfg, NULL, &id) != CTVK_OK && strstr(ctvk_error(), "none.ckpt"), "missing checkpoint: %s",
+          ctvk_error());
+    free(dir);
+}
+
+int main(void)
+{
+    sha256();
+    identity();
+    return check_done("test_identity");
+}

@@ -1,0 +1,12 @@
+/* Pieces of `ctvk report` in their own files. */
+#ifndef CTVK_TOOLS_REPORT_H
+#define CTVK_TOOLS_REPORT_H
+#include <stdio.h>
+
+/* The statistics of one evaluation: ROC curves of both levels with the operating points, the
+ * reliability diagram and the table of intervals, from json_path (from the first `anchor` on, NULL:
+ * the whole file) and dir/PREFIX_roc.csv, dir/PREFIX_reliability.csv. "not available" when absent. */
+void report_stats_section(FILE *f, const char *dir, const char *prefix, const char *json_path, const char *anchor);
+/* The model identity of an eval.json ("model" object) as one paragraph with the notice. */
+void report_identity(FILE *f, const char *json_path);
+#endif
