@@ -36,7 +36,7 @@ expect 0 "selected" -- "$BIN" select "$STUDY" --set data.image_size=32 --set dat
 
 # infer end to end (a tiny untrained checkpoint: the path through the network is what is tested)
 "$FIXTURE" --fixture "$T/ck.ckpt" 64 || { echo "cannot write the checkpoint"; exit 1; }
-# (the fixture's network records the input transform scale 1, offset 0, which infer applies)
+# (the fixture's network records its input transform, scale 0.001 and offset -1, which infer applies)
 printf '[eval]\nbatch = 4\n' > "$T/c.ini"
 expect 1 "patient patient1 has 3 series; choose one with --series" -- "$BIN" infer --checkpoint "$T/ck.ckpt" "$STUDY" --config "$T/c.ini"
 out=$("$BIN" infer --checkpoint "$T/ck.ckpt" "$STUDY" --config "$T/c.ini" --series 3 2>&1); rc=$?

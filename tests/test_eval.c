@@ -376,7 +376,8 @@ static void device(void)
     free(tmp);
 }
 
-/* test_eval --fixture CKPT SIZE: writes a small_resnet checkpoint (input SIZE, init seed 7) for cli_eval.sh. */
+/* test_eval --fixture CKPT SIZE: writes a small_resnet checkpoint (input SIZE, init seed 7, input transform
+ * scale 0.001, offset -1) for the CLI tests. */
 static int fixture(const char *path, int size)
 {
     ctvk_model_config mc;
@@ -385,6 +386,7 @@ static int fixture(const char *path, int size)
     mc.stages = 2;
     mc.blocks[0] = 1, mc.blocks[1] = 1;
     mc.widths[0] = 4, mc.widths[1] = 8;
+    mc.input_scale = 0.001f, mc.input_offset = -1.0f;   /* what the CLI tests' configs feed it */
     ctvk_graph g;
     if (ctvk_graph_build(&mc, &g)) { fprintf(stderr, "%s\n", ctvk_error()); return 1; }
     float *params = malloc(g.params_total * sizeof *params);
