@@ -46,6 +46,8 @@ ok "infer notes the skipped localizer" 'grep -q "^note: skipped series 1" <<<"$o
 ok "infer decides" 'grep -qE "^decision: (COVID|normal)$" <<<"$out"'
 kept=$(grep patient1/SR_4 "$T/tif.csv" | grep -c ",1$")
 ok "infer classifies the slices selection keeps" 'grep -qE "selection kept $kept " <<<"$out"'
+out=$("$BIN" infer --checkpoint "$T/ck.ckpt" "$STUDY" --config "$T/c.ini" --series 1 --json 2>&1); rc=$?
+ok "infer --json: the series, the kept slices' InstanceNumber and position, the notes" '[ $rc -eq 0 ] && grep -qE "\"series\": \[\{\"name\": .*\"kind\": \"dicom\", \"uid\": \"2\.25\.[0-9]+\", \"description\": \"Lung 2.5 B70f \(uncompressed\)\", \"number\": 2, \"slices\": 8, \"kept\": [1-9]" <<<"$out" && grep -qE "\"instance\": [0-9]+, \"position_mm\": -[0-9.]+\}" <<<"$out" && grep -q "\"notes\": \[\"skipped series 1" <<<"$out"'
 out=$("$BIN" infer --checkpoint "$T/ck.ckpt" "$T/nii/full/covid1/patient1/SR_2.nii.gz" --config "$T/c.ini" --json 2>&1); rc=$?
 ok "infer on a NIfTI volume: exit 0, JSON" '[ $rc -eq 0 ] && grep -qE "\"slices_classified\": [1-9][0-9]*, .*\"decision\": \"(covid|normal)\"" <<<"$out"'
 

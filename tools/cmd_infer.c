@@ -178,7 +178,28 @@ int cmd_infer(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             printf("%s{\"path\": ", i ? ", " : "");
             json_str(paths[i]);
-            printf(", \"prob_covid\": %.9g, \"pred\": \"%s\"}", (double)prob[i], ctvk_class_name(pred[i]));
+            printf(", \"prob_covid\": %.9g, \"pred\": \"%s\"", (double)prob[i], ctvk_class_name(pred[i]));
+            size_t j = index[i];
+            if (set->instance[j] >= 0) printf(", \"instance\": %d", set->instance[j]);
+            if (set->position[j] == set->position[j]) printf(", \"position_mm\": %.6g", set->position[j]);
+            printf("}");
+        }
+        printf("], \"series\": [");
+        for (int q = 0; q < set->nseries; q++) {
+            const ctvk_series *s = &set->series[q];
+            printf("%s{\"name\": ", q ? ", " : "");
+            json_str(s->name);
+            printf(", \"kind\": \"%s\"", s->kind == CTVK_SERIES_DICOM ? "dicom" : s->kind == CTVK_SERIES_NIFTI ? "nifti" : "tiff");
+            if (s->uid) { printf(", \"uid\": "); json_str(s->uid); }
+            if (s->description) { printf(", \"description\": "); json_str(s->description); printf(", \"number\": %d", s->number); }
+            size_t kept = 0;
+            for (size_t i = s->first; i < s->first + s->count; i++) kept += no_select || sel.keep[i];
+            printf(", \"slices\": %zu, \"kept\": %zu}", s->count, kept);
+        }
+        printf("], \"notes\": [");
+        for (int i = 0; i < set->nnotes; i++) {
+            if (i) printf(", ");
+            json_str(set->notes[i]);
         }
         printf("]}\n");
     } else {

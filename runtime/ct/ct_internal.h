@@ -78,6 +78,8 @@ int ctvk__slice_is_tiff(const char *path);
 
 /* DICOM (dicom.c): "DICM" at byte 128; one slice read as stored values; series of a file list. */
 int ctvk__is_dicom(const char *path);
+/* The file's element structure is sound (checked before GDCM, which aborts on some malformed files). */
+ctvk_status ctvk__dicom_check(const char *path);
 ctvk_status ctvk__dicom_read(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
                              size_t *clipped);
 typedef struct ctvk__dseries {

@@ -102,6 +102,7 @@ static ctvk_status check_native_length(const char *path)
 ctvk_status ctvk__dicom_read(const char *path, int size, int resize, const ctvk_value_options *v, uint16_t *out,
                              size_t *clipped)
 {
+    CTVK_TRY(ctvk__dicom_check(path));
     {
         ctvk_gdcm_header hh;
         char e[512];
@@ -145,6 +146,189 @@ ctvk_status ctvk__dicom_read(const char *path, int size, int resize, const ctvk_
         free(full);
     }
     free(px);
+    return s;
+}
+
+/* ------------------------------------------------------------------ structure check */
+/* Debian's GDCM asserts (aborts) or loops on some malformed files, so every file is walked here first:
+ * each element's tag, VR and length must make sense and stay inside the file, sequences and items
+ * must nest and end, before GDCM sees it. */
+typedef struct walker {
+    const uint8_t *b;
+    size_t n;
+    int implicit;
+    int truncated;
+    char why[160];
+} walker;
+
+static int long_vr(const uint8_t *v)
+{
+    static const char *L[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"};
+    for (size_t i = 0; i < sizeof L / sizeof *L; i++) if (v[0] == L[i][0] && v[1] == L[i][1]) return 1;
+    return 0;
+}
+
+static int known_vr(const uint8_t *v)
+{
+    static const char *S[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "PN", "SH",
+                              "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+    if (long_vr(v)) return 1;
+    for (size_t i = 0; i < sizeof S / sizeof *S; i++) if (v[0] == S[i][0] && v[1] == S[i][1]) return 1;
+    return 0;
+}
+
+static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
+
+/* A dataset from *at to end (or to an item delimiter when in_item); 0 when it is malformed. */
+static int walk_set(walker *w, size_t *at, size_t end, int in_item, int depth)
+{
+    if (depth > 12) { snprintf(w->why, sizeof w->why, "sequences nested too deep"); return 0; }
+    while (*at < end) {
+        if (end - *at < 8) { snprintf(w->why, sizeof w->why, "an element header cut at byte %zu", *at); return 0; }
+        const uint8_t *e = w->b + *at;
+        uint32_t g = rd16(e), el = rd16(e + 2);
+        if (g == 0xfffe) {
+            if (el == 0xe00d && in_item) { *at += 8; return 1; }
+            snprintf(w->why, sizeof w->why, "an item tag (FFFE,%04X) where an element belongs, at byte %zu", el, *at);
+            return 0;
+        }
+        int implicit = g != 2 && w->implicit;
+        uint32_t len;
+        size_t hdr;
+        int sq = 0, pixel = g == 0x7fe0 && el == 0x0010;
+        if (implicit) {
+            len = rd32(e + 4), hdr = 8;
+        } else {
+            if (!known_vr(e + 4)) {
+                snprintf(w->why, sizeof w->why, "element (%04X,%04X) at byte %zu has no valid VR", g, el, *at);
+                return 0;
+            }
+            sq = e[4] == 'S' && e[5] == 'Q';
+            if (long_vr(e + 4)) {
+                if (end - *at < 12) { snprintf(w->why, sizeof w->why, "an element header cut at byte %zu", *at); return 0; }
+                len = rd32(e + 8), hdr = 12;
+            } else len = rd16(e + 6), hdr = 8;
+        }
+        if (g == 0x0028 && el == 0x0002 && len >= 2 && *at + hdr + 2 <= end && rd16(e + hdr) > 4) {
+            snprintf(w->why, sizeof w->why, "SamplesPerPixel %u", rd16(e + hdr));
+            return 0;
+        }
+        *at += hdr;
+        if (len == 0xffffffffu) {
+            if (!sq && !pixel && !(implicit || (e[4] == 'U' && e[5] == 'N'))) {
+                snprintf(w->why, sizeof w->why, "element (%04X,%04X) has an undefined length", g, el);
+                return 0;
+            }
+            /* items up to the sequence delimiter */
+            for (;;) {
+                if (end - *at < 8) { snprintf(w->why, sizeof w->why, "a sequence without its end"); return 0; }
+                const uint8_t *it = w->b + *at;
+                uint32_t ig = rd16(it), ie = rd16(it + 2), il = rd32(it + 4);
+                if (ig != 0xfffe) { snprintf(w->why, sizeof w->why, "a sequence item expected at byte %zu", *at); return 0; }
+                *at += 8;
+                if (ie == 0xe0dd) break;
+                if (ie != 0xe000) { snprintf(w->why, sizeof w->why, "a bad item tag at byte %zu", *at - 8); return 0; }
+                if (pixel) {   /* fragments: opaque bytes of a defined length */
+                    if (il == 0xffffffffu || il > end - *at) { snprintf(w->why, sizeof w->why, "a pixel data fragment past the end"); return 0; }
+                    *at += il;
+                } else if (il == 0xffffffffu) {
+                    if (!walk_set(w, at, end, 1, depth + 1)) return 0;
+                } else {
+                    if (il > end - *at) { snprintf(w->why, sizeof w->why, "an item past the end of the file"); return 0; }
+                    size_t sub = *at;
+                    if (!walk_set(w, &sub, *at + il, 0, depth + 1)) return 0;
+                    *at += il;
+                }
+            }
+            continue;
+        }
+        if (len > end - *at) {
+            if (pixel) snprintf(w->why, sizeof w->why, "the pixel data declares %u bytes and the file ends after %zu of them",
+                                len, end - *at);
+            else snprintf(w->why, sizeof w->why, "element (%04X,%04X) declares %u bytes and the file ends after %zu", g,
+                          el, len, end - *at);
+            w->truncated = end == w->n;
+            return 0;
+        }
+        if (sq && len) {
+            size_t sub = *at, send = *at + len;
+            while (sub < send) {
+                if (send - sub < 8) { snprintf(w->why, sizeof w->why, "a sequence item cut"); return 0; }
+                const uint8_t *it = w->b + sub;
+                uint32_t il = rd32(it + 4);
+                if (rd16(it) != 0xfffe || rd16(it + 2) != 0xe000) { snprintf(w->why, sizeof w->why, "a bad item in a sequence"); return 0; }
+                sub += 8;
+                if (il == 0xffffffffu) { if (!walk_set(w, &sub, send, 1, depth + 1)) return 0; }
+                else {
+                    if (il > send - sub) { snprintf(w->why, sizeof w->why, "an item past its sequence"); return 0; }
+                    size_t s2 = sub;
+                    if (!walk_set(w, &s2, sub + il, 0, depth + 1)) return 0;
+                    sub += il;
+                }
+            }
+        }
+        *at += len;
+    }
+    if (in_item) { snprintf(w->why, sizeof w->why, "an item without its end"); return 0; }
+    return 1;
+}
+
+ctvk_status ctvk__dicom_check(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ctvk__fail(CTVK_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ((off_t)1 << 31)) {
+        close(fd);
+        return ctvk__fail(CTVK_ERR_FORMAT, "%s: not a regular file of a size ctvk reads", path);
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b) { close(fd); return ctvk__fail(CTVK_ERR_NOMEM, "%s: out of host memory", path); }
+    while (got < n) {
+        ssize_t r = pread(fd, b + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    walker w = {.b = b, .n = got};
+    ctvk_status s = CTVK_OK;
+    if (got < 132 || memcmp(b + 128, "DICM", 4)) s = ctvk__fail(CTVK_ERR_FORMAT, "%s: not a DICOM file (no 'DICM' at byte 128)", path);
+    /* the meta group (explicit VR little endian), then the transfer syntax it names */
+    size_t at = 132, meta_end = 132;
+    char ts[72] = "";
+    while (s == CTVK_OK && meta_end + 8 <= got && rd16(b + meta_end) == 2) {
+        const uint8_t *e = b + meta_end;
+        if (!known_vr(e + 4)) { s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a corrupt DICOM meta header", path); break; }
+        size_t hdr = long_vr(e + 4) ? 12 : 8;
+        if (meta_end + hdr > got) { s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a truncated DICOM meta header", path); break; }
+        uint32_t len = hdr == 12 ? rd32(e + 8) : rd16(e + 6);
+        if (len > got - meta_end - hdr) { s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a truncated DICOM meta header", path); break; }
+        if (rd16(e + 2) == 0x0010 && len < sizeof ts) {
+            memcpy(ts, e + hdr, len);
+            ts[len] = 0;
+            for (size_t k = len; k > 0 && (ts[k - 1] == 0 || ts[k - 1] == ' '); k--) ts[k - 1] = 0;
+        }
+        meta_end += hdr + len;
+    }
+    if (s == CTVK_OK && meta_end == 132) s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a DICOM file without a meta header", path);
+    /* GDCM reads the meta group by its group length: it must be the group's real length */
+    if (s == CTVK_OK && !(rd16(b + 134) == 0 && b[136] == 'U' && b[137] == 'L' && rd16(b + 138) == 4 &&
+                          rd32(b + 140) == meta_end - 144))
+        s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a corrupt DICOM meta header (its group length is not its length)", path);
+    if (s == CTVK_OK && !strcmp(ts, "1.2.840.10008.1.2.2"))
+        s = ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: explicit VR big endian (a retired transfer syntax) is not read", path);
+    if (s == CTVK_OK && strcmp(ts, "1.2.840.10008.1.2.1.99")) {   /* deflated datasets: GDCM inflates them */
+        w.implicit = !strcmp(ts, "1.2.840.10008.1.2");
+        at = meta_end;
+        if (!walk_set(&w, &at, got, 0, 0)) {
+            if (w.truncated) s = ctvk__fail(CTVK_ERR_FORMAT, "%s: truncated: %s", path, w.why);
+            else s = ctvk__fail(CTVK_ERR_FORMAT, "%s: a corrupt DICOM file (%s)", path, w.why);
+        }
+    }
+    free(b);
     return s;
 }
 
@@ -317,6 +501,7 @@ ctvk_status ctvk__dicom_group(const char *const *paths, size_t n, ctvk__dstudy *
     for (size_t i = 0; i < n && s == CTVK_OK; i++) {
         char err[512];
         v[i].file = i;
+        if ((s = ctvk__dicom_check(paths[i])) != CTVK_OK) break;
         if (ctvk_gdcm_read_header(paths[i], &v[i].h, err, sizeof err))
             s = ctvk__fail(CTVK_ERR_FORMAT, "%s: %s", paths[i], err);
         else if (!v[i].h.series_uid[0])
