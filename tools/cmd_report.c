@@ -25,7 +25,7 @@ const char cmd_report_help[] =
     "sequence of the run's dataset (config.ini [data]). Missing pieces are marked not available.\n";
 
 /* ------------------------------------------------------------------------------------ helpers */
-static char *slurp(const char *path, size_t *len)
+char *report_slurp(const char *path, size_t *len)
 {
     FILE *f = ctvk__fopen_regular(path, NULL);
     if (!f) return NULL;
@@ -234,7 +234,7 @@ static void eval_section(FILE *f, const char *dir)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/eval.json", dir);
-    char *js = slurp(path, NULL);
+    char *js = report_slurp(path, NULL);
     if (!js) { na(f, "evaluation (eval.json)"); return; }
     double acc = json_num(js, "accuracy"), sc = json_num(js, "sens_covid"), sn = json_num(js, "sens_normal");
     long c[4] = {-1, -1, -1, -1};
@@ -348,7 +348,7 @@ static void montage_section(FILE *f, const char *run, const ctvk_config *cfg)
     if (ctvk_select_run(&one, &sp, d.image_size, d.resize, 0, &sel) == CTVK_OK &&
         ctvk_montage_write(png, (const char *const *)one.slices, one.nslices, sel.keep, &sp, d.image_size, d.resize) ==
             CTVK_OK)
-        data = (unsigned char *)slurp(png, &len);
+        data = (unsigned char *)report_slurp(png, &len);
     unlink(png);
     if (!data) {
         fprintf(f, "<p class=\"na\">the contact sheet: not available (");

@@ -1,7 +1,11 @@
 /* Pieces of `ctvk report` in their own files. */
 #ifndef CTVK_TOOLS_REPORT_H
 #define CTVK_TOOLS_REPORT_H
+#include <stddef.h>
 #include <stdio.h>
+
+/* A whole file (a regular file only) as a NUL-terminated malloc'ed string (*len: its bytes), or NULL. */
+char *report_slurp(const char *path, size_t *len);
 
 /* The statistics of one evaluation: ROC curves of both levels with the operating points, the
  * reliability diagram and the table of intervals, from json_path (from the first `anchor` on, NULL:

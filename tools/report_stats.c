@@ -8,27 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *s = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4097 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *t = realloc(s, cap);
-            if (!t) { free(s); fclose(f); return NULL; }
-            s = t;
-        }
-        size_t k = fread(s + n, 1, 4096, f);
-        n += k;
-        if (k < 4096) break;
-    }
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
 
 static double num(const char *js, const char *key)
 {
@@ -192,7 +171,7 @@ static void cell_ci(FILE *f, const char *js, const char *key, int pct)
 
 void report_stats_section(FILE *f, const char *dir, const char *prefix, const char *json_path, const char *anchor)
 {
-    char *all = slurp(json_path);
+    char *all = report_slurp(json_path, NULL);
     const char *js = all && anchor ? strstr(all, anchor) : all;
     if (!js || isnan(num(js, "image_tp"))) {
         fprintf(f, "<p class=\"na\">ROC curves, intervals and calibration (%s statistics): not available</p>\n", prefix);
@@ -267,7 +246,7 @@ static void esc(FILE *f, const char *s)
 
 void report_identity(FILE *f, const char *json_path)
 {
-    char *js = slurp(json_path);
+    char *js = report_slurp(json_path, NULL);
     char arch[64], sha[80], cfg[4300], csha[80], ver[64], dev[300], ck[4300];
     if (!js || !str_field(js, "arch", arch, sizeof arch) || !str_field(js, "checkpoint_sha256", sha, sizeof sha)) {
         fprintf(f, "<p class=\"na\">model identity (eval.json \"model\"): not available</p>\n");
