@@ -115,7 +115,7 @@ static void round_trip(const char *value, int want_ok)
 
 static void test_round_trip(void)
 {
-    char *v = malloc(1100);
+    char *v = malloc(1101);   /* values of up to 1100 characters and their NUL */
     const char *plain[] = {"/data/covid", "a;b", "a#b", " leading", "trailing ", "\"quoted\"", "'single'",
                            "it's", "say \"hi\"", "x = y", "", "back\\slash", "end\\", "ünïcödé", "a;b'c", NULL};
     for (int i = 0; plain[i]; i++) round_trip(plain[i], 1);
