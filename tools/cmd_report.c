@@ -60,10 +60,10 @@ static void esc(FILE *f, const char *s)
     }
 }
 
-static double json_num(const char *js, const char *key)
+double report_json_num(const char *js, const char *key)
 {
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
+    char k[112];
+    snprintf(k, sizeof k, "\"%.100s\":", key);
     const char *p = js ? strstr(js, k) : NULL;
     if (!p) return NAN;
     char *end;
@@ -236,13 +236,13 @@ static void eval_section(FILE *f, const char *dir)
     snprintf(path, sizeof path, "%s/eval.json", dir);
     char *js = report_slurp(path, NULL);
     if (!js) { na(f, "evaluation (eval.json)"); return; }
-    double acc = json_num(js, "accuracy"), sc = json_num(js, "sens_covid"), sn = json_num(js, "sens_normal");
+    double acc = report_json_num(js, "accuracy"), sc = report_json_num(js, "sens_covid"), sn = report_json_num(js, "sens_normal");
     long c[4] = {-1, -1, -1, -1};
     const char *p = strstr(js, "\"confusion\":");
     if (p) sscanf(p, "\"confusion\": [[%ld, %ld], [%ld, %ld]]", &c[0], &c[1], &c[2], &c[3]);
     fprintf(f, "<div class=\"row\"><table><tr><th>images</th><th>accuracy</th><th>COVID sensitivity</th>"
                "<th>normal sensitivity</th></tr><tr><td>%.0f</td><td>%.2f%%</td><td>%.2f%%</td><td>%.2f%%</td></tr>"
-               "</table>\n", json_num(js, "images"), 100 * acc, 100 * sc, 100 * sn);
+               "</table>\n", report_json_num(js, "images"), 100 * acc, 100 * sc, 100 * sn);
     if (c[0] >= 0)
         fprintf(f, "<table class=\"cm\"><tr><th>true \\ predicted</th><th>covid</th><th>normal</th></tr>"
                    "<tr><th>covid</th><td class=\"ok\">%ld</td><td class=\"bad\">%ld</td></tr>"
@@ -252,8 +252,8 @@ static void eval_section(FILE *f, const char *dir)
     fprintf(f, "<table><tr><th></th><th>cases</th><th>correct</th><th>wrong</th></tr>"
                "<tr><th>normal patients</th><td>%.0f</td><td>%.0f</td><td>%.0f</td></tr>"
                "<tr><th>COVID patients</th><td>%.0f</td><td>%.0f</td><td>%.0f</td></tr></table></div>\n",
-            json_num(js, "normal_cases"), json_num(js, "normal_correct"), json_num(js, "normal_wrong"),
-            json_num(js, "covid_cases"), json_num(js, "covid_correct"), json_num(js, "covid_wrong"));
+            report_json_num(js, "normal_cases"), report_json_num(js, "normal_correct"), report_json_num(js, "normal_wrong"),
+            report_json_num(js, "covid_cases"), report_json_num(js, "covid_correct"), report_json_num(js, "covid_wrong"));
     free(js);
 }
 

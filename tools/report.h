@@ -6,6 +6,8 @@
 
 /* A whole file (a regular file only) as a NUL-terminated malloc'ed string (*len: its bytes), or NULL. */
 char *report_slurp(const char *path, size_t *len);
+/* The number after "key": in a JSON text (the first occurrence), NaN when absent or null. */
+double report_json_num(const char *js, const char *key);
 
 /* The statistics of one evaluation: ROC curves of both levels with the operating points, the
  * reliability diagram and the table of intervals, from json_path (from the first `anchor` on, NULL:

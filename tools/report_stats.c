@@ -9,16 +9,6 @@
 #include <string.h>
 
 
-static double num(const char *js, const char *key)
-{
-    char k[112];
-    snprintf(k, sizeof k, "\"%.100s\": ", key);
-    const char *p = js ? strstr(js, k) : NULL;
-    if (!p) return NAN;
-    char *end;
-    double v = strtod(p + strlen(k), &end);
-    return end == p + strlen(k) ? NAN : v;
-}
 
 /* "key": [lo, hi] (null entries NaN) */
 static void pair(const char *js, const char *key, double *lo, double *hi)
@@ -158,7 +148,7 @@ static int reliability_chart(FILE *f, const char *path, double brier)
 
 static void cell_ci(FILE *f, const char *js, const char *key, int pct)
 {
-    double v = num(js, key), lo, hi;
+    double v = report_json_num(js, key), lo, hi;
     char k[112];
     snprintf(k, sizeof k, "%.100s_ci", key);
     pair(js, k, &lo, &hi);
@@ -173,7 +163,7 @@ void report_stats_section(FILE *f, const char *dir, const char *prefix, const ch
 {
     char *all = report_slurp(json_path, NULL);
     const char *js = all && anchor ? strstr(all, anchor) : all;
-    if (!js || isnan(num(js, "image_tp"))) {
+    if (!js || isnan(report_json_num(js, "image_tp"))) {
         fprintf(f, "<p class=\"na\">ROC curves, intervals and calibration (%s statistics): not available</p>\n", prefix);
         free(all);
         return;
@@ -182,16 +172,18 @@ void report_stats_section(FILE *f, const char *dir, const char *prefix, const ch
     snprintf(path, sizeof path, "%s/%s_roc.csv", dir, prefix);
     curve c[2] = {{0}};
     read_roc(path, &c[0], &c[1]);
-    double itp = num(js, "image_tp"), ifn = num(js, "image_fn"), ifp = num(js, "image_fp"), itn = num(js, "image_tn");
-    double ptp = num(js, "patient_tp"), pfn = num(js, "patient_fn"), pfp = num(js, "patient_fp"), ptn = num(js, "patient_tn");
+    double itp = report_json_num(js, "image_tp"), ifn = report_json_num(js, "image_fn");
+    double ifp = report_json_num(js, "image_fp"), itn = report_json_num(js, "image_tn");
+    double ptp = report_json_num(js, "patient_tp"), pfn = report_json_num(js, "patient_fn");
+    double pfp = report_json_num(js, "patient_fp"), ptn = report_json_num(js, "patient_tn");
     double opx[2] = {ifp / (ifp + itn), pfp / (pfp + ptn)}, opy[2] = {itp / (itp + ifn), ptp / (ptp + pfn)};
-    double auc[2] = {num(js, "auc_image"), num(js, "auc_patient")};
+    double auc[2] = {report_json_num(js, "auc_image"), report_json_num(js, "auc_patient")};
     const char *names[2] = {"images: P(COVID)", "patients: COVID fraction"}, *colors[2] = {"#2471a3", "#c0392b"};
     fprintf(f, "<div class=\"charts\">\n");
     if (c[0].n || c[1].n) roc_chart(f, "ROC curves", c, names, colors, opx, opy, auc, 2);
     else fprintf(f, "<p class=\"na\">ROC curves (%s_roc.csv, needs both classes): not available</p>\n", prefix);
     snprintf(path, sizeof path, "%s/%s_reliability.csv", dir, prefix);
-    if (!reliability_chart(f, path, num(js, "brier")))
+    if (!reliability_chart(f, path, report_json_num(js, "brier")))
         fprintf(f, "<p class=\"na\">reliability diagram (%s_reliability.csv): not available</p>\n", prefix);
     fprintf(f, "</div>\n<table><tr><th>95%% intervals</th><th>AUC</th><th>sensitivity (COVID)</th><th>specificity (normal)"
                "</th><th>PPV</th><th>NPV</th></tr>\n");
@@ -208,7 +200,7 @@ void report_stats_section(FILE *f, const char *dir, const char *prefix, const ch
         }
         fprintf(f, "</tr>\n");
     }
-    double reps = num(js, "bootstrap_replicates"), seed = num(js, "bootstrap_seed");
+    double reps = report_json_num(js, "bootstrap_replicates"), seed = report_json_num(js, "bootstrap_seed");
     fprintf(f, "</table>\n<p class=\"note\">AUC intervals: stratified bootstrap over patients (%.0f replicates, seed %.0f); "
                "proportions: Wilson score intervals. Operating points: argmax of the softmax (images) and the patient "
                "rule (patients).</p>\n", reps, seed);
@@ -267,7 +259,7 @@ void report_identity(FILE *f, const char *json_path)
         esc(f, cfg);
         fprintf(f, " (SHA-256 <code>");
         esc(f, csha);
-        fprintf(f, "</code>), seed %.0f", num(js, "train_seed"));
+        fprintf(f, "</code>), seed %.0f", report_json_num(js, "train_seed"));
     } else fprintf(f, "a config that is not available");
     fprintf(f, "; ctvk ");
     esc(f, ver);
