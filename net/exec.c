@@ -5,6 +5,7 @@
 #include "net/ops.h"
 #include "net/train_ops.h"
 #include "ctvk/dist.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,10 @@ struct ctvk_net {
     int part_first, acc_grads;
     float *host_grads;                /* the gradients on the host for the all-reduce (staged devices) */
     int sync_bn;                      /* batch statistics over all ranks (ctvk_dist) */
+    /* Grad-CAM (ctvk_net_create_cam): a training-shaped plan run in inference mode, backward from
+     * one logit down to layer cam_layer (-1: not a Grad-CAM network), whose output value cam_value
+     * is kept; no parameter gradients or optimizer state */
+    int cam, cam_layer, cam_value;
 };
 
 /* ---------------------------------------------------------------- planning */
@@ -232,7 +237,8 @@ static ctvk_status plan_layers(ctvk_net *net)
             lv[i] = new_value(net, l->out, i);
             break;
         case CTVK_OP_ZEROPAD:
-            if (nc == 1 && (g->layers[only].op == CTVK_OP_CONV || g->layers[only].op == CTVK_OP_MAXPOOL)) {
+            if (nc == 1 && i != net->cam_layer &&
+                (g->layers[only].op == CTVK_OP_CONV || g->layers[only].op == CTVK_OP_MAXPOOL)) {
                 x->kind = K_NONE;
                 padded[i] = 1;
                 lv[i] = x->vin[0];
@@ -272,7 +278,8 @@ static ctvk_status plan_layers(ctvk_net *net)
             x->eps = l->eps;
             x->momentum = l->momentum;
             lv[i] = new_value(net, l->out, i);
-            if (nc == 1 && g->layers[only].op == CTVK_OP_RELU) x->relu = 1;   /* the ReLU becomes an alias */
+            /* the ReLU becomes an alias (not after the Grad-CAM layer: its own output is read) */
+            if (nc == 1 && g->layers[only].op == CTVK_OP_RELU && i != net->cam_layer) x->relu = 1;
             break;
         case CTVK_OP_RELU: {
             const xlayer *p = &net->L[l->in[0]];
@@ -311,6 +318,7 @@ static ctvk_status plan_layers(ctvk_net *net)
         if (x->kind == K_CONV) plan_winograd(net, x, l->out);
     }
     net->logits_value = lv[g->output];
+    if (net->cam) net->cam_value = lv[net->cam_layer];
     free(lv);
     free(padded);
     if (g->layers[g->output].op != CTVK_OP_DENSE || g->layers[g->output].act != CTVK_ACT_SOFTMAX)
@@ -500,7 +508,7 @@ static ctvk_status budget_check(const ctvk_net *net)
 {
     const ctvk_graph *g = &net->g;
     uint64_t f = sizeof(float), b = (uint64_t)net->max_batch;
-    uint64_t params = (uint64_t)g->params_total * f, state = net->training ? 3 * params : 0;
+    uint64_t params = (uint64_t)g->params_total * f, state = net->training && !net->cam ? 3 * params : 0;
     uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
                                         (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
     for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
@@ -555,7 +563,7 @@ static ctvk_status alloc_all(ctvk_net *net)
     /* the loss kernel always writes a gradient; inference passes discard it here */
     CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "dlogits", &net->dlogits));
     CTVK_TRY(ctvk_fill(ctx, net->labels, 0.0f));
-    if (net->training) {
+    if (net->training && !net->cam) {
         CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "gradients", &net->grads));
         CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_m", &net->m));
         CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_v", &net->v));
@@ -565,6 +573,8 @@ static ctvk_status alloc_all(ctvk_net *net)
         CTVK_TRY(ctvk_grad_zero(ctx, &net->fg));
         CTVK_TRY(ctvk_grad_zero(ctx, &net->fm));
         CTVK_TRY(ctvk_grad_zero(ctx, &net->fv));
+    }
+    if (net->training) {
         for (int i = 0; i < net->ngbuf; i++)
             CTVK_TRY(make(net, CTVK_F32, vec(net->gbufs[i].elems), "gradients of activations", &net->gbufs[i].t));
         size_t work = 1;
@@ -585,7 +595,7 @@ static ctvk_status alloc_all(ctvk_net *net)
             char name[96];
             snprintf(name, sizeof name, "%s/%s", l->name, l->params[p].name);
             CTVK_TRY(ctvk_tensor_view(net->params, l->params[p].offset, vec(l->params[p].count), name, &x->prm[p]));
-            if (net->training)
+            if (net->grads)
                 CTVK_TRY(ctvk_tensor_view(net->grads, l->params[p].offset, vec(l->params[p].count), name, &x->grd[p]));
         }
         if (x->kind == K_BN && net->training)
@@ -772,8 +782,9 @@ static ctvk_status bind_batch(ctvk_net *net, int n)
     return CTVK_OK;
 }
 
-static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, int alloc,
-                              ctvk_net **out)
+/* cam_layer >= 0: a Grad-CAM network for that layer (a training plan without training state). */
+static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, int cam_layer,
+                              int alloc, ctvk_net **out)
 {
     *out = NULL;
     if (max_batch < 1) return ctvk__fail(CTVK_ERR_ARG, "batch size %d: must be at least 1", max_batch);
@@ -781,7 +792,9 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
     if (!net) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     net->ctx = ctx;
     net->max_batch = max_batch;
-    net->training = training;
+    net->training = training || cam_layer >= 0;
+    net->cam = cam_layer >= 0;
+    net->cam_layer = cam_layer;
     net->g = *g;
     net->g.layers = malloc((size_t)g->nlayers * sizeof *g->layers);
     net->L = calloc((size_t)g->nlayers, sizeof *net->L);
@@ -799,10 +812,14 @@ static ctvk_status net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch,
      * fused for the GPU kernels only, where they save two passes over memory */
     /* the fused conv binds 5 storage buffers when its inputs are too large for texel buffers (x, w,
      * y, the residual, z; bias and scale/shift stay texel buffers): only where the device allows that */
-    if (!s && !training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU &&
+    if (!s && !net->training && ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU &&
         ctx->props.limits.maxPerStageDescriptorStorageBuffers >= 5)
         plan_fusions(net);
-    if (!s) { plan_backward(net); s = plan_buffers(net); }
+    if (!s) {
+        plan_backward(net);
+        if (net->cam) net->V[root(net, net->cam_value)].keep = 1;   /* read after the pass */
+        s = plan_buffers(net);
+    }
     if (!s && alloc) s = alloc_all(net);
     if (s) {
         char msg[CTVK_ERROR_MAX];
@@ -849,13 +866,13 @@ void ctvk_net_destroy(ctvk_net *net)
 
 ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net **out)
 {
-    return net_create(ctx, g, max_batch, training, 1, out);
+    return net_create(ctx, g, max_batch, training, -1, 1, out);
 }
 
 ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m)
 {
     ctvk_net *net;
-    CTVK_TRY(net_create(ctx, g, max_batch, training, 0, &net));
+    CTVK_TRY(net_create(ctx, g, max_batch, training, -1, 0, &net));
     memset(m, 0, sizeof *m);
     uint64_t pb = g->params_total * sizeof(float), mb = (uint64_t)max_batch;
     m->params = pb;
@@ -891,6 +908,32 @@ const ctvk_graph *ctvk_net_graph(const ctvk_net *net) { return &net->g; }
 ctvk_tensor *ctvk_net_input(ctvk_net *net) { return net->input; }
 uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }
 
+/* Grad-CAM backward through inference batch norms: each BN's `saved` holds its moving mean and
+ * 1 / sqrt(moving variance + eps), what the training kernels read as the batch's. */
+static ctvk_status cam_saved(ctvk_net *net, const float *params)
+{
+    float *h = NULL;
+    ctvk_status s = CTVK_OK;
+    for (int i = 0; !s && i < net->g.nlayers; i++) {
+        const ctvk_layer *l = &net->g.layers[i];
+        if (net->L[i].kind != K_BN) continue;
+        int C = l->out.c;
+        if (l->nparams != 4) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "Grad-CAM: batch norm %s has %d parameter arrays, "
+                                               "not gamma, beta, mean and variance", l->name, l->nparams);
+        float *nh = realloc(h, 2 * (size_t)C * sizeof *h);
+        if (!nh) { s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); break; }
+        h = nh;
+        const float *mean = params + l->params[2].offset, *var = params + l->params[3].offset;
+        for (int c = 0; c < C; c++) {
+            h[c] = mean[c];
+            h[C + c] = (float)(1.0 / sqrt((double)var[c] + (double)l->eps));
+        }
+        s = ctvk_tensor_upload(net->L[i].saved, h, 2 * (size_t)C * sizeof *h);
+    }
+    free(h);
+    return s;
+}
+
 ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
 {
     CTVK_TRY(ctvk_tensor_upload(net->params, params, net->g.params_total * sizeof(float)));
@@ -908,6 +951,7 @@ ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
         const xlayer *b = &net->L[bn];
         CTVK_TRY(ctvk_bn_affine(net->ctx, b->prm[0], b->prm[1], b->prm[2], b->prm[3], net->g.layers[bn].eps, c->aff));
     }
+    if (net->cam) CTVK_TRY(cam_saved(net, params));
     for (int i = 0; i < net->g.nlayers; i++) {    /* then the Winograd transforms of the (folded) weights */
         const xlayer *c = &net->L[i];
         if (c->wu && !net->training)
@@ -1010,7 +1054,7 @@ static ctvk_status forward_slice(ctvk_net *net, int i, int training, uint64_t se
     case K_ADD: return ctvk_add(ctx, a, b, y, x->relu);
     case K_PAD: return ctvk_pad(ctx, a, y, x->pt, x->pb, x->pl, x->pr);
     case K_MAXPOOL:
-        return ctvk_maxpool(ctx, a, y, training ? S(net, x, SARG, k) : NULL, x->k, x->stride, x->pt, x->pb, x->pl,
+        return ctvk_maxpool(ctx, a, y, training || net->cam ? S(net, x, SARG, k) : NULL, x->k, x->stride, x->pt, x->pb, x->pl,
                             x->pr);
     case K_GAP: return ctvk_gap(ctx, a, y);
     case K_RESIZE: return ctvk_resize_nearest(ctx, a, y);
@@ -1083,6 +1127,13 @@ ctvk_status ctvk_net_probs(ctvk_net *net, int n, float *out)
 }
 
 /* ---------------------------------------------------------------- backward */
+static ctvk_status trains(const ctvk_net *net)
+{
+    if (net->cam) return ctvk__fail(CTVK_ERR_ARG, "this network was created for Grad-CAM, not for training");
+    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    return CTVK_OK;
+}
+
 /* The gradient tensor of value v for writing, and whether to accumulate into it. */
 static ctvk_tensor *grad_out(ctvk_net *net, int v, int *acc)
 {
@@ -1114,6 +1165,7 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
         } else if (acc[0] >= 0) {
             CTVK_TRY(ctvk_conv2d_backward_data(ctx, &x->conv, g, x->prm[0], da, acc[0]));
         }
+        if (net->cam) return CTVK_OK;   /* Grad-CAM: no parameter gradients */
         /* weight gradients sum over the batch: later slices add to the first one's */
         return ctvk_conv2d_backward_weights(ctx, &x->conv, a, g, x->grd[0], x->grd[1], k > 0 || net->acc_grads);
     case K_BN:
@@ -1128,11 +1180,13 @@ static ctvk_status backward_slice(ctvk_net *net, int i, uint64_t seed, int k, co
     case K_GAP: return ctvk_gap_backward(ctx, g, da, acc[0]);
     case K_RESIZE: return ctvk_resize_nearest_backward(ctx, g, da, acc[0]);
     case K_CONCAT: return ctvk_concat_backward(ctx, g, da, acc[0], db, acc[1]);
-    case K_DROPOUT:
-        return ctvk_dropout_backward(ctx, g, da, x->rate, ctvk__layer_seed(seed, i), dropout_first(net, x), acc[0]);
+    case K_DROPOUT:   /* Grad-CAM runs inference: dropout is the identity (rate 0) */
+        return ctvk_dropout_backward(ctx, g, da, net->cam ? 0.0f : x->rate, ctvk__layer_seed(seed, i),
+                                     dropout_first(net, x), acc[0]);
     case K_DENSE:
         if (x->relu) CTVK_TRY(ctvk_relu_backward(ctx, g, y, g, 0));   /* in place: g only feeds this layer */
         if (acc[0] >= 0) CTVK_TRY(ctvk_dense_backward_data(ctx, g, x->prm[0], da, acc[0]));
+        if (net->cam) return CTVK_OK;
         return ctvk_dense_backward_weights(ctx, a, g, x->grd[0], x->grd[1], net->acc_grads);
     }
     return CTVK_OK;
@@ -1152,6 +1206,9 @@ static ctvk_status backward_layer(ctvk_net *net, int i, uint64_t seed)
         if (!needs_grad(net, x->vin[0]))
             return ctvk__fail(CTVK_ERR_ARG, "a batch norm on the network input is not supported");
         grad_out(net, x->vin[0], &acc[0]);
+        /* Grad-CAM: inference BN is per channel affine, dx = g gamma invstd (relu-masked): the
+         * training kernel with the moving statistics in `saved` and zero sums does exactly that */
+        if (net->cam) break;
         /* sums over the whole batch (and dgamma, dbeta), then dx slice by slice */
         CTVK_TRY(ctvk_bn_backward_sums(net->ctx, T(net, x->vin[0]), x->saved, x->relu ? T(net, x->vout) : NULL,
                                        net->V[x->vout].g, x->grd[0], x->grd[1], net->acc_grads, net->work));
@@ -1184,7 +1241,7 @@ static ctvk_status backprop_empty(ctvk_net *net)
 
 ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_t seed, const ctvk_step_part *part)
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     ctvk_step_part whole = {0, n, 0};
     if (!part) part = &whole;
     int total = part->total ? part->total : n;
@@ -1219,7 +1276,7 @@ ctvk_status ctvk_net_backprop(ctvk_net *net, int n, const float *labels, uint64_
 
 ctvk_status ctvk_net_sum_gradients(ctvk_net *net)
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     if (!ctvk_dist_enabled()) return CTVK_OK;
     size_t n = net->g.params_total;
     void *mapped = ctvk__tensor_host(net->grads);
@@ -1240,7 +1297,7 @@ ctvk_status ctvk_net_sum_gradients(ctvk_net *net)
 
 ctvk_status ctvk_net_apply_gradients(ctvk_net *net)
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     ctvk_label_push(net->ctx, "nadam");
     ctvk_status s = ctvk_nadam_step(net->ctx, &net->opt, &net->fp, &net->fg, &net->fm, &net->fv);
     ctvk_label_pop(net->ctx);
@@ -1309,7 +1366,7 @@ void ctvk_net_set_optimizer(ctvk_net *net, const ctvk_optimizer *o)
 
 ctvk_status ctvk_net_get_optimizer_state(ctvk_net *net, float *m, float *v, unsigned char state[16])
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     size_t bytes = net->g.params_total * sizeof(float);
     if (m) CTVK_TRY(ctvk_tensor_download(net->m, m, bytes));
     if (v) CTVK_TRY(ctvk_tensor_download(net->v, v, bytes));
@@ -1319,7 +1376,7 @@ ctvk_status ctvk_net_get_optimizer_state(ctvk_net *net, float *m, float *v, unsi
 
 ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const float *v, const unsigned char state[16])
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     size_t bytes = net->g.params_total * sizeof(float);
     ctvk_nadam_state st;
     CTVK_TRY(ctvk_nadam_state_unpack(state, &st));
@@ -1377,6 +1434,81 @@ void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m)
 
 ctvk_status ctvk__net_grads(ctvk_net *net, float *out)
 {
-    if (!net->training) return ctvk__fail(CTVK_ERR_ARG, "this network was created for inference only");
+    CTVK_TRY(trains(net));
     return ctvk_tensor_download(net->grads, out, net->g.params_total * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- Grad-CAM */
+ctvk_status ctvk_net_create_cam(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, const char *layer, ctvk_net **out)
+{
+    *out = NULL;
+    int li = -1;
+    for (int i = 0; layer && i < g->nlayers; i++)
+        if (!strcmp(g->layers[i].name, layer)) li = i;
+    if (li < 0)
+        return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM layer '%s': network %s has no layer of that name (ctvk model %s lists "
+                          "them)", layer ? layer : "", g->cfg.arch, g->cfg.arch);
+    if (g->layers[li].op == CTVK_OP_INPUT)
+        return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM layer '%s' is the network's input: choose a layer after it", layer);
+    return net_create(ctx, g, max_batch, 0, li, 1, out);
+}
+
+int ctvk_net_cam_layer(const ctvk_net *net, ctvk_shape *s)
+{
+    if (!net->cam) return -1;
+    if (s) *s = net->V[net->cam_value].shape;
+    return net->cam_layer;
+}
+
+ctvk_status ctvk_net_cam_pass(ctvk_net *net, int n, int cls)
+{
+    if (!net->cam) return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM on a network not created for it (ctvk_net_create_cam)");
+    int classes = net->g.cfg.classes;
+    if (cls < 0 || cls >= classes)
+        return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM of class %d: the network has classes 0 to %d", cls, classes - 1);
+    ctvk_ctx *ctx = net->ctx;
+    CTVK_TRY(bind_batch(net, n));
+    CTVK_TRY(ctvk_fill(ctx, net->labels_n, 0.0f));
+    CTVK_TRY(forward(net, n, 0, 0));
+    ctvk_label_push(ctx, "softmax");
+    ctvk_status s = ctvk_softmax_ce(ctx, T(net, net->logits_value), net->labels_n, net->probs_n, net->dlogits_n,
+                                    net->nstats, 0);
+    ctvk_label_pop(ctx);
+    if (s) return s;
+    /* the score is the class's logit before the softmax: its gradient is one-hot */
+    for (int v = 0; v < net->nv; v++) net->V[v].grad_ready = 0;
+    int acc;
+    ctvk_tensor *dl = grad_out(net, net->logits_value, &acc);
+    float *onehot = calloc((size_t)n * (size_t)classes, sizeof *onehot);
+    if (!onehot) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    for (int k = 0; k < n; k++) onehot[(size_t)k * classes + cls] = 1.0f;
+    s = ctvk_tensor_upload(dl, onehot, (size_t)n * (size_t)classes * sizeof *onehot);
+    free(onehot);
+    if (!s) s = ctvk_fill(ctx, net->work, 0.0f);   /* the BN backward sums: zero (see cam_saved) */
+    /* down to the layer: its gradient is complete once every reader's backward has run */
+    int stop = net->V[root(net, net->cam_value)].producer;
+    for (int i = net->g.nlayers - 1; !s && i > stop; i--) {
+        if (net->L[i].kind == K_NONE || net->L[i].kind == K_INPUT) continue;
+        char label[CTVK_NAME_MAX + 16];
+        snprintf(label, sizeof label, "%s/backward", net->g.layers[i].name);
+        ctvk_label_push(ctx, label);
+        s = backward_layer(net, i, 0);
+        ctvk_label_pop(ctx);
+    }
+    if (!s && !net->V[root(net, net->cam_value)].grad_ready)
+        s = ctvk__fail(CTVK_ERR_ARG, "Grad-CAM layer '%s': the network's output does not depend on it",
+                       net->g.layers[net->cam_layer].name);
+    return s;
+}
+
+ctvk_status ctvk_net_cam_read(ctvk_net *net, int n, float *act, float *grad)
+{
+    if (!net->cam) return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM on a network not created for it (ctvk_net_create_cam)");
+    if (n != net->n)
+        return ctvk__fail(CTVK_ERR_ARG, "Grad-CAM maps of %d samples asked, the last pass had %d", n, net->n);
+    const xval *v = &net->V[net->cam_value];
+    size_t bytes = (size_t)n * per_sample(v->shape) * sizeof(float);
+    if (act) CTVK_TRY(ctvk_tensor_download(v->t, act, bytes));
+    if (grad) CTVK_TRY(ctvk_tensor_download(v->g, grad, bytes));
+    return CTVK_OK;
 }

@@ -32,6 +32,17 @@ ctvk_status ctvk_ref_net_train(const ctvk_graph *g, double *params, int n, const
                                const double *labels, uint64_t seed, double *probs, double *grads,
                                ctvk_ref_result *res);
 
+/* The reference Grad-CAM: the inference forward, then backward from the logit of class cls; act and
+ * grad receive layer `layer`'s output and the logit's gradient with respect to it (n x its shape). */
+ctvk_status ctvk_ref_net_cam(const ctvk_graph *g, double *params, int n, const double *input, int layer, int cls,
+                             double *act, double *grad, double *probs);
+/* The inference logits (n x classes) when layer `layer`'s output is replaced by act (finite
+ * differences of a Grad-CAM score with respect to the layer's activation). */
+ctvk_status ctvk_ref_net_logits_with(const ctvk_graph *g, double *params, int n, const double *input, int layer,
+                                     const double *act, double *logits);
+/* The map of one sample as ctvk_cam_map defines it, in double. */
+void ctvk_ref_cam_map(const double *act, const double *grad, ctvk_shape s, double *map);
+
 /* Tests only: the gradient buffer after a training step (params_total floats). Waits. */
 ctvk_status ctvk__net_grads(ctvk_net *net, float *out);
 

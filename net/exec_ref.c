@@ -5,6 +5,7 @@
 #include "net/exec.h"
 #include "net/ops.h"
 #include "runtime/internal.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,9 @@ static ctvk_conv2d geometry(const ctvk_layer *l)
     return p;
 }
 
-static ctvk_status forward(refrun *r, double *params, const double *input, int training, uint64_t seed)
+/* over: layer `over`'s output is replaced by over_y once computed (-1: none). */
+static ctvk_status forward(refrun *r, double *params, const double *input, int training, uint64_t seed, int over,
+                           const double *over_y)
 {
     const ctvk_graph *g = r->g;
     for (int i = 0; i < g->nlayers; i++) {
@@ -118,12 +121,16 @@ static ctvk_status forward(refrun *r, double *params, const double *input, int t
             break;
         }
         }
+        if (i == over) memcpy(y, over_y, n * sizeof *y);
     }
     return CTVK_OK;
 }
 
+/* grads NULL: inference (Grad-CAM): batch norms with their moving statistics, no dropout, no
+ * parameter gradients. */
 static void backward(refrun *r, double *params, double *grads, uint64_t seed)
 {
+    int infer = grads == NULL;
     const ctvk_graph *g = r->g;
     int *ready = calloc((size_t)g->nlayers, sizeof *ready);
     if (!ready) return;
@@ -138,7 +145,7 @@ static void backward(refrun *r, double *params, double *grads, uint64_t seed)
         double *P[4] = {NULL, NULL, NULL, NULL}, *G[4] = {NULL, NULL, NULL, NULL};
         for (int p = 0; p < l->nparams; p++) {
             P[p] = params + l->params[p].offset;
-            G[p] = grads + l->params[p].offset;
+            G[p] = infer ? NULL : grads + l->params[p].offset;
         }
         size_t n = cnt(ys);
         switch (l->op) {
@@ -146,11 +153,18 @@ static void backward(refrun *r, double *params, double *grads, uint64_t seed)
         case CTVK_OP_CONV: {
             ctvk_conv2d p = geometry(l);
             ctvk_ref_conv2d_backward_data_f64(&p, ys, gy, P[0], xs, dx, acc);
-            ctvk_ref_conv2d_backward_weights_f64(&p, xs, x, ys, gy, G[0], l->bias ? G[1] : NULL, 0);
+            if (!infer) ctvk_ref_conv2d_backward_weights_f64(&p, xs, x, ys, gy, G[0], l->bias ? G[1] : NULL, 0);
             break;
         }
         case CTVK_OP_BN:
-            ctvk_ref_bn_backward(x, xs, P[0], r->saved[i], NULL, gy, dx, acc, G[0], G[1], 0);
+            if (infer) {
+                for (size_t k = 0; k < n; k++) {
+                    int c = (int)(k % (size_t)xs.c);
+                    dx[k] = (acc ? dx[k] : 0) + gy[k] * P[0][c] / sqrt(P[3][c] + l->eps);
+                }
+            } else {
+                ctvk_ref_bn_backward(x, xs, P[0], r->saved[i], NULL, gy, dx, acc, G[0], G[1], 0);
+            }
             break;
         case CTVK_OP_RELU: ctvk_ref_relu_backward(gy, r->y[i], dx, n, acc); break;
         case CTVK_OP_ADD: ctvk_ref_add_backward(gy, NULL, dx, acc, r->dy[b], accb, n); break;
@@ -162,19 +176,19 @@ static void backward(refrun *r, double *params, double *grads, uint64_t seed)
         case CTVK_OP_FLATTEN:
             for (size_t k = 0; k < n; k++) dx[k] = (acc ? dx[k] : 0) + gy[k];
             break;
-        case CTVK_OP_DROPOUT: ctvk_ref_dropout(gy, dx, n, l->rate, ctvk__layer_seed(seed, i), 0, acc); break;
+        case CTVK_OP_DROPOUT: ctvk_ref_dropout(gy, dx, n, infer ? 0.0f : l->rate, ctvk__layer_seed(seed, i), 0, acc); break;
         case CTVK_OP_DENSE: {
             int in = xs.h * xs.w * xs.c, out = l->units;
             double *gg = malloc((size_t)r->n * (size_t)out * sizeof *gg);
             if (!gg) break;
             for (size_t k = 0; k < (size_t)r->n * (size_t)out; k++)
                 gg[k] = l->act == CTVK_ACT_RELU && !(r->y[i][k] > 0) ? 0 : gy[k];
-            for (int o = 0; o < out; o++) {
+            for (int o = 0; !infer && o < out; o++) {
                 double sb = 0;
                 for (int s = 0; s < r->n; s++) sb += gg[(size_t)s * out + o];
                 G[1][o] = sb;
             }
-            for (int k = 0; k < in; k++)
+            for (int k = 0; !infer && k < in; k++)
                 for (int o = 0; o < out; o++) {
                     double sw = 0;
                     for (int s = 0; s < r->n; s++) sw += x[(size_t)s * in + k] * gg[(size_t)s * out + o];
@@ -201,7 +215,7 @@ ctvk_status ctvk_ref_net_forward(const ctvk_graph *g, double *params, int n, con
 {
     refrun r;
     ctvk_status s = run_alloc(&r, g, n, 0);
-    if (!s) s = forward(&r, params, input, training, seed);
+    if (!s) s = forward(&r, params, input, training, seed, -1, NULL);
     if (!s) {
         int classes = g->cfg.classes;
         double *labels = calloc((size_t)n * (size_t)classes, sizeof *labels);
@@ -220,7 +234,7 @@ ctvk_status ctvk_ref_net_train(const ctvk_graph *g, double *params, int n, const
 {
     refrun r;
     ctvk_status s = run_alloc(&r, g, n, 1);
-    if (!s) s = forward(&r, params, input, 1, seed);
+    if (!s) s = forward(&r, params, input, 1, seed, -1, NULL);
     if (!s) {
         double stats[3];
         memset(grads, 0, g->params_total * sizeof *grads);
@@ -231,4 +245,59 @@ ctvk_status ctvk_ref_net_train(const ctvk_graph *g, double *params, int n, const
     }
     run_free(&r);
     return s;
+}
+
+/* Grad-CAM: the inference forward, then backward from the logit of class cls (before the softmax). */
+ctvk_status ctvk_ref_net_cam(const ctvk_graph *g, double *params, int n, const double *input, int layer, int cls,
+                             double *act, double *grad, double *probs)
+{
+    if (layer < 0 || layer >= g->nlayers || cls < 0 || cls >= g->cfg.classes)
+        return ctvk__fail(CTVK_ERR_ARG, "reference Grad-CAM: layer %d or class %d out of range", layer, cls);
+    refrun r;
+    ctvk_status s = run_alloc(&r, g, n, 1);
+    if (!s) s = forward(&r, params, input, 0, 0, -1, NULL);
+    if (!s) {
+        int classes = g->cfg.classes;
+        double *labels = calloc((size_t)n * (size_t)classes, sizeof *labels), stats[3];
+        if (!labels) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        else ctvk_ref_softmax_ce(r.y[g->output], labels, n, classes, probs, r.dy[g->output], stats, 0);
+        free(labels);
+        for (int k = 0; !s && k < n * classes; k++) r.dy[g->output][k] = k % classes == cls;
+    }
+    if (!s) {
+        backward(&r, params, NULL, 0);
+        size_t c = cnt(bs(&r, layer));
+        memcpy(act, r.y[layer], c * sizeof *act);
+        memcpy(grad, r.dy[layer], c * sizeof *grad);
+    }
+    run_free(&r);
+    return s;
+}
+
+ctvk_status ctvk_ref_net_logits_with(const ctvk_graph *g, double *params, int n, const double *input, int layer,
+                                     const double *act, double *logits)
+{
+    refrun r;
+    ctvk_status s = run_alloc(&r, g, n, 0);
+    if (!s) s = forward(&r, params, input, 0, 0, layer, act);
+    if (!s) memcpy(logits, r.y[g->output], (size_t)n * (size_t)g->cfg.classes * sizeof *logits);
+    run_free(&r);
+    return s;
+}
+
+void ctvk_ref_cam_map(const double *act, const double *grad, ctvk_shape s, double *map)
+{
+    size_t hw = (size_t)s.h * (size_t)s.w, C = (size_t)s.c;
+    double top = 0;
+    for (size_t p = 0; p < hw; p++) {
+        double v = 0;
+        for (size_t c = 0; c < C; c++) {
+            double alpha = 0;
+            for (size_t q = 0; q < hw; q++) alpha += grad[q * C + c];
+            v += alpha / (double)hw * act[p * C + c];
+        }
+        map[p] = v > 0 ? v : 0;
+        if (map[p] > top) top = map[p];
+    }
+    for (size_t p = 0; p < hw; p++) map[p] = top > 0 ? map[p] / top : 0;
 }

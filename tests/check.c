@@ -1,4 +1,6 @@
 #include "check.h"
+#include "ctvk/net.h"
+#include "net/exec.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -111,4 +113,55 @@ float *check_download(ctvk_tensor *t)
         exit(1);
     }
     return p;
+}
+
+/* ------------------------------------------------------------------ whole-network fixtures */
+/* Random but well-scaled parameters: He-uniform kernels, BN statistics away from the identity. */
+void check_net_params(const ctvk_graph *g, float *p, uint64_t seed)
+{
+    memset(p, 0, g->params_total * sizeof *p);
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        for (int k = 0; k < l->nparams; k++) {
+            const ctvk_param *q = &l->params[k];
+            float *x = p + q->offset;
+            float lo = -0.1f, hi = 0.1f;
+            if (!strcmp(q->name, "kernel:0")) {
+                size_t fan_in = q->count / (size_t)q->dims[q->ndim - 1];
+                hi = (float)sqrt(6.0 / (double)fan_in);
+                lo = -hi;
+            } else if (!strcmp(q->name, "gamma:0") || !strcmp(q->name, "moving_variance:0")) {
+                lo = 0.5f; hi = 1.5f;
+            }
+            /* small classifier weights keep the logits O(1), so the softmax is not saturated and the
+             * comparison means something */
+            if (l->op == CTVK_OP_DENSE && !strcmp(q->name, "kernel:0")) { lo *= 0.05f; hi *= 0.05f; }
+            /* residual branches start small (the usual "zero-init residual" practice), so that 50
+             * random layers do not sit in an exploding-gradient regime that amplifies rounding */
+            size_t nl = strlen(l->name);
+            if (nl > 7 && !strcmp(l->name + nl - 7, "_3_conv") && !strcmp(q->name, "kernel:0")) { lo *= 0.2f; hi *= 0.2f; }
+            if (nl > 5 && !strcmp(l->name + nl - 5, "_3_bn") && !strcmp(q->name, "gamma:0")) { lo = 0.1f; hi = 0.2f; }
+            check_fill_uniform(x, q->count, seed + (uint64_t)i * 31 + (uint64_t)k, lo, hi);
+        }
+    }
+}
+
+/* A reference training pass with momentum 0 sets the moving statistics to the batch's. */
+void check_net_calibrate(const ctvk_graph *g, float *pf, int n, const double *xd)
+{
+    size_t P = g->params_total;
+    ctvk_graph cal = *g;
+    cal.layers = malloc((size_t)g->nlayers * sizeof *cal.layers);
+    double *pd = malloc(P * sizeof *pd), *probs = malloc((size_t)n * (size_t)g->cfg.classes * sizeof *probs);
+    CHECK(cal.layers && pd && probs, "out of memory");
+    if (cal.layers && pd && probs) {
+        memcpy(cal.layers, g->layers, (size_t)g->nlayers * sizeof *cal.layers);
+        for (int i = 0; i < g->nlayers; i++) cal.layers[i].momentum = 0;
+        for (size_t i = 0; i < P; i++) pd[i] = pf[i];
+        CHECK(ctvk_ref_net_forward(&cal, pd, n, xd, 1, 99, probs) == CTVK_OK, "calibration");
+        for (size_t i = 0; i < P; i++) pf[i] = (float)pd[i];
+    }
+    free(cal.layers);
+    free(pd);
+    free(probs);
 }

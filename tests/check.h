@@ -20,6 +20,14 @@ uint64_t check_rng_next(uint64_t *state);
 float check_rng_uniform(uint64_t *state, float lo, float hi);
 void check_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 
+/* Whole networks (ctvk/net.h): random but well-scaled parameters (He-uniform kernels, BN statistics
+ * away from the identity, small classifier and residual-branch weights), and the moving BN
+ * statistics calibrated to a batch of n inputs xd (double, NHWC), so that the inference pass of a
+ * deep random network stays well scaled. */
+struct ctvk_graph;
+void check_net_params(const struct ctvk_graph *g, float *p, uint64_t seed);
+void check_net_calibrate(const struct ctvk_graph *g, float *pf, int n, const double *xd);
+
 /* A fresh temporary directory (under $TMPDIR or /tmp), created; the caller owns the string. */
 char *check_tmpdir(const char *tag);
 #endif

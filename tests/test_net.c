@@ -14,36 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Random but well-scaled parameters: He-uniform kernels, BN statistics away from the identity. */
-static void init_params(const ctvk_graph *g, float *p, uint64_t seed)
-{
-    memset(p, 0, g->params_total * sizeof *p);
-    for (int i = 0; i < g->nlayers; i++) {
-        const ctvk_layer *l = &g->layers[i];
-        for (int k = 0; k < l->nparams; k++) {
-            const ctvk_param *q = &l->params[k];
-            float *x = p + q->offset;
-            float lo = -0.1f, hi = 0.1f;
-            if (!strcmp(q->name, "kernel:0")) {
-                size_t fan_in = q->count / (size_t)q->dims[q->ndim - 1];
-                hi = (float)sqrt(6.0 / (double)fan_in);
-                lo = -hi;
-            } else if (!strcmp(q->name, "gamma:0") || !strcmp(q->name, "moving_variance:0")) {
-                lo = 0.5f; hi = 1.5f;
-            }
-            /* small classifier weights keep the logits O(1), so the softmax is not saturated and the
-             * comparison means something */
-            if (l->op == CTVK_OP_DENSE && !strcmp(q->name, "kernel:0")) { lo *= 0.05f; hi *= 0.05f; }
-            /* residual branches start small (the usual "zero-init residual" practice), so that 50
-             * random layers do not sit in an exploding-gradient regime that amplifies rounding */
-            size_t nl = strlen(l->name);
-            if (nl > 7 && !strcmp(l->name + nl - 7, "_3_conv") && !strcmp(q->name, "kernel:0")) { lo *= 0.2f; hi *= 0.2f; }
-            if (nl > 5 && !strcmp(l->name + nl - 5, "_3_bn") && !strcmp(q->name, "gamma:0")) { lo = 0.1f; hi = 0.2f; }
-            check_fill_uniform(x, q->count, seed + (uint64_t)i * 31 + (uint64_t)k, lo, hi);
-        }
-    }
-}
-
 static void to_double(const float *f, double *d, size_t n) { for (size_t i = 0; i < n; i++) d[i] = f[i]; }
 
 /* max |a - b| / max(max |b|, floor) over the entries of one parameter. The floor (a small fraction
@@ -97,21 +67,10 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     double *xd = malloc(in_count * sizeof *xd), *ld = calloc((size_t)n * C, sizeof *ld);
     double *probs_ref = malloc((size_t)n * C * sizeof *probs_ref);
     float *probs = malloc((size_t)n * C * sizeof *probs);
-    init_params(&g, pf, 11);
+    check_net_params(&g, pf, 11);
     check_fill_uniform(xin, in_count, 5, -1, 1);
     to_double(xin, xd, in_count);
-    /* calibrate the moving BN statistics to this batch (a reference training pass with momentum 0),
-     * so that the inference pass of a deep random network stays well scaled */
-    {
-        ctvk_graph cal = g;
-        cal.layers = malloc((size_t)g.nlayers * sizeof *cal.layers);
-        memcpy(cal.layers, g.layers, (size_t)g.nlayers * sizeof *cal.layers);
-        for (int i = 0; i < g.nlayers; i++) cal.layers[i].momentum = 0;
-        to_double(pf, pd, P);
-        CHECK(ctvk_ref_net_forward(&cal, pd, n, xd, 1, 99, probs_ref) == CTVK_OK, "calibration");
-        for (size_t i = 0; i < P; i++) pf[i] = (float)pd[i];
-        free(cal.layers);
-    }
+    check_net_calibrate(&g, pf, n, xd);
     for (int s = 0; s < n; s++) { labels[s * C + s % C] = 1; ld[s * C + s % C] = 1; }
 
     ctvk_net *net = NULL;
@@ -284,7 +243,7 @@ static void finite_differences(void)
     float *pf = malloc(P * sizeof *pf), *xf = malloc(in_count * sizeof *xf);
     double *p0 = malloc(P * sizeof *p0), *pw = malloc(P * sizeof *pw), *grad = malloc(P * sizeof *grad);
     double *x = malloc(in_count * sizeof *x), labels[6] = {1, 0, 0, 1, 1, 0}, probs[6];
-    init_params(&g, pf, 3);
+    check_net_params(&g, pf, 3);
     check_fill_uniform(xf, in_count, 9, -1, 1);
     to_double(pf, p0, P);
     to_double(xf, x, in_count);

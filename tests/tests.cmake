@@ -49,7 +49,7 @@ endif()
 # the pipeline CLI tests.
 set(CTVK_LABEL_kernels test_act test_augment test_bn test_conv test_convert test_dense test_dropout
     test_elementwise test_grad test_loss test_nadam test_pool test_resize test_wino test_limits)
-set(CTVK_LABEL_net test_net test_net_slices test_models test_checkpoint test_keras)
+set(CTVK_LABEL_net test_net test_net_slices test_cam test_models test_checkpoint test_keras)
 set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff test_ct_clinical cli_ct_dataset cli_ct_dicom
     cli_ct_phantom cli_ct_select)
 set(CTVK_LABEL_train test_eval test_stats test_identity cli_stats cli_accuracy cli_eval cli_pipeline cli_train_faults cli_model_input cli_run_folder)
@@ -59,7 +59,7 @@ set(CTVK_LABEL_cli cli_accuracy cli_ct_dataset cli_ct_dicom cli_stats cli_ct_pha
     cli_install cli_keras cli_mpi cli_model_input cli_pipeline cli_renderdoc cli_run_folder cli_train_faults)
 set(CTVK_LABEL_mpi cli_mpi)
 set(CTVK_LABEL_drivers cli_drivers test_limits)
-set(CTVK_LABEL_slow test_conv test_net test_net_slices cli_accuracy cli_mpi cli_drivers)
+set(CTVK_LABEL_slow test_conv test_net test_net_slices test_cam cli_accuracy cli_mpi cli_drivers)
 set(CTVK_LABEL_portable ${CTVK_LABEL_kernels} ${CTVK_LABEL_net} cli_pipeline)
 get_property(CTVK_ALL_TESTS DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t ${CTVK_ALL_TESTS})

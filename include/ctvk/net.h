@@ -166,6 +166,27 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
 /* Bytes of device memory the net holds (parameters, state, planned activations, workspaces). */
 uint64_t ctvk_net_device_bytes(const ctvk_net *net);
 
+/* ------------------------------------------------------------------------------------ Grad-CAM
+ * Grad-CAM (Selvaraju et al. 2017) with the training backward machinery: a network planned as for
+ * training (activations kept for backward, no parameter gradients or optimizer state) that runs
+ * the inference forward (moving BN statistics, no dropout) and then backward from one class's
+ * logit (the score before the softmax) down to `layer` (a Keras layer name; its own output is
+ * kept, fusions past it are off). ctvk_net_probs works after a pass. Training calls refuse it. */
+ctvk_status ctvk_net_create_cam(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, const char *layer, ctvk_net **out);
+/* The layer's index and its output's per-sample shape (s may be NULL); -1 for other networks. */
+int ctvk_net_cam_layer(const ctvk_net *net, ctvk_shape *s);
+/* Records the pass for the first n samples of the input and the logit of class cls. */
+ctvk_status ctvk_net_cam_pass(ctvk_net *net, int n, int cls);
+/* Waits and copies the layer's activation A and the score's gradient dS/dA (each n x h x w x c
+ * floats, NHWC; either may be NULL) of the last pass. */
+ctvk_status ctvk_net_cam_read(ctvk_net *net, int n, float *act, float *grad);
+/* One sample's map (h x w floats) from A and dS/dA (h x w x c): weights alpha_c = mean of dS/dA
+ * over the map, cam = ReLU(sum_c alpha_c A_c), divided by its maximum. top: that maximum (0: no
+ * positive evidence, the map is all zero); peak: its index y * w + x (-1 when top is 0). */
+ctvk_status ctvk_cam_map(const float *act, const float *grad, ctvk_shape s, float *map, double *top, int *peak);
+/* The layer Grad-CAM uses unless told: conv5_block3_out for resnet50, post_relu for the others. */
+const char *ctvk_cam_default_layer(const char *arch);
+
 #ifdef __cplusplus
 }
 #endif
