@@ -1,7 +1,10 @@
 #include "tools/cli.h"
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -20,6 +23,30 @@ int cli_fail(const char *cmd)
     /* a failure every rank of a distributed run knows of is printed once, by rank 0 */
     if (!(ctvk_dist_failure_agreed() && ctvk_dist_world_rank() != 0))
         fprintf(stderr, "ctvk %s: %s\n", cmd, *ctvk_error() ? ctvk_error() : "failed");
+    return 1;
+}
+
+int cli_empty_folder(const char *cmd, const char *option, const char *dir)
+{
+    if (mkdir(dir, 0777) == 0) return 0;
+    int e = errno;
+    struct stat st;
+    if (e != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ctvk %s: %s %s: %s\n", cmd, option, dir,
+                e == EEXIST ? "exists and is not a folder" : strerror(e));
+        return 1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "ctvk %s: %s %s: %s\n", cmd, option, dir, strerror(errno));
+        return 1;
+    }
+    int files = 0;
+    for (struct dirent *de; (de = readdir(d));) files += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    if (!files) return 0;
+    fprintf(stderr, "ctvk %s: %s %s is not empty: give a new or empty folder (earlier results are never "
+            "replaced)\n", cmd, option, dir);
     return 1;
 }
 

@@ -42,6 +42,9 @@ int cli_load_config(const char *cmd, const char *path, const cli_common *c, ctvk
 /* Device options from the config's [device] section and the common flags. */
 int cli_device_options(const char *cmd, const ctvk_config *cfg, const cli_common *c, ctvk_options *o);
 
+/* Creates folder dir (its parent must exist) or accepts it when it exists and is empty; otherwise
+ * prints why (naming the option) and returns 1. */
+int cli_empty_folder(const char *cmd, const char *option, const char *dir);
 /* 1 if stderr is a terminal (progress bars), 0 in logs. */
 int cli_is_tty(void);
 #endif

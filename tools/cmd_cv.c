@@ -69,6 +69,7 @@ static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ct
     if (!s && !(s = ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &r.model))) r.have_model = 1;
     if (!s) {
         s = ctvk_eval_write(fdir, &r);
+        if (!s && eo.cam) s = ctvk_eval_cam_write(ctx, net, fdir, &r, &eo);
         *row = (fold_row){k, r.accuracy, r.sens_covid, r.sens_normal, r.normal_cases, r.normal_correct,
                           r.normal_wrong, r.covid_cases, r.covid_correct, r.covid_wrong};
         ctvk_eval_result_free(&r);

@@ -212,11 +212,12 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "ctvk eval: %s: cannot create the folder (%s)\n", dir, strerror(errno));
         goto done;
     }
-    if (ctvk_eval_write(dir, &r)) {
+    if (ctvk_eval_write(dir, &r) || (eo.cam && ctvk_eval_cam_write(ctx, net, dir, &r, &eo))) {
         rc = cli_fail("eval");
         goto done;
     }
-    printf("wrote %s/eval.json, eval_images.csv, eval_patients.csv, eval_roc.csv, eval_reliability.csv\n", dir);
+    printf("wrote %s/eval.json, eval_images.csv, eval_patients.csv, eval_roc.csv, eval_reliability.csv%s\n", dir,
+           eo.cam ? ", eval_cam.csv and cam/ (Grad-CAM of each patient's top slice)" : "");
     rc = 0;
 done:
     ctvk_eval_result_free(&r);

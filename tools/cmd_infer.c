@@ -10,7 +10,7 @@
 
 const char cmd_infer_help[] =
     "usage: ctvk infer --checkpoint C PATH [--config C] [--json] [--no-select] [--series UID|INDEX]\n"
-    "                  [--set section.key=value] [--device D]\n\n"
+    "                  [--cam DIR [--cam-layer NAME]] [--set section.key=value] [--device D]\n\n"
     "Classifies one patient: scans PATH (a patient folder with SR_k sequence folders, one sequence folder,\n"
     "a single slice, a DICOM study folder or a NIfTI volume), runs the slice selection of docs/method.md section 2 on each sequence ([selection]\n"
     "of the config, or the defaults), classifies the kept slices with checkpoint C and decides: COVID\n"
@@ -26,6 +26,11 @@ const char cmd_infer_help[] =
     "  --no-select      classify every slice (no selection)\n"
     "  --series S       the DICOM series to classify (its SeriesInstanceUID or its index in the list\n"
     "                   printed when a study holds several CT series; required then)\n"
+    "  --cam DIR        Grad-CAM of the COVID class for every classified slice, into DIR (created; an\n"
+    "                   existing DIR must be empty): NNN_SLICE.cam.tiff, the map (32-bit float, 0..1, at\n"
+    "                   the layer's resolution), and NNN_SLICE.cam.png, the slice in a lung window with\n"
+    "                   the map over it and a colour bar; the peak's position in slice pixels is printed\n"
+    "  --cam-layer L    the Keras layer of the maps (default: post_relu; conv5_block3_out for resnet50)\n"
     "  --set s.k=v      override a config key (repeatable)\n"
     "  --device D       device index or name\n";
 
@@ -63,7 +68,7 @@ static void print_series(const ctvk_series_set *set, int q, const uint8_t *keep)
 int cmd_infer(int argc, char **argv)
 {
     cli_common com = {0};
-    const char *path = NULL, *config = NULL, *ckpt = NULL, *series = NULL;
+    const char *path = NULL, *config = NULL, *ckpt = NULL, *series = NULL, *cam_dir = NULL, *cam_layer = NULL;
     int json = 0, no_select = 0;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("infer", &com, argc, argv, i);
@@ -79,7 +84,8 @@ int cmd_infer(int argc, char **argv)
         if (!strcmp(a, "--json")) { json = 1; i++; continue; }
         if (!strcmp(a, "--no-select")) { no_select = 1; i++; continue; }
         const char **dst = !strcmp(a, "--checkpoint") ? &ckpt : !strcmp(a, "--config") ? &config
-                         : !strcmp(a, "--series") ? &series : NULL;
+                         : !strcmp(a, "--series") ? &series : !strcmp(a, "--cam") ? &cam_dir
+                         : !strcmp(a, "--cam-layer") ? &cam_layer : NULL;
         if (!dst) return cli_usage_error("infer", "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error("infer", "%s needs a value", a);
         *dst = argv[i + 1];
@@ -87,6 +93,8 @@ int cmd_infer(int argc, char **argv)
     }
     if (!path) return cli_usage_error("infer", "PATH (a patient's series folder) is required");
     if (!ckpt) return cli_usage_error("infer", "--checkpoint is required");
+    if (cam_layer && !cam_dir) return cli_usage_error("infer", "--cam-layer needs --cam DIR");
+    if (cam_dir && cli_empty_folder("infer", "--cam", cam_dir)) return 1;
 
     double t0 = ctvk__now();
     ctvk_model_config mc;
@@ -103,8 +111,9 @@ int cmd_infer(int argc, char **argv)
     ctvk_graph g = {0};
     const char **paths = NULL;
     size_t *index = NULL;
-    float *prob = NULL;
+    float *prob = NULL, *params = NULL;
     uint8_t *pred = NULL;
+    ctvk_cam_result *cam = NULL;
     rc = 1;
     long image_size;
     if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo) ||
@@ -144,10 +153,37 @@ int cmd_infer(int argc, char **argv)
     ctvk_options dev;
     if ((rc = cli_device_options("infer", cfg, &com, &dev))) goto done;
     rc = 1;
-    if (ctvk_create(&dev, &ctx) || ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net) ||
-        ctvk_classify_slices(ctx, net, n, paths, &eo, prob, pred)) {
+    if (ctvk_create(&dev, &ctx) || ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net)) {
         rc = cli_fail("infer");
         goto done;
+    }
+    const char *layer = cam_layer ? cam_layer : ctvk_cam_default_layer(g.cfg.arch);
+    if (cam_dir && ctvk_graph_find(&g, layer) < 0) {
+        fprintf(stderr, "ctvk infer: --cam-layer '%s': %s has no layer of that name (ctvk model %s lists them)\n",
+                layer, g.cfg.arch, g.cfg.arch);
+        goto done;
+    }
+    if (ctvk_classify_slices(ctx, net, n, paths, &eo, prob, pred)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
+    if (cam_dir && n) {       /* the inference net makes room for the Grad-CAM one */
+        params = malloc(g.params_total * sizeof *params);
+        cam = calloc(n, sizeof *cam);
+        if (!params || !cam) {
+            fprintf(stderr, "ctvk infer: out of memory\n");
+            goto done;
+        }
+        if (ctvk_net_get_params(net, params)) {
+            rc = cli_fail("infer");
+            goto done;
+        }
+        ctvk_net_destroy(net);
+        net = NULL;
+        if (ctvk_cam_slices(ctx, &g, params, layer, n, paths, &eo, cam_dir, cam)) {
+            rc = cli_fail("infer");
+            goto done;
+        }
     }
     int covid = 0;
     for (size_t i = 0; i < n; i++) covid += pred[i] == CTVK_CLASS_COVID;
@@ -182,9 +218,25 @@ int cmd_infer(int argc, char **argv)
             size_t j = index[i];
             if (set->instance[j] >= 0) printf(", \"instance\": %d", set->instance[j]);
             if (set->position[j] == set->position[j]) printf(", \"position_mm\": %.6g", set->position[j]);
+            if (cam) {
+                printf(", \"cam\": {\"map\": ");
+                json_str(cam[i].map_path);
+                printf(", \"overlay\": ");
+                json_str(cam[i].overlay_path);
+                if (cam[i].peak_x >= 0) printf(", \"peak_x\": %d, \"peak_y\": %d", cam[i].peak_x, cam[i].peak_y);
+                else printf(", \"peak_x\": null, \"peak_y\": null");
+                printf(", \"max\": %.9g, \"prob_covid\": %.9g}", cam[i].top, (double)cam[i].prob_covid);
+            }
             printf("}");
         }
-        printf("], \"series\": [");
+        printf("]");
+        if (cam) {
+            printf(", \"cam_layer\": ");
+            json_str(layer);
+            printf(", \"cam_map_size\": [%d, %d], \"cam_dir\": ", n ? cam[0].map_h : 0, n ? cam[0].map_w : 0);
+            json_str(cam_dir);
+        }
+        printf(", \"series\": [");
         for (int q = 0; q < set->nseries; q++) {
             const ctvk_series *s = &set->series[q];
             printf("%s{\"name\": ", q ? ", " : "");
@@ -222,12 +274,20 @@ int cmd_infer(int argc, char **argv)
         printf("COVID slices: %d of %zu (%.1f%%); threshold f = %g: COVID iff >= %.1f slices\n", covid, n,
                100.0 * fraction, eo.covid_fraction, eo.covid_fraction * (double)n);
         printf("decision: %s\n", decision == CTVK_CLASS_COVID ? "COVID" : "normal");
+        if (cam) {
+            printf("Grad-CAM of COVID at %s (%dx%d) in %s:\n", layer, cam[0].map_h, cam[0].map_w, cam_dir);
+            for (size_t i = 0; i < n; i++) {
+                printf("%-5zu %s", index[i] + 1, cam[i].overlay_path);
+                if (cam[i].peak_x >= 0) printf("  peak at x %d, y %d\n", cam[i].peak_x, cam[i].peak_y);
+                else printf("  empty: no positive evidence for COVID at this layer\n");
+            }
+        }
         printf("time: %.2f s (%s on %s)\n", dt, mc.arch, ctvk_device(ctx)->name);
         ctvk_model_identity_text(stdout, &id);
     }
     rc = 0;
 done:
-    free(paths), free(index), free(prob), free(pred);
+    free(paths), free(index), free(prob), free(pred), free(params), free(cam);
     ctvk_net_destroy(net);
     ctvk_graph_free(&g);
     ctvk_destroy(ctx);

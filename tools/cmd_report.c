@@ -71,7 +71,7 @@ double report_json_num(const char *js, const char *key)
     return end == p + strlen(k) ? NAN : v;
 }
 
-static void base64(FILE *f, const unsigned char *d, size_t n)
+void report_base64(FILE *f, const unsigned char *d, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
@@ -359,7 +359,7 @@ static void montage_section(FILE *f, const char *run, const ctvk_config *cfg)
         esc(f, se->name);
         fprintf(f, ": %zu of %zu slices kept (removed slices framed and crossed in red; region in green)</p>\n"
                    "<img alt=\"selection contact sheet\" src=\"data:image/png;base64,", sel.kept, sel.n);
-        base64(f, data, len);
+        report_base64(f, data, len);
         fprintf(f, "\"/>\n");
     }
     free(data);
@@ -427,6 +427,7 @@ int cmd_report(int argc, char **argv)
         eval_section(f, dir);
         report_stats_section(f, dir, "eval", js, NULL);
         patients_section(f, dir, thr);
+        report_cam_section(f, dir);
     }
     if (!folds) na(f, "folds (no foldK folders)");
     summary_section(f, run);

@@ -13,6 +13,10 @@ double report_json_num(const char *js, const char *key);
  * reliability diagram and the table of intervals, from json_path (from the first `anchor` on, NULL:
  * the whole file) and dir/PREFIX_roc.csv, dir/PREFIX_reliability.csv. "not available" when absent. */
 void report_stats_section(FILE *f, const char *dir, const char *prefix, const char *json_path, const char *anchor);
+/* The Grad-CAM gallery from dir/eval_cam.csv and its images (nothing when absent). */
+void report_cam_section(FILE *f, const char *dir);
+/* d as base64. */
+void report_base64(FILE *f, const unsigned char *d, size_t n);
 /* The model identity of an eval.json ("model" object) as one paragraph with the notice. */
 void report_identity(FILE *f, const char *json_path);
 #endif

@@ -236,6 +236,12 @@ ctvk_status ctvk_selection_write_csv(const char *csv_path, const ctvk_series_set
 /* The same CSV to an open stream (stdout). */
 ctvk_status ctvk_selection_print_csv(FILE *f, const ctvk_series_set *set, const ctvk_selection *s);
 
+/* A Grad-CAM overlay as PNG: the size x size slice (stored values, HU = stored - hu_offset) in the
+ * lung window, the map (mh x mw, 0..1) upsampled bilinearly over it in the jet colour map, a colour
+ * bar from 0 to 1 and the caption (capitals, digits and . - _ ( ) : = % /) above it. Slices under
+ * 256 pixels are drawn enlarged (whole pixels). map NULL: the slice and the caption alone. */
+ctvk_status ctvk_cam_overlay_write(const char *png_path, const uint16_t *slice, int size, int hu_offset,
+                                   const float *map, int mh, int mw, const char *caption);
 /* A PNG contact sheet (the paper's Figure 8) of n slices: one thumbnail per slice in order (lung
  * window HU -1350..150, box-filtered down to at most 128 px), the selection region outlined in
  * green, removed slices (keep[i] == 0) framed and crossed in red, each labelled with its index.

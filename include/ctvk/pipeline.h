@@ -48,6 +48,8 @@ typedef struct ctvk_eval_options {
     ctvk_value_options values;/* [data] values, hu_offset */
     int bootstrap;            /* [eval] bootstrap = 2000 replicates for the AUCs' intervals (0: none) */
     uint64_t bootstrap_seed;  /* [eval] bootstrap_seed = 1 */
+    int cam;                  /* [eval] cam = true: Grad-CAM of each test patient's top slice */
+    char cam_layer[128];      /* [eval] cam_layer (empty: ctvk_cam_default_layer) */
 } ctvk_eval_options;
 
 /* Reads [eval] and [data] (and [model] input_size for size). */
@@ -108,6 +110,29 @@ ctvk_status ctvk_evaluate_select(ctvk_ctx *ctx, ctvk_net *net, const ctvk_datase
  * (ties -> covid, index 0, as numpy). The net must take square 1-channel input and have 2 classes. */
 ctvk_status ctvk_classify_slices(ctvk_ctx *ctx, ctvk_net *net, size_t n, const char *const *paths,
                                  const ctvk_eval_options *o, float *prob_covid, uint8_t *preds);
+/* Grad-CAM of n slices for the COVID class at `layer` (NULL or "": ctvk_cam_default_layer), with a
+ * network of graph g and parameters params created here (batch 1), slices read and converted as
+ * ctvk_classify_slices reads them. Per slice i (0-based) it writes, into the existing folder dir,
+ * NNN_STEM.cam.tiff (the map, h x w 32-bit floats in 0..1 at the layer's resolution) and
+ * NNN_STEM.cam.png (the overlay, ctvk_cam_overlay_write), NNN = i + 1 and STEM the slice file's name
+ * without its extension, and fills out[i]. */
+typedef struct ctvk_cam_result {
+    char map_path[4096], overlay_path[4096], slice_path[4096];   /* slice_path: the slice alone (PNG) */
+    float prob_covid;         /* P(COVID) of this pass (the classification's, up to rounding) */
+    int map_h, map_w;         /* the layer's resolution */
+    double top;               /* the map's maximum before normalisation (0: no positive evidence) */
+    int peak_x, peak_y;       /* the peak cell's centre in the pixels of the slice as classified
+                                 (size x size); -1 when top is 0 */
+} ctvk_cam_result;
+ctvk_status ctvk_cam_slices(ctvk_ctx *ctx, const ctvk_graph *g, const float *params, const char *layer, size_t n,
+                            const char *const *paths, const ctvk_eval_options *o, const char *dir,
+                            ctvk_cam_result *out);
+/* The Grad-CAM gallery of an evaluation: for each patient of r, the classified slice with the highest
+ * P(COVID), through ctvk_cam_slices (the network's graph and parameters, o->cam_layer) into
+ * dir/cam/, and dir/eval_cam.csv listing them (patient, label, decision, slice, prob_covid, the
+ * files relative to dir, the peak). */
+ctvk_status ctvk_eval_cam_write(ctvk_ctx *ctx, ctvk_net *net, const char *dir, const ctvk_eval_result *r,
+                                const ctvk_eval_options *o);
 /* docs/method.md section 5: CTVK_CLASS_COVID iff covid_slices >= f x slices (an exact tie such as
  * 3 of 30 at f = 0.1 is COVID, whatever the rounding of f x slices); a patient with no slices is normal. */
 int ctvk_patient_decision(int slices, int covid_slices, double f);

@@ -9,6 +9,8 @@
 
 /* malloc'ed "a/b" (no doubled slash; b alone when a is "" or NULL). NULL when out of memory. */
 char *ctvk__path_join(const char *a, const char *b);
+/* One CSV field: as is, or quoted (quotes doubled) when it holds a comma, quote or line break. */
+void ctvk__csv_field(FILE *f, const char *s);
 /* Natural order: digit runs compare by value ("IM2" < "IM10"), the rest bytewise. */
 int ctvk__natcmp(const char *a, const char *b);
 /* Online CPUs (>= 1). */

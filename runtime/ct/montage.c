@@ -31,21 +31,50 @@ static void rect(canvas *c, int x0, int y0, int x1, int y1, int thick, const uin
     }
 }
 
-/* 3x5 digits */
+/* A 3x5 pixel font (rows top to bottom, 3 bits each, the top-left pixel in bit 14), drawn at 2x:
+ * digits, capitals and the few signs the legends use; lower case is drawn as capitals. */
 static const uint16_t digits[10] = {0x7B6F, 0x2C97, 0x73E7, 0x73CF, 0x5BC9, 0x79CF, 0x79EF, 0x7249, 0x7BEF, 0x7BCF};
+static const struct { char c; uint16_t g; } glyphs[] = {
+    {'A', 0x2BED}, {'B', 0x6BAE}, {'C', 0x3923}, {'D', 0x6B6E}, {'E', 0x79A7}, {'F', 0x79A4}, {'G', 0x396B},
+    {'H', 0x5BED}, {'I', 0x7497}, {'J', 0x126A}, {'K', 0x5BAD}, {'L', 0x4927}, {'M', 0x5FED}, {'N', 0x6B6D},
+    {'O', 0x2B6A}, {'P', 0x6BA4}, {'Q', 0x2B73}, {'R', 0x6BAD}, {'S', 0x388E}, {'T', 0x7492}, {'U', 0x5B6F},
+    {'V', 0x5B6A}, {'W', 0x5BFD}, {'X', 0x5AAD}, {'Y', 0x5A92}, {'Z', 0x72A7}, {'(', 0x1491}, {')', 0x4494},
+    {'.', 0x0002}, {'-', 0x01C0}, {'_', 0x0007}, {'=', 0x0E38}, {':', 0x0410}, {'%', 0x52A5}, {'/', 0x12A4}};
 
-static void number(canvas *c, int x, int y, int v, const uint8_t col[3])
+static uint16_t glyph(char ch)
 {
-    char s[16];
-    snprintf(s, sizeof s, "%d", v);
+    if (ch >= '0' && ch <= '9') return digits[ch - '0'];
+    if (ch >= 'a' && ch <= 'z') ch = (char)(ch - 'a' + 'A');
+    for (size_t i = 0; i < sizeof glyphs / sizeof *glyphs; i++)
+        if (glyphs[i].c == ch) return glyphs[i].g;
+    return 0;                /* a space, or a sign the font lacks */
+}
+
+/* 8 pixels per character */
+static void text(canvas *c, int x, int y, const char *s, const uint8_t col[3])
+{
     for (int i = 0; s[i]; i++) {
-        uint16_t g = digits[s[i] - '0'];
+        uint16_t g = glyph(s[i]);
         for (int r = 0; r < 5; r++)
             for (int q = 0; q < 3; q++)
                 if (g & (1u << (14 - (r * 3 + q))))
                     for (int dy = 0; dy < 2; dy++)
                         for (int dx = 0; dx < 2; dx++) put(c, x + i * 8 + q * 2 + dx, y + r * 2 + dy, col);
     }
+}
+
+static void number(canvas *c, int x, int y, int v, const uint8_t col[3])
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", v);
+    text(c, x, y, s, col);
+}
+
+/* a stored value in the lung window, HU -1350 .. 150, as a gray level */
+static uint8_t lung_gray(double stored, int hu_offset)
+{
+    double v = (stored - hu_offset + 1350.0) / 1500.0 * 255.0;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
 }
 
 typedef struct png_err {
@@ -129,9 +158,7 @@ ctvk_status ctvk_montage_write(const char *png_path, const char *const *paths, s
                 double sum = 0;
                 for (int dy = 0; dy < f; dy++)
                     for (int dx = 0; dx < f; dx++) sum += img[(size_t)(y * f + dy) * size + (x * f + dx)];
-                /* lung window: HU -1350 .. 150, i.e. raw -326 .. 1174 */
-                double v = (sum / (f * f) + 326.0) / 1500.0 * 255.0;
-                uint8_t g = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
+                uint8_t g = lung_gray(sum / (f * f), ctvk__hu_offset(&p->values));
                 uint8_t col[3] = {g, g, g};
                 if (keep && !keep[i]) col[0] = (uint8_t)(g / 2 + 110), col[1] = (uint8_t)(g / 2), col[2] = (uint8_t)(g / 2);
                 put(&c, ox + x, oy + y, col);
@@ -147,5 +174,74 @@ ctvk_status ctvk_montage_write(const char *png_path, const char *const *paths, s
     }
     if (s == CTVK_OK) s = write_png(png_path, &c);
     free(c.rgb), free(img);
+    return s;
+}
+
+/* The jet colour map of the Grad-CAM literature: dark blue, blue, cyan, yellow, red, dark red. */
+static void jet(double t, uint8_t col[3])
+{
+    static const double k[6][4] = {{0, 0, 0, .5}, {.125, 0, 0, 1}, {.375, 0, 1, 1}, {.625, 1, 1, 0},
+                                   {.875, 1, 0, 0}, {1, .5, 0, 0}};
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    int i = 0;
+    while (i < 4 && t > k[i + 1][0]) i++;
+    double u = (t - k[i][0]) / (k[i + 1][0] - k[i][0]);
+    for (int j = 0; j < 3; j++) col[j] = (uint8_t)(255.0 * (k[i][j + 1] + u * (k[i + 1][j + 1] - k[i][j + 1])) + 0.5);
+}
+
+/* map (mh x mw) at slice pixel (x, y) of a size x size slice: bilinear, pixel centres aligned */
+static double upsample(const float *map, int mh, int mw, int size, int x, int y)
+{
+    double sy = (y + 0.5) * mh / size - 0.5, sx = (x + 0.5) * mw / size - 0.5;
+    sy = sy < 0 ? 0 : sy > mh - 1 ? mh - 1 : sy;
+    sx = sx < 0 ? 0 : sx > mw - 1 ? mw - 1 : sx;
+    int y0 = (int)sy, x0 = (int)sx, y1 = y0 + 1 < mh ? y0 + 1 : y0, x1 = x0 + 1 < mw ? x0 + 1 : x0;
+    double fy = sy - y0, fx = sx - x0;
+    double top = map[y0 * mw + x0] * (1 - fx) + map[y0 * mw + x1] * fx;
+    double bot = map[y1 * mw + x0] * (1 - fx) + map[y1 * mw + x1] * fx;
+    return top * (1 - fy) + bot * fy;
+}
+
+#define CAM_TOP 22
+#define CAM_BAR 70
+
+ctvk_status ctvk_cam_overlay_write(const char *png_path, const uint16_t *slice, int size, int hu_offset,
+                                   const float *map, int mh, int mw, const char *caption)
+{
+    if (size < 8 || size > 8192 || (map && (mh < 1 || mw < 1)))
+        return ctvk__fail(CTVK_ERR_ARG, "%s: a %dx%d map over a %d-pixel slice cannot be drawn", png_path, mh, mw, size);
+    int f = size < 256 ? (256 + size - 1) / size : 1;     /* small slices are drawn enlarged */
+    int D = size * f;
+    canvas c = {D + (map ? CAM_BAR : 0), D + CAM_TOP, NULL};
+    c.rgb = malloc((size_t)c.w * c.h * 3);
+    if (!c.rgb) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    memset(c.rgb, 28, (size_t)c.w * c.h * 3);
+    static const uint8_t white[3] = {230, 230, 230};
+    for (int y = 0; y < D; y++)
+        for (int x = 0; x < D; x++) {
+            uint8_t g = lung_gray(slice[(size_t)(y / f) * size + x / f], hu_offset), col[3];
+            double m = map ? upsample(map, mh, mw, D, x, y) : 0;
+            jet(m, col);
+            /* the map fades in over its lowest fifth, so the slice shows where nothing was found */
+            double a = 0.5 * (m < 0.2 ? m / 0.2 : 1.0);
+            uint8_t o[3];
+            for (int j = 0; j < 3; j++) o[j] = (uint8_t)(g * (1 - a) + col[j] * a + 0.5);
+            put(&c, x, y + CAM_TOP, o);
+        }
+    /* the legend: the colour bar from 0 (bottom) to 1 (top) */
+    int bx = D + 12, by0 = CAM_TOP + 10, by1 = CAM_TOP + D - 10;
+    for (int y = by0; map && y <= by1; y++) {
+        uint8_t col[3];
+        jet((double)(by1 - y) / (by1 - by0), col);
+        for (int x = bx; x < bx + 16; x++) put(&c, x, y, col);
+    }
+    if (map) {
+        text(&c, bx + 22, by0, "1", white);
+        text(&c, bx + 22, (by0 + by1) / 2 - 5, ".5", white);
+        text(&c, bx + 22, by1 - 10, "0", white);
+    }
+    text(&c, 4, 5, caption, white);
+    ctvk_status s = write_png(png_path, &c);
+    free(c.rgb);
     return s;
 }

@@ -44,6 +44,14 @@ ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_opti
     o->bootstrap = (int)v;
     CTVK_TRY(ctvk_config_int(cfg, "eval", "bootstrap_seed", 1, 0, 2147483647L, &v));
     o->bootstrap_seed = (uint64_t)v;
+    CTVK_TRY(ctvk_config_bool(cfg, "eval", "cam", 1, &b));
+    o->cam = b;
+    const char *layer;
+    CTVK_TRY(ctvk_config_str(cfg, "eval", "cam_layer", "", &layer));
+    if (strlen(layer) >= sizeof o->cam_layer)
+        return ctvk__fail(CTVK_ERR_ARG, "config %s: [eval] cam_layer '%s' is longer than a layer name can be",
+                          ctvk_config_path(cfg), layer);
+    snprintf(o->cam_layer, sizeof o->cam_layer, "%s", layer);
     CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1.0, -1e30, 1e30, &d));
     o->scale = (float)d;
     CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0.0, -1e30, 1e30, &d));
@@ -394,7 +402,7 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_str(FILE *f, const char *s)
+void ctvk__csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
     fputc('"', f);
@@ -441,18 +449,18 @@ static ctvk_status write_one(const char *dir, const char *name, const ctvk_eval_
     } else if (which == 1) {
         fputs("path,label,prob_covid,pred,patient\n", f);
         for (size_t i = 0; i < r->n; i++) {
-            csv_str(f, r->paths[i]);
+            ctvk__csv_field(f, r->paths[i]);
             int p = r->image_patient ? r->image_patient[i] : -1;
             fprintf(f, ",%s,%.9g,%s,", ctvk_class_name(r->labels[i]), (double)r->prob_covid[i],
                     ctvk_class_name(r->preds[i]));
-            csv_str(f, p >= 0 && p < r->npatients ? r->patients[p].id : "");
+            ctvk__csv_field(f, p >= 0 && p < r->npatients ? r->patients[p].id : "");
             fputc('\n', f);
         }
     } else {
         fputs("patient,label,slices,covid_slices,fraction,decision\n", f);
         for (int i = 0; i < r->npatients; i++) {
             const ctvk_patient_result *p = &r->patients[i];
-            csv_str(f, p->id);
+            ctvk__csv_field(f, p->id);
             fprintf(f, ",%s,%d,%d,%.17g,%s\n", ctvk_class_name(p->label), p->slices, p->covid_slices, p->fraction,
                     ctvk_class_name(p->decision));
         }

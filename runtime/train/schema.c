@@ -83,6 +83,8 @@ static const key_spec SCHEMA[] = {
     {"eval", "selection", S_BOOL, 0, 0, NULL},
     {"eval", "bootstrap", S_INT, 0, 1000000, NULL},
     {"eval", "bootstrap_seed", S_INT, 0, 2147483647, NULL},
+    {"eval", "cam", S_BOOL, 0, 0, NULL},
+    {"eval", "cam_layer", S_STR, 0, 0, NULL},
     {"device", "name", S_STR, 0, 0, NULL},
     {"device", "validation", S_BOOL, 0, 0, NULL},
     {"device", "profile", S_BOOL, 0, 0, NULL},
