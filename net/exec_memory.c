@@ -1,0 +1,196 @@
+/* The executor's memory: the budget check before anything is allocated, the allocation of the
+ * planned buffers and per-layer tensors, and the accounting reports of the bench and the tests. */
+#include "net/exec_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ctvk_status make(ctvk_net *net, ctvk_dtype dt, ctvk_shape s, const char *name, ctvk_tensor **t)
+{
+    CTVK_TRY(ctvk_tensor_create(net->ctx, dt, s, name, t));
+    net->bytes += ctvk_tensor_bytes(*t);
+    return CTVK_OK;
+}
+
+static ctvk_shape vec(size_t n) { return (ctvk_shape){1, 1, 1, (int)n}; }
+
+/* Refuses up front a network whose planned buffers cannot fit the device memory budget, with the
+ * sizes, before anything is allocated (the sum is a lower bound: blocks add alignment). */
+static ctvk_status budget_check(const ctvk_net *net)
+{
+    const ctvk_graph *g = &net->g;
+    uint64_t f = sizeof(float), b = (uint64_t)net->max_batch;
+    uint64_t params = (uint64_t)g->params_total * f, state = net->training && !net->cam ? 3 * params : 0;
+    uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
+                                        (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
+    for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
+    for (int i = 0; i < g->nlayers; i++) {    /* folded and transformed conv weights count as parameters */
+        if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
+        if (net->L[i].wino && !net->training) params += (uint64_t)ctvk__exec_wino_weights(net, i) * f;
+    }
+    other += (uint64_t)ctvk__exec_workspace_count(net) * f;
+    if (net->training)
+        for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
+    uint64_t need = params + state + act + grad + other;
+    uint64_t budget = ctvk__memory_budget(net->ctx), have = net->ctx->mem.allocated;
+    if (have + need <= budget) return CTVK_OK;
+    double M = 1048576.0;
+    return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                      "%s %dx%dx%d, batch %d (%s) needs at least %.1f MiB of device memory (parameters %.1f MiB, "
+                      "gradients and optimizer state %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB, "
+                      "input and outputs %.1f MiB) but the budget on %s is %.1f MiB with %.1f MiB already allocated: "
+                      "use a smaller batch or input size, or raise [device] memory_limit_mb",
+                      g->cfg.arch, g->cfg.height, g->cfg.width, g->cfg.channels, net->max_batch,
+                      net->training ? "training" : "inference", need / M, params / M, state / M, act / M, grad / M,
+                      other / M, net->ctx->info.name, budget / M, have / M);
+}
+
+ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
+{
+    CTVK_TRY(budget_check(net));
+    const ctvk_graph *g = &net->g;
+    ctvk_ctx *ctx = net->ctx;
+    CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "parameters", &net->params));
+    CTVK_TRY(ctvk_flat_init(net->params, 0, &net->fp));
+    for (int i = 0; i < net->nabuf; i++)
+        CTVK_TRY(make(net, CTVK_F32, vec(net->abuf[i].elems), "activations", &net->abuf[i].t));
+    ctvk_shape is = g->layers[0].out;
+    is.n = net->max_batch;
+    CTVK_TRY(make(net, CTVK_F32, is, "input", &net->input));
+    int classes = g->cfg.classes;
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "labels", &net->labels));
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "probs", &net->probs));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "stats", &net->stats));
+    if (net->wino_v_count) {
+        CTVK_TRY(make(net, CTVK_F32, vec(net->wino_v_count), "winograd_inputs", &net->wino_v));
+        CTVK_TRY(make(net, CTVK_F32, vec(net->wino_m_count), "winograd_products", &net->wino_m));
+    }
+    if (net->wino_u_count) CTVK_TRY(make(net, CTVK_F32, vec(net->wino_u_count), "winograd_weights", &net->wino_u));
+    if (net->dense_work_count)
+        CTVK_TRY(make(net, CTVK_F32, vec(net->dense_work_count), "dense_partial_sums", &net->dense_work));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "validation_stats", &net->vstats));
+    CTVK_TRY(make(net, CTVK_F32, vec(3), "unlabelled_stats", &net->nstats));
+    CTVK_TRY(ctvk_fill(ctx, net->stats, 0.0f));
+    CTVK_TRY(ctvk_fill(ctx, net->vstats, 0.0f));
+    /* the loss kernel always writes a gradient; inference passes discard it here */
+    CTVK_TRY(make(net, CTVK_F32, (ctvk_shape){net->max_batch, 1, 1, classes}, "dlogits", &net->dlogits));
+    CTVK_TRY(ctvk_fill(ctx, net->labels, 0.0f));
+    if (net->training && !net->cam) {
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "gradients", &net->grads));
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_m", &net->m));
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "nadam_v", &net->v));
+        CTVK_TRY(ctvk_flat_init(net->grads, 0, &net->fg));
+        CTVK_TRY(ctvk_flat_init(net->m, 0, &net->fm));
+        CTVK_TRY(ctvk_flat_init(net->v, 0, &net->fv));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fg));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fm));
+        CTVK_TRY(ctvk_grad_zero(ctx, &net->fv));
+    }
+    if (net->training) {
+        for (int i = 0; i < net->ngbuf; i++)
+            CTVK_TRY(make(net, CTVK_F32, vec(net->gbufs[i].elems), "gradients of activations", &net->gbufs[i].t));
+        size_t work = 1;
+        for (int i = 0; i < g->nlayers; i++) {
+            if (net->L[i].kind != K_BN) continue;
+            ctvk_shape s = net->V[net->L[i].vin[0]].shape;
+            s.n = net->max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+        }
+        CTVK_TRY(make(net, CTVK_F32, vec(work), "bn_workspace", &net->work));
+    }
+    /* per-layer parameter and gradient views, BN saved statistics, max-pool argmax */
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        xlayer *x = &net->L[i];
+        for (int p = 0; p < l->nparams; p++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s/%s", l->name, l->params[p].name);
+            CTVK_TRY(ctvk_tensor_view(net->params, l->params[p].offset, vec(l->params[p].count), name, &x->prm[p]));
+            if (net->grads)
+                CTVK_TRY(ctvk_tensor_view(net->grads, l->params[p].offset, vec(l->params[p].count), name, &x->grd[p]));
+        }
+        if (x->kind == K_BN && net->training)
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->saved));
+        if (x->fold_bn) {
+            char name[2 * CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->fold_bn - 1].name);
+            CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
+            CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
+        }
+        if (x->kind == K_BN && !net->training && l->nparams == 4)   /* inference: applied as scale/shift */
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->aff));
+        if (x->zbn) {
+            char name[2 * CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->zbn - 1].name);
+            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), name, &x->aff));
+        }
+        if (x->wino || x->wino_bwd) {
+            char name[CTVK_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s (Winograd)", l->name);
+            if (net->training) {
+                CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(ctvk__exec_wino_weights(net, i)), name, &x->wu));
+            } else {
+                CTVK_TRY(make(net, CTVK_F32, vec(ctvk__exec_wino_weights(net, i)), name, &x->wu));
+                CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
+            }
+        }
+        if (x->kind == K_MAXPOOL && net->training) {
+            ctvk_shape s = l->out;
+            s.n = net->max_batch;
+            CTVK_TRY(make(net, CTVK_U32, s, l->name, &x->argmax_all));
+        }
+    }
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m)
+{
+    ctvk_net *net;
+    CTVK_TRY(ctvk__exec_net_create(ctx, g, max_batch, training, -1, 0, &net));
+    memset(m, 0, sizeof *m);
+    uint64_t pb = g->params_total * sizeof(float), mb = (uint64_t)max_batch;
+    m->params = pb;
+    m->grads = training ? pb : 0;
+    m->optimizer = training ? 2 * pb : 0;
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += net->abuf[i].elems * sizeof(float);
+    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += net->gbufs[i].elems * sizeof(float);
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    m->other = per_sample(g->layers[0].out) * mb * sizeof(float);
+    size_t work = 0;
+    for (int i = 0; training && i < g->nlayers; i++) {
+        const xlayer *x = &net->L[i];
+        if (x->kind == K_BN) {
+            ctvk_shape s = net->V[x->vin[0]].shape;
+            s.n = max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+            m->other += 2 * (uint64_t)g->layers[i].out.c * sizeof(float);
+        }
+        if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
+    }
+    m->other += work * sizeof(float);
+    m->other += (uint64_t)ctvk__exec_workspace_count(net) * sizeof(float);   /* Winograd, split-K dense */
+    for (int i = 0; i < g->nlayers && !training; i++)
+        if (net->L[i].wino) m->other += (uint64_t)ctvk__exec_wino_weights(net, i) * sizeof(float);
+    m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
+    ctvk_net_destroy(net);
+    return CTVK_OK;
+}
+
+void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    m->params = net->params ? ctvk_tensor_bytes(net->params) : 0;
+    m->grads = net->grads ? ctvk_tensor_bytes(net->grads) : 0;
+    m->optimizer = (net->m ? ctvk_tensor_bytes(net->m) : 0) + (net->v ? ctvk_tensor_bytes(net->v) : 0);
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += ctvk_tensor_bytes(net->abuf[i].t);
+    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += ctvk_tensor_bytes(net->gbufs[i].t);
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    m->total = net->bytes;
+    m->other = net->bytes - m->params - m->grads - m->optimizer - m->act_pool - m->grad_pool;
+}
+
+uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }
