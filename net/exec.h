@@ -61,13 +61,17 @@ typedef struct ctvk__net_plan {
 } ctvk__net_plan;
 void ctvk__net_plan_info(const ctvk_net *net, ctvk__net_plan *p);
 
-/* Where the net's device memory goes (bytes, for max_batch). The live peaks are the lower bounds
- * by liveness (values alive at once); the pools are what the planner allocated for them. */
+/* Where the net's device memory goes (bytes, for max_batch), from the plan by one accounting (the
+ * one the budget check uses); total equals ctvk_net_device_bytes of the allocated net. params
+ * includes the derived weights (folded convs, BN scale/shift, Winograd transforms). The live peaks
+ * are the lower bounds by liveness (values alive at once); the pools are what the planner
+ * allocated for them. */
 typedef struct ctvk__net_mem {
     uint64_t params, grads, optimizer;          /* optimizer: Nadam m and v */
     uint64_t act_pool, act_live_peak;           /* activations (training: incl. those kept for backward) */
     uint64_t grad_pool, grad_live_peak;         /* gradients of activations */
-    uint64_t other;                             /* input, BN statistics, max-pool argmax, workspace, labels */
+    uint64_t other;                             /* input, labels, outputs, statistics, BN saved statistics
+                                                   and workspace, max-pool argmax, Winograd and split-K work */
     uint64_t total;                             /* ctvk_net_device_bytes */
 } ctvk__net_mem;
 void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m);

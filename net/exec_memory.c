@@ -14,35 +14,66 @@ static ctvk_status make(ctvk_net *net, ctvk_dtype dt, ctvk_shape s, const char *
 
 static ctvk_shape vec(size_t n) { return (ctvk_shape){1, 1, 1, (int)n}; }
 
+/* The one memory accounting of a plan: the bytes of every tensor ctvk__exec_alloc_all makes, by
+ * kind. The budget check, ctvk__net_plan_memory (the bench) and ctvk__net_memory all read it, and
+ * test_net checks it against the bytes actually allocated. */
+static void account(const ctvk_net *net, ctvk__net_mem *m)
+{
+    const ctvk_graph *g = &net->g;
+    uint64_t f = sizeof(float), mb = (uint64_t)net->max_batch, classes = (uint64_t)g->cfg.classes;
+    uint64_t pb = (uint64_t)g->params_total * f;
+    memset(m, 0, sizeof *m);
+    m->params = pb;
+    if (net->training && !net->cam) m->grads = pb, m->optimizer = 2 * pb;
+    for (int i = 0; i < net->nabuf; i++) m->act_pool += (uint64_t)net->abuf[i].elems * f;
+    for (int i = 0; net->training && i < net->ngbuf; i++) m->grad_pool += (uint64_t)net->gbufs[i].elems * f;
+    m->act_live_peak = net->act_live_peak;
+    m->grad_live_peak = net->grad_live_peak;
+    /* input, labels, probabilities, the loss gradient, three statistics triples, the workspaces */
+    m->other = per_sample(g->layers[0].out) * mb * f + 3 * mb * classes * f + 9 * f +
+               (uint64_t)ctvk__exec_workspace_count(net) * f;
+    size_t work = 1;
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        const xlayer *x = &net->L[i];
+        uint64_t C = (uint64_t)l->out.c;
+        if (x->kind == K_BN && net->training) {
+            ctvk_shape s = net->V[x->vin[0]].shape;
+            s.n = net->max_batch;
+            size_t w = ctvk_bn_workspace_count(s);
+            if (w > work) work = w;
+            m->other += 2 * C * f;                                   /* saved mean and invstd */
+        }
+        /* derived weights count as parameters: folded convs, BN scale/shift, Winograd transforms */
+        if (x->fold_bn) m->params += ((uint64_t)l->params[0].count + (uint64_t)l->filters) * f;
+        if (x->kind == K_BN && !net->training && l->nparams == 4) m->params += 2 * C * f;
+        if (x->zbn) m->params += 2 * C * f;
+        if ((x->wino || x->wino_bwd) && !net->training) m->params += (uint64_t)ctvk__exec_wino_weights(net, i) * f;
+        if (x->kind == K_MAXPOOL && net->training) m->other += per_sample(l->out) * mb * sizeof(uint32_t);
+    }
+    if (net->training) m->other += (uint64_t)work * f;              /* the BN workspace */
+    m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
+}
+
 /* Refuses up front a network whose planned buffers cannot fit the device memory budget, with the
  * sizes, before anything is allocated (the sum is a lower bound: blocks add alignment). */
 static ctvk_status budget_check(const ctvk_net *net)
 {
     const ctvk_graph *g = &net->g;
-    uint64_t f = sizeof(float), b = (uint64_t)net->max_batch;
-    uint64_t params = (uint64_t)g->params_total * f, state = net->training && !net->cam ? 3 * params : 0;
-    uint64_t act = 0, grad = 0, other = (uint64_t)g->layers[0].out.h * (uint64_t)g->layers[0].out.w *
-                                        (uint64_t)g->layers[0].out.c * b * f + 2 * b * (uint64_t)g->cfg.classes * f;
-    for (int i = 0; i < net->nabuf; i++) act += (uint64_t)net->abuf[i].elems * f;
-    for (int i = 0; i < g->nlayers; i++) {    /* folded and transformed conv weights count as parameters */
-        if (net->L[i].fold_bn) params += ((uint64_t)g->layers[i].params[0].count + (uint64_t)g->layers[i].filters) * f;
-        if (net->L[i].wino && !net->training) params += (uint64_t)ctvk__exec_wino_weights(net, i) * f;
-    }
-    other += (uint64_t)ctvk__exec_workspace_count(net) * f;
-    if (net->training)
-        for (int i = 0; i < net->ngbuf; i++) grad += (uint64_t)net->gbufs[i].elems * f;
-    uint64_t need = params + state + act + grad + other;
+    ctvk__net_mem m;
+    account(net, &m);
     uint64_t budget = ctvk__memory_budget(net->ctx), have = net->ctx->mem.allocated;
-    if (have + need <= budget) return CTVK_OK;
+    if (have + m.total <= budget) return CTVK_OK;
     double M = 1048576.0;
     return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
                       "%s %dx%dx%d, batch %d (%s) needs at least %.1f MiB of device memory (parameters %.1f MiB, "
                       "gradients and optimizer state %.1f MiB, activations %.1f MiB, activation gradients %.1f MiB, "
-                      "input and outputs %.1f MiB) but the budget on %s is %.1f MiB with %.1f MiB already allocated: "
-                      "use a smaller batch or input size, or raise [device] memory_limit_mb",
+                      "input, outputs and workspaces %.1f MiB) but the budget on %s is %.1f MiB with %.1f MiB already "
+                      "allocated: use a smaller batch or input size, or raise [device] memory_limit_mb",
                       g->cfg.arch, g->cfg.height, g->cfg.width, g->cfg.channels, net->max_batch,
-                      net->training ? "training" : "inference", need / M, params / M, state / M, act / M, grad / M,
-                      other / M, net->ctx->info.name, budget / M, have / M);
+                      net->cam ? "Grad-CAM" : net->training ? "training" : "inference", m.total / M, m.params / M,
+                      (m.grads + m.optimizer) / M, m.act_pool / M, m.grad_pool / M, m.other / M, net->ctx->info.name,
+                      budget / M, have / M);
 }
 
 ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
@@ -148,49 +179,11 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
 {
     ctvk_net *net;
     CTVK_TRY(ctvk__exec_net_create(ctx, g, max_batch, training, -1, 0, &net));
-    memset(m, 0, sizeof *m);
-    uint64_t pb = g->params_total * sizeof(float), mb = (uint64_t)max_batch;
-    m->params = pb;
-    m->grads = training ? pb : 0;
-    m->optimizer = training ? 2 * pb : 0;
-    for (int i = 0; i < net->nabuf; i++) m->act_pool += net->abuf[i].elems * sizeof(float);
-    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += net->gbufs[i].elems * sizeof(float);
-    m->act_live_peak = net->act_live_peak;
-    m->grad_live_peak = net->grad_live_peak;
-    m->other = per_sample(g->layers[0].out) * mb * sizeof(float);
-    size_t work = 0;
-    for (int i = 0; training && i < g->nlayers; i++) {
-        const xlayer *x = &net->L[i];
-        if (x->kind == K_BN) {
-            ctvk_shape s = net->V[x->vin[0]].shape;
-            s.n = max_batch;
-            size_t w = ctvk_bn_workspace_count(s);
-            if (w > work) work = w;
-            m->other += 2 * (uint64_t)g->layers[i].out.c * sizeof(float);
-        }
-        if (x->kind == K_MAXPOOL) m->other += per_sample(g->layers[i].out) * mb * sizeof(uint32_t);
-    }
-    m->other += work * sizeof(float);
-    m->other += (uint64_t)ctvk__exec_workspace_count(net) * sizeof(float);   /* Winograd, split-K dense */
-    for (int i = 0; i < g->nlayers && !training; i++)
-        if (net->L[i].wino) m->other += (uint64_t)ctvk__exec_wino_weights(net, i) * sizeof(float);
-    m->total = m->params + m->grads + m->optimizer + m->act_pool + m->grad_pool + m->other;
+    account(net, m);
     ctvk_net_destroy(net);
     return CTVK_OK;
 }
 
-void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m)
-{
-    memset(m, 0, sizeof *m);
-    m->params = net->params ? ctvk_tensor_bytes(net->params) : 0;
-    m->grads = net->grads ? ctvk_tensor_bytes(net->grads) : 0;
-    m->optimizer = (net->m ? ctvk_tensor_bytes(net->m) : 0) + (net->v ? ctvk_tensor_bytes(net->v) : 0);
-    for (int i = 0; i < net->nabuf; i++) m->act_pool += ctvk_tensor_bytes(net->abuf[i].t);
-    for (int i = 0; i < net->ngbuf; i++) m->grad_pool += ctvk_tensor_bytes(net->gbufs[i].t);
-    m->act_live_peak = net->act_live_peak;
-    m->grad_live_peak = net->grad_live_peak;
-    m->total = net->bytes;
-    m->other = net->bytes - m->params - m->grads - m->optimizer - m->act_pool - m->grad_pool;
-}
+void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m) { account(net, m); }
 
 uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }

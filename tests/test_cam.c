@@ -89,6 +89,11 @@ static void compare_layer(ctvk_ctx *ctx, const ctvk_graph *g, const float *pf, i
         ctvk_shape s;
         CHECK(ctvk_net_cam_layer(net, &s) == li && (size_t)s.h * s.w * s.c == per, "cam layer and shape");
         CHECK(ctvk_net_set_params(net, pf) == CTVK_OK, "params: %s", ctvk_error());
+        ctvk__net_mem m;
+        ctvk__net_memory(net, &m);
+        CHECK(m.total == ctvk_net_device_bytes(net) && m.grads == 0 && m.optimizer == 0 && m.grad_pool > 0,
+              "%s/%s: Grad-CAM memory accounted %llu, allocated %llu", g->cfg.arch, layer, (unsigned long long)m.total,
+              (unsigned long long)ctvk_net_device_bytes(net));
         CHECK(ctvk_tensor_upload(ctvk_net_input(net), xin, in_count * sizeof *xin) == CTVK_OK, "input");
         CHECK(ctvk_net_cam_pass(net, n, cls) == CTVK_OK, "cam pass %s: %s", layer, ctvk_error());
         CHECK(ctvk_net_cam_read(net, n, da, dg) == CTVK_OK, "cam read: %s", ctvk_error());

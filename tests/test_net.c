@@ -94,6 +94,20 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     /* the same through an inference network, whose batch norms after a conv are folded into it */
     double iw;
     ctvk_net *inet = infer_net(ctx, &g, n, pf, xin, in_count, probs_ref, &iw);
+    /* the one memory accounting (budget check, bench, plan report) is what was allocated */
+    ctvk__net_mem mt, mi, pt;
+    ctvk__net_memory(net, &mt);
+    CHECK(mt.total == ctvk_net_device_bytes(net) && mt.grads == P * sizeof(float) && mt.grad_pool > 0,
+          "%s training: accounted %llu bytes, allocated %llu", mc->arch, (unsigned long long)mt.total,
+          (unsigned long long)ctvk_net_device_bytes(net));
+    CHECK(ctvk__net_plan_memory(ctx, &g, n, 1, &pt) == CTVK_OK && !memcmp(&pt, &mt, sizeof pt),
+          "%s: the plan alone accounts the training net's memory", mc->arch);
+    if (inet) {
+        ctvk__net_memory(inet, &mi);
+        CHECK(mi.total == ctvk_net_device_bytes(inet) && mi.grads == 0 && mi.grad_pool == 0,
+              "%s inference: accounted %llu bytes, allocated %llu", mc->arch, (unsigned long long)mi.total,
+              (unsigned long long)ctvk_net_device_bytes(inet));
+    }
     if (inet) {
         ctvk__net_plan pi;
         ctvk__net_plan_info(inet, &pi);
