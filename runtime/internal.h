@@ -68,6 +68,8 @@ typedef struct ctvk_memory {
     VkBuffer unused_buffer;
     VkDeviceMemory unused_memory;
     VkBufferView unused_view[2];
+    /* set by the recorder: finishes recorded work before a tensor's views are destroyed */
+    void (*finish_work)(ctvk_ctx *ctx);
 } ctvk_memory;
 
 struct ctvk_tensor {
@@ -96,6 +98,8 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
 ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out);
 /* The texel view bound where a kernel's parameter binding ('u', 'v') is unused (NULL). */
 ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out);
+/* A staging buffer of at least `bytes` (grown to a power of two of at least 1 MiB), mapped. */
+ctvk_status ctvk__staging_reserve(ctvk_ctx *ctx, uint64_t bytes);
 
 /* ------------------------------------------------------------------ pipelines */
 /* Binding kinds of a kernel's descriptor set, one char per binding:

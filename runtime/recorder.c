@@ -12,9 +12,16 @@
 
 static ctvk_status begin_cmd(ctvk_ctx *ctx);
 
+static void finish_work(ctvk_ctx *ctx)
+{
+    /* a lost device stays lost (ctx->lost): the next call that records or waits reports it */
+    if (ctx->rec.recording) (void)ctvk_sync(ctx);
+}
+
 ctvk_status ctvk__recorder_init(ctvk_ctx *ctx)
 {
     ctvk_recorder *r = &ctx->rec;
+    ctx->mem.finish_work = finish_work;
     VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                    .queueFamilyIndex = ctx->queue_family};
