@@ -376,16 +376,19 @@ static void device(void)
     free(tmp);
 }
 
-/* test_eval --fixture CKPT SIZE: writes a small_resnet checkpoint (input SIZE, init seed 7, input transform
- * scale 0.001, offset -1) for the CLI tests. */
-static int fixture(const char *path, int size)
+/* test_eval --fixture CKPT SIZE [ARCH]: writes a checkpoint (input SIZE, init seed 7, input transform
+ * scale 0.001, offset -1) for the CLI tests and benchmarks: a two-stage small_resnet, or ARCH as
+ * the paper defines it. */
+static int fixture(const char *path, int size, const char *arch)
 {
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
+    ctvk_model_config_default(&mc, arch ? arch : "small_resnet");
     mc.height = mc.width = size;
-    mc.stages = 2;
-    mc.blocks[0] = 1, mc.blocks[1] = 1;
-    mc.widths[0] = 4, mc.widths[1] = 8;
+    if (!arch) {
+        mc.stages = 2;
+        mc.blocks[0] = 1, mc.blocks[1] = 1;
+        mc.widths[0] = 4, mc.widths[1] = 8;
+    }
     mc.input_scale = 0.001f, mc.input_offset = -1.0f;   /* what the CLI tests' configs feed it */
     ctvk_graph g;
     if (ctvk_graph_build(&mc, &g)) { fprintf(stderr, "%s\n", ctvk_error()); return 1; }
@@ -402,7 +405,8 @@ static int fixture(const char *path, int size)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "--fixture")) return fixture(argv[2], atoi(argv[3]));
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--fixture"))
+        return fixture(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : NULL);
     options();
     decisions();
     aggregation();
