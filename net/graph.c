@@ -9,10 +9,18 @@
 
 const char *ctvk_op_name(ctvk_op op)
 {
-    static const char *names[] = {"InputLayer", "Conv2D", "BatchNormalization", "Activation", "Add",
-                                  "ZeroPadding2D", "MaxPooling2D", "GlobalAveragePooling2D", "Resizing",
-                                  "Concatenate", "Flatten", "Dropout", "Dense"};
-    return (unsigned)op < sizeof names / sizeof *names ? names[op] : "?";
+#define KERAS_(row, short_name, keras_class) keras_class,
+    static const char *names[] = {CTVK_OP_TABLE(KERAS_)};
+#undef KERAS_
+    return (unsigned)op < CTVK_OP_COUNT ? names[op] : "?";
+}
+
+const char *ctvk_op_short_name(ctvk_op op)
+{
+#define SHORT_(row, short_name, keras_class) short_name,
+    static const char *names[] = {CTVK_OP_TABLE(SHORT_)};
+#undef SHORT_
+    return (unsigned)op < CTVK_OP_COUNT ? names[op] : "?";
 }
 
 static ctvk_layer *add_layer(ctvk_graph *g, const char *name, ctvk_op op, int a, int b, int *index)

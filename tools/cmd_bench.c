@@ -262,9 +262,7 @@ static void print_profile(ctvk_ctx *ctx, const ctvk_graph *g, double wall_ms)
     for (int i = 0; i < n; i++) sum += rows[i].ms;
     qsort(rows, (size_t)n, sizeof *rows, cmp_row);
     /* per operation type: the label is a layer name, "NAME/backward", or a step like "nadam" */
-    static const char *kinds[] = {"input", "conv", "batchnorm", "relu", "add", "zeropad", "maxpool", "gap",
-                                  "resize", "concat", "flatten", "dropout", "dense", "other"};
-    double by_kind[2][14] = {{0}};
+    double by_kind[2][CTVK_OP_COUNT + 1] = {{0}};    /* the last: steps that are no layer ("nadam") */
     for (int i = 0; i < n; i++) {
         char name[96];
         snprintf(name, sizeof name, "%s", rows[i].label);
@@ -272,7 +270,7 @@ static void print_profile(ctvk_ctx *ctx, const ctvk_graph *g, double wall_ms)
         int bwd = slash != NULL;
         if (slash) *slash = 0;
         int l = ctvk_graph_find(g, name);
-        int k = l >= 0 ? (int)g->layers[l].op : 13;
+        int k = l >= 0 ? (int)g->layers[l].op : CTVK_OP_COUNT;
         by_kind[bwd][k] += rows[i].ms;
     }
     printf("\nper layer (device time of the last repetition, timestamp profile; %.1f ms in dispatches, %.1f ms "
@@ -282,9 +280,10 @@ static void print_profile(ctvk_ctx *ctx, const ctvk_graph *g, double wall_ms)
         printf("  %-40s %6u %10.3f %6.2f%%\n", rows[i].label, rows[i].dispatches, rows[i].ms,
                sum > 0 ? 100.0 * rows[i].ms / sum : 0.0);
     printf("\nper operation type (forward / backward ms, %% of the dispatch total):\n");
-    for (int k = 0; k < 14; k++) {
+    for (int k = 0; k <= CTVK_OP_COUNT; k++) {
         if (by_kind[0][k] + by_kind[1][k] <= 0) continue;
-        printf("  %-12s %10.1f %10.1f %6.1f%%\n", kinds[k], by_kind[0][k], by_kind[1][k],
+        printf("  %-12s %10.1f %10.1f %6.1f%%\n", k < CTVK_OP_COUNT ? ctvk_op_short_name((ctvk_op)k) : "other",
+               by_kind[0][k], by_kind[1][k],
                sum > 0 ? 100.0 * (by_kind[0][k] + by_kind[1][k]) / sum : 0.0);
     }
     free(rows);

@@ -20,10 +20,31 @@
 extern "C" {
 #endif
 
+/* The operations of a graph, one row each: CTVK_OP_<row>, its short name (profiles, benchmarks)
+ * and its Keras layer class (summaries, HDF5). Adding an op starts here (HACKING.md). */
+#define CTVK_OP_TABLE(X)                                                                               \
+    X(INPUT, "input", "InputLayer")                                                                     \
+    X(CONV, "conv", "Conv2D")                                                                           \
+    X(BN, "batchnorm", "BatchNormalization")                                                            \
+    X(RELU, "relu", "Activation")                                                                       \
+    X(ADD, "add", "Add")                                                                                \
+    X(ZEROPAD, "zeropad", "ZeroPadding2D")                                                              \
+    X(MAXPOOL, "maxpool", "MaxPooling2D")                                                               \
+    X(GAP, "gap", "GlobalAveragePooling2D")                                                             \
+    X(RESIZE, "resize", "Resizing")                                                                     \
+    X(CONCAT, "concat", "Concatenate")                                                                  \
+    X(FLATTEN, "flatten", "Flatten")                                                                    \
+    X(DROPOUT, "dropout", "Dropout")                                                                    \
+    X(DENSE, "dense", "Dense")
+
 typedef enum ctvk_op {
-    CTVK_OP_INPUT, CTVK_OP_CONV, CTVK_OP_BN, CTVK_OP_RELU, CTVK_OP_ADD, CTVK_OP_ZEROPAD, CTVK_OP_MAXPOOL,
-    CTVK_OP_GAP, CTVK_OP_RESIZE, CTVK_OP_CONCAT, CTVK_OP_FLATTEN, CTVK_OP_DROPOUT, CTVK_OP_DENSE
+#define CTVK_OP_ENUM_(row, short_name, keras_class) CTVK_OP_##row,
+    CTVK_OP_TABLE(CTVK_OP_ENUM_)
+#undef CTVK_OP_ENUM_
 } ctvk_op;
+/* the number of ops (not an enum value, so that a switch over ops is checked for a missing row) */
+#define CTVK_OP_ONE_(row, short_name, keras_class) +1
+#define CTVK_OP_COUNT (0 CTVK_OP_TABLE(CTVK_OP_ONE_))
 
 typedef enum ctvk_activation { CTVK_ACT_NONE = 0, CTVK_ACT_RELU = 1, CTVK_ACT_SOFTMAX = 2 } ctvk_activation;
 
@@ -93,7 +114,9 @@ void ctvk_graph_free(ctvk_graph *g);
 int ctvk_graph_find(const ctvk_graph *g, const char *name);
 /* Writes the Keras-like summary (layer, output shape, params, inputs) and totals. */
 void ctvk_graph_summary(const ctvk_graph *g, void *file /* FILE* */);
+/* The Keras layer class of an op ("Conv2D"), and its short name ("conv"); "?" out of range. */
 const char *ctvk_op_name(ctvk_op op);
+const char *ctvk_op_short_name(ctvk_op op);
 
 /* ------------------------------------------------------------------------------------ execution
  * A network on a device: parameters, gradients and Nadam moments in flat device buffers (one
