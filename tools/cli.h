@@ -45,6 +45,9 @@ int cli_device_options(const char *cmd, const ctvk_config *cfg, const cli_common
 /* Creates folder dir (its parent must exist) or accepts it when it exists and is empty; otherwise
  * prints why (naming the option) and returns 1. */
 int cli_empty_folder(const char *cmd, const char *option, const char *dir);
+/* ctvk bench op (tools/cmd_bench_op.c), reached through ctvk bench. */
+int cmd_bench_op(int argc, char **argv);
+extern const char cmd_bench_op_help[];
 /* 1 if stderr is a terminal (progress bars), 0 in logs. */
 int cli_is_tty(void);
 #endif

@@ -16,7 +16,9 @@ const char cmd_bench_help[] =
     "usage: ctvk bench [CONFIG] [--train [--micro-batch M]] [--batch N] [--reps R] [--profile] [--device D]\n"
     "                  [--set s.k=v]\n"
     "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
-    "                          [--forward] [--tile 2|4] [--device D]\n\n"
+    "                          [--forward] [--tile 2|4] [--device D]\n"
+    "       ctvk bench op NAME|all [--shape N,H,W,C] [--reps R]   (one kernel against its C reference;\n"
+    "                          ctvk bench op --help)\n\n"
     "CONFIG (or none: the paper's resnet50v2_fpn at 512x512x1): builds the network of the [model]\n"
     "section and times the inference forward of --batch samples (default 1) or, with --train, one\n"
     "training step (forward with batch statistics, softmax cross-entropy, backward, Nadam; default\n"
@@ -477,5 +479,6 @@ done:
 int cmd_bench(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "op")) return cmd_bench_op(argc - 1, argv + 1);
     return bench_network(argc, argv);
 }

@@ -189,6 +189,22 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
 /* Bytes of device memory the net holds (parameters, state, planned activations, workspaces). */
 uint64_t ctvk_net_device_bytes(const ctvk_net *net);
 
+/* ------------------------------------------------------------------------------------ per-op benchmarks
+ * One kernel on random data whose input has shape x (the other shapes follow from it), checked
+ * against its plain-C reference, then timed (`ctvk bench op`): device_ms is the minimum over reps
+ * runs, each recorded and waited for alone (the first run, which compiles, is not timed); ref_ms one
+ * run of the double-precision reference; rel_err the worst difference relative to the largest
+ * reference value. gflop: the convolutions' multiply-adds x 2; mbytes: what an elementwise kernel
+ * reads and writes. */
+typedef struct ctvk_op_bench_result {
+    double device_ms, ref_ms, rel_err, gflop, mbytes;
+    ctvk_shape out_shape;
+} ctvk_op_bench_result;
+int ctvk_op_bench_count(void);
+/* The name of op i (and what it computes), NULL out of range. */
+const char *ctvk_op_bench_name(int i, const char **what);
+ctvk_status ctvk_op_bench(ctvk_ctx *ctx, const char *name, ctvk_shape x, int reps, ctvk_op_bench_result *r);
+
 /* ------------------------------------------------------------------------------------ Grad-CAM
  * Grad-CAM (Selvaraju et al. 2017) with the training backward machinery: a network planned as for
  * training (activations kept for backward, no parameter gradients or optimizer state) that runs
