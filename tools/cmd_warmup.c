@@ -23,7 +23,7 @@ const char cmd_warmup_help[] =
     "first `ctvk infer` afterwards finds the driver's shader cache and ctvk's pipeline cache warm.\n"
     "Each pass runs what infer runs (device, network of [eval] batch, random parameters, one synthetic\n"
     "slice classified) in a fresh process; with a Mesa driver, passes repeat until one adds no entry to\n"
-    "Mesa's shader cache (at most --passes, default 4). Prints per pass its time and the cache entries\n"
+    "Mesa's shader cache (at most --passes, default 6). Prints per pass its time and the cache entries\n"
     "added. Run it once after installing, and again after a driver or ctvk upgrade.\n"
     "--slices S classifies S slices per pass (default 1). lavapipe folds push constants into its shaders,\n"
     "so a batch of another size (the last, partial batch of [eval] batch) compiles its kernels anew:\n"
@@ -83,7 +83,7 @@ int cmd_warmup(int argc, char **argv)
     cli_common com = {0};
     const char *configs[64];
     int nconfigs = 0;
-    long passes = 4, slices = 1;
+    long passes = 6, slices = 1;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("warmup", &com, argc, argv, i);
         if (k < 0) return 2;
