@@ -101,6 +101,8 @@ int cmd_warmup(int argc, char **argv)
         if (nconfigs == 64) return cli_usage_error("warmup", "at most 64 configs");
         configs[nconfigs++] = argv[i++];
     }
+    if (ctvk_dist_enabled())
+        return cli_usage_error("warmup", "warmup runs its passes as child processes of one process: not under MPI");
     static char defaults[3][4200];
     if (!nconfigs) {
         static const char *names[3] = {"paper-resnet50.ini", "paper-resnet50v2.ini", "paper-resnet50v2-fpn.ini"};

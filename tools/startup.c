@@ -45,27 +45,24 @@ long startup_mesa_entries(char *dir, size_t n)
     return count_files(dir, 0);
 }
 
-/* The slowest pipeline creations, by host time. */
+/* The slowest pipeline creations, by host time (storage twins are in the list too). */
 static void slowest(const ctvk_ctx *ctx, startup_run *r)
 {
     r->nslowest = 0;
     for (int i = 0; i < ctx->npipelines; i++) {
         const ctvk_pipeline *p = ctx->pipelines[i];
-        for (int k = 0; k < 2; k++, p = p->twin) {
-            if (!p) break;
-            double ms = (double)p->create_ns * 1e-6;
-            int at = r->nslowest;
-            while (at > 0 && r->slowest_ms[at - 1] < ms) at--;
-            if (at >= STARTUP_SLOWEST) continue;
-            int last = r->nslowest < STARTUP_SLOWEST ? r->nslowest : STARTUP_SLOWEST - 1;
-            for (int j = last; j > at; j--) {
-                r->slowest_ms[j] = r->slowest_ms[j - 1];
-                memcpy(r->slowest[j], r->slowest[j - 1], sizeof r->slowest[j]);
-            }
-            r->slowest_ms[at] = ms;
-            snprintf(r->slowest[at], sizeof r->slowest[at], "%s", p->key);
-            if (r->nslowest < STARTUP_SLOWEST) r->nslowest++;
+        double ms = (double)p->create_ns * 1e-6;
+        int at = r->nslowest;
+        while (at > 0 && r->slowest_ms[at - 1] < ms) at--;
+        if (at >= STARTUP_SLOWEST) continue;
+        int last = r->nslowest < STARTUP_SLOWEST ? r->nslowest : STARTUP_SLOWEST - 1;
+        for (int j = last; j > at; j--) {
+            r->slowest_ms[j] = r->slowest_ms[j - 1];
+            memcpy(r->slowest[j], r->slowest[j - 1], sizeof r->slowest[j]);
         }
+        r->slowest_ms[at] = ms;
+        snprintf(r->slowest[at], sizeof r->slowest[at], "%s", p->key);
+        if (r->nslowest < STARTUP_SLOWEST) r->nslowest++;
     }
 }
 
