@@ -137,7 +137,10 @@ int cmd_warmup(int argc, char **argv)
             converged = added <= 0;
             before = after;
         }
-        if (converged)
+        if (converged && before < 0)
+            printf("warmup %s: one pass; no Mesa shader cache (%s): what stays compiled is what the driver puts "
+                   "in ctvk's pipeline cache\n", configs[c], mesa_dir);
+        else if (converged)
             printf("warmup %s: warm after %d pass%s (%ld entries added to %s)\n", configs[c], p - 1,
                    p - 1 == 1 ? "" : "es", total_added, mesa_dir);
         else
