@@ -128,6 +128,7 @@ typedef struct ctvk_pipeline {
     int32_t spec[CTVK_MAX_SPEC];
     int nspec;
     struct ctvk_pipeline *twin;   /* the storage-buffer form, once needed */
+    uint64_t create_ns;           /* host time of its vkCreateComputePipelines (startup profile) */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipeline;

@@ -313,7 +313,8 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
         .layout = p->layout};
     double t0 = ctvk__now();
     VkResult r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &pci, NULL, &p->pipeline);
-    ctx->stats.pipeline_create_ns += (uint64_t)((ctvk__now() - t0) * 1e9);
+    p->create_ns = (uint64_t)((ctvk__now() - t0) * 1e9);
+    ctx->stats.pipeline_create_ns += p->create_ns;
     vkDestroyShaderModule(ctx->device, module, NULL);
     if (r != VK_SUCCESS) return ctvk__vk_fail(r, "vkCreateComputePipelines");
     ctx->stats.pipelines_created++;

@@ -58,6 +58,7 @@ set(CTVK_LABEL_runtime test_config test_memory test_suballoc test_suballoc_valgr
 set(CTVK_LABEL_cli cli_accuracy cli_cam cli_bench_op cli_ct_dataset cli_ct_dicom cli_stats cli_ct_phantom cli_ct_select cli_drivers cli_errors cli_eval
     cli_install cli_keras cli_mpi cli_model_input cli_pipeline cli_renderdoc cli_run_folder cli_train_faults)
 set(CTVK_LABEL_mpi cli_mpi)
+list(APPEND CTVK_LABEL_cli cli_warmup)
 set(CTVK_LABEL_drivers cli_drivers test_limits)
 set(CTVK_LABEL_slow test_conv test_net test_net_slices test_cam cli_accuracy cli_mpi cli_drivers)
 set(CTVK_LABEL_portable ${CTVK_LABEL_kernels} ${CTVK_LABEL_net} cli_pipeline cli_bench_op)

@@ -7,6 +7,7 @@
 #include "net/exec.h"
 #include "runtime/internal.h"
 #include "tools/cli.h"
+#include "tools/startup.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 const char cmd_bench_help[] =
     "usage: ctvk bench [CONFIG] [--train [--micro-batch M]] [--batch N] [--reps R] [--profile] [--device D]\n"
     "                  [--set s.k=v]\n"
+    "       ctvk bench --startup [CONFIG] [--checkpoint C] [--device D] [--set s.k=v]\n"
     "       ctvk bench kernels [--variant cpu|gpu|both|auto] [--batch N] [--reps N] [--layer I]\n"
     "                          [--forward] [--tile 2|4] [--device D]\n"
     "       ctvk bench op NAME|all [--shape N,H,W,C] [--reps R]   (one kernel against its C reference;\n"
@@ -34,6 +36,12 @@ const char cmd_bench_help[] =
     "Under MPI (mpirun -np N ctvk bench --train), every rank runs the step on its device and the gradients\n"
     "are summed over the ranks as training does; rank 0 prints, with the all-reduce's share of the time.\n"
     "--bind-limit BYTES lowers the bytes one binding may span (tests of batch slicing).\n\n"
+    "--startup: where the start of an inference run goes, phase by phase, as `ctvk infer` runs it: device\n"
+    "setup, network and parameters (or, with --checkpoint, reading C), the first slice classified (a\n"
+    "synthetic slice at the network's input size: slice read and the first dispatches, where lavapipe\n"
+    "compiles), the same slice again (warm) and the shutdown (caches written); the pipelines created,\n"
+    "their creation time and the slowest, and the entries Mesa's shader cache gained. For cold starts\n"
+    "point MESA_SHADER_CACHE_DIR and CTVK_CACHE_DIR at empty folders.\n\n"
     "kernels: runs conv2d forward (bias + ReLU epilogue), backward-data and backward-weights on\n"
     "ResNet50 layer shapes (224x224 input; then the costliest shapes of resnet50v2_fpn at 512x512)\n"
     "and prints device GFLOP/s from timestamp queries, the best of --reps (default 5) repetitions\n"
@@ -291,17 +299,54 @@ static void print_profile(ctvk_ctx *ctx, const ctvk_graph *g, double wall_ms)
     free(rows);
 }
 
+static int bench_startup(const char *config, const char *checkpoint, const cli_common *com)
+{
+    char mesa_dir[4200];
+    long before = startup_mesa_entries(mesa_dir, sizeof mesa_dir);
+    startup_run r;
+    int rc = startup_run_once("bench", config, checkpoint, com, 2, 1, &r);
+    if (rc) return rc;
+    long after = startup_mesa_entries(mesa_dir, sizeof mesa_dir);
+    double total = r.device_ms + r.checkpoint_ms + r.net_ms + r.params_ms + r.first_ms + r.destroy_ms;
+    printf("startup: %s %dx%d, batch %d, one slice, on %s\n", r.arch, r.size, r.size, r.batch, r.device);
+    printf("  %-28s %10.1f ms\n", "device setup", r.device_ms);
+    if (checkpoint) printf("  %-28s %10.1f ms\n", "checkpoint read", r.checkpoint_ms);
+    else {
+        printf("  %-28s %10.1f ms\n", "network", r.net_ms);
+        printf("  %-28s %10.1f ms\n", "parameters", r.params_ms);
+    }
+    printf("  %-28s %10.1f ms  (slice read, first dispatches)\n", "first slice", r.first_ms);
+    printf("  %-28s %10.1f ms  (warm)\n", "second slice", r.second_ms);
+    printf("  %-28s %10.1f ms  (caches written)\n", "shutdown", r.destroy_ms);
+    printf("  %-28s %10.1f ms  = %.2f x the warm slice\n", "one infer run", total,
+           r.second_ms > 0 ? total / r.second_ms : 0.0);
+    printf("pipelines: %llu created (%llu in setup, %llu more by the first slice, %llu by the second), %.1f ms in "
+           "vkCreateComputePipelines, %llu from ctvk's pipeline cache (%s)\n", (unsigned long long)r.pipelines,
+           (unsigned long long)r.pipelines_setup, (unsigned long long)(r.pipelines_first - r.pipelines_setup),
+           (unsigned long long)(r.pipelines - r.pipelines_first), r.pipeline_ms, (unsigned long long)r.cache_hits,
+           r.cache_state > 0 ? "read" : r.cache_state < 0 ? r.cache_note : "no file");
+    for (int i = 0; i < r.nslowest; i++) printf("  %8.1f ms  %s\n", r.slowest_ms[i], r.slowest[i]);
+    if (after >= 0)
+        printf("Mesa shader cache %s: %ld entries before, %ld after (+%ld)\n", mesa_dir, before < 0 ? 0 : before,
+               after, after - (before < 0 ? 0 : before));
+    else printf("Mesa shader cache: none (%s)\n", mesa_dir);
+    return 0;
+}
+
 static int bench_network(int argc, char **argv)
 {
     cli_common com = {0};
     const char *config = NULL;
     long batch = 0, reps = 3, limit = 0, micro = 0;
-    int train = 0, reported = 0;
+    int train = 0, reported = 0, startup = 0;
+    const char *checkpoint = NULL;
     for (int i = 1; i < argc;) {
         int k = cli_common_take("bench", &com, argc, argv, i);
         if (k < 0) return 2;
         if (k > 0) { i += k; continue; }
         if (!strcmp(argv[i], "--train")) { train = 1; i++; continue; }
+        if (!strcmp(argv[i], "--startup")) { startup = 1; i++; continue; }
+        if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc) { checkpoint = argv[i + 1]; i += 2; continue; }
         long *num = !strcmp(argv[i], "--batch") ? &batch : !strcmp(argv[i], "--reps") ? &reps
                     : !strcmp(argv[i], "--bind-limit") ? &limit : !strcmp(argv[i], "--micro-batch") ? &micro : NULL;
         if (num && i + 1 < argc) {
@@ -316,6 +361,11 @@ static int bench_network(int argc, char **argv)
         if (config) return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
         config = argv[i++];
     }
+    if (checkpoint && !startup) return cli_usage_error("bench", "--checkpoint goes with --startup");
+    if (startup && (train || batch || micro || limit))
+        return cli_usage_error("bench", "--startup measures inference as infer runs it: no --train, --batch, "
+                               "--micro-batch or --bind-limit");
+    if (startup) return bench_startup(config, checkpoint, &com);
     if (!batch) batch = train ? 14 : 1;
     if (micro && !train) return cli_usage_error("bench", "--micro-batch goes with --train");
     if (micro >= batch) micro = 0;

@@ -20,10 +20,11 @@ int cmd_report(int argc, char **argv);
 int cmd_import_keras(int argc, char **argv);
 int cmd_export_keras(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_warmup(int argc, char **argv);
 extern const char cmd_devices_help[], cmd_smoke_help[], cmd_summary_help[], cmd_bench_help[];
 extern const char cmd_import_keras_help[], cmd_export_keras_help[];
 extern const char cmd_phantom_help[], cmd_select_help[], cmd_dataset_help[], cmd_train_help[], cmd_cv_help[];
-extern const char cmd_eval_help[], cmd_infer_help[], cmd_report_help[], cmd_compare_help[];
+extern const char cmd_eval_help[], cmd_infer_help[], cmd_report_help[], cmd_compare_help[], cmd_warmup_help[];
 
 const cli_command cli_commands[] = {
     {"devices", cmd_devices, "list Vulkan devices and which one would be chosen", cmd_devices_help},
@@ -40,6 +41,7 @@ const cli_command cli_commands[] = {
     {"export-keras", cmd_export_keras, "export a checkpoint as Keras HDF5 weights", cmd_export_keras_help},
     {"compare", cmd_compare, "how far apart the weights of two checkpoints are", cmd_compare_help},
     {"bench", cmd_bench, "measure kernel and network speed on the device", cmd_bench_help},
+    {"warmup", cmd_warmup, "compile the kernels of configs ahead of the first run", cmd_warmup_help},
     {"report", cmd_report, "write an HTML report of a run", cmd_report_help},
     {NULL, NULL, NULL, NULL}};
 
