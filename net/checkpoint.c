@@ -236,7 +236,7 @@ typedef struct writer {
     FILE *f;
     uint32_t file_crc, sec_crc;
     uint64_t pos;
-    int err;                 /* errno of the first failure, or -1 for an injected fault */
+    int err;                 /* errno of the first failure */
 } writer;
 
 static void w_bytes(writer *w, const void *p, size_t n)
@@ -278,15 +278,6 @@ static void w_section_end(writer *w, int with_crc)
     w_bytes(w, c, 4);
 }
 
-static void dir_of(const char *path, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s", path);
-    char *s = strrchr(buf, '/');
-    if (!s) snprintf(buf, n, ".");
-    else if (s == buf) s[1] = 0;
-    else *s = 0;
-}
-
 static ctvk_status write_body(writer *w, const ctvk_graph *g, const ctvk_checkpoint *ck, const char *conf,
                               const unsigned char *table, size_t table_len, uint64_t data_len, uint64_t total)
 {
@@ -304,8 +295,6 @@ static ctvk_status write_body(writer *w, const ctvk_graph *g, const ctvk_checkpo
     w_section(w, "TENS", table_len);
     w_bytes(w, table, table_len);
     w_section_end(w, 1);
-
-    if (!w->err && ctvk__fault("checkpoint-write")) w->err = -1;
 
     w_section(w, "DATA", data_len);
     for (int i = 0; i < g->nlayers; i++)
@@ -407,41 +396,20 @@ ctvk_status ctvk_checkpoint_save(const char *path, const ctvk_graph *g, const ct
     if (ck->opt_m) total += 2 * (SECTION_OVERHEAD + (uint64_t)g->params_total * 4);
     if (ck->opt_blob_size) total += SECTION_OVERHEAD + ck->opt_blob_size;
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) { free(table); return ctvk__fail(CTVK_ERR_NOMEM, "checkpoint %s: out of host memory", path); }
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    char dir[1024];
-    dir_of(path, dir, sizeof dir);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(table);
-        free(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "checkpoint %s: cannot create a temporary file in the folder '%s': %s", path,
-                          dir, strerror(e));
+    char tmp[4200];
+    writer w = {0};
+    ctvk_status s = ctvk__open_tmp(path, tmp, sizeof tmp, &w.f);
+    if (!s) {
+        write_body(&w, g, ck, conf, table, tl, data_len, total);   /* failures land in w.err */
+        s = ctvk__replace(w.f, tmp, path, "checkpoint-write", w.err);
     }
-    fchmod(fd, 0644);
-    writer w = {.f = fdopen(fd, "wb")};
-    if (!w.f) { w.err = errno; close(fd); }
-    if (w.f) write_body(&w, g, ck, conf, table, tl, data_len, total);   /* failures land in w.err */
     free(table);
-    const char *step = "writing";
-    if (!w.err && fflush(w.f) != 0) { w.err = errno; }
-    if (!w.err && fsync(fileno(w.f)) != 0) { w.err = errno; step = "syncing"; }
-    if (w.f && fclose(w.f) != 0 && !w.err) { w.err = errno; step = "closing"; }
-    if (!w.err && rename(tmp, path) != 0) { w.err = errno; step = "renaming"; }
-    if (w.err) {
-        unlink(tmp);
-        ctvk_status s = ctvk__fail(CTVK_ERR_IO, "checkpoint %s: %s the temporary file %s failed: %s; any previous checkpoint "
-                       "there is unchanged", path, step, tmp, w.err < 0 ? "injected fault (CTVK_FAULT)" : strerror(w.err));
-        free(tmp);
-        return s;
+    if (s) {
+        char *why = strdup(ctvk_error());
+        s = ctvk__fail(s, "checkpoint: %s", why ? why : path);
+        free(why);
     }
-    free(tmp);
-    int dfd = open(dir, O_RDONLY);      /* make the rename durable (best effort) */
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
-    return CTVK_OK;
+    return s;
 }
 
 /* ------------------------------------------------------------------ reading */
