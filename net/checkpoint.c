@@ -2,16 +2,17 @@
 #include "ctvk/checkpoint.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
+#include "runtime/list.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAGIC "CTVKCKPT"
 #define HEADER_BYTES 24u
@@ -20,35 +21,10 @@
 #define MAX_TEXT (16u << 20)     /* config, table, metrics: sanity bound */
 #define MAX_BLOB (1u << 30)
 
-/* ------------------------------------------------------------------ CRC-32 (slice-by-8) */
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_tab[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++) crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xFF];
-}
-
+/* ------------------------------------------------------------------ CRC-32 (zlib's) */
 uint32_t ctvk_crc32(uint32_t crc, const void *data, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
-    const unsigned char *p = data;
-    uint32_t c = ~crc;
-    while (n >= 8) {
-        uint32_t a = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        c = crc_tab[7][a & 0xFF] ^ crc_tab[6][(a >> 8) & 0xFF] ^ crc_tab[5][(a >> 16) & 0xFF] ^ crc_tab[4][a >> 24] ^
-            crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^ crc_tab[0][p[7]];
-        p += 8;
-        n -= 8;
-    }
-    while (n--) c = crc_tab[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-    return ~c;
+    return n ? (uint32_t)crc32_z(crc, data, n) : crc;    /* zlib answers 0 for a NULL buffer */
 }
 
 /* ------------------------------------------------------------------ byte order */
@@ -129,22 +105,7 @@ static int parse_int(const char *v, long lo, long hi, int *out)
     return 0;
 }
 
-static int parse_list(const char *v, int *out, int max)
-{
-    int n = 0;
-    const char *p = v;
-    if (!*p) return 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long x = strtol(p, &end, 10);
-        if (end == p || errno || x < 0 || x > 1 << 20 || n == max) return -1;
-        out[n++] = (int)x;
-        if (!*end) return n;
-        if (*end != ',') return -1;
-        p = end + 1;
-    }
-}
+static int parse_list(const char *v, int *out, int max) { return ctvk__parse_ints(v, out, max, 0, 1 << 20); }
 
 ctvk_status ctvk_model_config_from_text(const char *text, const char *what, ctvk_model_config *c)
 {

@@ -2,6 +2,7 @@
 #include "ctvk/config.h"
 #include "ctvk/net.h"
 #include "runtime/internal.h"
+#include "runtime/list.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +14,11 @@ static ctvk_status int_list(const ctvk_config *cfg, const char *key, int *out, i
     ctvk_config_str(cfg, "model", key, NULL, &v);
     *n = 0;
     if (!v) return CTVK_OK;
-    const char *p = v;
-    while (*p) {
-        char *end;
-        long x = strtol(p, &end, 10);
-        if (end == p || x < lo || x > hi || *n == max)
-            return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] %s = '%s': expected up to %d integers in [%d, %d] "
-                              "separated by commas", ctvk_config_path(cfg), key, v, max, lo, hi);
-        out[(*n)++] = (int)x;
-        p = end;
-        while (*p == ' ') p++;
-        if (*p == ',') p++;
-        while (*p == ' ') p++;
-    }
+    int k = ctvk__parse_ints(v, out, max, lo, hi);
+    if (k < 0)
+        return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] %s = '%s': expected up to %d integers in [%d, %d] "
+                          "separated by commas", ctvk_config_path(cfg), key, v, max, lo, hi);
+    *n = k;
     return CTVK_OK;
 }
 

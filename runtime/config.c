@@ -1,5 +1,6 @@
 /* INI configs through iniparser, with "section.key=value" overrides and checked getters. */
 #include "ctvk/config.h"
+#include "runtime/array.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <ctype.h>
@@ -96,12 +97,8 @@ static ctvk_status scan_ini(const char *path, FILE *f)
                 break;
             }
         if (s) break;
-        if (nkeys == cap) {
-            cap = cap ? 2 * cap : 64;
-            seen *nk = realloc(keys, cap * sizeof *nk);
-            if (!nk) { s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory reading config"); break; }
-            keys = nk;
-        }
+        CTVK__GROW(keys, cap, nkeys + 1, 64, s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory reading config"));
+        if (s) break;
         snprintf(keys[nkeys].name, sizeof keys[nkeys].name, "%s", full);
         keys[nkeys++].line = no;
     }

@@ -12,14 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h)
-{
-    const unsigned char *p = data;
-    if (!h) h = 1469598103934665603ull;       /* FNV-1a 64 */
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
-    return h;
-}
-
 /* ------------------------------------------------------------------ disk cache file */
 #define PC_MAGIC "CTVKPC01"
 typedef struct pc_header {

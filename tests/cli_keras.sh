@@ -41,7 +41,7 @@ expect 1 "keras weights $T/text.h5: not an HDF5 file" -- \
 expect 1 "config $T/nothere.ini: cannot read it" -- "$BIN" import-keras "$T/w.h5" --config "$T/nothere.ini" --out "$T/x.ckpt"
 expect 1 "conv1_from_rgb = 'rgb': expected skip or sum" -- \
     "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/x.ckpt" --set model.conv1_from_rgb=rgb
-expect 1 "checkpoint: cannot write $T/no/such/dir/x.ckpt: No such file or directory (a temporary file cannot be created in the folder '$T/no/such/dir')" -- \
+expect 1 "checkpoint: cannot write $T/no/such/dir/x.ckpt: No such file or directory \(a temporary file cannot be created in the folder '$T/no/such/dir'\)" -- \
     "$BIN" import-keras "$T/w.h5" --config "$T/model.ini" --out "$T/no/such/dir/x.ckpt" --allow-partial
 check "no checkpoint written after failures" test ! -e "$T/x.ckpt"
 expect 1 "checkpoint $T/missing.ckpt: cannot open it" -- "$BIN" export-keras "$T/missing.ckpt" --out "$T/x.h5"

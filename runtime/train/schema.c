@@ -2,6 +2,7 @@
  * naming the file, the section and the key. configs/README.md documents the same table. */
 #include "ctvk/pipeline.h"
 #include "runtime/internal.h"
+#include "runtime/list.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,17 +136,10 @@ static ctvk_status check_one(void *user, const char *section, const char *key, c
                           spec->choices);
     }
     case S_LIST: {
-        const char *p = value;
-        int n = 0;
-        while (*p) {
-            char *end;
-            long x = strtol(p, &end, 10);
-            if (end == p || x < (long)spec->lo || x > (long)spec->hi || ++n > 7)
-                return ctvk__fail(CTVK_ERR_ARG, "config %s: [%s] %s = '%s': expected up to 7 integers in [%g, %g] "
-                                  "separated by commas", path, section, key, value, spec->lo, spec->hi);
-            p = end;
-            while (*p == ' ' || *p == ',') p++;
-        }
+        int items[7];
+        if (ctvk__parse_ints(value, items, 7, (long)spec->lo, (long)spec->hi) < 0)
+            return ctvk__fail(CTVK_ERR_ARG, "config %s: [%s] %s = '%s': expected up to 7 integers in [%g, %g] "
+                              "separated by commas", path, section, key, value, spec->lo, spec->hi);
         return CTVK_OK;
     }
     }

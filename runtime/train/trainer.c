@@ -113,14 +113,9 @@ static void settings_text(const settings *s, int resize, char *buf, size_t n)
 /* splitmix64 of a few words: the per-step seeds. */
 static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
 {
-    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull) ^ (c * 0xC2B2AE3D27D4EB4Full);
-    for (int i = 0; i < 2; i++) {
-        z += 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-    }
-    return z;
+    uint64_t z = a ^ (b * CTVK__GOLDEN) ^ (c * 0xC2B2AE3D27D4EB4Full);
+    z = ctvk__splitmix_final(z + CTVK__GOLDEN);
+    return ctvk__splitmix_final(z + CTVK__GOLDEN);
 }
 
 /* ---------------------------------------------------------------- the state of a fold */
@@ -408,10 +403,7 @@ static void show_epoch(trainer *t, const ctvk_epoch_metrics *m, int best)
 /* FNV-1a over the parameters' bytes: equal on every rank when the ranks stay identical. */
 static uint64_t checksum(const float *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n * sizeof *p; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
+    return ctvk__fnv1a(CTVK__FNV_BASIS, p, n * sizeof *p);
 }
 
 /* Per-rank batch norm leaves each rank its own moving statistics: they become the ranks' mean
