@@ -1,4 +1,5 @@
 /* The [model] section of a config. */
+#include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
 #include "ctvk/net.h"
 #include "runtime/internal.h"
@@ -73,4 +74,76 @@ ctvk_status ctvk_model_config_load(const ctvk_config *cfg, ctvk_model_config *mc
         else if (!mc->widths[n]) mc->widths[n] = mc->widths[n - 1] * 2;
     }
     return CTVK_OK;
+}
+
+/* ------------------------------------------------------------------ the model config as text
+ * (what a checkpoint's CONF section holds): key=value lines written here and read back by
+ * ctvk_model_config_load itself, the one parser of model keys, so that a checkpoint and a config file
+ * accept the same values and ranges. */
+size_t ctvk_model_config_to_text(const ctvk_model_config *c, char *buf, size_t n)
+{
+    char blocks[128] = "", widths[128] = "";
+    int stages = c->stages < 0 ? 0 : c->stages > 8 ? 8 : c->stages;
+    for (int i = 0; i < stages; i++) {
+        size_t lb = strlen(blocks), lw = strlen(widths);
+        snprintf(blocks + lb, sizeof blocks - lb, "%s%d", i ? "," : "", c->blocks[i]);
+        snprintf(widths + lw, sizeof widths - lw, "%s%d", i ? "," : "", c->widths[i]);
+    }
+    int r = snprintf(buf, n,
+                     "arch=%s\nhead=%s\nheight=%d\nwidth=%d\nchannels=%d\nclasses=%d\nbn_eps=%.9g\n"
+                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\n",
+                     c->arch, c->head, c->height, c->width, c->channels, c->classes, (double)c->bn_eps,
+                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths);
+    /* the input transform only where it is known (a config read from an older checkpoint has none) */
+    if (r >= 0 && (size_t)r < n && c->input_recorded) {
+        int r2 = snprintf(buf + r, n - (size_t)r, "input_scale=%.9g\ninput_offset=%.9g\n", (double)c->input_scale,
+                          (double)c->input_offset);
+        r = r2 < 0 ? r2 : r + r2;
+    }
+    return r < 0 ? 0 : (size_t)r;
+}
+
+
+ctvk_status ctvk_model_config_from_text(const char *text, const char *what, ctvk_model_config *c)
+{
+    ctvk_model_config_default(c, "resnet50v2_fpn");
+    ctvk_config *cfg;
+    CTVK_TRY(ctvk_config_load(NULL, &cfg));
+    ctvk_status s = CTVK_OK;
+    int has_arch = 0, has_input = 0;
+    const char *p = text;
+    char line[512], set[600];
+    while (*p && !s) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len >= sizeof line) { s = ctvk__fail(CTVK_ERR_FORMAT, "%s: model config line too long (corrupt)", what); break; }
+        memcpy(line, p, len);
+        line[len] = 0;
+        p += len + (nl ? 1 : 0);
+        if (!len) continue;
+        char *eq = strchr(line, '=');
+        if (eq) *eq = 0;
+        if (!eq || eq == line || strpbrk(line, ".[];#=")) {   /* a key ctvk_config_set could misread */
+            if (eq) *eq = '=';
+            s = ctvk__fail(CTVK_ERR_FORMAT, "%s: model config line '%s' is not key=value (corrupt)", what, line);
+            break;
+        }
+        const char *k = line, *v = eq + 1;
+        has_arch |= !strcmp(k, "arch");
+        /* the input transform is [data] scale and offset in a config file */
+        int input = !strcmp(k, "input_scale") || !strcmp(k, "input_offset");
+        has_input |= input;
+        snprintf(set, sizeof set, "%s.%s=%s", input ? "data" : "model", input ? k + 6 : k, v);
+        if (ctvk_config_set(cfg, set))
+            s = ctvk__fail(CTVK_ERR_FORMAT, "%s: model config %s = '%s' is not valid (corrupt)", what, k, v);
+    }
+    if (!s && !has_arch) s = ctvk__fail(CTVK_ERR_FORMAT, "%s: the model config names no arch (corrupt)", what);
+    if (!s && ctvk_model_config_load(cfg, c)) {
+        char why[CTVK_ERROR_MAX];
+        snprintf(why, sizeof why, "%s", ctvk_error());
+        s = ctvk__fail(CTVK_ERR_FORMAT, "%s: the model config is not valid (corrupt): %s", what, why);
+    }
+    if (!s) c->input_recorded = has_input;
+    ctvk_config_free(cfg);
+    return s;
 }

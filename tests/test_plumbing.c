@@ -3,6 +3,7 @@
  *  - FNV-1a 64 and CRC-32 against their published check values;
  *  - growable arrays: the doubling policy;
  *  - the integer-list parser: each rule of runtime/list.h, accepted and refused;
+ *  - the model config as a checkpoint stores it: read by the config reader itself, with its ranges;
  *  - atomic replacement: a finished write replaces the file, an injected fault (CTVK_FAULT) keeps
  *    the previous file, leaves no temporary file and names the file and the cause. */
 #include "check.h"
@@ -132,11 +133,40 @@ static void atomic(void)
     free(dir);
 }
 
+static void model_text(void)
+{
+    ctvk_model_config c, back;
+    ctvk_model_config_default(&c, "small_resnet");
+    c.height = 8, c.width = 4096, c.classes = 3, c.dropout = 0.25f, c.input_scale = 0.5f, c.input_offset = -1;
+    char text[1024];
+    size_t n = ctvk_model_config_to_text(&c, text, sizeof text);
+    CHECK(n > 0 && n < sizeof text && ctvk_model_config_from_text(text, "text", &back) == CTVK_OK, "round trip: %s",
+          ctvk_error());
+    CHECK(!strcmp(back.arch, c.arch) && !strcmp(back.head, c.head) && back.height == 8 && back.width == 4096 &&
+          back.classes == 3 && back.stages == c.stages && back.blocks[2] == c.blocks[2] && back.widths[2] == c.widths[2] &&
+          back.dropout == c.dropout && back.bn_eps == c.bn_eps && back.input_scale == 0.5f && back.input_offset == -1 &&
+          back.input_recorded, "round trip: the same config");
+    CHECK(ctvk_model_config_from_text("arch=small_resnet\nheight=64\n", "old", &back) == CTVK_OK && !back.input_recorded,
+          "no input transform recorded: %s", ctvk_error());
+    /* the config reader's ranges: height 8..4096, stages 1..7 */
+    const char *bad[] = {"arch=small_resnet\nheight=4\n", "arch=small_resnet\nheight=8192\n", "arch=small_resnet\nstages=0\n",
+                         "arch=small_resnet\nstages=8\n", "arch=small_resnet\nblocks=1,,2\n", "arch=vgg\n", "height=64\n",
+                         "arch=small_resnet\nheight\n", "arch=small_resnet\nmodel.height=64\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ctvk_status s = ctvk_model_config_from_text(bad[i], "ckpt", &back);
+        CHECK(s == CTVK_ERR_FORMAT && strstr(ctvk_error(), "ckpt") && strstr(ctvk_error(), "corrupt"), "'%s': %s",
+              bad[i], ctvk_error());
+    }
+    CHECK(ctvk_model_config_from_text("arch=small_resnet\nstages=7\nblocks=1\nwidths=8\n", "t", &back) == CTVK_OK &&
+          back.stages == 7 && back.blocks[6] == 1 && back.widths[6] == 512, "stages=7 with short lists: %s", ctvk_error());
+}
+
 int main(void)
 {
     rng_and_hashes();
     arrays();
     lists();
+    model_text();
     atomic();
     return check_done("test_plumbing");
 }

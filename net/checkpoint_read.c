@@ -1,10 +1,9 @@
-/* The checkpoint file format (see include/ctvk/checkpoint.h for the layout). */
-#include "ctvk/checkpoint.h"
+/* Reading a checkpoint: every length, CRC and shape checked before it is trusted (the layout:
+ * include/ctvk/checkpoint.h). */
+#include "net/checkpoint_format.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
-#include "runtime/list.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,366 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-
-#define MAGIC "CTVKCKPT"
-#define HEADER_BYTES 24u
-#define SECTION_OVERHEAD 20u     /* tag, reserved, length, crc */
-#define TRAILER_BYTES 8u
-#define MAX_TEXT (16u << 20)     /* config, table, metrics: sanity bound */
-#define MAX_BLOB (1u << 30)
-
-/* ------------------------------------------------------------------ CRC-32 (zlib's) */
-uint32_t ctvk_crc32(uint32_t crc, const void *data, size_t n)
-{
-    return n ? (uint32_t)crc32_z(crc, data, n) : crc;    /* zlib answers 0 for a NULL buffer */
-}
-
-/* ------------------------------------------------------------------ byte order */
-static int host_le(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-static void put_u16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static void put_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static void put_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static uint16_t get_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
-
-/* fp32 arrays are stored little-endian: on a big-endian host swap through a buffer. */
-static void swap32(void *dst, const void *src, size_t nfloats)
-{
-    const unsigned char *s = src;
-    unsigned char *d = dst;
-    for (size_t i = 0; i < nfloats; i++, s += 4, d += 4) {
-        unsigned char t0 = s[0], t1 = s[1], t2 = s[2], t3 = s[3];
-        d[0] = t3; d[1] = t2; d[2] = t1; d[3] = t0;
-    }
-}
-
-static uint32_t crc_f32(uint32_t crc, const float *x, size_t n)
-{
-    if (host_le()) return ctvk_crc32(crc, x, n * 4);
-    unsigned char buf[4096];
-    while (n) {
-        size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
-        swap32(buf, x, k);
-        crc = ctvk_crc32(crc, buf, k * 4);
-        x += k;
-        n -= k;
-    }
-    return crc;
-}
-
-/* ------------------------------------------------------------------ model config as text */
-size_t ctvk_model_config_to_text(const ctvk_model_config *c, char *buf, size_t n)
-{
-    char blocks[128] = "", widths[128] = "";
-    int stages = c->stages < 0 ? 0 : c->stages > 8 ? 8 : c->stages;
-    for (int i = 0; i < stages; i++) {
-        size_t lb = strlen(blocks), lw = strlen(widths);
-        snprintf(blocks + lb, sizeof blocks - lb, "%s%d", i ? "," : "", c->blocks[i]);
-        snprintf(widths + lw, sizeof widths - lw, "%s%d", i ? "," : "", c->widths[i]);
-    }
-    int r = snprintf(buf, n,
-                     "arch=%s\nhead=%s\nheight=%d\nwidth=%d\nchannels=%d\nclasses=%d\nbn_eps=%.9g\n"
-                     "bn_momentum=%.9g\ndropout=%.9g\nstages=%d\nblocks=%s\nwidths=%s\n",
-                     c->arch, c->head, c->height, c->width, c->channels, c->classes, (double)c->bn_eps,
-                     (double)c->bn_momentum, (double)c->dropout, c->stages, blocks, widths);
-    /* the input transform only where it is known (a config read from an older checkpoint has none) */
-    if (r >= 0 && (size_t)r < n && c->input_recorded) {
-        int r2 = snprintf(buf + r, n - (size_t)r, "input_scale=%.9g\ninput_offset=%.9g\n", (double)c->input_scale,
-                          (double)c->input_offset);
-        r = r2 < 0 ? r2 : r + r2;
-    }
-    return r < 0 ? 0 : (size_t)r;
-}
-
-static int parse_int(const char *v, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) return -1;
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_list(const char *v, int *out, int max) { return ctvk__parse_ints(v, out, max, 0, 1 << 20); }
-
-ctvk_status ctvk_model_config_from_text(const char *text, const char *what, ctvk_model_config *c)
-{
-    ctvk_model_config_default(c, "resnet50v2_fpn");
-    c->arch[0] = 0;
-    c->input_recorded = 0;
-    const char *p = text;
-    char line[512];
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len >= sizeof line) return ctvk__fail(CTVK_ERR_FORMAT, "%s: model config line too long (corrupt)", what);
-        memcpy(line, p, len);
-        line[len] = 0;
-        p += len + (nl ? 1 : 0);
-        if (!len) continue;
-        char *eq = strchr(line, '=');
-        if (!eq) return ctvk__fail(CTVK_ERR_FORMAT, "%s: model config line '%s' is not key=value (corrupt)", what, line);
-        *eq = 0;
-        const char *k = line, *v = eq + 1;
-        int bad = 0;
-        if (!strcmp(k, "arch")) {
-            if (strlen(v) >= sizeof c->arch) bad = 1; else snprintf(c->arch, sizeof c->arch, "%s", v);
-        } else if (!strcmp(k, "head")) {
-            if (strlen(v) >= sizeof c->head) bad = 1; else snprintf(c->head, sizeof c->head, "%s", v);
-        } else if (!strcmp(k, "height")) bad = parse_int(v, 1, 1 << 16, &c->height);
-        else if (!strcmp(k, "width")) bad = parse_int(v, 1, 1 << 16, &c->width);
-        else if (!strcmp(k, "channels")) bad = parse_int(v, 1, 1 << 16, &c->channels);
-        else if (!strcmp(k, "classes")) bad = parse_int(v, 1, 1 << 20, &c->classes);
-        else if (!strcmp(k, "stages")) bad = parse_int(v, 0, 8, &c->stages);
-        else if (!strcmp(k, "bn_eps") || !strcmp(k, "bn_momentum") || !strcmp(k, "dropout")) {
-            char *end;
-            float x = strtof(v, &end);
-            if (end == v || *end) bad = 1;
-            else if (k[0] == 'd') c->dropout = x;
-            else if (k[3] == 'e') c->bn_eps = x;
-            else c->bn_momentum = x;
-        } else if (!strcmp(k, "input_scale") || !strcmp(k, "input_offset")) {
-            char *end;
-            float x = strtof(v, &end);
-            if (end == v || *end || !isfinite(x)) bad = 1;
-            else if (k[6] == 's') c->input_scale = x, c->input_recorded = 1;
-            else c->input_offset = x, c->input_recorded = 1;
-        } else if (!strcmp(k, "blocks") || !strcmp(k, "widths")) {
-            int *dst = k[0] == 'b' ? c->blocks : c->widths, tmp[8] = {0};
-            int n = parse_list(v, tmp, 8);
-            if (n < 0) bad = 1;
-            else memcpy(dst, tmp, sizeof tmp);
-        }
-        if (bad) return ctvk__fail(CTVK_ERR_FORMAT, "%s: model config %s = '%s' is not valid (corrupt)", what, k, v);
-    }
-    if (!c->arch[0]) return ctvk__fail(CTVK_ERR_FORMAT, "%s: the model config names no arch (corrupt)", what);
-    return CTVK_OK;
-}
-
-/* ------------------------------------------------------------------ graph tensors */
-static void tensor_name(const ctvk_layer *l, const ctvk_param *p, char *buf, size_t n)
-{
-    snprintf(buf, n, "%s/%s", l->name, p->name);
-}
-
-static void shape_str(const int *dims, int ndim, char *buf, size_t n)
-{
-    size_t o = 0;
-    o += (size_t)snprintf(buf + o, n - o, "(");
-    for (int i = 0; i < ndim && o < n; i++) o += (size_t)snprintf(buf + o, n - o, "%s%d", i ? ", " : "", dims[i]);
-    if (ndim == 1 && o < n) o += (size_t)snprintf(buf + o, n - o, ",");
-    if (o < n) snprintf(buf + o, n - o, ")");
-}
-
-/* Finds "layer/weight" in g: layer index and param index, or -1. */
-static int find_tensor(const ctvk_graph *g, const char *name, int *pi)
-{
-    const char *slash = strrchr(name, '/');
-    if (!slash || (size_t)(slash - name) >= CTVK_NAME_MAX) return -1;
-    char lname[CTVK_NAME_MAX];
-    memcpy(lname, name, (size_t)(slash - name));
-    lname[slash - name] = 0;
-    int li = ctvk_graph_find(g, lname);
-    if (li < 0) return -1;
-    const ctvk_layer *l = &g->layers[li];
-    for (int p = 0; p < l->nparams; p++)
-        if (!strcmp(l->params[p].name, slash + 1)) { *pi = p; return li; }
-    return -1;
-}
-
-/* ------------------------------------------------------------------ writing */
-typedef struct writer {
-    FILE *f;
-    uint32_t file_crc, sec_crc;
-    uint64_t pos;
-    int err;                 /* errno of the first failure */
-} writer;
-
-static void w_bytes(writer *w, const void *p, size_t n)
-{
-    if (w->err || !n) return;
-    if (fwrite(p, 1, n, w->f) != n) { w->err = errno ? errno : EIO; return; }
-    w->file_crc = ctvk_crc32(w->file_crc, p, n);
-    w->sec_crc = ctvk_crc32(w->sec_crc, p, n);
-    w->pos += n;
-}
-
-static void w_f32(writer *w, const float *x, size_t n)
-{
-    if (host_le()) { w_bytes(w, x, n * 4); return; }
-    unsigned char buf[4096];
-    while (n && !w->err) {
-        size_t k = n < sizeof buf / 4 ? n : sizeof buf / 4;
-        swap32(buf, x, k);
-        w_bytes(w, buf, k * 4);
-        x += k;
-        n -= k;
-    }
-}
-
-static void w_section(writer *w, const char *tag, uint64_t len)
-{
-    unsigned char h[16];
-    memcpy(h, tag, 4);
-    put_u32(h + 4, 0);
-    put_u64(h + 8, len);
-    w_bytes(w, h, sizeof h);
-    w->sec_crc = 0;
-}
-
-static void w_section_end(writer *w, int with_crc)
-{
-    unsigned char c[4];
-    put_u32(c, with_crc ? w->sec_crc : 0);
-    w_bytes(w, c, 4);
-}
-
-static ctvk_status write_body(writer *w, const ctvk_graph *g, const ctvk_checkpoint *ck, const char *conf,
-                              const unsigned char *table, size_t table_len, uint64_t data_len, uint64_t total)
-{
-    unsigned char h[HEADER_BYTES];
-    memcpy(h, MAGIC, 8);
-    put_u32(h + 8, CTVK_CHECKPOINT_VERSION);
-    put_u32(h + 12, ck->opt_m ? 1u : 0u);
-    put_u64(h + 16, total);
-    w_bytes(w, h, sizeof h);
-
-    w_section(w, "CONF", strlen(conf));
-    w_bytes(w, conf, strlen(conf));
-    w_section_end(w, 1);
-
-    w_section(w, "TENS", table_len);
-    w_bytes(w, table, table_len);
-    w_section_end(w, 1);
-
-    w_section(w, "DATA", data_len);
-    for (int i = 0; i < g->nlayers; i++)
-        for (int p = 0; p < g->layers[i].nparams; p++) {
-            const ctvk_param *pr = &g->layers[i].params[p];
-            w_f32(w, ck->params + pr->offset, pr->count);
-        }
-    w_section_end(w, 0);
-
-    unsigned char prog[56];
-    put_u64(prog, (uint64_t)ck->epoch);
-    put_u64(prog + 8, (uint64_t)ck->step);
-    for (int i = 0; i < 4; i++) put_u64(prog + 16 + 8 * i, ck->rng[i]);
-    put_u64(prog + 48, (uint64_t)g->params_total);
-    w_section(w, "PROG", sizeof prog);
-    w_bytes(w, prog, sizeof prog);
-    w_section_end(w, 1);
-
-    if (ck->metrics) {
-        w_section(w, "METR", strlen(ck->metrics));
-        w_bytes(w, ck->metrics, strlen(ck->metrics));
-        w_section_end(w, 1);
-    }
-    if (ck->opt_m) {
-        w_section(w, "OPTM", (uint64_t)g->params_total * 4);
-        w_f32(w, ck->opt_m, g->params_total);
-        w_section_end(w, 1);
-        w_section(w, "OPTV", (uint64_t)g->params_total * 4);
-        w_f32(w, ck->opt_v, g->params_total);
-        w_section_end(w, 1);
-    }
-    if (ck->opt_blob_size) {
-        w_section(w, "OPTB", ck->opt_blob_size);
-        w_bytes(w, ck->opt_blob, ck->opt_blob_size);
-        w_section_end(w, 1);
-    }
-    unsigned char t[TRAILER_BYTES];
-    memcpy(t, "CEND", 4);
-    put_u32(t + 4, w->file_crc);
-    if (!w->err) {
-        if (fwrite(t, 1, sizeof t, w->f) != sizeof t) w->err = errno ? errno : EIO;
-        else w->pos += sizeof t;
-    }
-    if (!w->err && w->pos != total) w->err = EIO;   /* cannot happen: the sizes above disagree */
-    return w->err ? CTVK_ERR_IO : CTVK_OK;
-}
-
-ctvk_status ctvk_checkpoint_save(const char *path, const ctvk_graph *g, const ctvk_checkpoint *ck)
-{
-    if (!path || !*path) return ctvk__fail(CTVK_ERR_ARG, "checkpoint: no file name given");
-    if (!ck->params || ck->params_total != g->params_total)
-        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: the parameters hold %zu floats but the %s graph needs %zu",
-                          path, ck->params ? ck->params_total : 0, g->cfg.arch, g->params_total);
-    if (!ck->opt_m != !ck->opt_v)
-        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: optimizer state needs both m and v", path);
-    if (ck->opt_blob_size && !ck->opt_blob)
-        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: optimizer blob of %zu bytes has no data", path,
-                          ck->opt_blob_size);
-    if (ck->opt_blob_size > MAX_BLOB || (ck->metrics && strlen(ck->metrics) > MAX_TEXT))
-        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: optimizer blob or metrics text too large", path);
-
-    char conf[1024];
-    size_t conf_len = ctvk_model_config_to_text(&g->cfg, conf, sizeof conf);
-    if (conf_len >= sizeof conf) return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: model config too long", path);
-
-    /* the tensor table, with every tensor's CRC */
-    size_t ntensors = 0, table_cap = 4;
-    for (int i = 0; i < g->nlayers; i++) {
-        ntensors += (size_t)g->layers[i].nparams;
-        table_cap += (size_t)g->layers[i].nparams * (2 + CTVK_NAME_MAX + 40 + 2 + 16 + 12);
-    }
-    unsigned char *table = malloc(table_cap);
-    if (!table) return ctvk__fail(CTVK_ERR_NOMEM, "checkpoint %s: out of host memory", path);
-    size_t tl = 4;
-    uint64_t data_len = 0;
-    put_u32(table, (uint32_t)ntensors);
-    for (int i = 0; i < g->nlayers; i++)
-        for (int p = 0; p < g->layers[i].nparams; p++) {
-            const ctvk_param *pr = &g->layers[i].params[p];
-            char name[CTVK_NAME_MAX + 40];
-            tensor_name(&g->layers[i], pr, name, sizeof name);
-            size_t nl = strlen(name);
-            put_u16(table + tl, (uint16_t)nl);
-            memcpy(table + tl + 2, name, nl);
-            tl += 2 + nl;
-            table[tl++] = 0; /* f32 */
-            table[tl++] = (unsigned char)pr->ndim;
-            for (int d = 0; d < pr->ndim; d++, tl += 4) put_u32(table + tl, (uint32_t)pr->dims[d]);
-            put_u64(table + tl, (uint64_t)pr->count * 4);
-            put_u32(table + tl + 8, crc_f32(0, ck->params + pr->offset, pr->count));
-            tl += 12;
-            data_len += (uint64_t)pr->count * 4;
-        }
-
-    uint64_t total = HEADER_BYTES + TRAILER_BYTES;
-    total += SECTION_OVERHEAD + conf_len + SECTION_OVERHEAD + tl + SECTION_OVERHEAD + data_len;
-    total += SECTION_OVERHEAD + 56;
-    if (ck->metrics) total += SECTION_OVERHEAD + strlen(ck->metrics);
-    if (ck->opt_m) total += 2 * (SECTION_OVERHEAD + (uint64_t)g->params_total * 4);
-    if (ck->opt_blob_size) total += SECTION_OVERHEAD + ck->opt_blob_size;
-
-    char tmp[4200];
-    writer w = {0};
-    ctvk_status s = ctvk__open_tmp(path, tmp, sizeof tmp, &w.f);
-    if (!s) {
-        write_body(&w, g, ck, conf, table, tl, data_len, total);   /* failures land in w.err */
-        s = ctvk__replace(w.f, tmp, path, "checkpoint-write", w.err);
-    }
-    free(table);
-    if (s) {
-        char *why = strdup(ctvk_error());
-        s = ctvk__fail(s, "checkpoint: %s", why ? why : path);
-        free(why);
-    }
-    return s;
-}
 
 /* ------------------------------------------------------------------ reading */
 typedef struct reader {
@@ -592,7 +231,7 @@ static ctvk_status parse_table(const reader *r, const ctvk_graph *g, const ctvk_
                            r->path, e[i].name, e[i].bytes, count);
             goto done;
         }
-        int pi = -1, li = find_tensor(g, e[i].name, &pi);
+        int pi = -1, li = ctvk__ckpt_find_tensor(g, e[i].name, &pi);
         if (li < 0) {
             s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: tensor %s is not in the %s graph%s", r->path, e[i].name,
                            g->cfg.arch, sizes);
@@ -603,8 +242,8 @@ static ctvk_status parse_table(const reader *r, const ctvk_graph *g, const ctvk_
         for (int d = 0; same && d < ndim; d++) same = p->dims[d] == dims[d];
         if (!same) {
             char a[96], b[96];
-            shape_str(dims, ndim, a, sizeof a);
-            shape_str(p->dims, p->ndim, b, sizeof b);
+            ctvk__ckpt_shape_str(dims, ndim, a, sizeof a);
+            ctvk__ckpt_shape_str(p->dims, p->ndim, b, sizeof b);
             s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: tensor %s has shape %s but the %s graph has %s%s", r->path,
                            e[i].name, a, g->cfg.arch, b, sizes);
             goto done;
@@ -623,7 +262,7 @@ static ctvk_status parse_table(const reader *r, const ctvk_graph *g, const ctvk_
         for (int p = 0; p < g->layers[li].nparams; p++)
             if (!seen[(size_t)li * CTVK_MAX_PARAMS + (size_t)p]) {
                 char nm[CTVK_NAME_MAX + 40];
-                tensor_name(&g->layers[li], &g->layers[li].params[p], nm, sizeof nm);
+                ctvk__ckpt_tensor_name(&g->layers[li], &g->layers[li].params[p], nm, sizeof nm);
                 s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s lacks tensor %s of the %s graph", r->path, nm, g->cfg.arch);
                 goto done;
             }
