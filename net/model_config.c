@@ -2,6 +2,7 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
 #include "ctvk/net.h"
+#include "runtime/config_keys.h"
 #include "runtime/internal.h"
 #include "runtime/list.h"
 #include <stdio.h>
@@ -28,7 +29,7 @@ ctvk_status ctvk_model_config_load(const ctvk_config *cfg, ctvk_model_config *mc
     const char *arch, *head;
     long v;
     double d;
-    CTVK_TRY(ctvk_config_str(cfg, "model", "arch", "resnet50v2_fpn", &arch));
+    CTVK_TRY(ctvk__key_str(cfg, "model", "arch", &arch));
     if (strcmp(arch, "resnet50") && strcmp(arch, "resnet50v2") && strcmp(arch, "resnet50v2_fpn") &&
         strcmp(arch, "small_resnet"))
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] arch = '%s': expected resnet50, resnet50v2, "
@@ -39,30 +40,30 @@ ctvk_status ctvk_model_config_load(const ctvk_config *cfg, ctvk_model_config *mc
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] head = '%s': expected fpn, gap or none",
                           ctvk_config_path(cfg), head);
     if (head != mc->head) snprintf(mc->head, sizeof mc->head, "%s", head);
-    CTVK_TRY(ctvk_config_int(cfg, "model", "input_size", 512, 8, 4096, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "model", "input_size", &v));
     mc->height = mc->width = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "height", mc->height, 8, 4096, &v));
+    CTVK_TRY(ctvk__key_int_or(cfg, "model", "height", mc->height, &v));
     mc->height = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "width", mc->width, 8, 4096, &v));
+    CTVK_TRY(ctvk__key_int_or(cfg, "model", "width", mc->width, &v));
     mc->width = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "channels", 1, 1, 4, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "model", "channels", &v));
     mc->channels = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "classes", 2, 2, 1000, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "model", "classes", &v));
     mc->classes = (int)v;
-    CTVK_TRY(ctvk_config_double(cfg, "model", "dropout", 0.5, 0.0, 0.95, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "model", "dropout", &d));
     mc->dropout = (float)d;
-    CTVK_TRY(ctvk_config_double(cfg, "model", "bn_eps", 1.001e-5, 1e-12, 1.0, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "model", "bn_eps", &d));
     mc->bn_eps = (float)d;
-    CTVK_TRY(ctvk_config_double(cfg, "model", "bn_momentum", 0.99, 0.0, 1.0, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "model", "bn_momentum", &d));
     mc->bn_momentum = (float)d;
     /* the input transform is the network's: checkpoints carry it to infer and eval */
-    CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1.0, -1e30, 1e30, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "data", "scale", &d));
     mc->input_scale = (float)d;
-    CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0.0, -1e30, 1e30, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "data", "offset", &d));
     mc->input_offset = (float)d;
     mc->input_recorded = 1;
     int n;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "stages", mc->stages, 1, 7, &v));
+    CTVK_TRY(ctvk__key_int_or(cfg, "model", "stages", mc->stages, &v));
     mc->stages = (int)v;
     int blocks[8], widths[8], nb, nw;
     CTVK_TRY(int_list(cfg, "blocks", blocks, 7, 1, 16, &nb));
