@@ -1,8 +1,8 @@
 /* Inverted dropout with a counter-based mask regenerated from the seed (shaders/dropout.comp):
  * no mask is stored. The host functions below are the exact same integer arithmetic. */
 #include "net/ops.h"
-#include "runtime/rng.h"
 #include "net/launch.h"
+#include "runtime/rng.h"
 #include <math.h>
 
 static uint32_t lowbias32(uint32_t v)   /* C. Wellons' 32-bit integer hash */
