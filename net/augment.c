@@ -3,6 +3,7 @@
  * double-precision reference. Conventions: net/train_ops.h. */
 #include "net/train_ops.h"
 #include "net/launch.h"
+#include "runtime/rng.h"
 #include <math.h>
 
 #define LOCAL 64
@@ -22,15 +23,12 @@ void ctvk_augment_params_identity(ctvk_augment_params *p)
 
 uint64_t ctvk_augment_rng_next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return ctvk__rng(s);
 }
 
 double ctvk_augment_rng_uniform(uint64_t *s)
 {
-    return (double)(ctvk_augment_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+    return ctvk__rng_unit(s);
 }
 
 static double uni(uint64_t *s, double lo, double hi)

@@ -127,8 +127,8 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
     if (!e) sig[4] = 0;
     int cols_fast = 0;
     if (cpu) {
-        /* 16x16 per lane, 8 lanes per workgroup (measured on lavapipe, see ctvk bench kernels and
-         * README "Performance"): lavapipe spends its time in the texel fetches (a 4-component fetch
+        /* 16x16 per lane, 8 lanes per workgroup (measured on lavapipe with ctvk bench kernels, log in
+         * docs/measurements.md): lavapipe spends its time in the texel fetches (a 4-component fetch
          * costs about what a scalar one does), so the larger block (16 + 16 fetches per 1024
          * multiply-adds instead of 8 + 8 per 256) wins although its 256 accumulators spill.
          * 8 columns when there are at most 8; 8 rows for backward-weights with Cin % 16 != 0 (its

@@ -2,6 +2,7 @@
  * no mask is stored. The host functions below are the exact same integer arithmetic. */
 #include "net/ops.h"
 #include "net/launch.h"
+#include "runtime/rng.h"
 #include <math.h>
 
 static uint32_t lowbias32(uint32_t v)   /* C. Wellons' 32-bit integer hash */
@@ -14,10 +15,7 @@ static uint32_t lowbias32(uint32_t v)   /* C. Wellons' 32-bit integer hash */
 
 ctvk_dropout_key_t ctvk_dropout_key(uint64_t seed)
 {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull;          /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    uint64_t z = ctvk__rng(&seed);          /* splitmix64 */
     return (ctvk_dropout_key_t){(uint32_t)z, (uint32_t)(z >> 32)};
 }
 

@@ -3,15 +3,13 @@
 #ifndef CTVK_NET_EXEC_H
 #define CTVK_NET_EXEC_H
 #include "ctvk/net.h"
+#include "runtime/rng.h"
 
 /* The dropout seed of layer `layer` for a step seeded `seed`: both executors use it, so their
  * masks are identical. */
 static inline uint64_t ctvk__layer_seed(uint64_t seed, int layer)
 {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (uint64_t)(layer + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return ctvk__splitmix_final(seed + CTVK__GOLDEN * (uint64_t)(layer + 1));
 }
 
 /* ---------------------------------------------------------------- the reference executor

@@ -1,5 +1,6 @@
 /* The layer graph: constructors with shape inference, flat parameter layout, lookup, summary. */
 #include "net/graph_build.h"
+#include "runtime/array.h"
 #include "runtime/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +31,7 @@ static ctvk_layer *add_layer(ctvk_graph *g, const char *name, ctvk_op op, int a,
         ctvk__fail(CTVK_ERR_ARG, "layer %s: bad input", name);
         return NULL;
     }
-    if (g->nlayers == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 256;
-        ctvk_layer *nl = realloc(g->layers, (size_t)cap * sizeof *nl);
-        if (!nl) { ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); return NULL; }
-        g->layers = nl;
-        g->cap = cap;
-    }
+    CTVK__GROW(g->layers, g->cap, g->nlayers + 1, 256, ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); return NULL);
     ctvk_layer *l = &g->layers[g->nlayers];
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s", name);

@@ -1,24 +1,10 @@
 /* Parameter initialisation as Keras does it (docs/method.md sections 3 and 4). */
 #include "ctvk/checkpoint.h"
+#include "runtime/rng.h"
 #include <math.h>
 #include <string.h>
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-
-/* uniform in [0, 1) with 53 random bits */
-static double unit(uint64_t *s) { return (double)(splitmix(s) >> 11) * 0x1.0p-53; }
+static uint64_t fnv1a(uint64_t h, const char *s) { return ctvk__fnv1a(h, s, strlen(s)); }
 
 void ctvk_graph_init_params(const ctvk_graph *g, float *params, uint64_t seed)
 {
@@ -34,12 +20,12 @@ void ctvk_graph_init_params(const ctvk_graph *g, float *params, uint64_t seed)
                 continue;
             }
             if (strcmp(p->name, "kernel:0")) continue;     /* bias, beta, moving_mean: zeros */
-            uint64_t s = fnv1a(fnv1a(fnv1a(0xCBF29CE484222325ull ^ seed, l->name), "/"), p->name);
-            splitmix(&s);
+            uint64_t s = fnv1a(fnv1a(fnv1a(CTVK__FNV_BASIS ^ seed, l->name), "/"), p->name);
+            ctvk__rng(&s);
             if (l->op == CTVK_OP_DENSE && fpn) {
                 /* RandomNormal(stddev=0.001), Box-Muller */
                 for (size_t j = 0; j < p->count; j += 2) {
-                    double u1 = unit(&s), u2 = unit(&s);
+                    double u1 = ctvk__rng_unit(&s), u2 = ctvk__rng_unit(&s);
                     double r = sqrt(-2.0 * log(1.0 - u1)), t = 6.283185307179586 * u2;
                     x[j] = (float)(0.001 * r * cos(t));
                     if (j + 1 < p->count) x[j + 1] = (float)(0.001 * r * sin(t));
@@ -59,7 +45,7 @@ void ctvk_graph_init_params(const ctvk_graph *g, float *params, uint64_t seed)
                 fan_in = fan_out = (double)p->count;
             }
             double limit = sqrt(6.0 / (fan_in + fan_out));
-            for (size_t j = 0; j < p->count; j++) x[j] = (float)((2.0 * unit(&s) - 1.0) * limit);
+            for (size_t j = 0; j < p->count; j++) x[j] = (float)((2.0 * ctvk__rng_unit(&s) - 1.0) * limit);
         }
     }
 }

@@ -1,5 +1,6 @@
 /* Keras HDF5 weight files in (load_weights(by_name=True, skip_mismatch=True)) and out (save_weights). */
 #include "ctvk/checkpoint.h"
+#include "runtime/array.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <errno.h>
@@ -29,13 +30,7 @@ static void sl_free(strlist *l)
 
 static int sl_push(strlist *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 16;
-        char **nv = realloc(l->v, (size_t)cap * sizeof *nv);
-        if (!nv) return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
+    CTVK__GROW(l->v, l->cap, l->n + 1, 16, return -1);
     char *c = malloc(len + 1);
     if (!c) return -1;
     memcpy(c, s, len);

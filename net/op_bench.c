@@ -5,6 +5,7 @@
 #include "ctvk/net.h"
 #include "net/conv.h"
 #include "net/ops.h"
+#include "runtime/rng.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,6 @@ typedef struct bench {
 
 static size_t count(ctvk_shape s) { return (size_t)s.n * s.h * s.w * s.c; }
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* n values in [-1, 1) that are exactly floats, and their tensor */
 static ctvk_status random_tensor(bench *b, ctvk_shape s, uint64_t seed, double **d, ctvk_tensor **t)
 {
@@ -36,7 +29,7 @@ static ctvk_status random_tensor(bench *b, ctvk_shape s, uint64_t seed, double *
     *d = malloc(n * sizeof **d);
     float *f = malloc(n * sizeof *f);
     ctvk_status st = *d && f ? CTVK_OK : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    for (size_t i = 0; !st && i < n; i++) f[i] = (float)((double)(mix(&seed) >> 11) * 0x1p-52 - 1.0), (*d)[i] = f[i];
+    for (size_t i = 0; !st && i < n; i++) f[i] = (float)(2.0 * ctvk__rng_unit(&seed) - 1.0), (*d)[i] = f[i];
     if (!st) st = ctvk_tensor_create(b->ctx, CTVK_F32, s, "bench", t);
     if (!st) st = ctvk_tensor_upload(*t, f, n * sizeof *f);
     free(f);

@@ -32,7 +32,7 @@ ctvk_status ctvk_maxpool(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y, ct
     }
     if (y->count > UINT32_MAX / 2 || x->count > UINT32_MAX / 2)
         return ctvk__fail(CTVK_ERR_ARG, "maxpool: tensor too large");
-    uint32_t local = CTVK_OPS_LOCAL;   /* measured: 8-lane groups made lavapipe 1.5-2x slower here */
+    uint32_t local = CTVK_OPS_LOCAL;   /* 8-lane groups: lavapipe 1.5-2x slower (docs/measurements.md) */
     /* 4 channels per invocation where C allows (vec4 fetches and stores) */
     int vec = x->shape.c % 4 == 0 && ctvk__vec4_ok(x);
     int32_t spec[3] = {(int32_t)local, argmax != NULL, vec};

@@ -1,5 +1,7 @@
 /* INI configs through iniparser, with "section.key=value" overrides and checked getters. */
 #include "ctvk/config.h"
+#include "runtime/config_keys.h"
+#include "runtime/array.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
 #include <ctype.h>
@@ -96,12 +98,8 @@ static ctvk_status scan_ini(const char *path, FILE *f)
                 break;
             }
         if (s) break;
-        if (nkeys == cap) {
-            cap = cap ? 2 * cap : 64;
-            seen *nk = realloc(keys, cap * sizeof *nk);
-            if (!nk) { s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory reading config"); break; }
-            keys = nk;
-        }
+        CTVK__GROW(keys, cap, nkeys + 1, 64, s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory reading config"));
+        if (s) break;
         snprintf(keys[nkeys].name, sizeof keys[nkeys].name, "%s", full);
         keys[nkeys++].line = no;
     }
@@ -288,15 +286,15 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
     int b;
     if ((v = lookup(c, "device", "name"))) o->device = v;
     if (ctvk_config_has(c, "device", "validation")) {
-        if ((s = ctvk_config_bool(c, "device", "validation", 0, &b))) return s;
+        if ((s = ctvk__key_bool(c, "device", "validation", &b))) return s;
         o->validation = b;
     }
     if (ctvk_config_has(c, "device", "profile")) {
-        if ((s = ctvk_config_bool(c, "device", "profile", 0, &b))) return s;
+        if ((s = ctvk__key_bool(c, "device", "profile", &b))) return s;
         o->profile = b;
     }
     if (ctvk_config_has(c, "device", "push_descriptors")) {
-        if ((s = ctvk_config_bool(c, "device", "push_descriptors", 1, &b))) return s;
+        if ((s = ctvk__key_bool(c, "device", "push_descriptors", &b))) return s;
         o->no_push_descriptors = !b;
     }
     if ((v = lookup(c, "device", "limits"))) {
@@ -313,11 +311,11 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
                                c->path, v);
     }
     if (ctvk_config_has(c, "device", "memory_limit_mb")) {
-        if ((s = ctvk_config_int(c, "device", "memory_limit_mb", 0, 0, 1L << 30, &x))) return s;
+        if ((s = ctvk__key_int(c, "device", "memory_limit_mb", &x))) return s;
         o->memory_limit = (uint64_t)x << 20;
     }
     if (ctvk_config_has(c, "device", "max_dispatches_per_submit")) {
-        if ((s = ctvk_config_int(c, "device", "max_dispatches_per_submit", 0, 0, 1 << 24, &x))) return s;
+        if ((s = ctvk__key_int(c, "device", "max_dispatches_per_submit", &x))) return s;
         o->max_dispatches_per_submit = (uint32_t)x;
     }
     return CTVK_OK;

@@ -20,34 +20,73 @@ void ctvk__tmp_name(const char *path, char *buf, size_t size)
     snprintf(buf, size, "%.*s.%s.tmp-%ld-%u", dirlen, path, slash ? slash + 1 : path, (long)getpid(), n);
 }
 
-ctvk_status ctvk__commit(const char *tmp, const char *path)
+/* The folder of path ("." for a bare name). */
+static void dir_of(const char *path, char *buf, size_t n)
 {
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "%s: cannot rename the finished file into place (%s)", path, strerror(e));
+    snprintf(buf, n, "%s", path);
+    char *s = strrchr(buf, '/');
+    if (!s) snprintf(buf, n, ".");
+    else if (s == buf) s[1] = 0;
+    else *s = 0;
+}
+
+/* The one atomic replacement of a file in the project: the finished temporary file is synced,
+ * renamed over path and the folder synced, so that a crash or a full disk never leaves a half-written
+ * file and the previous file stays until the rename. f is the open temporary file (NULL when a
+ * library wrote and closed it); err a write error the caller already saw (0 if none). The one
+ * fault-injection site for file writes is here: CTVK_FAULT=site makes the disk full at the end of
+ * that write (sites: "file-write", "checkpoint-write", "cache-write"). */
+ctvk_status ctvk__replace(FILE *f, const char *tmp, const char *path, const char *site, int err)
+{
+    const char *step = "writing";
+    int injected = 0;
+    if (f) {
+        errno = 0;
+        if (!err && (ferror(f) || fflush(f) != 0)) err = errno ? errno : EIO;
     }
+    if (!err && ctvk__fault(site)) { err = ENOSPC; injected = 1; }
+    if (f) {
+        if (!err && fsync(fileno(f)) != 0) { err = errno; step = "syncing"; }
+        if (fclose(f) != 0 && !err) { err = errno ? errno : EIO; step = "closing"; }
+    } else if (!err) {
+        int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) { err = errno; step = "syncing"; }
+        if (fd >= 0) close(fd);
+    }
+    if (!err && rename(tmp, path) != 0) { err = errno; step = "renaming"; }
+    if (err) {
+        unlink(tmp);
+        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s%s (%s the temporary file failed%s; the previous file, if "
+                          "any, is unchanged and no partial file is left)", path, strerror(err),
+                          err == ENOSPC || err == EDQUOT ? ": the disk is full" : "", step,
+                          injected ? ", an injected fault (CTVK_FAULT)" : "");
+    }
+    char dir[4200];
+    dir_of(path, dir, sizeof dir);
+    int dfd = open(dir, O_RDONLY | O_CLOEXEC);      /* make the rename durable (best effort) */
+    if (dfd >= 0) { fsync(dfd); close(dfd); }
     return CTVK_OK;
 }
+
+ctvk_status ctvk__commit(const char *tmp, const char *path) { return ctvk__replace(NULL, tmp, path, "file-write", 0); }
 
 ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f)
 {
     ctvk__tmp_name(path, tmp, tmpsize);
     *f = fopen(tmp, "wb");
-    if (!*f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot write (%s)", path, strerror(errno));
+    if (!*f) {
+        int e = errno;
+        char dir[4200];
+        dir_of(path, dir, sizeof dir);
+        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (a temporary file cannot be created in the folder '%s')",
+                          path, strerror(e), dir);
+    }
     return CTVK_OK;
 }
 
 ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path)
 {
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    if (bad) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "%s: write failed (%s)", path, e ? strerror(e) : "I/O error");
-    }
-    return ctvk__commit(tmp, path);
+    return ctvk__replace(f, tmp, path, "file-write", 0);
 }
 
 ctvk_status ctvk__mkdirs(const char *path)
@@ -77,37 +116,10 @@ ctvk_status ctvk__mkdirs(const char *path)
 ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t len)
 {
     char tmp[4200];
-    ctvk__tmp_name(path, tmp, sizeof tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        /* tests: CTVK_FAULT=file-write makes the disk full half-way */
-        ssize_t w = ctvk__fault("file-write") ? (errno = ENOSPC, -1) : write(fd, p, left > 4096 ? 4096 : left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = w == 0 ? ENOSPC : errno;
-            close(fd);
-            unlink(tmp);
-            return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s%s (the previous file, if any, is unchanged; no partial "
-                              "file is left)", path, strerror(e), e == ENOSPC || e == EDQUOT ? ": the disk is full" : "");
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s%s (the previous file, if any, is unchanged; no partial "
-                          "file is left)", path, strerror(e), e == ENOSPC || e == EDQUOT ? ": the disk is full" : "");
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ctvk__fail(CTVK_ERR_IO, "cannot replace %s: %s", path, strerror(e));
-    }
-    return CTVK_OK;
+    FILE *f;
+    CTVK_TRY(ctvk__open_tmp(path, tmp, sizeof tmp, &f));
+    int err = len && fwrite(data, 1, len, f) != len ? (errno ? errno : EIO) : 0;
+    return ctvk__replace(f, tmp, path, "file-write", err);
 }
 
 int ctvk__exists(const char *path)

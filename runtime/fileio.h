@@ -10,14 +10,20 @@
 ctvk_status ctvk__mkdirs(const char *path);
 /* A temporary name beside path ("dir/.name.tmp-PID-N"), unique within the process. */
 void ctvk__tmp_name(const char *path, char *buf, size_t size);
-/* Renames tmp onto path; on failure removes tmp and fails naming path. */
+/* Atomic replacement, one implementation (ctvk__replace): write a temporary file beside path, then
+ * ctvk__replace syncs it, renames it over path and syncs the folder; on any failure the temporary file
+ * is removed, the previous file stays, and the message names path and the cause.
+ *   f: the open temporary file (closed here), or NULL when a library wrote and closed tmp;
+ *   site: the CTVK_FAULT site that makes this write fail ("file-write", "checkpoint-write", ...);
+ *   err: a write error the caller already saw (an errno), 0 if none. */
+ctvk_status ctvk__replace(FILE *f, const char *tmp, const char *path, const char *site, int err);
+/* ctvk__replace of a temporary file a library wrote and closed (site "file-write"). */
 ctvk_status ctvk__commit(const char *tmp, const char *path);
-/* Opens tmp for writing and says so on failure (naming path). */
+/* Opens a temporary file beside path for writing and says so on failure (naming path and its folder). */
 ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f);
-/* Closes f (checking write errors) and commits tmp onto path; removes tmp on failure. */
+/* ctvk__replace of f (site "file-write"). */
 ctvk_status ctvk__close_commit(FILE *f, const char *tmp, const char *path);
-/* Writes data to path.tmp.PID in the same folder, fsyncs it and renames it over path: a crash or
- * a full disk never leaves a half-written file, and the previous file stays until the rename. */
+/* The whole of data to path through ctvk__open_tmp and ctvk__replace. */
 ctvk_status ctvk__write_file_atomic(const char *path, const void *data, size_t len);
 /* Locks the folder dir for this process (flock on dir/.ctvk.lock, which then names the holder):
  * CTVK_ERR_ARG naming the folder and the holder when another process holds it. The lock lasts as

@@ -4,6 +4,7 @@
 #define CTVK_RUNTIME_INTERNAL_H
 
 #include "ctvk/ctvk.h"
+#include "runtime/rng.h"
 #include "runtime/suballoc.h"
 #include <volk.h>
 
@@ -142,7 +143,6 @@ ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
 /* The storage-buffer form of p (its 't'/'q' inputs as storage buffers), created once. */
 ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
 void ctvk__pipelines_destroy(ctvk_ctx *ctx);
-uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h);
 
 /* ------------------------------------------------------------------ recording */
 typedef struct ctvk_range { VkBuffer buf; uint64_t lo, hi; } ctvk_range;

@@ -1,6 +1,7 @@
 /* Device memory: large blocks, each one VkBuffer sub-allocated by runtime/suballoc.c; tensors and
  * views; the staging buffer; the memory budget, checked before any block is allocated. Host
  * transfers, which record copies, are runtime/transfer.c's; memory.c calls nothing of the recorder. */
+#include "runtime/array.h"
 #include "runtime/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,13 +218,7 @@ static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const 
                           "and the budget on %s is %s; use a smaller batch or input size, or raise "
                           "[device] memory_limit_mb", t->name, human(t->bytes, h1),
                           human(m->allocated, h2), ctx->info.name, human(limit, h3));
-    if (m->nblocks == m->cap) {
-        int cap = m->cap ? m->cap * 2 : 16;
-        ctvk_block **nb = realloc(m->blocks, (size_t)cap * sizeof *nb);
-        if (!nb) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        m->blocks = nb;
-        m->cap = cap;
-    }
+    CTVK__GROW(m->blocks, m->cap, m->nblocks + 1, 16, return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
     ctvk_block *b = calloc(1, sizeof *b);
     if (!b || ctvk_suballoc_init(&b->sa, size)) {
         free(b);

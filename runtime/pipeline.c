@@ -12,14 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t ctvk__hash64(const void *data, size_t n, uint64_t h)
-{
-    const unsigned char *p = data;
-    if (!h) h = 1469598103934665603ull;       /* FNV-1a 64 */
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
-    return h;
-}
-
 /* ------------------------------------------------------------------ disk cache file */
 #define PC_MAGIC "CTVKPC01"
 typedef struct pc_header {
@@ -149,19 +141,17 @@ static void write_cache_file(ctvk_ctx *ctx)
     fill_header(ctx, &h);
     h.data_size = size;
     h.data_hash = ctvk__hash64(data, size, 0);
-    char dir[4096], tmp[4200];
+    char dir[4096], tmp[4200], keep[CTVK_ERROR_MAX];
+    snprintf(keep, sizeof keep, "%s", ctvk_error());   /* a cache that cannot be written costs nothing but the cache */
     snprintf(dir, sizeof dir, "%s", ctx->pcache_path);
     char *slash = strrchr(dir, '/');
     if (slash) { *slash = 0; (void)ctvk__mkdirs(dir); }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ctx->pcache_path, (long)getpid());
-    FILE *f = ctvk__fault("cache-write") ? NULL : fopen(tmp, "wb");
-    int ok = f && fwrite(&h, sizeof h, 1, f) == 1 && (!size || fwrite(data, size, 1, f) == 1);
-    if (f) {
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = (fclose(f) == 0) && ok;
+    FILE *f;
+    if (!ctvk__open_tmp(ctx->pcache_path, tmp, sizeof tmp, &f)) {
+        int bad = fwrite(&h, sizeof h, 1, f) != 1 || (size && fwrite(data, size, 1, f) != 1);
+        (void)ctvk__replace(f, tmp, ctx->pcache_path, "cache-write", bad ? EIO : 0);
     }
-    if (ok) ok = rename(tmp, ctx->pcache_path) == 0;
-    if (!ok) remove(tmp);
+    (void)ctvk__fail(CTVK_OK, "%s", keep);
     free(data);
 }
 

@@ -2,6 +2,7 @@
  * byte range conflicts with an access since the last barrier (read-after-write, write-after-read,
  * write-after-write), long work split into several submits, debug labels, and timestamp queries
  * that become the per-label profile. */
+#include "runtime/array.h"
 #include "runtime/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,13 +112,7 @@ static ctvk_status push_range(ctvk_range **list, int *n, int *cap, ctvk_range x)
 {
     for (int i = 0; i < *n; i++)
         if ((*list)[i].buf == x.buf && (*list)[i].lo <= x.lo && x.hi <= (*list)[i].hi) return CTVK_OK;
-    if (*n == *cap) {
-        int c = *cap ? *cap * 2 : 64;
-        ctvk_range *nl = realloc(*list, (size_t)c * sizeof *nl);
-        if (!nl) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        *list = nl;
-        *cap = c;
-    }
+    CTVK__GROW(*list, *cap, *n + 1, 64, return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
     (*list)[(*n)++] = x;
     return CTVK_OK;
 }
@@ -176,13 +171,7 @@ static void add_profile(ctvk_ctx *ctx, const char *label, double ms)
 {
     for (int i = 0; i < ctx->nprof; i++)
         if (!strcmp(ctx->prof[i].label, label)) { ctx->prof[i].ms += ms; ctx->prof[i].dispatches++; return; }
-    if (ctx->nprof == ctx->cap_prof) {
-        int cap = ctx->cap_prof ? ctx->cap_prof * 2 : 64;
-        ctvk_profile_row *np = realloc(ctx->prof, (size_t)cap * sizeof *np);
-        if (!np) return;      /* the profile is best effort; the work itself succeeded */
-        ctx->prof = np;
-        ctx->cap_prof = cap;
-    }
+    CTVK__GROW(ctx->prof, ctx->cap_prof, ctx->nprof + 1, 64, return);  /* best effort; the work itself succeeded */
     ctvk_profile_row *row = &ctx->prof[ctx->nprof++];
     snprintf(row->label, sizeof row->label, "%s", label);
     row->dispatches = 1;

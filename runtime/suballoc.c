@@ -1,4 +1,5 @@
 #include "runtime/suballoc.h"
+#include "runtime/array.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,14 +25,9 @@ void ctvk_suballoc_destroy(ctvk_suballoc *sa)
 
 static int reserve(ctvk_suballoc *sa, int need)
 {
-    if (need <= sa->cap) return 0;
-    int cap = sa->cap * 2;
-    while (cap < need) cap *= 2;
-    ctvk_free_range *f = realloc(sa->free, (size_t)cap * sizeof *f);
-    if (!f) return -1;
-    sa->free = f;
-    sa->cap = cap;
-    return 0;
+    int fail = 0;
+    CTVK__GROW(sa->free, sa->cap, need, 16, fail = -1);
+    return fail;
 }
 
 static void remove_at(ctvk_suballoc *sa, int i)

@@ -1,6 +1,7 @@
 #include "check.h"
 #include "ctvk/net.h"
 #include "net/exec.h"
+#include "runtime/rng.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,10 +43,7 @@ double check_rel_err(const float *got, const float *want, size_t n, double floor
 
 uint64_t check_rng_next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return ctvk__rng(s);
 }
 
 float check_rng_uniform(uint64_t *s, float lo, float hi)

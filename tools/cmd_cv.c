@@ -3,6 +3,7 @@
 #include "ctvk/checkpoint.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
+#include "runtime/list.h"
 #include "tools/run_common.h"
 #include <math.h>
 #include <stdio.h>
@@ -32,20 +33,7 @@ typedef struct fold_row {
     int normal_cases, normal_correct, normal_wrong, covid_cases, covid_correct, covid_wrong;
 } fold_row;
 
-static int parse_folds(const char *s, int *folds, int max)
-{
-    int n = 0;
-    while (*s) {
-        char *end;
-        long k = strtol(s, &end, 10);
-        if (end == s || k < 1 || k > 1000 || n == max) return -1;
-        folds[n++] = (int)k;
-        s = end;
-        if (*s == ',') s++;
-        else if (*s) return -1;
-    }
-    return n;
-}
+static int parse_folds(const char *s, int *folds, int max) { return ctvk__parse_ints(s, folds, max, 1, 1000); }
 
 static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ctvk_dataset *ds, int k,
                                  const char *dir, fold_row *row)

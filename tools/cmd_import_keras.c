@@ -1,6 +1,7 @@
 /* ctvk import-keras: Keras HDF5 weights (e.g. ImageNet) into a ctvk checkpoint. */
 #include "ctvk/checkpoint.h"
 #include "tools/cli.h"
+#include "runtime/rng.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,12 +120,7 @@ int cmd_import_keras(int argc, char **argv)
              "init_seed=%ld\n", weights, rep.weights_loaded, rep.weights_skipped, rep.weights_missing, seed);
     ck.metrics = metrics;
     uint64_t st = (uint64_t)seed;
-    for (int i = 0; i < 4; i++) {  /* splitmix64 of the seed: a defined RNG state for training to start from */
-        uint64_t z = (st += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        ck.rng[i] = z ^ (z >> 31);
-    }
+    for (int i = 0; i < 4; i++) ck.rng[i] = ctvk__rng(&st);  /* splitmix64 of the seed: a defined RNG state */
     ctvk_status s = ctvk_checkpoint_save(out, &g, &ck);
     ck.metrics = NULL;
     ctvk_keras_report_free(&rep);

@@ -439,12 +439,9 @@ int cmd_report(int argc, char **argv)
     }
     montage_section(f, run, cfg);
     fprintf(f, "</body></html>\n");
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
     ctvk_config_free(cfg);
-    if (bad || rename(tmp, out) != 0) {
-        fprintf(stderr, "ctvk report: %s: cannot write (%s)\n", out, strerror(errno));
-        unlink(tmp);
+    if (ctvk__close_commit(f, tmp, out)) {
+        fprintf(stderr, "ctvk report: %s\n", ctvk_error());
         return 1;
     }
     printf("report: %s (%d fold%s)\n", out, folds, folds == 1 ? "" : "s");

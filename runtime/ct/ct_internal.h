@@ -3,6 +3,7 @@
 #define CTVK_RUNTIME_CT_INTERNAL_H
 
 #include "ctvk/ct.h"
+#include "runtime/array.h"      /* CTVK__GROW */
 #include "runtime/fileio.h"     /* folders, atomic writes */
 #include "runtime/internal.h"   /* ctvk__fail, CTVK_TRY */
 #include <stdio.h>
@@ -15,11 +16,7 @@ void ctvk__csv_field(FILE *f, const char *s);
 int ctvk__natcmp(const char *a, const char *b);
 /* Online CPUs (>= 1). */
 int ctvk__ncpu(void);
-/* splitmix64 */
-uint64_t ctvk__rng(uint64_t *state);
-/* Uniform in [0, 1). */
-double ctvk__rng_unit(uint64_t *state);
-/* A seed mixed from several values. */
+/* ctvk__rng, ctvk__rng_unit: runtime/rng.h. A seed mixed from several values. */
 uint64_t ctvk__mix(uint64_t a, uint64_t b);
 
 /* A growable array of owned strings. */

@@ -1,6 +1,7 @@
 /* Datasets: [data] options, the fold CSVs of the flat Train&Validation folder (train{k}.csv,
  * validation{k}.csv, test{k}.csv; header filename,class; covid = 0, normal = 1) with every check
  * naming the CSV and line, and the full COVID-CTset layout through the series scan. */
+#include "runtime/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include "runtime/fileio.h"
 #include <errno.h>
@@ -27,12 +28,12 @@ ctvk_status ctvk_data_from_config(const ctvk_config *cfg, ctvk_data_options *o)
     const char *layout;
     long size;
     CTVK_TRY(ctvk_config_str(cfg, "data", "root", "", &o->root));
-    CTVK_TRY(ctvk_config_str(cfg, "data", "layout", "flat", &layout));
+    CTVK_TRY(ctvk__key_str(cfg, "data", "layout", &layout));
     CTVK_TRY(ctvk_config_str(cfg, "data", "folds_dir", "", &o->folds_dir));
     CTVK_TRY(ctvk_config_str(cfg, "data", "series_root", "", &o->series_root));
-    CTVK_TRY(ctvk_config_int(cfg, "data", "image_size", 512, 16, 4096, &size));
-    CTVK_TRY(ctvk_config_bool(cfg, "data", "resize", 0, &o->resize));
-    CTVK_TRY(ctvk_config_bool(cfg, "data", "check_files", 1, &o->check_files));
+    CTVK_TRY(ctvk__key_int(cfg, "data", "image_size", &size));
+    CTVK_TRY(ctvk__key_bool(cfg, "data", "resize", &o->resize));
+    CTVK_TRY(ctvk__key_bool(cfg, "data", "check_files", &o->check_files));
     o->image_size = (int)size;
     CTVK_TRY(ctvk_values_from_config(cfg, &o->values));
     if (!strcasecmp(layout, "flat")) o->layout = CTVK_LAYOUT_FLAT;

@@ -3,6 +3,7 @@
  *   threshold = (max(count) - min(count)) / divisor (1.5), a double, no "+ min"
  *   keep      = count strictly > threshold
  * over each sequence (or each patient), plus the parallel run over a series set and its CSV. */
+#include "runtime/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <math.h>
 #include <pthread.h>
@@ -24,11 +25,11 @@ ctvk_status ctvk_select_from_config(const ctvk_config *cfg, ctvk_select_params *
 {
     ctvk_select_defaults(p);
     long v[5];
-    CTVK_TRY(ctvk_config_int(cfg, "selection", "region_y0", p->y0, 0, 511, &v[0]));
-    CTVK_TRY(ctvk_config_int(cfg, "selection", "region_y1", p->y1, 1, 512, &v[1]));
-    CTVK_TRY(ctvk_config_int(cfg, "selection", "region_x0", p->x0, 0, 511, &v[2]));
-    CTVK_TRY(ctvk_config_int(cfg, "selection", "region_x1", p->x1, 1, 512, &v[3]));
-    CTVK_TRY(ctvk_config_int(cfg, "selection", "dark_level", p->dark_level, 1, 65536, &v[4]));
+    CTVK_TRY(ctvk__key_int_or(cfg, "selection", "region_y0", p->y0, &v[0]));
+    CTVK_TRY(ctvk__key_int_or(cfg, "selection", "region_y1", p->y1, &v[1]));
+    CTVK_TRY(ctvk__key_int_or(cfg, "selection", "region_x0", p->x0, &v[2]));
+    CTVK_TRY(ctvk__key_int_or(cfg, "selection", "region_x1", p->x1, &v[3]));
+    CTVK_TRY(ctvk__key_int_or(cfg, "selection", "dark_level", p->dark_level, &v[4]));
     if (v[0] >= v[1])
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [selection] region_y0 = %ld must be less than region_y1 = %ld",
                           ctvk_config_path(cfg), v[0], v[1]);
@@ -36,10 +37,10 @@ ctvk_status ctvk_select_from_config(const ctvk_config *cfg, ctvk_select_params *
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [selection] region_x0 = %ld must be less than region_x1 = %ld",
                           ctvk_config_path(cfg), v[2], v[3]);
     p->y0 = (int)v[0], p->y1 = (int)v[1], p->x0 = (int)v[2], p->x1 = (int)v[3], p->dark_level = (int)v[4];
-    CTVK_TRY(ctvk_config_double(cfg, "selection", "divisor", p->divisor, 1e-6, 1e6, &p->divisor));
+    CTVK_TRY(ctvk__key_num_or(cfg, "selection", "divisor", p->divisor, &p->divisor));
     const char *g;
     CTVK_TRY(ctvk_values_from_config(cfg, &p->values));
-    CTVK_TRY(ctvk_config_str(cfg, "selection", "group", "sequence", &g));
+    CTVK_TRY(ctvk__key_str(cfg, "selection", "group", &g));
     if (!strcasecmp(g, "sequence")) p->group = CTVK_GROUP_SEQUENCE;
     else if (!strcasecmp(g, "patient")) p->group = CTVK_GROUP_PATIENT;
     else

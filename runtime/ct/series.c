@@ -60,12 +60,7 @@ static int is_sr_name(const char *s) { return !strncmp(s, "SR_", 3) || !strncmp(
 
 static ctvk_status add_file(scan *sc, const char *full, const char *rel)
 {
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 256;
-        entry *v = realloc(sc->v, cap * sizeof *v);
-        if (!v) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        sc->v = v, sc->cap = cap;
-    }
+    CTVK__GROW(sc->v, sc->cap, sc->n + 1, 256, return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
     entry *e = &sc->v[sc->n];
     memset(e, 0, sizeof *e);
     e->label = CTVK_CLASS_UNKNOWN;

@@ -1,4 +1,5 @@
-/* TIFF slices through libtiff: probe, full and row-range reads as uint16, writes, bilinear resize.
+/* TIFF slices through libtiff: probe, full and row-range reads as uint16, writes (the resize that
+ * reads of another size go through: resample.c).
  *
  * libtiff's messages are caught per file (TIFFOpenExt with a handler that has user data, so it is
  * thread-safe) and become the ctvk_error() line, prefixed by the file name. Reads of uncompressed
@@ -575,33 +576,6 @@ ctvk_status ctvk_tiff_read_rows(const char *path, int width, int height, int y0,
         s = ctvk__tiff_rows(t, y0, y1, out, NULL);
     ctvk__tiff_close(t);
     return s;
-}
-
-void ctvk_resize_u16(const uint16_t *src, int sw, int sh, uint16_t *dst, int dw, int dh)
-{
-    double sx = (double)sw / dw, sy = (double)sh / dh;
-    for (int y = 0; y < dh; y++) {
-        double fy = (y + 0.5) * sy - 0.5;
-        if (fy < 0) fy = 0;
-        int y0 = (int)fy;
-        if (y0 > sh - 1) y0 = sh - 1;
-        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-        double ay = fy - y0;
-        if (ay > 1) ay = 1;
-        for (int x = 0; x < dw; x++) {
-            double fx = (x + 0.5) * sx - 0.5;
-            if (fx < 0) fx = 0;
-            int x0 = (int)fx;
-            if (x0 > sw - 1) x0 = sw - 1;
-            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-            double ax = fx - x0;
-            if (ax > 1) ax = 1;
-            double top = src[(size_t)y0 * sw + x0] * (1 - ax) + src[(size_t)y0 * sw + x1] * ax;
-            double bot = src[(size_t)y1 * sw + x0] * (1 - ax) + src[(size_t)y1 * sw + x1] * ax;
-            double v = top * (1 - ay) + bot * ay;
-            dst[(size_t)y * dw + x] = (uint16_t)(v + 0.5);
-        }
-    }
 }
 
 /* ------------------------------------------------------------------ writing */

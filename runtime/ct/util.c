@@ -55,16 +55,6 @@ int ctvk__ncpu(void)
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
-uint64_t ctvk__rng(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-double ctvk__rng_unit(uint64_t *s) { return (double)(ctvk__rng(s) >> 11) * (1.0 / 9007199254740992.0); }
-
 uint64_t ctvk__mix(uint64_t a, uint64_t b)
 {
     uint64_t s = a ^ (b * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull);
@@ -74,12 +64,7 @@ uint64_t ctvk__mix(uint64_t a, uint64_t b)
 
 ctvk_status ctvk__strs_push(ctvk__strs *s, const char *str)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        char **v = realloc(s->v, cap * sizeof *v);
-        if (!v) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        s->v = v, s->cap = cap;
-    }
+    CTVK__GROW(s->v, s->cap, s->n + 1, 64, return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
     char *c = strdup(str);
     if (!c) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     s->v[s->n++] = c;

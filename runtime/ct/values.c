@@ -5,6 +5,7 @@
  * stored = round(HU + hu_offset), clipped to 0..65535 with the clipped samples counted. NaN and
  * infinities are never read as a number, and a negative value read as a stored value is refused:
  * both name the file. */
+#include "runtime/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <math.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ ctvk_status ctvk_values_from_config(const ctvk_config *cfg, ctvk_value_options *
     memset(v, 0, sizeof *v);
     const char *mode;
     long off;
-    CTVK_TRY(ctvk_config_str(cfg, "data", "values", "auto", &mode));
-    CTVK_TRY(ctvk_config_int(cfg, "data", "hu_offset", CTVK_HU_OFFSET, 1, 32768, &off));
+    CTVK_TRY(ctvk__key_str(cfg, "data", "values", &mode));
+    CTVK_TRY(ctvk__key_int(cfg, "data", "hu_offset", &off));
     if (!strcasecmp(mode, "auto")) v->values = CTVK_VALUES_AUTO;
     else if (!strcasecmp(mode, "stored")) v->values = CTVK_VALUES_STORED;
     else if (!strcasecmp(mode, "hu")) v->values = CTVK_VALUES_HU;

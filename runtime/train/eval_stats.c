@@ -24,7 +24,7 @@ void ctvk_eval_samples_input(const ctvk_eval_samples *s, ctvk_stats_input *in)
 
 static int grow(void **p, size_t elem, size_t cap)
 {
-    void *t = realloc(*p, elem * cap);
+    void *t = ctvk__realloc_n(*p, cap, elem);
     if (!t) return 0;
     *p = t;
     return 1;

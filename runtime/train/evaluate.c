@@ -4,6 +4,7 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/pipeline.h"
 #include "net/train_ops.h"
+#include "runtime/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <errno.h>
 #include <math.h>
@@ -34,35 +35,36 @@ ctvk_status ctvk_eval_options_from_config(const ctvk_config *cfg, ctvk_eval_opti
     double d;
     int b;
     memset(o, 0, sizeof *o);
-    CTVK_TRY(ctvk_config_int(cfg, "eval", "batch", 10, 1, 4096, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "eval", "batch", &v));
     o->batch = (int)v;
-    CTVK_TRY(ctvk_config_double(cfg, "eval", "covid_fraction", 0.1, 0.0, 1.0, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "eval", "covid_fraction", &d));
     o->covid_fraction = d;
-    CTVK_TRY(ctvk_config_bool(cfg, "eval", "selection", 0, &b));
+    CTVK_TRY(ctvk__key_bool(cfg, "eval", "selection", &b));
     o->selection = b;
-    CTVK_TRY(ctvk_config_int(cfg, "eval", "bootstrap", CTVK_BOOTSTRAP_DEFAULT, 0, 1000000, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "eval", "bootstrap", &v));
     o->bootstrap = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "eval", "bootstrap_seed", 1, 0, 2147483647L, &v));
+    CTVK_TRY(ctvk__key_int(cfg, "eval", "bootstrap_seed", &v));
     o->bootstrap_seed = (uint64_t)v;
-    CTVK_TRY(ctvk_config_bool(cfg, "eval", "cam", 1, &b));
+    CTVK_TRY(ctvk__key_bool(cfg, "eval", "cam", &b));
     o->cam = b;
     const char *layer;
-    CTVK_TRY(ctvk_config_str(cfg, "eval", "cam_layer", "", &layer));
+    CTVK_TRY(ctvk__key_str(cfg, "eval", "cam_layer", &layer));
+    if (!layer) layer = "";
     if (strlen(layer) >= sizeof o->cam_layer)
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [eval] cam_layer '%s' is longer than a layer name can be",
                           ctvk_config_path(cfg), layer);
     snprintf(o->cam_layer, sizeof o->cam_layer, "%s", layer);
-    CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1.0, -1e30, 1e30, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "data", "scale", &d));
     o->scale = (float)d;
-    CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0.0, -1e30, 1e30, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "data", "offset", &d));
     o->offset = (float)d;
-    CTVK_TRY(ctvk_config_bool(cfg, "data", "resize", 0, &b));
+    CTVK_TRY(ctvk__key_bool(cfg, "data", "resize", &b));
     o->resize = b;
     CTVK_TRY(ctvk_values_from_config(cfg, &o->values));
     long size, h, w;
-    CTVK_TRY(ctvk_config_int(cfg, "model", "input_size", 512, 8, 4096, &size));
-    CTVK_TRY(ctvk_config_int(cfg, "model", "height", size, 8, 4096, &h));
-    CTVK_TRY(ctvk_config_int(cfg, "model", "width", size, 8, 4096, &w));
+    CTVK_TRY(ctvk__key_int(cfg, "model", "input_size", &size));
+    CTVK_TRY(ctvk__key_int_or(cfg, "model", "height", size, &h));
+    CTVK_TRY(ctvk__key_int_or(cfg, "model", "width", size, &w));
     if (h != w)
         return ctvk__fail(CTVK_ERR_ARG, "config %s: [model] height = %ld and width = %ld: evaluation needs a square "
                           "input (CT slices are square)", ctvk_config_path(cfg), h, w);

@@ -2,6 +2,7 @@
 #include "ctvk/identity.h"
 #include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
+#include "runtime/config_keys.h"
 #include "runtime/internal.h"
 #include <errno.h>
 #include <openssl/evp.h>
@@ -84,7 +85,7 @@ ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_m
     long seed;
     char hex[65];
     if (ctvk_sha256_file(cfgpath, hex) == CTVK_OK && ctvk_config_load(cfgpath, &cfg) == CTVK_OK &&
-        ctvk_config_int(cfg, "train", "seed", 1, 0, 0x7fffffffffffffffL, &seed) == CTVK_OK) {
+        ctvk__key_int(cfg, "train", "seed", &seed) == CTVK_OK) {
         snprintf(id->train_config, sizeof id->train_config, "%s", cfgpath);
         memcpy(id->train_config_sha256, hex, sizeof hex);
         id->has_seed = 1, id->train_seed = (uint64_t)seed;

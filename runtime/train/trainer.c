@@ -2,12 +2,12 @@
  * runs the step; validation each epoch, the best checkpoint by validation accuracy, early stopping,
  * per-epoch logs, Ctrl-C and --resume. Everything a step draws at random derives from (seed, epoch,
  * step), so a resumed run repeats exactly what an uninterrupted one does. */
-#include "ctvk/checkpoint.h"
 #include "ctvk/dist.h"
 #include "ctvk/pipeline.h"
-#include "net/train_ops.h"
+#include "runtime/config_keys.h"
 #include "runtime/fileio.h"
 #include "runtime/internal.h"
+#include "runtime/train/trainer.h"
 #include <math.h>
 #include <signal.h>
 #include <stddef.h>
@@ -20,23 +20,6 @@
 
 volatile sig_atomic_t ctvk_interrupt_requested;
 
-typedef struct settings {
-    int epochs, batch, eval_batch, shuffle, validation, early, patience, loader_threads, aug, progress, skip_bad;
-    int micro_batch, sync_bn;
-    long max_steps;
-    double min_delta;
-    uint64_t seed;
-    ctvk_optimizer opt;
-    ctvk_augment_config augc;
-    float scale, offset;
-    const char *weights;
-    int weights_partial;
-    ctvk_conv1_from_rgb conv1;
-} settings;
-
-enum { VAL_VALIDATION, VAL_TEST, VAL_NONE };
-enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_NONE };
-
 static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
 {
     long v;
@@ -44,45 +27,45 @@ static ctvk_status read_settings(const ctvk_config *cfg, settings *s)
     int b;
     const char *str;
     memset(s, 0, sizeof *s);
-    CTVK_TRY(ctvk_config_int(cfg, "train", "epochs", 20, 1, 100000, &v)); s->epochs = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "train", "batch", 14, 1, 4096, &v)); s->batch = (int)v;
-    CTVK_TRY(ctvk_config_int(cfg, "eval", "batch", 10, 1, 4096, &v)); s->eval_batch = (int)v;
-    CTVK_TRY(ctvk_config_double(cfg, "train", "lr", 1e-4, 0, 10, &s->opt.lr));
-    CTVK_TRY(ctvk_config_double(cfg, "train", "beta1", 0.9, 0, 1, &s->opt.beta1));
-    CTVK_TRY(ctvk_config_double(cfg, "train", "beta2", 0.999, 0, 1, &s->opt.beta2));
-    CTVK_TRY(ctvk_config_double(cfg, "train", "epsilon", 1e-7, 0, 1, &s->opt.eps));
-    CTVK_TRY(ctvk_config_double(cfg, "train", "schedule_decay", 0.004, 0, 1, &s->opt.schedule_decay));
-    CTVK_TRY(ctvk_config_int(cfg, "train", "seed", 1, 0, 0x7fffffffffffffffL, &v)); s->seed = (uint64_t)v;
-    CTVK_TRY(ctvk_config_bool(cfg, "train", "shuffle", 1, &s->shuffle));
-    CTVK_TRY(ctvk_config_bool(cfg, "train", "early_stopping", 0, &s->early));
-    CTVK_TRY(ctvk_config_int(cfg, "train", "patience", 0, 0, 100000, &v)); s->patience = (int)v;
-    CTVK_TRY(ctvk_config_double(cfg, "train", "min_delta", 0, 0, 1e9, &s->min_delta));
-    CTVK_TRY(ctvk_config_int(cfg, "train", "max_steps_per_epoch", 0, 0, 1000000000L, &s->max_steps));
-    CTVK_TRY(ctvk_config_int(cfg, "train", "micro_batch", 0, 0, 4096, &v)); s->micro_batch = (int)v;
-    CTVK_TRY(ctvk_config_bool(cfg, "train", "sync_bn", 0, &s->sync_bn));
-    CTVK_TRY(ctvk_config_str(cfg, "train", "validation", "validation", &str));
+    CTVK_TRY(ctvk__key_int(cfg, "train", "epochs", &v)); s->epochs = (int)v;
+    CTVK_TRY(ctvk__key_int(cfg, "train", "batch", &v)); s->batch = (int)v;
+    CTVK_TRY(ctvk__key_int(cfg, "eval", "batch", &v)); s->eval_batch = (int)v;
+    CTVK_TRY(ctvk__key_num(cfg, "train", "lr", &s->opt.lr));
+    CTVK_TRY(ctvk__key_num(cfg, "train", "beta1", &s->opt.beta1));
+    CTVK_TRY(ctvk__key_num(cfg, "train", "beta2", &s->opt.beta2));
+    CTVK_TRY(ctvk__key_num(cfg, "train", "epsilon", &s->opt.eps));
+    CTVK_TRY(ctvk__key_num(cfg, "train", "schedule_decay", &s->opt.schedule_decay));
+    CTVK_TRY(ctvk__key_int(cfg, "train", "seed", &v)); s->seed = (uint64_t)v;
+    CTVK_TRY(ctvk__key_bool(cfg, "train", "shuffle", &s->shuffle));
+    CTVK_TRY(ctvk__key_bool(cfg, "train", "early_stopping", &s->early));
+    CTVK_TRY(ctvk__key_int(cfg, "train", "patience", &v)); s->patience = (int)v;
+    CTVK_TRY(ctvk__key_num(cfg, "train", "min_delta", &s->min_delta));
+    CTVK_TRY(ctvk__key_int(cfg, "train", "max_steps_per_epoch", &s->max_steps));
+    CTVK_TRY(ctvk__key_int(cfg, "train", "micro_batch", &v)); s->micro_batch = (int)v;
+    CTVK_TRY(ctvk__key_bool(cfg, "train", "sync_bn", &s->sync_bn));
+    CTVK_TRY(ctvk__key_str(cfg, "train", "validation", &str));
     s->validation = !strcasecmp(str, "test") ? VAL_TEST : !strcasecmp(str, "none") ? VAL_NONE : VAL_VALIDATION;
-    CTVK_TRY(ctvk_config_int(cfg, "data", "loader_threads", 0, 0, 64, &v)); s->loader_threads = (int)v;
-    CTVK_TRY(ctvk_config_bool(cfg, "data", "skip_bad", 0, &s->skip_bad));
-    CTVK_TRY(ctvk_config_double(cfg, "data", "scale", 1, -1e9, 1e9, &d)); s->scale = (float)d;
-    CTVK_TRY(ctvk_config_double(cfg, "data", "offset", 0, -1e9, 1e9, &d)); s->offset = (float)d;
-    CTVK_TRY(ctvk_config_bool(cfg, "augment", "enabled", 1, &s->aug));
+    CTVK_TRY(ctvk__key_int(cfg, "data", "loader_threads", &v)); s->loader_threads = (int)v;
+    CTVK_TRY(ctvk__key_bool(cfg, "data", "skip_bad", &s->skip_bad));
+    CTVK_TRY(ctvk__key_num(cfg, "data", "scale", &d)); s->scale = (float)d;
+    CTVK_TRY(ctvk__key_num(cfg, "data", "offset", &d)); s->offset = (float)d;
+    CTVK_TRY(ctvk__key_bool(cfg, "augment", "enabled", &s->aug));
     ctvk_augment_config_default(&s->augc);
-    CTVK_TRY(ctvk_config_double(cfg, "augment", "rotation_range", 360, 0, 360, &s->augc.rotation_range));
-    CTVK_TRY(ctvk_config_double(cfg, "augment", "shear_range", 0.05, 0, 90, &s->augc.shear_range));
-    CTVK_TRY(ctvk_config_double(cfg, "augment", "zoom_range", 0.05, 0, 0.99, &d));
+    CTVK_TRY(ctvk__key_num(cfg, "augment", "rotation_range", &s->augc.rotation_range));
+    CTVK_TRY(ctvk__key_num(cfg, "augment", "shear_range", &s->augc.shear_range));
+    CTVK_TRY(ctvk__key_num(cfg, "augment", "zoom_range", &d));
     s->augc.zoom_lo = 1 - d;
     s->augc.zoom_hi = 1 + d;
-    CTVK_TRY(ctvk_config_double(cfg, "augment", "width_shift_range", 0.05, 0, 1, &s->augc.width_shift_range));
-    CTVK_TRY(ctvk_config_double(cfg, "augment", "height_shift_range", 0.05, 0, 1, &s->augc.height_shift_range));
-    CTVK_TRY(ctvk_config_bool(cfg, "augment", "horizontal_flip", 1, &s->augc.horizontal_flip));
-    CTVK_TRY(ctvk_config_bool(cfg, "augment", "vertical_flip", 1, &s->augc.vertical_flip));
-    CTVK_TRY(ctvk_config_bool(cfg, "augment", "legacy_centre", 0, &b)); s->augc.legacy_centre = b;
-    CTVK_TRY(ctvk_config_str(cfg, "model", "weights", NULL, &s->weights));
-    CTVK_TRY(ctvk_config_bool(cfg, "model", "weights_partial", 0, &s->weights_partial));
-    CTVK_TRY(ctvk_config_str(cfg, "model", "conv1_from_rgb", "skip", &str));
+    CTVK_TRY(ctvk__key_num(cfg, "augment", "width_shift_range", &s->augc.width_shift_range));
+    CTVK_TRY(ctvk__key_num(cfg, "augment", "height_shift_range", &s->augc.height_shift_range));
+    CTVK_TRY(ctvk__key_bool(cfg, "augment", "horizontal_flip", &s->augc.horizontal_flip));
+    CTVK_TRY(ctvk__key_bool(cfg, "augment", "vertical_flip", &s->augc.vertical_flip));
+    CTVK_TRY(ctvk__key_bool(cfg, "augment", "legacy_centre", &b)); s->augc.legacy_centre = b;
+    CTVK_TRY(ctvk__key_str(cfg, "model", "weights", &s->weights));
+    CTVK_TRY(ctvk__key_bool(cfg, "model", "weights_partial", &s->weights_partial));
+    CTVK_TRY(ctvk__key_str(cfg, "model", "conv1_from_rgb", &str));
     s->conv1 = !strcasecmp(str, "sum") ? CTVK_CONV1_SUM : CTVK_CONV1_SKIP;
-    CTVK_TRY(ctvk_config_str(cfg, "output", "progress", "auto", &str));
+    CTVK_TRY(ctvk__key_str(cfg, "output", "progress", &str));
     s->progress = !strcasecmp(str, "bar") ? PROGRESS_BAR : !strcasecmp(str, "lines") ? PROGRESS_LINES
                   : !strcasecmp(str, "none") ? PROGRESS_NONE : PROGRESS_AUTO;
     return CTVK_OK;
@@ -113,43 +96,10 @@ static void settings_text(const settings *s, int resize, char *buf, size_t n)
 /* splitmix64 of a few words: the per-step seeds. */
 static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
 {
-    uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ull) ^ (c * 0xC2B2AE3D27D4EB4Full);
-    for (int i = 0; i < 2; i++) {
-        z += 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-    }
-    return z;
+    uint64_t z = a ^ (b * CTVK__GOLDEN) ^ (c * 0xC2B2AE3D27D4EB4Full);
+    z = ctvk__splitmix_final(z + CTVK__GOLDEN);
+    return ctvk__splitmix_final(z + CTVK__GOLDEN);
 }
-
-/* ---------------------------------------------------------------- the state of a fold */
-typedef struct trainer {
-    ctvk_ctx *ctx;
-    settings s;
-    ctvk_graph g;
-    ctvk_net *net;
-    int size, resize, classes;
-    ctvk_value_options values;
-    int rank, ranks;                      /* data-parallel ranks (ctvk_dist); 1 without MPI */
-    int local_max;                        /* samples one backprop takes: the rank's share or a micro-batch */
-    float *recs;                          /* augmentation records of a whole global batch */
-    ctvk_tensor *pixels, *augp;          /* uint16 batch, augmentation records */
-    ctvk_tensor *v_pixels, *v_input, *v_augp;   /* views for the current batch size */
-    int vn;
-    float *labels;
-    char dir[4096], last_path[4200], best_path[4200];
-    char settings[2048], saved_settings[2048];   /* now, and those last.ckpt was trained with */
-    /* progress of the run (saved in last.ckpt) */
-    int epoch, step;                      /* next step to run */
-    double best_val_acc, best_val_loss;
-    int best_epoch, wait;
-    double partial[3], partial_seconds;   /* training sums of the interrupted epoch */
-    ctvk_epoch_metrics *hist;
-    int nhist;
-    FILE *out;
-    int bar;
-} trainer;
 
 static ctvk_status bind_views(trainer *t, int n)
 {
@@ -194,284 +144,6 @@ static void draw_records(trainer *t, int count, uint64_t step_seed)
         ctvk_augment_draw(&t->s.augc, &rng, t->size, t->size, &p);
         ctvk_augment_record(&t->s.augc, &p, t->size, t->size, t->recs + (size_t)i * CTVK_AUGMENT_RECORD);
     }
-}
-
-/* ---------------------------------------------------------------- logs and checkpoints */
-static ctvk_status write_logs(trainer *t)
-{
-    size_t cap = 256 + (size_t)t->nhist * 256;
-    char *csv = malloc(cap), *json = malloc(cap);
-    if (!csv || !json) { free(csv); free(json); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
-    size_t a = (size_t)snprintf(csv, cap, "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s\n");
-    size_t j = (size_t)snprintf(json, cap, "[");
-    for (int i = 0; i < t->nhist; i++) {
-        const ctvk_epoch_metrics *m = &t->hist[i];
-        a += (size_t)snprintf(csv + a, cap - a, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.2f\n", m->epoch, m->loss, m->accuracy,
-                              m->val_loss, m->val_accuracy, m->seconds, m->images_per_s);
-        j += (size_t)snprintf(json + j, cap - j,
-                              "%s\n  {\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, \"val_loss\": %.6f, "
-                              "\"val_accuracy\": %.6f, \"seconds\": %.3f, \"images_per_s\": %.2f}",
-                              i ? "," : "", m->epoch, m->loss, m->accuracy, isnan(m->val_loss) ? -1.0 : m->val_loss,
-                              isnan(m->val_accuracy) ? -1.0 : m->val_accuracy, m->seconds, m->images_per_s);
-    }
-    j += (size_t)snprintf(json + j, cap - j, "\n]\n");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/train_log.csv", t->dir);
-    ctvk_status s = ctvk__write_file_atomic(path, csv, a);
-    snprintf(path, sizeof path, "%s/train_log.json", t->dir);
-    if (!s) s = ctvk__write_file_atomic(path, json, j);
-    free(csv);
-    free(json);
-    return s;
-}
-
-static char *progress_text(const trainer *t)
-{
-    size_t cap = 512 + sizeof t->settings + (size_t)t->nhist * 160;
-    char *m = malloc(cap);
-    if (!m) return NULL;
-    size_t a = (size_t)snprintf(m, cap,
-                                "best_val_accuracy=%.17g\nbest_val_loss=%.17g\nbest_epoch=%d\nwait=%d\n"
-                                "partial_loss=%.17g\npartial_correct=%.17g\npartial_count=%.17g\npartial_seconds=%.17g\n",
-                                t->best_val_acc, t->best_val_loss, t->best_epoch, t->wait, t->partial[0],
-                                t->partial[1], t->partial[2], t->partial_seconds);
-    for (int i = 0; i < t->nhist; i++) {
-        const ctvk_epoch_metrics *e = &t->hist[i];
-        a += (size_t)snprintf(m + a, cap - a, "epoch=%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", e->epoch, e->loss,
-                              e->accuracy, e->val_loss, e->val_accuracy, e->seconds, e->images_per_s);
-    }
-    snprintf(m + a, cap - a, "%s", t->settings);
-    return m;
-}
-
-static ctvk_status parse_progress(trainer *t, const char *text)
-{
-    const char *p = text;
-    while (p && *p) {
-        const char *nl = strchr(p, '\n');
-        char line[512];
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len >= sizeof line) len = sizeof line - 1;
-        memcpy(line, p, len);
-        line[len] = 0;
-        p = nl ? nl + 1 : NULL;
-        double x;
-        if (sscanf(line, "best_val_accuracy=%lf", &x) == 1) t->best_val_acc = x;
-        else if (sscanf(line, "best_val_loss=%lf", &x) == 1) t->best_val_loss = x;
-        else if (sscanf(line, "best_epoch=%d", &t->best_epoch) == 1) {}
-        else if (sscanf(line, "wait=%d", &t->wait) == 1) {}
-        else if (sscanf(line, "partial_loss=%lf", &t->partial[0]) == 1) {}
-        else if (sscanf(line, "partial_correct=%lf", &t->partial[1]) == 1) {}
-        else if (sscanf(line, "partial_count=%lf", &t->partial[2]) == 1) {}
-        else if (sscanf(line, "partial_seconds=%lf", &t->partial_seconds) == 1) {}
-        else if (!strncmp(line, "setting=", 8)) {
-            size_t have = strlen(t->saved_settings);
-            snprintf(t->saved_settings + have, sizeof t->saved_settings - have, "%s\n", line);
-        } else if (!strncmp(line, "epoch=", 6)) {
-            ctvk_epoch_metrics e;
-            if (sscanf(line, "epoch=%d,%lf,%lf,%lf,%lf,%lf,%lf", &e.epoch, &e.loss, &e.accuracy, &e.val_loss,
-                       &e.val_accuracy, &e.seconds, &e.images_per_s) != 7)
-                return ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: bad progress line '%s'", t->last_path, line);
-            ctvk_epoch_metrics *h = realloc(t->hist, (size_t)(t->nhist + 1) * sizeof *h);
-            if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-            t->hist = h;
-            t->hist[t->nhist++] = e;
-        }
-    }
-    return CTVK_OK;
-}
-
-/* Saves params (and, for last.ckpt, the optimizer and progress) atomically. */
-static ctvk_status save(trainer *t, const char *path, int with_state)
-{
-    ctvk_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    ck.model = t->g.cfg;
-    ck.params_total = t->g.params_total;
-    unsigned char blob[16];
-    ck.params = malloc(t->g.params_total * sizeof(float));
-    ctvk_status s = ck.params ? CTVK_OK : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    if (!s) s = ctvk_net_get_params(t->net, ck.params);
-    if (!s && with_state) {
-        ck.opt_m = malloc(t->g.params_total * sizeof(float));
-        ck.opt_v = malloc(t->g.params_total * sizeof(float));
-        if (!ck.opt_m || !ck.opt_v) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        if (!s) s = ctvk_net_get_optimizer_state(t->net, ck.opt_m, ck.opt_v, blob);
-        ck.opt_blob = blob;
-        ck.opt_blob_size = sizeof blob;
-        ck.epoch = t->epoch;
-        ck.step = t->step;
-        ck.rng[0] = t->s.seed;
-        ck.metrics = progress_text(t);
-        if (!ck.metrics && !s) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    }
-    if (!s) s = ctvk_checkpoint_save(path, &t->g, &ck);
-    free(ck.params);
-    free(ck.opt_m);
-    free(ck.opt_v);
-    free(ck.metrics);
-    return s;
-}
-
-/* The settings last.ckpt was trained with against those of now (a checkpoint written before they were
- * saved has none: nothing to compare). */
-static ctvk_status compare_settings(trainer *t, int allow_changes)
-{
-    char diff[1536] = "";
-    int ndiff = 0;
-    for (const char *p = t->saved_settings; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[256];
-        snprintf(line, sizeof line, "%.*s", (int)len, p);
-        p += len + (nl ? 1 : 0);
-        char *eq = strchr(line + 8, '=');
-        if (!eq) continue;
-        size_t klen = (size_t)(eq - line) + 1;          /* "setting=section.key=" */
-        const char *now = NULL;
-        char v[256];
-        for (const char *q = t->settings; *q;) {
-            const char *qn = strchr(q, '\n');
-            if (!strncmp(q, line, klen)) {
-                snprintf(v, sizeof v, "%.*s", (int)((qn ? qn : q + strlen(q)) - q - (ptrdiff_t)klen), q + klen);
-                now = v;
-                break;
-            }
-            q = qn ? qn + 1 : q + strlen(q);
-        }
-        if (now && strcmp(now, eq + 1)) {
-            size_t have = strlen(diff);
-            *eq = 0;
-            snprintf(diff + have, sizeof diff - have, "%s%s %s -> %s", ndiff ? ", " : "", line + 8, eq + 1, now);
-            ndiff++;
-        }
-    }
-    if (!ndiff) return CTVK_OK;
-    if (!allow_changes)
-        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s was trained with other settings than the config's now (%s): "
-                          "resume with the settings it was trained with, or give --allow-changes to continue with the "
-                          "new ones", t->last_path, diff);
-    if (t->out) fprintf(t->out, "resuming %s with changed settings (--allow-changes): %s\n", t->last_path, diff);
-    return CTVK_OK;
-}
-
-static ctvk_status resume_from(trainer *t, int allow_changes)
-{
-    ctvk_checkpoint ck;
-    CTVK_TRY(ctvk_checkpoint_load(t->last_path, &t->g, &ck));
-    ctvk_status s = CTVK_OK;
-    if (!ck.opt_m || !ck.opt_v || ck.opt_blob_size != 16)
-        s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s has no optimizer state: it cannot be resumed", t->last_path);
-    if (!s && ck.rng[0] != t->s.seed)
-        s = ctvk__fail(CTVK_ERR_ARG, "checkpoint %s was trained with seed %llu, the config says %llu", t->last_path,
-                       (unsigned long long)ck.rng[0], (unsigned long long)t->s.seed);
-    if (!s) s = parse_progress(t, ck.metrics ? ck.metrics : "");
-    if (!s) s = compare_settings(t, allow_changes);
-    if (!s) s = ctvk_net_set_params(t->net, ck.params);
-    if (!s) s = ctvk_net_set_optimizer_state(t->net, ck.opt_m, ck.opt_v, ck.opt_blob);
-    if (!s) {
-        t->epoch = (int)ck.epoch;
-        t->step = (int)ck.step;
-        /* the interrupted epoch's sums are global: rank 0 carries them, the others start from zero */
-        double zero[3] = {0, 0, 0};
-        if (t->step) s = ctvk_net_set_stats(t->net, t->rank == 0 ? t->partial : zero);
-    }
-    ctvk_checkpoint_free(&ck);
-    return s;
-}
-
-/* ---------------------------------------------------------------- progress */
-static void show_step(trainer *t, int e, int step, int steps, const double st[3], double secs)
-{
-    if (!t->out || !t->bar) return;
-    double ips = secs > 0 ? st[2] / secs : 0, left = ips > 0 ? (steps - step) * (st[2] / step) / ips : 0;
-    int width = 24, done = steps ? width * step / steps : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : i == done ? '>' : ' ';
-    bar[width] = 0;
-    fprintf(t->out, "\repoch %d/%d [%s] %d/%d loss %.4f acc %.4f %.1f img/s ETA %d:%02d  ", e + 1, t->s.epochs, bar,
-            step, steps, st[0] / st[2], st[1] / st[2], ips, (int)left / 60, (int)left % 60);
-    fflush(t->out);
-}
-
-static void show_epoch(trainer *t, const ctvk_epoch_metrics *m, int best)
-{
-    if (!t->out) return;
-    if (t->bar) fprintf(t->out, "\r%*s\r", 110, "");
-    fprintf(t->out, "epoch %d/%d: loss %.4f accuracy %.4f", m->epoch, t->s.epochs, m->loss, m->accuracy);
-    if (!isnan(m->val_loss)) fprintf(t->out, " val_loss %.4f val_accuracy %.4f", m->val_loss, m->val_accuracy);
-    fprintf(t->out, " (%.1f s, %.1f img/s)%s\n", m->seconds, m->images_per_s, best ? " best" : "");
-    fflush(t->out);
-}
-
-/* ---------------------------------------------------------------- ranks */
-/* FNV-1a over the parameters' bytes: equal on every rank when the ranks stay identical. */
-static uint64_t checksum(const float *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n * sizeof *p; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Per-rank batch norm leaves each rank its own moving statistics: they become the ranks' mean
- * (before validation and every checkpoint), and then the weights of all ranks must agree bit for
- * bit, which the checksum proves. Ranks can still drift apart (devices of different kinds round
- * Nadam's square roots differently): then rank 0's weights and optimizer state go to every rank,
- * with a warning. */
-static ctvk_status sync_ranks(trainer *t, int epoch)
-{
-    if (t->ranks < 2) return CTVK_OK;
-    size_t n = t->g.params_total;
-    float *p = malloc(3 * n * sizeof *p);
-    if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    ctvk_status s = ctvk_net_get_params(t->net, p);
-    for (int i = 0; !s && !t->s.sync_bn && i < t->g.nlayers; i++) {
-        const ctvk_layer *l = &t->g.layers[i];
-        for (int k = 0; !s && k < l->nparams; k++) {
-            if (l->params[k].trainable) continue;
-            float *v = p + l->params[k].offset;
-            s = ctvk_dist_sum_f32(v, l->params[k].count);
-            for (size_t j = 0; j < l->params[k].count; j++) v[j] /= (float)t->ranks;
-        }
-    }
-    if (!s && t->rank == 1 && ctvk__fault("diverge")) p[0] += 1e-3f;   /* tests: a rank drifts */
-    if (!s && !t->s.sync_bn) s = ctvk_net_set_params(t->net, p);
-    uint64_t h = s ? 0 : checksum(p, n);
-    int same = 1;
-    if (!s) s = ctvk_dist_same_u64(h, &same);
-    if (!s && !same) {
-        unsigned char blob[16];
-        if (t->out)
-            fprintf(t->out, "warning: after epoch %d the %d ranks' weights differ (rank 0's checksum %016llx): "
-                    "rank 0's weights and optimizer state now go to every rank\n", epoch, t->ranks,
-                    (unsigned long long)h);
-        s = ctvk_net_get_optimizer_state(t->net, p + n, p + 2 * n, blob);
-        if (!s) s = ctvk_dist_bcast(p, 3 * n * sizeof *p);
-        if (!s) s = ctvk_dist_bcast(blob, sizeof blob);
-        if (!s) s = ctvk_net_set_params(t->net, p);
-        if (!s) s = ctvk_net_set_optimizer_state(t->net, p + n, p + 2 * n, blob);
-        if (!s) s = ctvk_dist_same_u64(h = checksum(p, n), &same);
-        if (!s && !same)
-            s = ctvk__fail(CTVK_ERR_DIST, "the ranks' weights still differ after rank 0's were sent to all");
-    } else if (!s && t->out && epoch > 0) {
-        fprintf(t->out, "epoch %d: weights identical on %d ranks (checksum %016llx)\n", epoch, t->ranks,
-                (unsigned long long)h);
-    }
-    free(p);
-    return s;
-}
-
-/* Checkpoints and logs come from rank 0; every rank learns whether that worked. */
-static ctvk_status save_agreed(trainer *t, const char *path, int with_state)
-{
-    ctvk_status s = t->rank == 0 ? save(t, path, with_state) : CTVK_OK;
-    return ctvk_dist_agree(s);
-}
-
-static ctvk_status logs_agreed(trainer *t)
-{
-    return ctvk_dist_agree(t->rank == 0 ? write_logs(t) : CTVK_OK);
 }
 
 /* ---------------------------------------------------------------- epochs */
@@ -553,6 +225,96 @@ static ctvk_status train_step(trainer *t, const ctvk_batch *b, int first, int to
     return ctvk_net_apply_gradients(t->net);
 }
 
+/* The steps of epoch e from t->step on (st: the epoch's running sums, t0: its start). */
+static ctvk_status epoch_steps(trainer *t, ctvk_loader *l, int e, long steps, double st[3], double t0,
+                               ctvk_train_result *out)
+{
+    ctvk_status s = CTVK_OK;
+    while (!s && t->step < steps) {
+        ctvk_batch b;
+        s = ctvk_dist_agree(ctvk_loader_next(l, &b));
+        if (s || b.ended) break;
+        int first = 0, total = 0;       /* this rank's place in the global batch, after skipped slices */
+        s = shares(t, b.n, &first, &total);
+        if (!s && total > 0) {
+            s = train_step(t, &b, first, total, e);
+            /* the other ranks may be inside a collective of this step: stop them all */
+            if (s && t->ranks > 1) {
+                fprintf(stderr, "ctvk train: rank %d of %d: %s\n", t->rank, t->ranks, ctvk_error());
+                ctvk_dist_abort(1);
+            }
+        }
+        ctvk_loader_release(l, &b);
+        /* the epoch's sums over all ranks, and whether any rank was asked to stop */
+        double g[4] = {0, 0, 0, ctvk__fault("interrupt") || ctvk_interrupt_requested};
+        if (!s) s = ctvk_dist_agree(ctvk_net_stats(t->net, g, 0));
+        if (!s) s = ctvk_dist_sum_f64(g, 4);
+        if (s) break;
+        memcpy(st, g, 3 * sizeof *st);
+        if (ctvk__fault("nan-loss")) st[0] = NAN;   /* tests: a diverging run */
+        t->step++;
+        /* decisions from the summed values only, which are the same on every rank */
+        if (!isfinite(st[0]))
+            s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; "
+                                           "the last good checkpoint is %s (try a smaller [train] lr)",
+                                           isnan(st[0]) ? "NaN" : "infinite", e + 1, t->step,
+                                           ctvk__exists(t->last_path) ? t->last_path : "(none yet)"));
+        ctvk__train_show_step(t, e, t->step, (int)steps, st, ctvk__now() - t0);
+        if (g[3] > 0) ctvk_interrupt_requested = 1;
+        if (!s && g[3] > 0 && t->step < steps) {
+            memcpy(t->partial, st, sizeof t->partial);
+            t->partial_seconds = ctvk__now() - t0;
+            s = ctvk__train_sync_ranks(t, 0);
+            if (!s) s = ctvk__train_save_agreed(t, t->last_path, 1);
+            if (!s) s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved "
+                                                   "%s; continue with --resume", e + 1, t->step, t->last_path));
+            out->interrupted = 1;
+        }
+    }
+    return s;
+}
+
+/* After epoch e's steps: the metrics, validation, best.ckpt, early stopping, the logs and last.ckpt;
+ * *stopped when early stopping ends the run. */
+static ctvk_status end_epoch(trainer *t, const ctvk_image_list *val, int e, const double st[3], double t0,
+                             int *stopped, ctvk_train_result *out)
+{
+    ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
+                            .seconds = ctvk__now() - t0};
+    m.images_per_s = st[2] / m.seconds;
+    CTVK_TRY(ctvk__train_sync_ranks(t, e + 1));
+    CTVK_TRY(validate(t, val, &m.val_loss, &m.val_accuracy));
+    int best = val ? (t->best_epoch == 0 || m.val_accuracy > t->best_val_acc) : 1;
+    if (best) {
+        t->best_val_acc = val ? m.val_accuracy : m.accuracy;
+        t->best_epoch = e + 1;
+        CTVK_TRY(ctvk__train_save_agreed(t, t->best_path, 0));
+    }
+    /* early stopping on val_loss as Keras' EarlyStopping(patience, min_delta) */
+    int stop = 0;
+    if (val && t->s.early) {
+        if (t->nhist == 0 || m.val_loss < t->best_val_loss - t->s.min_delta) { t->best_val_loss = m.val_loss; t->wait = 0; }
+        else if (++t->wait > t->s.patience) stop = 1;
+    }
+    ctvk_epoch_metrics *h = realloc(t->hist, (size_t)(t->nhist + 1) * sizeof *h);
+    if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    t->hist = h;
+    t->hist[t->nhist++] = m;
+    ctvk__train_show_epoch(t, &m, best);
+    t->epoch = e + 1;
+    t->step = 0;
+    memset(t->partial, 0, sizeof t->partial);
+    t->partial_seconds = 0;
+    CTVK_TRY(ctvk__train_logs_agreed(t));
+    CTVK_TRY(ctvk__train_save_agreed(t, t->last_path, 1));
+    if (stop) {
+        out->stopped_early = 1;
+        if (t->out) fprintf(t->out, "early stopping: val_loss did not improve for %d epoch(s)\n", t->wait);
+    }
+    *stopped = stop;
+    return CTVK_OK;
+}
+
 static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
 {
     const ctvk_image_list *val = t->s.validation == VAL_TEST ? &f->test
@@ -577,47 +339,7 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         /* the running sums are global: rank 0 carries those of an interrupted epoch */
         double t0 = ctvk__now() - t->partial_seconds, st[3] = {t->partial[0], t->partial[1], t->partial[2]};
         if (t->step == 0) s = ctvk_net_stats(t->net, st, 1);
-        while (!s && t->step < steps) {
-            ctvk_batch b;
-            s = ctvk_dist_agree(ctvk_loader_next(l, &b));
-            if (s || b.ended) break;
-            int first = 0, total = 0;       /* this rank's place in the global batch, after skipped slices */
-            s = shares(t, b.n, &first, &total);
-            if (!s && total > 0) {
-                s = train_step(t, &b, first, total, e);
-                /* the other ranks may be inside a collective of this step: stop them all */
-                if (s && t->ranks > 1) {
-                    fprintf(stderr, "ctvk train: rank %d of %d: %s\n", t->rank, t->ranks, ctvk_error());
-                    ctvk_dist_abort(1);
-                }
-            }
-            ctvk_loader_release(l, &b);
-            /* the epoch's sums over all ranks, and whether any rank was asked to stop */
-            double g[4] = {0, 0, 0, ctvk__fault("interrupt") || ctvk_interrupt_requested};
-            if (!s) s = ctvk_dist_agree(ctvk_net_stats(t->net, g, 0));
-            if (!s) s = ctvk_dist_sum_f64(g, 4);
-            if (s) break;
-            memcpy(st, g, sizeof st);
-            if (ctvk__fault("nan-loss")) st[0] = NAN;   /* tests: a diverging run */
-            t->step++;
-            /* decisions from the summed values only, which are the same on every rank */
-            if (!isfinite(st[0]))
-                s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_ARG, "training diverged: the loss is %s at epoch %d, step %d; "
-                                               "the last good checkpoint is %s (try a smaller [train] lr)",
-                                               isnan(st[0]) ? "NaN" : "infinite", e + 1, t->step,
-                                               ctvk__exists(t->last_path) ? t->last_path : "(none yet)"));
-            show_step(t, e, t->step, (int)steps, st, ctvk__now() - t0);
-            if (g[3] > 0) ctvk_interrupt_requested = 1;
-            if (!s && g[3] > 0 && t->step < steps) {
-                memcpy(t->partial, st, sizeof st);
-                t->partial_seconds = ctvk__now() - t0;
-                s = sync_ranks(t, 0);
-                if (!s) s = save_agreed(t, t->last_path, 1);
-                if (!s) s = ctvk_dist_agree(ctvk__fail(CTVK_ERR_INTERRUPTED, "interrupted at epoch %d, step %d: saved "
-                                                       "%s; continue with --resume", e + 1, t->step, t->last_path));
-                out->interrupted = 1;
-            }
-        }
+        if (!s) s = epoch_steps(t, l, e, steps, st, t0, out);
         char bad[512];
         double skipped = (double)ctvk_loader_skipped(l, bad, sizeof bad);
         ctvk_loader_destroy(l);
@@ -626,39 +348,9 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         if (skipped > 0 && t->out)
             fprintf(t->out, "epoch %d: skipped %.0f unreadable slices ([data] skip_bad)%s%s\n", e + 1, skipped,
                     !*bad ? "" : t->ranks > 1 ? ", the last rank 0 saw: " : ", the last: ", bad);
-        ctvk_epoch_metrics m = {.epoch = e + 1, .loss = st[0] / st[2], .accuracy = st[1] / st[2],
-                                .seconds = ctvk__now() - t0};
-        m.images_per_s = st[2] / m.seconds;
-        CTVK_TRY(sync_ranks(t, e + 1));
-        CTVK_TRY(validate(t, val, &m.val_loss, &m.val_accuracy));
-        int best = val ? (t->best_epoch == 0 || m.val_accuracy > t->best_val_acc) : 1;
-        if (best) {
-            t->best_val_acc = val ? m.val_accuracy : m.accuracy;
-            t->best_epoch = e + 1;
-            CTVK_TRY(save_agreed(t, t->best_path, 0));
-        }
-        /* early stopping on val_loss as Keras' EarlyStopping(patience, min_delta) */
         int stop = 0;
-        if (val && t->s.early) {
-            if (t->nhist == 0 || m.val_loss < t->best_val_loss - t->s.min_delta) { t->best_val_loss = m.val_loss; t->wait = 0; }
-            else if (++t->wait > t->s.patience) stop = 1;
-        }
-        ctvk_epoch_metrics *h = realloc(t->hist, (size_t)(t->nhist + 1) * sizeof *h);
-        if (!h) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        t->hist = h;
-        t->hist[t->nhist++] = m;
-        show_epoch(t, &m, best);
-        t->epoch = e + 1;
-        t->step = 0;
-        memset(t->partial, 0, sizeof t->partial);
-        t->partial_seconds = 0;
-        CTVK_TRY(logs_agreed(t));
-        CTVK_TRY(save_agreed(t, t->last_path, 1));
-        if (stop) {
-            out->stopped_early = 1;
-            if (t->out) fprintf(t->out, "early stopping: val_loss did not improve for %d epoch(s)\n", t->wait);
-            break;
-        }
+        CTVK_TRY(end_epoch(t, val, e, st, t0, &stop, out));
+        if (stop) break;
         double stop_now = ctvk_interrupt_requested;     /* Ctrl-C may reach the ranks at different times */
         CTVK_TRY(ctvk_dist_max_f64(&stop_now, 1));
         if (stop_now > 0) {
@@ -668,6 +360,138 @@ static ctvk_status run(trainer *t, const ctvk_fold *f, ctvk_train_result *out)
         }
     }
     return s;
+}
+
+/* The settings, the data, the model config and the fold, and the fold's folder (not yet holding a run
+ * unless resuming). */
+static ctvk_status open_fold(trainer *t, const ctvk_config *cfg, int k, const char *run_dir, int resume,
+                             ctvk_data_options *dopt, ctvk_model_config *mc, ctvk_dataset **ds, const ctvk_fold **f)
+{
+    ctvk_status s = read_settings(cfg, &t->s);
+    if (!s && t->s.batch < t->ranks)
+        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [train] batch %d is smaller than the %d ranks: each rank needs a "
+                       "sample of every batch", ctvk_config_path(cfg), t->s.batch, t->ranks);
+    t->bar = t->out && (t->s.progress == PROGRESS_BAR || (t->s.progress == PROGRESS_AUTO && isatty(fileno(t->out))));
+    if (t->s.progress == PROGRESS_NONE) t->out = NULL;
+    t->local_max = (t->s.batch + t->ranks - 1) / t->ranks;
+    if (t->s.micro_batch && t->s.micro_batch < t->local_max) t->local_max = t->s.micro_batch;
+    if (!s) s = ctvk_data_from_config(cfg, dopt);
+    if (!s) settings_text(&t->s, dopt->resize, t->settings, sizeof t->settings);
+    if (!s) s = ctvk_model_config_load(cfg, mc);
+    if (!s && (mc->height != mc->width || mc->channels != 1))
+        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
+                       ctvk_config_path(cfg), mc->height, mc->width, mc->channels);
+    if (!s) s = ctvk_dataset_open(dopt, ds);
+    for (int i = 0; !s && i < (*ds)->nfolds; i++) if ((*ds)->folds[i].k == k) *f = &(*ds)->folds[i];
+    if (!s && !*f) s = ctvk__fail(CTVK_ERR_ARG, "config %s: the dataset has no fold %d (it has %d)", ctvk_config_path(cfg), k,
+                                 (*ds)->nfolds);
+    if (!s && (*f)->train.n == 0) s = ctvk__fail(CTVK_ERR_ARG, "fold %d has no training images", k);
+    if (!s) {
+        snprintf(t->dir, sizeof t->dir, "%s/fold%d", run_dir, k);
+        snprintf(t->last_path, sizeof t->last_path, "%s/last.ckpt", t->dir);
+        snprintf(t->best_path, sizeof t->best_path, "%s/best.ckpt", t->dir);
+        s = ctvk__mkdirs(t->dir);
+    }
+    if (!s && !(resume & 1) && ctvk__exists(t->last_path))
+        s = ctvk__fail(CTVK_ERR_ARG, "%s already holds a training run: continue it with --resume, or train into another "
+                       "folder (--set output.dir=...)", t->dir);
+    return s;
+}
+
+/* The graph, the net, the batch tensors and the host buffers. */
+static ctvk_status create_net(trainer *t, const ctvk_model_config *mc, const ctvk_data_options *dopt)
+{
+    ctvk_status s = ctvk_graph_build(mc, &t->g);
+    if (!s) {
+        t->size = mc->height;
+        t->resize = dopt->resize;
+        t->values = dopt->values;
+        t->classes = mc->classes;
+        s = ctvk_net_create(t->ctx, &t->g, t->local_max, 1, &t->net);
+    }
+    if (!s) {
+        ctvk_net_set_optimizer(t->net, &t->s.opt);
+        s = ctvk_net_set_sync_bn(t->net, t->s.sync_bn && t->ranks > 1);
+    }
+    if (!s) s = ctvk_tensor_create(t->ctx, CTVK_U16, (ctvk_shape){t->local_max, t->size, t->size, 1}, "slices", &t->pixels);
+    if (!s)
+        s = ctvk_tensor_create(t->ctx, CTVK_F32, (ctvk_shape){1, 1, t->local_max, CTVK_AUGMENT_RECORD}, "augment", &t->augp);
+    if (!s) {
+        t->labels = malloc((size_t)t->s.batch * (size_t)t->classes * sizeof *t->labels);
+        t->recs = malloc((size_t)t->s.batch * CTVK_AUGMENT_RECORD * sizeof *t->recs);
+        if (!t->labels || !t->recs) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    return s;
+}
+
+/* The weights to start from: last.ckpt when resuming, else the initialisation (and [model] weights). */
+static ctvk_status start_weights(trainer *t, int resume, int allow_changes)
+{
+    ctvk_status s = CTVK_OK;
+    if (resume && ctvk__exists(t->last_path)) {
+        s = ctvk__train_resume_from(t, allow_changes);
+        if (!s && t->out) fprintf(t->out, "resuming %s at epoch %d, step %d\n", t->last_path, t->epoch + 1, t->step);
+    } else {
+        float *p = malloc(t->g.params_total * sizeof *p);
+        if (!p) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+        if (!s) ctvk_graph_init_params(&t->g, p, t->s.seed);
+        if (!s && t->s.weights && *t->s.weights) {
+            ctvk_keras_report rep;
+            s = ctvk_keras_import(t->s.weights, &t->g, p, t->s.conv1, &rep);
+            if (!s && t->out)
+                fprintf(t->out, "loaded %d weight tensors from %s (%d skipped, %d left at their initialisation)\n",
+                        rep.weights_loaded, t->s.weights, rep.weights_skipped, rep.weights_missing);
+            if (!s && !t->s.weights_partial)
+                s = ctvk_keras_check_complete(t->s.weights, &t->g, &rep, "[model] weights_partial = true");
+            ctvk_keras_report_free(&rep);
+        }
+        if (!s) s = ctvk_net_set_params(t->net, p);
+        free(p);
+    }
+    return s;
+}
+
+/* What is about to be trained, on what. */
+static void announce(const trainer *t, int k, const ctvk_fold *f, const ctvk_model_config *mc)
+{
+    if (!t->out) return;
+    fprintf(t->out, "fold %d: %zu training images, %zu validation images, %s %dx%d, batch %d, %d epochs, on %s\n", k,
+            f->train.n, t->s.validation == VAL_NONE ? (size_t)0 : t->s.validation == VAL_TEST ? f->test.n
+            : f->validation.n, mc->arch, t->size, t->size, t->s.batch, t->s.epochs, ctvk_device(t->ctx)->name);
+    if (t->ranks > 1)
+        fprintf(t->out, "data parallel: %d ranks, up to %d samples each per step, %s batch norm\n", t->ranks,
+                (t->s.batch + t->ranks - 1) / t->ranks, t->s.sync_bn ? "synchronised" : "per-rank");
+    if (t->local_max < (t->s.batch + t->ranks - 1) / t->ranks)
+        fprintf(t->out, "micro-batches of up to %d samples, gradients added before each Nadam step\n", t->local_max);
+}
+
+/* Every rank must start from the same run folder state. */
+static ctvk_status same_start(trainer *t)
+{
+    ctvk_status s = CTVK_OK;
+    if (t->ranks > 1) {
+        int same;
+        s = ctvk_dist_same_u64(mix((uint64_t)t->epoch, (uint64_t)t->step, (uint64_t)t->nhist), &same);
+        if (!s && !same)
+            s = ctvk__fail(CTVK_ERR_ARG, "the ranks found different training states in %s (epoch %d, step %d on rank "
+                           "%d): the run folder must be on a file system every rank sees", t->dir, t->epoch + 1, t->step,
+                           t->rank);
+    }
+    return s;
+}
+
+static void trainer_free(trainer *t)
+{
+    ctvk_tensor_destroy(t->v_pixels);
+    ctvk_tensor_destroy(t->v_input);
+    ctvk_tensor_destroy(t->v_augp);
+    ctvk_tensor_destroy(t->pixels);
+    ctvk_tensor_destroy(t->augp);
+    ctvk_net_destroy(t->net);
+    ctvk_graph_free(&t->g);
+    free(t->labels);
+    free(t->recs);
+    free(t->hist);
 }
 
 ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const char *run_dir, int resume,
@@ -687,95 +511,11 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     ctvk_dataset *ds = NULL;
     ctvk_model_config mc;
     const ctvk_fold *f = NULL;
-    ctvk_status s = read_settings(cfg, &t.s);
-    if (!s && t.s.batch < t.ranks)
-        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [train] batch %d is smaller than the %d ranks: each rank needs a "
-                       "sample of every batch", ctvk_config_path(cfg), t.s.batch, t.ranks);
-    t.bar = t.out && (t.s.progress == PROGRESS_BAR || (t.s.progress == PROGRESS_AUTO && isatty(fileno(t.out))));
-    if (t.s.progress == PROGRESS_NONE) t.out = NULL;
-    t.local_max = (t.s.batch + t.ranks - 1) / t.ranks;
-    if (t.s.micro_batch && t.s.micro_batch < t.local_max) t.local_max = t.s.micro_batch;
-    if (!s) s = ctvk_data_from_config(cfg, &dopt);
-    if (!s) settings_text(&t.s, dopt.resize, t.settings, sizeof t.settings);
-    if (!s) s = ctvk_model_config_load(cfg, &mc);
-    if (!s && (mc.height != mc.width || mc.channels != 1))
-        s = ctvk__fail(CTVK_ERR_ARG, "config %s: [model] training needs a square 1-channel input (got %dx%dx%d)",
-                       ctvk_config_path(cfg), mc.height, mc.width, mc.channels);
-    if (!s) s = ctvk_dataset_open(&dopt, &ds);
-    for (int i = 0; !s && i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
-    if (!s && !f) s = ctvk__fail(CTVK_ERR_ARG, "config %s: the dataset has no fold %d (it has %d)", ctvk_config_path(cfg), k,
-                                 ds->nfolds);
-    if (!s && f->train.n == 0) s = ctvk__fail(CTVK_ERR_ARG, "fold %d has no training images", k);
-    if (!s) {
-        snprintf(t.dir, sizeof t.dir, "%s/fold%d", run_dir, k);
-        snprintf(t.last_path, sizeof t.last_path, "%s/last.ckpt", t.dir);
-        snprintf(t.best_path, sizeof t.best_path, "%s/best.ckpt", t.dir);
-        s = ctvk__mkdirs(t.dir);
-    }
-    int allow_changes = (resume & CTVK_RESUME_ALLOW_CHANGES) != 0;
-    resume &= 1;
-    if (!s && !resume && ctvk__exists(t.last_path))
-        s = ctvk__fail(CTVK_ERR_ARG, "%s already holds a training run: continue it with --resume, or train into another "
-                       "folder (--set output.dir=...)", t.dir);
-    if (!s) s = ctvk_graph_build(&mc, &t.g);
-    if (!s) {
-        t.size = mc.height;
-        t.resize = dopt.resize;
-        t.values = dopt.values;
-        t.classes = mc.classes;
-        s = ctvk_net_create(ctx, &t.g, t.local_max, 1, &t.net);
-    }
-    if (!s) {
-        ctvk_net_set_optimizer(t.net, &t.s.opt);
-        s = ctvk_net_set_sync_bn(t.net, t.s.sync_bn && t.ranks > 1);
-    }
-    if (!s) {
-        s = ctvk_tensor_create(ctx, CTVK_U16, (ctvk_shape){t.local_max, t.size, t.size, 1}, "slices", &t.pixels);
-    }
-    if (!s)
-        s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, t.local_max, CTVK_AUGMENT_RECORD}, "augment", &t.augp);
-    if (!s) {
-        t.labels = malloc((size_t)t.s.batch * (size_t)t.classes * sizeof *t.labels);
-        t.recs = malloc((size_t)t.s.batch * CTVK_AUGMENT_RECORD * sizeof *t.recs);
-        if (!t.labels || !t.recs) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-    }
-    if (!s && resume && ctvk__exists(t.last_path)) {
-        s = resume_from(&t, allow_changes);
-        if (!s && t.out) fprintf(t.out, "resuming %s at epoch %d, step %d\n", t.last_path, t.epoch + 1, t.step);
-    } else if (!s) {
-        float *p = malloc(t.g.params_total * sizeof *p);
-        if (!p) s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        if (!s) ctvk_graph_init_params(&t.g, p, t.s.seed);
-        if (!s && t.s.weights && *t.s.weights) {
-            ctvk_keras_report rep;
-            s = ctvk_keras_import(t.s.weights, &t.g, p, t.s.conv1, &rep);
-            if (!s && t.out)
-                fprintf(t.out, "loaded %d weight tensors from %s (%d skipped, %d left at their initialisation)\n",
-                        rep.weights_loaded, t.s.weights, rep.weights_skipped, rep.weights_missing);
-            if (!s && !t.s.weights_partial)
-                s = ctvk_keras_check_complete(t.s.weights, &t.g, &rep, "[model] weights_partial = true");
-            ctvk_keras_report_free(&rep);
-        }
-        if (!s) s = ctvk_net_set_params(t.net, p);
-        free(p);
-    }
-    if (!s && t.out)
-        fprintf(t.out, "fold %d: %zu training images, %zu validation images, %s %dx%d, batch %d, %d epochs, on %s\n", k,
-                f->train.n, t.s.validation == VAL_NONE ? (size_t)0 : t.s.validation == VAL_TEST ? f->test.n
-                : f->validation.n, mc.arch, t.size, t.size, t.s.batch, t.s.epochs, ctvk_device(ctx)->name);
-    if (!s && t.out && t.ranks > 1)
-        fprintf(t.out, "data parallel: %d ranks, up to %d samples each per step, %s batch norm\n", t.ranks,
-                (t.s.batch + t.ranks - 1) / t.ranks, t.s.sync_bn ? "synchronised" : "per-rank");
-    if (!s && t.out && t.local_max < (t.s.batch + t.ranks - 1) / t.ranks)
-        fprintf(t.out, "micro-batches of up to %d samples, gradients added before each Nadam step\n", t.local_max);
-    if (!s && t.ranks > 1) {             /* every rank must start from the same run folder state */
-        int same;
-        s = ctvk_dist_same_u64(mix((uint64_t)t.epoch, (uint64_t)t.step, (uint64_t)t.nhist), &same);
-        if (!s && !same)
-            s = ctvk__fail(CTVK_ERR_ARG, "the ranks found different training states in %s (epoch %d, step %d on rank "
-                           "%d): the run folder must be on a file system every rank sees", t.dir, t.epoch + 1, t.step,
-                           t.rank);
-    }
+    ctvk_status s = open_fold(&t, cfg, k, run_dir, resume, &dopt, &mc, &ds, &f);
+    if (!s) s = create_net(&t, &mc, &dopt);
+    if (!s) s = start_weights(&t, resume & 1, (resume & CTVK_RESUME_ALLOW_CHANGES) != 0);
+    if (!s) announce(&t, k, f, &mc);
+    if (!s) s = same_start(&t);
     s = ctvk_dist_agree(s);              /* every rank is ready, or all stop */
     if (!s) {
         s = run(&t, f, out);
@@ -792,17 +532,8 @@ ctvk_status ctvk_train_fold(ctvk_ctx *ctx, const ctvk_config *cfg, int k, const 
     out->validated = t.s.validation != VAL_NONE;
     snprintf(out->best_checkpoint, sizeof out->best_checkpoint, "%s", t.best_path);
     char *msg = s ? strdup(ctvk_error()) : NULL;
-    ctvk_tensor_destroy(t.v_pixels);
-    ctvk_tensor_destroy(t.v_input);
-    ctvk_tensor_destroy(t.v_augp);
-    ctvk_tensor_destroy(t.pixels);
-    ctvk_tensor_destroy(t.augp);
-    ctvk_net_destroy(t.net);
-    ctvk_graph_free(&t.g);
+    trainer_free(&t);
     ctvk_dataset_free(ds);
-    free(t.labels);
-    free(t.recs);
-    free(t.hist);
     if (s) {
         if (!msg) return ctvk__fail(s, "training failed (out of host memory for its message)");
         ctvk__fail(s, "%s", msg);
