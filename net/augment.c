@@ -3,7 +3,7 @@
  * double-precision reference. Conventions: net/train_ops.h. */
 #include "net/train_ops.h"
 #include "net/launch.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include <math.h>
 
 #define LOCAL 64

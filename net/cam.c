@@ -2,7 +2,7 @@
  * gradient-based localization", ICCV 2017) from a layer's activation A and the gradient of a class
  * score with respect to it, as ctvk_net_cam_pass leaves them on the device. */
 #include "ctvk/net.h"
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <stdlib.h>
 #include <string.h>
 

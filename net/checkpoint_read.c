@@ -1,8 +1,8 @@
 /* Reading a checkpoint: every length, CRC and shape checked before it is trusted (the layout:
  * include/ctvk/checkpoint.h). */
 #include "net/checkpoint_format.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

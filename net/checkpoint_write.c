@@ -1,7 +1,7 @@
 /* Writing a checkpoint (the layout: include/ctvk/checkpoint.h), atomically through ctvk__replace. */
 #include "net/checkpoint_format.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

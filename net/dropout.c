@@ -2,7 +2,7 @@
  * no mask is stored. The host functions below are the exact same integer arithmetic. */
 #include "net/ops.h"
 #include "net/launch.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include <math.h>
 
 static uint32_t lowbias32(uint32_t v)   /* C. Wellons' 32-bit integer hash */

@@ -464,7 +464,7 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
     return CTVK_OK;
 }
 
-void ctvk__net_plan_info(const ctvk_net *net, ctvk__net_plan *p)
+void ctvk_net_plan_info(const ctvk_net *net, ctvk_net_plan *p)
 {
     memset(p, 0, sizeof *p);
     for (int i = 0; i < net->g.nlayers; i++) {

@@ -39,7 +39,7 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
     return a;
 }
 
-uint64_t ctvk__net_bind_limit(const ctvk_net *net)
+uint64_t ctvk_net_bind_limit(const ctvk_net *net)
 {
     uint64_t dev = net->ctx->props.limits.maxStorageBufferRange;
     return net->bind_limit && net->bind_limit < dev ? net->bind_limit : dev;
@@ -53,7 +53,7 @@ static ctvk_status plan_slices(ctvk_net *net, int i, int n)
 {
     xlayer *x = &net->L[i];
     if (x->kind == K_NONE || x->kind == K_INPUT) return CTVK_OK;
-    uint64_t limit = ctvk__net_bind_limit(net), biggest = 0;
+    uint64_t limit = ctvk_net_bind_limit(net), biggest = 0;
     const VkPhysicalDeviceLimits *L = &net->ctx->props.limits;
     uint64_t align = L->minStorageBufferOffsetAlignment > L->minTexelBufferOffsetAlignment
                      ? L->minStorageBufferOffsetAlignment : L->minTexelBufferOffsetAlignment;
@@ -132,13 +132,13 @@ ctvk_status ctvk__exec_bind_batch(ctvk_net *net, int n)
     return CTVK_OK;
 }
 
-void ctvk__net_set_bind_limit(ctvk_net *net, uint64_t bytes)
+void ctvk_net_set_bind_limit(ctvk_net *net, uint64_t bytes)
 {
     net->bind_limit = bytes;
     ctvk__exec_drop_views(net);
 }
 
-int ctvk__net_sliced_layers(const ctvk_net *net, int *max_slices)
+int ctvk_net_sliced_layers(const ctvk_net *net, int *max_slices)
 {
     int n = 0, mx = 1;
     for (int i = 0; i < net->g.nlayers; i++)

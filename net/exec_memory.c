@@ -15,9 +15,9 @@ static ctvk_status make(ctvk_net *net, ctvk_dtype dt, ctvk_shape s, const char *
 static ctvk_shape vec(size_t n) { return (ctvk_shape){1, 1, 1, (int)n}; }
 
 /* The one memory accounting of a plan: the bytes of every tensor ctvk__exec_alloc_all makes, by
- * kind. The budget check, ctvk__net_plan_memory (the bench) and ctvk__net_memory all read it, and
+ * kind. The budget check, ctvk_net_plan_memory (the bench) and ctvk_net_memory all read it, and
  * test_net checks it against the bytes actually allocated. */
-static void account(const ctvk_net *net, ctvk__net_mem *m)
+static void account(const ctvk_net *net, ctvk_net_mem *m)
 {
     const ctvk_graph *g = &net->g;
     uint64_t f = sizeof(float), mb = (uint64_t)net->max_batch, classes = (uint64_t)g->cfg.classes;
@@ -60,7 +60,7 @@ static void account(const ctvk_net *net, ctvk__net_mem *m)
 static ctvk_status budget_check(const ctvk_net *net)
 {
     const ctvk_graph *g = &net->g;
-    ctvk__net_mem m;
+    ctvk_net_mem m;
     account(net, &m);
     uint64_t budget = ctvk__memory_budget(net->ctx), have = net->ctx->mem.allocated;
     if (have + m.total <= budget) return CTVK_OK;
@@ -175,7 +175,7 @@ ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
     return CTVK_OK;
 }
 
-ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk__net_mem *m)
+ctvk_status ctvk_net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net_mem *m)
 {
     ctvk_net *net;
     CTVK_TRY(ctvk__exec_net_create(ctx, g, max_batch, training, -1, 0, &net));
@@ -184,6 +184,6 @@ ctvk_status ctvk__net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
     return CTVK_OK;
 }
 
-void ctvk__net_memory(const ctvk_net *net, ctvk__net_mem *m) { account(net, m); }
+void ctvk_net_memory(const ctvk_net *net, ctvk_net_mem *m) { account(net, m); }
 
 uint64_t ctvk_net_device_bytes(const ctvk_net *net) { return net->bytes; }

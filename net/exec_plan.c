@@ -76,7 +76,7 @@ static int winograd_fits(ctvk_net *net, const ctvk_conv2d *p, ctvk_shape xs, int
     ctvk_conv2d_winograd_workspace(p, xs, cout, m, &nv, &nm);
     /* the workspaces and the transformed weights are each bound whole (a texel buffer where they
      * fit one, else a storage buffer) */
-    uint64_t limit = ctvk__net_bind_limit(net);
+    uint64_t limit = ctvk_net_bind_limit(net);
     uint64_t nu = ctvk_conv2d_winograd_weights_count(xs.c, cout, m);
     if ((uint64_t)nv * sizeof(float) > limit || (uint64_t)nm * sizeof(float) > limit || nu * sizeof(float) > limit)
         return 0;

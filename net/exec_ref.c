@@ -4,7 +4,7 @@
 #include "net/conv.h"
 #include "net/exec.h"
 #include "net/ops.h"
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@ ctvk_status ctvk_flat_init(ctvk_tensor *t, size_t max_chunk, ctvk_flat *out)
     if (L->minTexelBufferOffsetAlignment > align_bytes) align_bytes = L->minTexelBufferOffsetAlignment;
     size_t align = (size_t)(align_bytes / sizeof(float));
     /* one chunk per storage-buffer binding (an input larger than a texel buffer is read through
-     * a storage buffer, runtime/recorder.c) */
+     * a storage buffer, runtime/vk/recorder.c) */
     size_t dev_max = (size_t)(L->maxStorageBufferRange / sizeof(float));
     if (dev_max > UINT32_MAX / 2) dev_max = UINT32_MAX / 2;
     size_t chunk = max_chunk && max_chunk < dev_max ? max_chunk : dev_max;

@@ -1,7 +1,7 @@
 /* The layer graph: constructors with shape inference, flat parameter layout, lookup, summary. */
 #include "net/graph_build.h"
-#include "runtime/array.h"
-#include "runtime/internal.h"
+#include "runtime/base/array.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Parameter initialisation as Keras does it (docs/method.md sections 3 and 4). */
 #include "ctvk/checkpoint.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include <math.h>
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* Keras HDF5 weight files in (load_weights(by_name=True, skip_mismatch=True)) and out (save_weights). */
 #include "ctvk/checkpoint.h"
-#include "runtime/array.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/array.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>

@@ -1,7 +1,7 @@
 /* Helpers shared by the kernel launchers in net/: argument checks and dispatch geometry. */
 #ifndef CTVK_NET_LAUNCH_H
 #define CTVK_NET_LAUNCH_H
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 
 /* Fails unless t is fp32 (or the given dtype); names the kernel and tensor. */
 ctvk_status ctvk__need_dtype(const char *kernel, const ctvk_tensor *t, ctvk_dtype dt);

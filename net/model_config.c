@@ -2,9 +2,9 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
 #include "ctvk/net.h"
-#include "runtime/config_keys.h"
-#include "runtime/internal.h"
-#include "runtime/list.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/vk/internal.h"
+#include "runtime/base/list.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The architectures, layer by layer as Keras builds them (keras/applications/resnet.py and
  * resnet_v2.py), and the paper's FPN head with the layer names of the authors' model. */
 #include "net/graph_build.h"
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <string.h>
 

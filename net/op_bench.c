@@ -5,7 +5,7 @@
 #include "ctvk/net.h"
 #include "net/conv.h"
 #include "net/ops.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -235,7 +235,7 @@ void ctvk_ref_softmax_ce(const double *logits, const double *labels, int batch, 
 
 /* ================================================================== launcher helpers (net/act.c)
  * Shared by the launchers of this family; not for other callers. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 /* Fails unless every non-NULL tensor in ts (NULL-terminated list) is fp32. */
 ctvk_status ctvk__ops_f32(const char *kernel, const ctvk_tensor *const *ts, int n);
 /* Fails unless the two shapes are equal. */

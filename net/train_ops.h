@@ -7,7 +7,7 @@
  * Every kernel here is one dispatch per call (per chunk of a flat buffer, see ctvk_flat). */
 #ifndef CTVK_NET_TRAIN_OPS_H
 #define CTVK_NET_TRAIN_OPS_H
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 
 /* ================================================================== flat buffers
  * Parameters, gradients and optimizer moments live in flat fp32 tensors. One storage-buffer

@@ -7,7 +7,7 @@
 // (-DCTVK_SSBO) the same input is a read-only storage buffer seen as float[] and vec4[] (uint16
 // inputs as packed uint[]), for tensors a texel buffer cannot hold: maxTexelBufferElements may be
 // as small as 65536. Small inputs (per-channel parameters) stay `uniform samplerBuffer` in both
-// builds (signature 'u' / 'v'). The runtime picks the build per dispatch (runtime/recorder.c).
+// builds (signature 'u' / 'v'). The runtime picks the build per dispatch (runtime/vk/recorder.c).
 #ifdef CTVK_SSBO
 #define CTVK_IN(b, name) \
     layout(std430, binding = b) readonly buffer name##_B1 { float name##_1[]; }; \

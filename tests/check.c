@@ -1,7 +1,7 @@
 #include "check.h"
 #include "ctvk/net.h"
 #include "net/exec.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -89,8 +89,8 @@ static void compare_layer(ctvk_ctx *ctx, const ctvk_graph *g, const float *pf, i
         ctvk_shape s;
         CHECK(ctvk_net_cam_layer(net, &s) == li && (size_t)s.h * s.w * s.c == per, "cam layer and shape");
         CHECK(ctvk_net_set_params(net, pf) == CTVK_OK, "params: %s", ctvk_error());
-        ctvk__net_mem m;
-        ctvk__net_memory(net, &m);
+        ctvk_net_mem m;
+        ctvk_net_memory(net, &m);
         CHECK(m.total == ctvk_net_device_bytes(net) && m.grads == 0 && m.optimizer == 0 && m.grad_pool > 0,
               "%s/%s: Grad-CAM memory accounted %llu, allocated %llu", g->cfg.arch, layer, (unsigned long long)m.total,
               (unsigned long long)ctvk_net_device_bytes(net));

@@ -1,4 +1,4 @@
-/* The config table (runtime/config_keys.c) against what documents and reads it:
+/* The config table (runtime/base/config_keys.c) against what documents and reads it:
  *  - configs/README.md: every key of the table is in its section's key table (or, for [device],
  *    named in the section) and every documented key is in the table; a documented default equals
  *    the table's (numbers compared as numbers);
@@ -9,8 +9,8 @@
 #include "ctvk/config.h"
 #include "ctvk/net.h"
 #include "ctvk/pipeline.h"
-#include "runtime/config_keys.h"
-#include "runtime/list.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/base/list.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

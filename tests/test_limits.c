@@ -7,7 +7,7 @@
 #include "net/conv.h"
 #include "net/ops.h"
 #include "net/train_ops.h"
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include "tests/check.h"
 #include <math.h>
 #include <stdio.h>

@@ -95,22 +95,22 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     double iw;
     ctvk_net *inet = infer_net(ctx, &g, n, pf, xin, in_count, probs_ref, &iw);
     /* the one memory accounting (budget check, bench, plan report) is what was allocated */
-    ctvk__net_mem mt, mi, pt;
-    ctvk__net_memory(net, &mt);
+    ctvk_net_mem mt, mi, pt;
+    ctvk_net_memory(net, &mt);
     CHECK(mt.total == ctvk_net_device_bytes(net) && mt.grads == P * sizeof(float) && mt.grad_pool > 0,
           "%s training: accounted %llu bytes, allocated %llu", mc->arch, (unsigned long long)mt.total,
           (unsigned long long)ctvk_net_device_bytes(net));
-    CHECK(ctvk__net_plan_memory(ctx, &g, n, 1, &pt) == CTVK_OK && !memcmp(&pt, &mt, sizeof pt),
+    CHECK(ctvk_net_plan_memory(ctx, &g, n, 1, &pt) == CTVK_OK && !memcmp(&pt, &mt, sizeof pt),
           "%s: the plan alone accounts the training net's memory", mc->arch);
     if (inet) {
-        ctvk__net_memory(inet, &mi);
+        ctvk_net_memory(inet, &mi);
         CHECK(mi.total == ctvk_net_device_bytes(inet) && mi.grads == 0 && mi.grad_pool == 0,
               "%s inference: accounted %llu bytes, allocated %llu", mc->arch, (unsigned long long)mi.total,
               (unsigned long long)ctvk_net_device_bytes(inet));
     }
     if (inet) {
-        ctvk__net_plan pi;
-        ctvk__net_plan_info(inet, &pi);
+        ctvk_net_plan pi;
+        ctvk_net_plan_info(inet, &pi);
         int folded = pi.folded_bn, wino = pi.winograd;
         int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
         printf("%-15s %3dx%-3d n=%d: inference net (%d BN folded into convs, %d Winograd convs) worst abs error "
@@ -133,8 +133,8 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     double gerr;
     ctvk_net *gnet = gctx ? infer_net(gctx, &g, n, pf, xin, in_count, probs_ref, &gerr) : NULL;
     if (gnet) {
-        ctvk__net_plan gi;
-        ctvk__net_plan_info(gnet, &gi);
+        ctvk_net_plan gi;
+        ctvk_net_plan_info(gnet, &gi);
         int fbn = gi.fused_bn, fadd = gi.fused_add;
         printf("%-15s GPU kernels: %d residual adds and %d batch norms in conv epilogues, worst abs error %.3g\n", "",
                fadd, fbn, gerr);
@@ -153,8 +153,8 @@ static void compare(ctvk_ctx *ctx, ctvk_ctx *gctx, ctvk_model_config *mc, int n,
     }
 
     /* one training step (Winograd forward and backward-data where the layer shapes allow) */
-    ctvk__net_plan ti;
-    ctvk__net_plan_info(net, &ti);
+    ctvk_net_plan ti;
+    ctvk_net_plan_info(net, &ti);
     int wb = ti.winograd_bwd, wf = ti.winograd;
     printf("%-15s training net: %d Winograd forward, %d Winograd backward-data convs\n", "", wf, wb);
     if (ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU && strcmp(mc->arch, "small_resnet"))

@@ -1,6 +1,6 @@
 /* The executor's batch slicing (net/exec.c, plan_slices): a layer whose batch tensor is larger than
  * one binding may span runs its kernels over sample ranges. The test lowers the executor's binding
- * limit (ctvk__net_set_bind_limit) so that small networks slice, and checks that the sliced passes
+ * limit (ctvk_net_set_bind_limit) so that small networks slice, and checks that the sliced passes
  * give what the whole-batch passes give: the inference probabilities (identical: every output
  * element is computed by the same lane in the same order), and after one training step the loss,
  * every gradient (conv weight gradients accumulate slice by slice, so they may differ by fp32
@@ -33,7 +33,7 @@ static int run(ctvk_net *net, const ctvk_graph *g, int n, const float *params, c
         ctvk_net_stats(net, o->stats, 1))
         return 1;
     if (ctvk_net_forward(net, n) || ctvk_net_probs(net, n, o->probs)) return 1;
-    o->sliced = ctvk__net_sliced_layers(net, &o->max_slices);
+    o->sliced = ctvk_net_sliced_layers(net, &o->max_slices);
     if (ctvk_net_stats(net, o->stats, 1)) return 1;     /* count the training step alone */
     if (ctvk_net_train_step(net, n, labels, 4321) || ctvk_net_stats(net, o->stats, 1)) return 1;
     if (ctvk__net_grads(net, o->grads) || ctvk_net_get_params(net, o->params)) return 1;
@@ -91,8 +91,8 @@ static void check_arch(ctvk_ctx *ctx, ctvk_model_config *mc, int n)
 
     /* one sample of the largest tensor per binding: the big layers run in n slices, the middle
      * ones in fewer, the small ones whole */
-    ctvk__net_set_bind_limit(net, biggest);
-    CHECK(ctvk__net_bind_limit(net) == biggest, "bind limit");
+    ctvk_net_set_bind_limit(net, biggest);
+    CHECK(ctvk_net_bind_limit(net) == biggest, "bind limit");
     CHECK(run(net, &g, n, params, labels, m0, st0, &sl) == 0, "%s sliced: %s", mc->arch, ctvk_error());
     printf("%-15s %3dx%-3d n=%d, bind limit %llu bytes: %d layers sliced, up to %d slices\n", mc->arch, mc->height,
            mc->width, n, (unsigned long long)biggest, sl.sliced, sl.max_slices);
@@ -126,11 +126,11 @@ static void check_arch(ctvk_ctx *ctx, ctvk_model_config *mc, int n)
     run_free(&sl);
 
     /* a limit below one sample: refused with a message, and the net still works afterwards */
-    ctvk__net_set_bind_limit(net, 256);
+    ctvk_net_set_bind_limit(net, 256);
     st = ctvk_net_forward(net, n);
     CHECK(st == CTVK_ERR_UNSUPPORTED && strstr(ctvk_error(), "one sample needs"), "limit below a sample: %s (%s)",
           ctvk_status_name(st), ctvk_error());
-    ctvk__net_set_bind_limit(net, 0);
+    ctvk_net_set_bind_limit(net, 0);
     float *probs = malloc((size_t)n * C * sizeof *probs);
     CHECK(ctvk_net_set_params(net, params) == CTVK_OK && ctvk_net_forward(net, n) == CTVK_OK &&
           ctvk_net_probs(net, n, probs) == CTVK_OK, "after the refusal: %s", ctvk_error());

@@ -2,17 +2,17 @@
  *  - the RNG (splitmix64): the published first values from state 0, the uniform double's 53 bits;
  *  - FNV-1a 64 and CRC-32 against their published check values;
  *  - growable arrays: the doubling policy;
- *  - the integer-list parser: each rule of runtime/list.h, accepted and refused;
+ *  - the integer-list parser: each rule of runtime/base/list.h, accepted and refused;
  *  - the model config as a checkpoint stores it: read by the config reader itself, with its ranges;
  *  - atomic replacement: a finished write replaces the file, an injected fault (CTVK_FAULT) keeps
  *    the previous file, leaves no temporary file and names the file and the cause. */
 #include "check.h"
 #include "ctvk/checkpoint.h"
-#include "runtime/array.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
-#include "runtime/list.h"
-#include "runtime/rng.h"
+#include "runtime/base/array.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
+#include "runtime/base/list.h"
+#include "runtime/base/rng.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* The block sub-allocator on the host: thousands of mixed-size allocations with random frees,
  * checked against a shadow map for overlap, alignment, reuse and full coalescing. ctest also runs
  * this program under valgrind (test_suballoc_valgrind) when valgrind is installed. */
-#include "runtime/suballoc.h"
+#include "runtime/base/suballoc.h"
 #include "tests/check.h"
 #include <stdio.h>
 #include <stdlib.h>

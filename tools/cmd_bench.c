@@ -3,9 +3,7 @@
  * (`ctvk bench [CONFIG]`: inference forward or training step time, GFLOP/s, device memory and
  * the per-layer profile). */
 #include "ctvk/net.h"
-#include "net/conv.h"
-#include "net/exec.h"
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include "tools/cli.h"
 #include "tools/startup.h"
 #include <stdio.h>
@@ -52,105 +50,6 @@ const char cmd_bench_help[] =
     "convolution's work.\n"
     "On lavapipe set LP_NUM_THREADS to the number of cores.\n";
 
-typedef struct bench_layer { const char *name; int h, w, c, k, ks, stride; } bench_layer;
-
-static const bench_layer layers[] = {
-    {"conv1 224x224x3 7x7/2 ->64", 224, 224, 3, 64, 7, 2},
-    {"56x56x64 1x1 ->256", 56, 56, 64, 256, 1, 1},
-    {"56x56x64 3x3 ->64", 56, 56, 64, 64, 3, 1},
-    {"28x28x128 3x3 ->128", 28, 28, 128, 128, 3, 1},
-    {"14x14x256 3x3 ->256", 14, 14, 256, 256, 3, 1},
-    {"7x7x512 3x3 ->512", 7, 7, 512, 512, 3, 1},
-    /* the paper's ResNet50V2 + FPN at 512x512x1 (its most expensive layer shapes) */
-    {"fpn conv1 512x512x1 7x7/2 ->64", 512, 512, 1, 64, 7, 2},
-    {"128x128x64 1x1 ->256", 128, 128, 64, 256, 1, 1},
-    {"128x128x256 1x1 ->64", 128, 128, 256, 64, 1, 1},
-    {"128x128x64 3x3 ->64", 128, 128, 64, 64, 3, 1},
-    {"64x64x512 1x1 ->128", 64, 64, 512, 128, 1, 1},
-    {"64x64x128 3x3 ->128", 64, 64, 128, 128, 3, 1},
-    {"32x32x256 3x3 ->256", 32, 32, 256, 256, 3, 1},
-    {"32x32x768 3x3 ->256 (P3)", 32, 32, 768, 256, 3, 1},
-    {"16x16x2048 3x3/2 ->256 (P6)", 16, 16, 2048, 256, 3, 2},
-};
-#define NLAYERS ((int)(sizeof layers / sizeof *layers))
-
-/* Device ms of the profile row labelled `label` after running the recorded work. */
-static int timed(ctvk_ctx *ctx, const char *label, double *ms)
-{
-    ctvk_profile_row *rows;
-    int n;
-    double total;
-    if (ctvk_sync(ctx) || ctvk_profile_get(ctx, &rows, &n, &total)) return 1;
-    *ms = -1;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(rows[i].label, label)) *ms = rows[i].ms;
-    free(rows);
-    ctvk_profile_reset(ctx);
-    return *ms < 0;
-}
-
-static int bench_layer_run(ctvk_ctx *ctx, const bench_layer *L, int batch, int reps, int npass, int tile,
-                           double gflops[5])
-{
-    ctvk_conv2d p;
-    ctvk_shape xs = {batch, L->h, L->w, L->c}, ys, ws = {L->ks, L->ks, L->c, L->k}, bs = {1, 1, 1, L->k};
-    if (ctvk_conv2d_same(L->ks, L->ks, L->stride, L->stride, L->h, L->w, &p) ||
-        ctvk_conv2d_out_shape(&p, xs, L->k, &ys))
-        return 1;
-    p.relu = 1;
-    ctvk_tensor *t[7] = {0};
-    const ctvk_shape shapes[7] = {xs, ws, bs, ys, ys, xs, ws};
-    int rc = 1;
-    for (int i = 0; i < 7; i++)
-        if (ctvk_tensor_create(ctx, CTVK_F32, shapes[i], "bench", &t[i]) || ctvk_fill(ctx, t[i], 0.01f * (float)(i + 1)))
-            goto done;
-    ctvk_tensor *x = t[0], *w = t[1], *b = t[2], *y = t[3], *dy = t[4], *dx = t[5], *dw = t[6];
-    /* Winograd (3x3 stride 1 on the CPU kernels): transformed weights and the two workspaces */
-    ctvk_tensor *wt[4] = {0};    /* U, V, M, U of the backward */
-    ctvk_conv2d q;
-    int wino = ctvk_conv2d_winograd_ok(ctx, &p, xs, L->k) && L->c % 4 == 0 &&
-               ctvk_conv2d_winograd_backward_geometry(&p, &q) == CTVK_OK;
-    if (wino) {
-        size_t nu = ctvk_conv2d_winograd_weights_count(L->c, L->k, tile), n[4] = {nu, 0, 0, nu}, bv, bm;
-        ctvk_conv2d_winograd_workspace(&p, xs, L->k, tile, &n[1], &n[2]);
-        ctvk_conv2d_winograd_workspace(&q, ys, L->c, tile, &bv, &bm);
-        if (bv > n[1]) n[1] = bv;
-        if (bm > n[2]) n[2] = bm;
-        for (int i = 0; i < 4; i++)
-            if (ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)n[i]}, "winograd", &wt[i])) goto done;
-        if (ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, tile, 0, wt[0]) ||
-            ctvk_conv2d_winograd_weights(ctx, w, L->c, L->k, tile, 1, wt[3]))
-            goto done;
-    }
-    double flops = ctvk_conv2d_flops(&p, xs, L->k);
-    static const char *labels[5] = {"forward", "backward-data", "backward-weights", "winograd", "winograd-bwd"};
-    if (ctvk_sync(ctx)) goto done;
-    ctvk_profile_reset(ctx);
-    gflops[3] = gflops[4] = 0;
-    for (int pass = 0; pass < 5; pass++) {
-        if (pass == 3 ? !wino : pass == 4 ? !wino || npass < 2 : pass >= npass) continue;
-        double best = 1e30;
-        for (int r = 0; r <= reps; r++) {           /* r = 0: warm-up (shader compilation) */
-            ctvk_label_push(ctx, labels[pass]);
-            ctvk_status s = pass == 0 ? ctvk_conv2d_forward(ctx, &p, x, w, b, y)
-                            : pass == 1 ? ctvk_conv2d_backward_data(ctx, &p, dy, w, dx, 0)
-                            : pass == 2 ? ctvk_conv2d_backward_weights(ctx, &p, x, dy, dw, NULL, 0)
-                            : pass == 3 ? ctvk_conv2d_forward_winograd(ctx, &p, tile, x, wt[0], b, NULL, y, wt[1], wt[2])
-                                        : ctvk_conv2d_backward_data_winograd(ctx, &p, tile, dy, wt[3], dx, wt[1], wt[2], 0);
-            ctvk_label_pop(ctx);
-            double ms;
-            if (s || timed(ctx, labels[pass], &ms)) goto done;
-            if (r > 0 && ms < best) best = ms;
-        }
-        gflops[pass] = flops / (best * 1e-3) * 1e-9;
-    }
-    rc = 0;
-done:
-    for (int i = 0; i < 7; i++) ctvk_tensor_destroy(t[i]);
-    for (int i = 0; i < 4; i++) ctvk_tensor_destroy(wt[i]);
-    return rc;
-}
-
 static int bench_kernels(int argc, char **argv)
 {
     cli_common com = {0};
@@ -167,7 +66,7 @@ static int bench_kernels(int argc, char **argv)
         if (num && i + 1 < argc) {
             char *end;
             *num = strtol(argv[i + 1], &end, 10);
-            if (*end || *num < (num == &only ? 0 : 1) || *num > (num == &only ? NLAYERS - 1 : 1024) ||
+            if (*end || *num < (num == &only ? 0 : 1) || *num > (num == &only ? ctvk_conv_bench_count() - 1 : 1024) ||
                 (num == &tile && tile != 2 && tile != 4))
                 return cli_usage_error("bench", "%s: out of range", argv[i]);
             i += 2;
@@ -208,18 +107,18 @@ static int bench_kernels(int argc, char **argv)
                ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU ? "CPU" : "GPU", batch, reps);
         printf("  %-32s %9s %9s %9s %9s %9s   GFLOP/s (Winograd: direct-conv FLOPs / time)\n", "layer",
                "forward", "bwd-data", "bwd-wgt", "winograd", "wino-bwd");
-        for (int i = 0; i < NLAYERS; i++) {
+        for (int i = 0; i < ctvk_conv_bench_count(); i++) {
             if (only >= 0 && i != only) continue;
             double g[5] = {0, 0, 0, 0, 0};
-            if (bench_layer_run(ctx, &layers[i], (int)batch, (int)reps, npass, (int)tile, g)) {
+            if (ctvk_conv_bench(ctx, i, (int)batch, (int)reps, npass, (int)tile, g)) {
                 ctvk_destroy(ctx);
                 return cli_fail("bench");
             }
             char wg[2][16] = {"-", "-"};
             for (int k = 0; k < 2; k++)
                 if (g[3 + k] > 0) snprintf(wg[k], sizeof wg[k], "%.1f", g[3 + k]);
-            if (npass == 1) printf("  %-32s %9.1f %9s %9s %9s\n", layers[i].name, g[0], "", "", wg[0]);
-            else printf("  %-32s %9.1f %9.1f %9.1f %9s %9s\n", layers[i].name, g[0], g[1], g[2], wg[0], wg[1]);
+            if (npass == 1) printf("  %-32s %9.1f %9s %9s %9s\n", ctvk_conv_bench_name(i), g[0], "", "", wg[0]);
+            else printf("  %-32s %9.1f %9.1f %9.1f %9s %9s\n", ctvk_conv_bench_name(i), g[0], g[1], g[2], wg[0], wg[1]);
             fflush(stdout);
         }
         ctvk_destroy(ctx);
@@ -397,8 +296,8 @@ static int bench_network(int argc, char **argv)
         /* say what it would need, and the largest batch that would fit */
         char msg[CTVK_ERROR_MAX];
         snprintf(msg, sizeof msg, "%s", ctvk_error());
-        ctvk__net_mem pm;
-        if (!ctvk__net_plan_memory(ctx, &g, (int)cap, train, &pm)) {
+        ctvk_net_mem pm;
+        if (!ctvk_net_plan_memory(ctx, &g, (int)cap, train, &pm)) {
             printf("%s of batch %ld needs %.1f MiB by plan: parameters %.1f, gradients %.1f, optimizer %.1f, "
                    "activations %.1f (live peak %.1f), activation gradients %.1f (live peak %.1f), other %.1f\n",
                    train ? "a training step" : "inference", cap, mib(pm.total), mib(pm.params), mib(pm.grads),
@@ -406,8 +305,8 @@ static int bench_network(int argc, char **argv)
                    mib(pm.grad_live_peak), mib(pm.other));
             long fit = 0;
             for (long b = cap - 1; b >= 1 && !fit; b--) {
-                ctvk__net_mem q;
-                if (!ctvk__net_plan_memory(ctx, &g, (int)b, train, &q) &&
+                ctvk_net_mem q;
+                if (!ctvk_net_plan_memory(ctx, &g, (int)b, train, &q) &&
                     q.total + (q.total >> 5) <= (uint64_t)((double)dev->heap_size[0] * 0.9))
                     fit = b;
             }
@@ -418,7 +317,7 @@ static int bench_network(int argc, char **argv)
         reported = 1;
         goto done;
     }
-    if (limit) ctvk__net_set_bind_limit(net, (uint64_t)limit);
+    if (limit) ctvk_net_set_bind_limit(net, (uint64_t)limit);
     size_t in_count = (size_t)cap * mc.height * mc.width * mc.channels;
     size_t nb = in_count > g.params_total ? in_count : g.params_total;
     if (nb < (size_t)batch * mc.classes) nb = (size_t)batch * mc.classes;
@@ -453,14 +352,14 @@ static int bench_network(int argc, char **argv)
                                                         : "inference forward", batch);
     if (micro) printf(" in micro-batches of up to %ld", micro);
     printf("\n");
-    ctvk__net_plan pi;
-    ctvk__net_plan_info(net, &pi);
+    ctvk_net_plan pi;
+    ctvk_net_plan_info(net, &pi);
     printf("plan: %d BN folded into convs, %d Winograd convs (%d backward-data), %d residual adds and %d BN in conv "
            "epilogues, %d split-K dense\n", pi.folded_bn, pi.winograd, pi.winograd_bwd, pi.fused_add, pi.fused_bn,
            pi.splitk_dense);
     ctvk_get_stats(ctx, &s1);
-    ctvk__net_mem m;
-    ctvk__net_memory(net, &m);
+    ctvk_net_mem m;
+    ctvk_net_memory(net, &m);
     printf("device memory: peak %.1f MiB in tensors (%.1f MiB before the net), %.1f MiB in blocks; the net holds "
            "%.1f MiB:\n", mib(s1.device_memory_peak), mib(s0.device_memory_in_use), mib(s1.device_memory_allocated),
            mib(m.total));
@@ -476,7 +375,7 @@ static int bench_network(int argc, char **argv)
            mib(m.params + m.grads + m.optimizer + m.act_live_peak + m.grad_live_peak + m.other));
     for (long r = 0; r <= reps; r++) {              /* r = 0: warm-up (shader compilation) */
         if (r == reps && o.profile) ctvk_profile_reset(ctx);
-        double t0 = (1e3 * ctvk__now());
+        double t0 = (1e3 * ctvk_now());
         ctvk_status st = CTVK_OK;
         if (!train) st = ctvk_net_forward(net, (int)batch);
         for (long a = 0; train && !st && a < batch; a += cap) {   /* one piece unless micro-batched */
@@ -488,20 +387,20 @@ static int bench_network(int argc, char **argv)
             st = ctvk_sync(ctx);                       /* the backward pass is done: time the sum alone */
             double z = 0;                              /* ... once every rank is there */
             if (!st) st = ctvk_dist_sum_f64(&z, 1);
-            double a0 = 1e3 * ctvk__now();
+            double a0 = 1e3 * ctvk_now();
             if (!st) st = ctvk_net_sum_gradients(net);
-            if (r == reps) allreduce_ms = 1e3 * ctvk__now() - a0;
+            if (r == reps) allreduce_ms = 1e3 * ctvk_now() - a0;
         }
         if (train && !st) st = ctvk_net_apply_gradients(net);
         if (st || ctvk_sync(ctx)) goto done;
-        double t = (1e3 * ctvk__now()) - t0;
+        double t = (1e3 * ctvk_now()) - t0;
         if (r == 0) printf("warm-up (compiles shaders): %.1f ms\n", t);
         else times[r - 1] = t;
     }
     double last = times[reps - 1];
     qsort(times, (size_t)reps, sizeof *times, cmp_double);
     int nsl, maxsl;
-    nsl = ctvk__net_sliced_layers(net, &maxsl);
+    nsl = ctvk_net_sliced_layers(net, &maxsl);
     printf("time: min %.1f ms, median %.1f ms over %ld repetitions (%.2f ms per sample)%s\n", times[0],
            times[reps / 2], reps, times[0] / (double)batch, o.profile ? " [with the timestamp profile on]" : "");
     printf("work: %.2f GFLOP per %s (%.2f GFLOP forward per sample, %.0f%% in convolutions%s) -> %.1f GFLOP/s\n",
@@ -513,7 +412,7 @@ static int bench_network(int argc, char **argv)
                mib((uint64_t)g.params_total * 4), dev->unified_memory ? "in place in unified memory"
                : "download, MPI_Allreduce, upload", allreduce_ms);
     if (nsl) printf("batch slicing: %d layers run in up to %d sample slices (bindings above %.0f MiB)\n", nsl, maxsl,
-                    mib(ctvk__net_bind_limit(net)));
+                    mib(ctvk_net_bind_limit(net)));
     if (o.profile) print_profile(ctx, &g, last);
     rc = 0;
 done:

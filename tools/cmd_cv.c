@@ -1,9 +1,7 @@
 /* ctvk cv: the folds in turn (train, then evaluate the best checkpoint on the fold's test list),
  * then the paper's Table 2 (image level) and Table 4 (patient level) per fold and their mean. */
 #include "ctvk/checkpoint.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
-#include "runtime/list.h"
+#include "ctvk/util.h"
 #include "tools/run_common.h"
 #include <math.h>
 #include <stdio.h>
@@ -33,14 +31,14 @@ typedef struct fold_row {
     int normal_cases, normal_correct, normal_wrong, covid_cases, covid_correct, covid_wrong;
 } fold_row;
 
-static int parse_folds(const char *s, int *folds, int max) { return ctvk__parse_ints(s, folds, max, 1, 1000); }
+static int parse_folds(const char *s, int *folds, int max) { return ctvk_parse_ints(s, folds, max, 1, 1000); }
 
 static ctvk_status evaluate_fold(ctvk_ctx *ctx, const ctvk_config *cfg, const ctvk_dataset *ds, int k,
                                  const char *dir, fold_row *row)
 {
     const ctvk_fold *f = NULL;
     for (int i = 0; i < ds->nfolds; i++) if (ds->folds[i].k == k) f = &ds->folds[i];
-    if (!f) return ctvk__fail(CTVK_ERR_ARG, "the dataset has no fold %d", k);
+    if (!f) return ctvk_fail(CTVK_ERR_ARG, "the dataset has no fold %d", k);
     ctvk_eval_options eo;
     CTVK_TRY(ctvk_eval_options_from_config(cfg, &eo));
     char ckpt[4300], fdir[4200];
@@ -73,7 +71,7 @@ static ctvk_status gather_rows(fold_row *rows, int n)
     if (ctvk_dist_world_size() < 2) return CTVK_OK;
     enum { F = 10 };
     double *v = calloc((size_t)n * F, sizeof *v);
-    if (!v) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (!v) return ctvk_fail(CTVK_ERR_NOMEM, "out of host memory");
     for (int i = 0; i < n; i++) {
         const fold_row *r = &rows[i];
         double *d = v + (size_t)i * F;
@@ -242,9 +240,9 @@ static int write_summary(const ctvk_config *cfg, const char *dir, const fold_row
     char path[4200];
     snprintf(path, sizeof path, "%s/summary.csv", dir);
     int rc = 0;
-    if (ctvk__write_file_atomic(path, csv, a)) rc = cli_fail("cv");
+    if (ctvk_write_file_atomic(path, csv, a)) rc = cli_fail("cv");
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    if (!rc && ctvk__write_file_atomic(path, json, j)) rc = cli_fail("cv");
+    if (!rc && ctvk_write_file_atomic(path, json, j)) rc = cli_fail("cv");
     if (!rc) printf("summary: %s/summary.csv, %s/summary.json, summary_roc.csv, summary_reliability.csv\n", dir, dir);
     free(csv);
     free(json);

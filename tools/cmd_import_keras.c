@@ -1,7 +1,7 @@
 /* ctvk import-keras: Keras HDF5 weights (e.g. ImageNet) into a ctvk checkpoint. */
 #include "ctvk/checkpoint.h"
 #include "tools/cli.h"
-#include "runtime/rng.h"
+#include "ctvk/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +120,7 @@ int cmd_import_keras(int argc, char **argv)
              "init_seed=%ld\n", weights, rep.weights_loaded, rep.weights_skipped, rep.weights_missing, seed);
     ck.metrics = metrics;
     uint64_t st = (uint64_t)seed;
-    for (int i = 0; i < 4; i++) ck.rng[i] = ctvk__rng(&st);  /* splitmix64 of the seed: a defined RNG state */
+    for (int i = 0; i < 4; i++) ck.rng[i] = ctvk_splitmix64(&st);  /* splitmix64 of the seed: a defined RNG state */
     ctvk_status s = ctvk_checkpoint_save(out, &g, &ck);
     ck.metrics = NULL;
     ctvk_keras_report_free(&rep);

@@ -1,7 +1,7 @@
 /* ctvk infer: one patient's CT series -> slice selection -> per-slice classification -> decision. */
 #include "ctvk/checkpoint.h"
 #include "ctvk/pipeline.h"
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include "tools/cli.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +96,7 @@ int cmd_infer(int argc, char **argv)
     if (cam_layer && !cam_dir) return cli_usage_error("infer", "--cam-layer needs --cam DIR");
     if (cam_dir && cli_empty_folder("infer", "--cam", cam_dir)) return 1;
 
-    double t0 = ctvk__now();
+    double t0 = ctvk_now();
     ctvk_model_config mc;
     if (ctvk_checkpoint_peek_config(ckpt, &mc)) return cli_fail("infer");
     ctvk_config *cfg = NULL;
@@ -132,12 +132,12 @@ int cmd_infer(int argc, char **argv)
                 set->npatients, set->patients[0].id, set->patients[1].id);
         goto done;
     }
-    double t_sel = ctvk__now();
+    double t_sel = ctvk_now();
     if (!no_select && ctvk_select_run(set, &sp, (int)image_size, eo.resize, 0, &sel)) {
         rc = cli_fail("infer");
         goto done;
     }
-    t_sel = ctvk__now() - t_sel;
+    t_sel = ctvk_now() - t_sel;
     size_t n = no_select ? set->nslices : sel.kept;
     paths = calloc(n ? n : 1, sizeof *paths);
     index = calloc(n ? n : 1, sizeof *index);
@@ -189,7 +189,7 @@ int cmd_infer(int argc, char **argv)
     for (size_t i = 0; i < n; i++) covid += pred[i] == CTVK_CLASS_COVID;
     double fraction = n ? (double)covid / (double)n : 0.0;
     int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
-    double dt = ctvk__now() - t0;
+    double dt = ctvk_now() - t0;
     ctvk_model_identity id;
     if (ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &id)) {
         rc = cli_fail("infer");

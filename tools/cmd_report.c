@@ -2,7 +2,7 @@
  * montage as a data URI; no external resources). Missing pieces are shown as "not available". */
 #include "ctvk/ct.h"
 #include "ctvk/config.h"
-#include "runtime/fileio.h"
+#include "ctvk/util.h"
 #include "tools/cli.h"
 #include "tools/report.h"
 #include <errno.h>
@@ -27,7 +27,7 @@ const char cmd_report_help[] =
 /* ------------------------------------------------------------------------------------ helpers */
 char *report_slurp(const char *path, size_t *len)
 {
-    FILE *f = ctvk__fopen_regular(path, NULL);
+    FILE *f = ctvk_fopen_regular(path, NULL);
     if (!f) return NULL;
     char *s = NULL;
     size_t n = 0, cap = 0;
@@ -183,7 +183,7 @@ static void train_section(FILE *f, const char *dir)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/train_log.csv", dir);
-    FILE *in = ctvk__fopen_regular(path, NULL);
+    FILE *in = ctvk_fopen_regular(path, NULL);
     if (!in) { na(f, "training log (train_log.csv)"); return; }
     int cap = 64, n = 0;
     double *v[5];
@@ -261,7 +261,7 @@ static void patients_section(FILE *f, const char *dir, double thr)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/eval_patients.csv", dir);
-    FILE *in = ctvk__fopen_regular(path, NULL);
+    FILE *in = ctvk_fopen_regular(path, NULL);
     if (!in) { na(f, "per-patient results (eval_patients.csv)"); return; }
     int n = 0, cap = 0;
     patient_row *rows = NULL;
@@ -289,7 +289,7 @@ static void summary_section(FILE *f, const char *run)
 {
     char path[4500];
     snprintf(path, sizeof path, "%s/summary.csv", run);
-    FILE *in = ctvk__fopen_regular(path, NULL);
+    FILE *in = ctvk_fopen_regular(path, NULL);
     fprintf(f, "<h2>Cross-validation summary</h2>\n");
     if (!in) { na(f, "summary.csv (written by ctvk cv)"); return; }
     fprintf(f, "<div style=\"overflow-x:auto\"><table>\n");
@@ -440,7 +440,7 @@ int cmd_report(int argc, char **argv)
     montage_section(f, run, cfg);
     fprintf(f, "</body></html>\n");
     ctvk_config_free(cfg);
-    if (ctvk__close_commit(f, tmp, out)) {
+    if (ctvk_file_commit(f, tmp, out)) {
         fprintf(stderr, "ctvk report: %s\n", ctvk_error());
         return 1;
     }

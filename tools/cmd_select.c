@@ -1,6 +1,6 @@
 /* ctvk select: the slice-selection algorithm on a sequence, a patient or a whole dataset. */
 #include "ctvk/ct.h"
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include "tools/cli.h"
 #include <errno.h>
 #include <stdio.h>
@@ -81,13 +81,13 @@ int cmd_select(int argc, char **argv)
     ctvk_series_set *set = NULL;
     ctvk_selection sel = {0};
     rc = 1;
-    double t0 = ctvk__now();
+    double t0 = ctvk_now();
     ctvk_scan_options so = {.series = series};
     if (ctvk_series_scan_ex(path, &so, &set) || ctvk_select_run(set, &p, d.image_size, d.resize, threads, &sel)) {
         rc = cli_fail("select");
         goto done;
     }
-    double dt = ctvk__now() - t0;
+    double dt = ctvk_now() - t0;
     if (montage && sel.ngroups != 1) {
         fprintf(stderr, "ctvk select: --montage draws one %s, and %s holds %d (give one SR_k folder%s)\n",
                 p.group == CTVK_GROUP_PATIENT ? "patient" : "sequence", path, sel.ngroups,

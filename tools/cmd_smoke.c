@@ -1,5 +1,5 @@
 /* ctvk smoke: a short end-to-end check that the device computes what the C reference computes. */
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include "tools/cli.h"
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +54,7 @@ int cmd_smoke(int argc, char **argv)
         goto fail;
     if (ctvk_capture_available(ctx)) printf("capturing one frame with RenderDoc\n");
     if (ctvk_capture_begin(ctx)) goto fail;
-    double t0 = ctvk__now();
+    double t0 = ctvk_now();
     ctvk_label_push(ctx, "fill");
     if (ctvk_fill(ctx, ty, 0.5f)) goto fail;
     ctvk_label_pop(ctx);
@@ -65,7 +65,7 @@ int cmd_smoke(int argc, char **argv)
     if (ctvk_copy(ctx, ty, tx)) goto fail;
     ctvk_label_pop(ctx);
     if (ctvk_sync(ctx)) goto fail;
-    double t1 = ctvk__now();
+    double t1 = ctvk_now();
     if (ctvk_capture_end(ctx)) goto fail;
     if (*ctvk_capture_path(ctx)) printf("RenderDoc capture: %s (open it with qrenderdoc)\n", ctvk_capture_path(ctx));
     if (ctvk_tensor_download(tx, y, count * sizeof *y)) goto fail;

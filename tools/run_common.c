@@ -1,6 +1,5 @@
 #include "tools/run_common.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +23,7 @@ int run_prepare(const char *cmd, const ctvk_config *cfg, const char *dir)
     if (ctvk_config_check(cfg)) return cli_fail(cmd);
     char path[4200];
     snprintf(path, sizeof path, "%s/config.ini", dir);
-    if (ctvk__mkdirs(dir) || ctvk_config_save(cfg, path)) return cli_fail(cmd);
+    if (ctvk_mkdirs(dir) || ctvk_config_save(cfg, path)) return cli_fail(cmd);
     return 0;
 }
 
@@ -44,9 +43,8 @@ int run_lock(const char *cmd, const char *dir, int argc, char **argv)
         int n = snprintf(holder, sizeof holder, "pid %ld on %s: ctvk", (long)getpid(), host);
         for (int i = 0; i < argc && n > 0 && (size_t)n < sizeof holder; i++)
             n += snprintf(holder + n, sizeof holder - (size_t)n, " %s", argv[i]);
-        int fd;
-        s = ctvk__mkdirs(dir);
-        if (!s) s = ctvk__lock_dir(dir, holder, &fd);   /* held until the process ends */
+        s = ctvk_mkdirs(dir);
+        if (!s) s = ctvk_lock_dir(dir, holder);   /* held until the process ends */
     }
     return agreed(cmd, s);
 }
@@ -61,7 +59,7 @@ int run_check_fold(const char *cmd, const char *dir, int k, int resume, int over
         int has_last = 0;
         for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
             snprintf(path, sizeof path, "%s/fold%d/%s", dir, k, results[i]);
-            if (!ctvk__exists(path)) continue;
+            if (!ctvk_path_exists(path)) continue;
             if (i == 0) has_last = 1;
             size_t l = strlen(found);
             snprintf(found + l, sizeof found - l, "%s%s", l ? ", " : "", results[i]);
@@ -69,15 +67,15 @@ int run_check_fold(const char *cmd, const char *dir, int k, int resume, int over
         if (overwrite) {
             for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
                 snprintf(path, sizeof path, "%s/fold%d/%s", dir, k, results[i]);
-                if (ctvk__exists(path) && unlink(path) != 0 && !s)
-                    s = ctvk__fail(CTVK_ERR_IO, "--overwrite: cannot remove %s (%s)", path, strerror(errno));
+                if (ctvk_path_exists(path) && unlink(path) != 0 && !s)
+                    s = ctvk_fail(CTVK_ERR_IO, "--overwrite: cannot remove %s (%s)", path, strerror(errno));
             }
         } else if (has_last && !resume) {
-            s = ctvk__fail(CTVK_ERR_ARG, "%s/fold%d already holds a training run (%s): continue it with --resume, "
+            s = ctvk_fail(CTVK_ERR_ARG, "%s/fold%d already holds a training run (%s): continue it with --resume, "
                            "start it again with --overwrite, or train into another folder (--set output.dir=...)", dir,
                            k, found);
         } else if (!has_last && *found) {
-            s = ctvk__fail(CTVK_ERR_ARG, "%s/fold%d holds the results of an earlier run (%s) and no last.ckpt to "
+            s = ctvk_fail(CTVK_ERR_ARG, "%s/fold%d holds the results of an earlier run (%s) and no last.ckpt to "
                            "resume from: replace them with --overwrite, or train into another folder (--set "
                            "output.dir=...)", dir, k, found);
         }

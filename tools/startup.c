@@ -3,7 +3,7 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/ct.h"
 #include "ctvk/pipeline.h"
-#include "runtime/internal.h"
+#include "ctvk/util.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static double ms_since(double t0) { return 1e3 * (ctvk__now() - t0); }
+static double ms_since(double t0) { return 1e3 * (ctvk_now() - t0); }
 
 static long count_files(const char *dir, int depth)
 {
@@ -49,9 +49,9 @@ long startup_mesa_entries(char *dir, size_t n)
 static void slowest(const ctvk_ctx *ctx, startup_run *r)
 {
     r->nslowest = 0;
-    for (int i = 0; i < ctx->npipelines; i++) {
-        const ctvk_pipeline *p = ctx->pipelines[i];
-        double ms = (double)p->create_ns * 1e-6;
+    for (int i = 0; i < ctvk_pipeline_count(ctx); i++) {
+        double ms;
+        const char *key = ctvk_pipeline_info(ctx, i, &ms);
         int at = r->nslowest;
         while (at > 0 && r->slowest_ms[at - 1] < ms) at--;
         if (at >= STARTUP_SLOWEST) continue;
@@ -61,7 +61,7 @@ static void slowest(const ctvk_ctx *ctx, startup_run *r)
             memcpy(r->slowest[j], r->slowest[j - 1], sizeof r->slowest[j]);
         }
         r->slowest_ms[at] = ms;
-        snprintf(r->slowest[at], sizeof r->slowest[at], "%s", p->key);
+        snprintf(r->slowest[at], sizeof r->slowest[at], "%s", key);
         if (r->nslowest < STARTUP_SLOWEST) r->nslowest++;
     }
 }
@@ -126,14 +126,14 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     const char **paths = calloc((size_t)slices, sizeof *paths);
     float *prob = calloc((size_t)slices, sizeof *prob);
     uint8_t *pred = calloc((size_t)slices, 1);
-    double t = ctvk__now();
-    if (!paths || !prob || !pred) { ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); goto fail; }
+    double t = ctvk_now();
+    if (!paths || !prob || !pred) { ctvk_fail(CTVK_ERR_NOMEM, "out of host memory"); goto fail; }
     for (int i = 0; i < slices; i++) paths[i] = slice;
-    t = ctvk__now();
+    t = ctvk_now();
     if (ctvk_create(&dev, &ctx)) goto fail;
     r->device_ms = ms_since(t);
     snprintf(r->device, sizeof r->device, "%s", ctvk_device(ctx)->name);
-    t = ctvk__now();
+    t = ctvk_now();
     if (checkpoint) {
         if (ctvk_net_from_checkpoint(ctx, checkpoint, eo.batch, &g, &net)) goto fail;
         r->checkpoint_ms = ms_since(t);
@@ -141,16 +141,16 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
         if (ctvk_graph_build(&mc, &g) || ctvk_net_create(ctx, &g, eo.batch, 0, &net)) goto fail;
         r->net_ms = ms_since(t);
         params = malloc((g.params_total ? g.params_total : 1) * sizeof *params);
-        if (!params) { ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); goto fail; }
+        if (!params) { ctvk_fail(CTVK_ERR_NOMEM, "out of host memory"); goto fail; }
         ctvk_graph_init_params(&g, params, 1);
-        t = ctvk__now();
+        t = ctvk_now();
         if (ctvk_net_set_params(net, params) || ctvk_sync(ctx)) goto fail;
         r->params_ms = ms_since(t);
     }
     ctvk_get_stats(ctx, &st);
     r->pipelines_setup = st.pipelines_created;
     for (int k = 0; k < classifications && k < 2; k++) {
-        t = ctvk__now();
+        t = ctvk_now();
         if (ctvk_classify_slices(ctx, net, (size_t)slices, paths, &eo, prob, pred)) goto fail;
         r->prob = prob[0];
         if (k == 0) r->first_ms = ms_since(t);
@@ -166,7 +166,7 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     slowest(ctx, r);
     ctvk_net_destroy(net);
     net = NULL;
-    t = ctvk__now();
+    t = ctvk_now();
     ctvk_destroy(ctx);
     ctx = NULL;
     r->destroy_ms = ms_since(t);

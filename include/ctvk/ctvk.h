@@ -39,6 +39,14 @@ typedef enum ctvk_status {
 
 /* The last error message of the calling thread ("" if none). */
 const char *ctvk_error(void);
+/* The longest message ctvk_error() holds, its NUL included: enough for a few full paths and the cause. */
+#define CTVK_ERROR_MAX 16384
+/* Returns from the calling function with the status of call when it is not CTVK_OK. */
+#define CTVK_TRY(call)                                                         \
+    do {                                                                       \
+        ctvk_status ctvk_try_s_ = (call);                                      \
+        if (ctvk_try_s_ != CTVK_OK) return ctvk_try_s_;                        \
+    } while (0)
 /* Short name of a status ("CTVK_ERR_IO"). */
 const char *ctvk_status_name(ctvk_status s);
 

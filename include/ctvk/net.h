@@ -189,6 +189,40 @@ ctvk_status ctvk_net_set_optimizer_state(ctvk_net *net, const float *m, const fl
 /* Bytes of device memory the net holds (parameters, state, planned activations, workspaces). */
 uint64_t ctvk_net_device_bytes(const ctvk_net *net);
 
+/* ------------------------------------------------------------------------------------ the plan
+ * What the executor planned and where its memory goes, for benchmarks, tests and tools.
+ * The bytes one binding of a batch tensor may span. Layers with a larger
+ * tensor run their kernels over sample slices (net/exec_bind.c). set: 0 restores
+ * the device's maxStorageBufferRange; a smaller value forces slicing (tests of the slicing); the
+ * next pass binds anew. */
+void ctvk_net_set_bind_limit(ctvk_net *net, uint64_t bytes);
+uint64_t ctvk_net_bind_limit(const ctvk_net *net);
+/* Layers whose kernels run in slices for the batch of the last pass, and the most slices. */
+int ctvk_net_sliced_layers(const ctvk_net *net, int *max_slices);
+/* What the executor planned: BN folded into convs, convs run as Winograd forward / backward-data,
+ * residual adds and batch norms in conv epilogues (GPU kernels), split-K dense forwards. */
+typedef struct ctvk_net_plan {
+    int folded_bn, winograd, winograd_bwd, fused_add, fused_bn, splitk_dense;
+} ctvk_net_plan;
+void ctvk_net_plan_info(const ctvk_net *net, ctvk_net_plan *p);
+
+/* Where the net's device memory goes (bytes, for max_batch), from the plan by one accounting (the
+ * one the budget check uses); total equals ctvk_net_device_bytes of the allocated net. params
+ * includes the derived weights (folded convs, BN scale/shift, Winograd transforms). The live peaks
+ * are the lower bounds by liveness (values alive at once); the pools are what the planner
+ * allocated for them. */
+typedef struct ctvk_net_mem {
+    uint64_t params, grads, optimizer;          /* optimizer: Nadam m and v */
+    uint64_t act_pool, act_live_peak;           /* activations (training: incl. those kept for backward) */
+    uint64_t grad_pool, grad_live_peak;         /* gradients of activations */
+    uint64_t other;                             /* input, labels, outputs, statistics, BN saved statistics
+                                                   and workspace, max-pool argmax, Winograd and split-K work */
+    uint64_t total;                             /* ctvk_net_device_bytes */
+} ctvk_net_mem;
+void ctvk_net_memory(const ctvk_net *net, ctvk_net_mem *m);
+/* The same from the plan alone, allocating nothing (what ctvk_net_create would need). */
+ctvk_status ctvk_net_plan_memory(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, int training, ctvk_net_mem *m);
+
 /* ------------------------------------------------------------------------------------ per-op benchmarks
  * One kernel on random data whose input has shape x (the other shapes follow from it), checked
  * against its plain-C reference, then timed (`ctvk bench op`): device_ms is the minimum over reps
@@ -204,6 +238,14 @@ int ctvk_op_bench_count(void);
 /* The name of op i (and what it computes), NULL out of range. */
 const char *ctvk_op_bench_name(int i, const char **what);
 ctvk_status ctvk_op_bench(ctvk_ctx *ctx, const char *name, ctvk_shape x, int reps, ctvk_op_bench_result *r);
+/* The convolution kernels on the layer shapes of ResNet50 (224x224) and the paper's FPN (512x512):
+ * ctvk_conv_bench runs layer i at this batch, each pass best of reps after a warm-up, and fills
+ * gflops with the GFLOP/s of forward, backward-data, backward-weights, Winograd forward and
+ * Winograd backward-data (0: not run; passes 1: forward only; tile: Winograd F(2x2) or F(4x4)),
+ * from timestamp queries: the context needs profiling on (ctvk_options.profile). */
+int ctvk_conv_bench_count(void);
+const char *ctvk_conv_bench_name(int i);
+ctvk_status ctvk_conv_bench(ctvk_ctx *ctx, int i, int batch, int reps, int passes, int tile, double gflops[5]);
 
 /* ------------------------------------------------------------------------------------ Grad-CAM
  * Grad-CAM (Selvaraju et al. 2017) with the training backward machinery: a network planned as for

@@ -3,9 +3,10 @@
 #define CTVK_RUNTIME_CT_INTERNAL_H
 
 #include "ctvk/ct.h"
-#include "runtime/array.h"      /* CTVK__GROW */
-#include "runtime/fileio.h"     /* folders, atomic writes */
-#include "runtime/internal.h"   /* ctvk__fail, CTVK_TRY */
+#include "runtime/base/array.h"      /* CTVK__GROW */
+#include "runtime/base/fileio.h"     /* folders, atomic writes */
+#include "runtime/base/base.h"   /* ctvk__fail, CTVK_TRY */
+#include "runtime/base/rng.h"    /* ctvk__rng */
 #include <stdio.h>
 
 /* malloc'ed "a/b" (no doubled slash; b alone when a is "" or NULL). NULL when out of memory. */
@@ -16,7 +17,7 @@ void ctvk__csv_field(FILE *f, const char *s);
 int ctvk__natcmp(const char *a, const char *b);
 /* Online CPUs (>= 1). */
 int ctvk__ncpu(void);
-/* ctvk__rng, ctvk__rng_unit: runtime/rng.h. A seed mixed from several values. */
+/* ctvk__rng, ctvk__rng_unit: runtime/base/rng.h. A seed mixed from several values. */
 uint64_t ctvk__mix(uint64_t a, uint64_t b);
 
 /* A growable array of owned strings. */

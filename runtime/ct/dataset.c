@@ -1,9 +1,9 @@
 /* Datasets: [data] options, the fold CSVs of the flat Train&Validation folder (train{k}.csv,
  * validation{k}.csv, test{k}.csv; header filename,class; covid = 0, normal = 1) with every check
  * naming the CSV and line, and the full COVID-CTset layout through the series scan. */
-#include "runtime/config_keys.h"
+#include "runtime/base/config_keys.h"
 #include "runtime/ct/ct_internal.h"
-#include "runtime/fileio.h"
+#include "runtime/base/fileio.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  *   threshold = (max(count) - min(count)) / divisor (1.5), a double, no "+ min"
  *   keep      = count strictly > threshold
  * over each sequence (or each patient), plus the parallel run over a series set and its CSV. */
-#include "runtime/config_keys.h"
+#include "runtime/base/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <math.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * strip images go around libtiff's strip reader: the rows asked for are read with one pread at the
  * offset the strip table gives, so selection decodes only the region's 100 rows of each slice. */
 #include "runtime/ct/ct_internal.h"
-#include "runtime/fileio.h"
+#include "runtime/base/fileio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -5,7 +5,7 @@
  * stored = round(HU + hu_offset), clipped to 0..65535 with the clipped samples counted. NaN and
  * infinities are never read as a number, and a negative value read as a stored value is refused:
  * both name the file. */
-#include "runtime/config_keys.h"
+#include "runtime/base/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/pipeline.h"
 #include "net/train_ops.h"
-#include "runtime/config_keys.h"
+#include "runtime/base/config_keys.h"
 #include "runtime/ct/ct_internal.h"
 #include <errno.h>
 #include <math.h>

@@ -2,8 +2,8 @@
 #include "ctvk/identity.h"
 #include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
-#include "runtime/config_keys.h"
-#include "runtime/internal.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/vk/internal.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
-/* ctvk_config_check: every key a config holds must be in the config table (runtime/config_keys.c)
+/* ctvk_config_check: every key a config holds must be in the config table (runtime/base/config_keys.c)
  * with a value of its type and range; anything else is refused, naming the file, section and key. */
 #include "ctvk/pipeline.h"
-#include "runtime/config_keys.h"
-#include "runtime/internal.h"
-#include "runtime/list.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/vk/internal.h"
+#include "runtime/base/list.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

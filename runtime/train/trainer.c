@@ -4,9 +4,9 @@
  * step), so a resumed run repeats exactly what an uninterrupted one does. */
 #include "ctvk/dist.h"
 #include "ctvk/pipeline.h"
-#include "runtime/config_keys.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
 #include "runtime/train/trainer.h"
 #include <math.h>
 #include <signal.h>

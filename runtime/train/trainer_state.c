@@ -2,8 +2,8 @@
  * with the progress they carry, resuming (and refusing a resume with other settings), the progress
  * display, and the agreement of data-parallel ranks. */
 #include "ctvk/dist.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/fileio.h"
+#include "runtime/vk/internal.h"
 #include "runtime/train/trainer.h"
 #include <math.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
-/* Device memory: large blocks, each one VkBuffer sub-allocated by runtime/suballoc.c; tensors and
+/* Device memory: large blocks, each one VkBuffer sub-allocated by runtime/base/suballoc.c; tensors and
  * views; the staging buffer; the memory budget, checked before any block is allocated. Host
- * transfers, which record copies, are runtime/transfer.c's; memory.c calls nothing of the recorder. */
-#include "runtime/array.h"
-#include "runtime/internal.h"
+ * transfers, which record copies, are runtime/vk/transfer.c's; memory.c calls nothing of the recorder. */
+#include "runtime/base/array.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

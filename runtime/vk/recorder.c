@@ -2,8 +2,8 @@
  * byte range conflicts with an access since the last barrier (read-after-write, write-after-read,
  * write-after-write), long work split into several submits, debug labels, and timestamp queries
  * that become the per-label profile. */
-#include "runtime/array.h"
-#include "runtime/internal.h"
+#include "runtime/base/array.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

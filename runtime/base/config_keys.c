@@ -1,8 +1,8 @@
 /* The one table of config keys: configs/README.md documents it (test_config_table holds the two
  * together), ctvk_config_check refuses anything outside it, and the readers take their defaults and
  * ranges from it through ctvk__key_*. */
-#include "runtime/config_keys.h"
-#include "runtime/internal.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/base/base.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

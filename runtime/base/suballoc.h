@@ -1,6 +1,6 @@
 /* A pure offset sub-allocator over one memory block: a sorted free list with best-fit allocation
  * and coalescing on free. It touches no Vulkan object, so it is tested (and valgrind-checked) on
- * the host alone; runtime/memory.c puts one over each device memory block. */
+ * the host alone; runtime/vk/memory.c puts one over each device memory block. */
 #ifndef CTVK_RUNTIME_SUBALLOC_H
 #define CTVK_RUNTIME_SUBALLOC_H
 #include <stdint.h>

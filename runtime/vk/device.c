@@ -1,6 +1,6 @@
 /* Vulkan instance and device: loading the loader through volk, the validation layer and its
  * messenger, describing devices, choosing one, and creating the logical device. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <ctype.h>
 #include <dlfcn.h>
 #include <stdio.h>

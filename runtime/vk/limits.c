@@ -5,7 +5,7 @@
  *
  * Everything else in ctvk reads ctx->props.limits and ctx->info, so clamping them here is all it
  * takes for every launcher, the allocator and the recorder to behave as on a minimum device. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,10 @@
 /* Compute pipelines from the embedded SPIR-V with specialization constants, created on first use
  * and kept per context; and the disk pipeline cache, keyed by vendor, device, driver version,
  * pipelineCacheUUID and a hash of every embedded shader, written atomically, never trusted. */
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
-#include "runtime/shaders_embed.h"
+#include "runtime/base/fileio.h"
+#include "ctvk/util.h"
+#include "runtime/vk/internal.h"
+#include "runtime/vk/shaders_embed.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,4 +378,13 @@ void ctvk__pipelines_destroy(ctvk_ctx *ctx)
     ctx->pcache = VK_NULL_HANDLE;
     free(ctx->pcache_path);
     ctx->pcache_path = NULL;
+}
+
+int ctvk_pipeline_count(const ctvk_ctx *ctx) { return ctx->npipelines; }
+
+const char *ctvk_pipeline_info(const ctvk_ctx *ctx, int i, double *create_ms)
+{
+    if (i < 0 || i >= ctx->npipelines) return NULL;
+    if (create_ms) *create_ms = (double)ctx->pipelines[i]->create_ns * 1e-6;
+    return ctx->pipelines[i]->key;
 }

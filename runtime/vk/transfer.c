@@ -2,7 +2,7 @@
  * integrated GPUs), else through the staging buffer with a recorded copy; both wait for recorded
  * work that may still read or write the tensor. Above memory.c and the recorder, which do not
  * call each other. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <string.h>
 
 /* Staging memory that is not coherent (or treated so under the limits clamp) is flushed after the

@@ -1,7 +1,7 @@
 /* Distributed runs: thin, checked wrappers over MPI (include/ctvk/dist.h). Without CTVK_MPI, or
  * when no MPI launcher started the process, there is one rank and the collectives do nothing. */
 #include "ctvk/dist.h"
-#include "runtime/internal.h"
+#include "runtime/base/base.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

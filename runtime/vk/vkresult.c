@@ -1,5 +1,5 @@
 /* VkResult names, the mapping of Vulkan failures to statuses and messages, and fault injection. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

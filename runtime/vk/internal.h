@@ -1,18 +1,15 @@
-/* Private runtime header: the context, tensors and the helpers every runtime file shares.
- * Nothing here is part of the public API. */
+/* Private header of the Vulkan layer (runtime/vk/): the context, tensors, memory, pipelines and
+ * the recorder, for the layers above it (net/, runtime/train/). Nothing here is public API. */
 #ifndef CTVK_RUNTIME_INTERNAL_H
 #define CTVK_RUNTIME_INTERNAL_H
 
 #include "ctvk/ctvk.h"
-#include "runtime/rng.h"
-#include "runtime/suballoc.h"
+#include "runtime/base/base.h"
+#include "runtime/base/rng.h"
+#include "runtime/base/suballoc.h"
 #include <volk.h>
 
-/* ------------------------------------------------------------------ errors */
-/* The longest message ctvk_error() holds: enough for a few full paths (PATH_MAX 4096) and the cause. */
-#define CTVK_ERROR_MAX 16384
-ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void ctvk__clear_error(void);
+/* ------------------------------------------------------------------ Vulkan results */
 const char *ctvk__vk_result_name(VkResult r);
 /* Maps a failed VkResult to a status and a message "WHAT failed: VK_ERROR_... (hint)". */
 ctvk_status ctvk__vk_fail(VkResult r, const char *what);
@@ -22,23 +19,6 @@ ctvk_status ctvk__vk_fail(VkResult r, const char *what);
         VkResult vk_try_r_ = (call);                                           \
         if (vk_try_r_ != VK_SUCCESS) return ctvk__vk_fail(vk_try_r_, #call);   \
     } while (0)
-#define CTVK_TRY(call)                                                         \
-    do {                                                                       \
-        ctvk_status ctvk_try_s_ = (call);                                      \
-        if (ctvk_try_s_ != CTVK_OK) return ctvk_try_s_;                        \
-    } while (0)
-
-/* Monotonic seconds (runtime/clock.c). */
-double ctvk__now(void);
-
-/* Test-only fault injection: $CTVK_FAULT="site[:n|:*]" makes the n-th (default first) or every pass
- * through `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory),
- * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
- * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
-int ctvk__fault(const char *site);
-/* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
- * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
-int ctvk__parse_decimal(const char *v, long *out);
 
 /* ------------------------------------------------------------------ memory */
 typedef struct ctvk_block {
@@ -115,7 +95,7 @@ ctvk_status ctvk__staging_reserve(ctvk_ctx *ctx, uint64_t bytes);
  *   'r' storage buffer, read         'w' storage buffer, written
  *   'b' storage buffer, read and written
  * Where an input goes ('t', 'q': texel buffer or storage buffer) is decided per dispatch, from the
- * tensors bound, in one place: ctvk__dispatch (runtime/recorder.c). */
+ * tensors bound, in one place: ctvk__dispatch (runtime/vk/recorder.c). */
 static inline int ctvk__sig_texel(char c) { return c == 't' || c == 'q' || c == 'u' || c == 'v' || c == 'h' || c == 'H'; }
 static inline int ctvk__sig_vec4(char c) { return c == 'q' || c == 'v' || c == 'H'; }
 #define CTVK_MAX_BINDINGS 12
@@ -241,7 +221,7 @@ ctvk_status ctvk__instance_create(ctvk_ctx *ctx);
 void ctvk__instance_destroy(ctvk_ctx *ctx);
 void ctvk__device_info(VkPhysicalDevice pd, int index, int minimum, ctvk_device_info *info);
 
-/* runtime/limits.c: the limits clamp, the quirks table. */
+/* runtime/vk/limits.c: the limits clamp, the quirks table. */
 ctvk_status ctvk__limits_wanted(const ctvk_options *o, int *minimum);
 void ctvk__limits_clamp(VkPhysicalDeviceLimits *L, ctvk_device_info *info);
 void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *info);

@@ -1,5 +1,5 @@
 /* The monotonic clock, in seconds: timings and progress. */
-#include "runtime/internal.h"
+#include "runtime/base/base.h"
 #include <time.h>
 
 double ctvk__now(void)

@@ -1,5 +1,5 @@
 /* The per-thread error message behind ctvk_error(). */
-#include "runtime/internal.h"
+#include "runtime/base/base.h"
 #include <stdarg.h>
 #include <stdio.h>
 

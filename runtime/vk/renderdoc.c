@@ -3,7 +3,7 @@
  * with `renderdoccmd capture`) or loadable (librenderdoc.so on the library path), and brackets
  * the work between ctvk_capture_begin and ctvk_capture_end as one frame. The API table layout is
  * RenderDoc's stable in-application API, version 1.1.2. */
-#include "runtime/internal.h"
+#include "runtime/vk/internal.h"
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <stdio.h>

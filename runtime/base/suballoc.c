@@ -1,5 +1,5 @@
-#include "runtime/suballoc.h"
-#include "runtime/array.h"
+#include "runtime/base/suballoc.h"
+#include "runtime/base/array.h"
 #include <stdlib.h>
 #include <string.h>
 

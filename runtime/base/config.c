@@ -1,9 +1,9 @@
 /* INI configs through iniparser, with "section.key=value" overrides and checked getters. */
 #include "ctvk/config.h"
-#include "runtime/config_keys.h"
-#include "runtime/array.h"
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/config_keys.h"
+#include "runtime/base/array.h"
+#include "runtime/base/fileio.h"
+#include "runtime/base/base.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* The one integer-list parser (rules in runtime/list.h). */
-#include "runtime/list.h"
+/* The one integer-list parser (rules in runtime/base/list.h). */
+#include "runtime/base/list.h"
 #include <errno.h>
 #include <stdlib.h>
 

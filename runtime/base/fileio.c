@@ -1,6 +1,6 @@
 /* File helpers shared by the runtime: folders, temporary names, atomic replacement. */
-#include "runtime/fileio.h"
-#include "runtime/internal.h"
+#include "runtime/base/fileio.h"
+#include "runtime/base/base.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>

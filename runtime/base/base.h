@@ -1,0 +1,23 @@
+/* Private: what every layer of ctvk shares and that makes no Vulkan call (runtime/base/): errors,
+ * the clock, fault injection for tests, number parsing. The layers and what each may include are
+ * in runtime/README.md; the build checks them (cmake/check_layers.cmake). */
+#ifndef CTVK_RUNTIME_BASE_H
+#define CTVK_RUNTIME_BASE_H
+#include "ctvk/ctvk.h"
+
+/* ------------------------------------------------------------------ errors */
+ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctvk__clear_error(void);
+
+/* Monotonic seconds (runtime/base/clock.c). */
+double ctvk__now(void);
+
+/* Test-only fault injection: $CTVK_FAULT="site[:n|:*]" makes the n-th (default first) or every pass
+ * through `site` fail. Sites: "submit" (device lost), "allocate" (out of device memory),
+ * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
+ * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
+int ctvk__fault(const char *site);
+/* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
+ * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
+int ctvk__parse_decimal(const char *v, long *out);
+#endif
