@@ -17,6 +17,7 @@
 #ifndef CTVK_NET_OPS_H
 #define CTVK_NET_OPS_H
 #include "ctvk/ctvk.h"
+#include "ctvk/net.h"
 #include <stddef.h>
 #include <stdint.h>
 

@@ -36,6 +36,7 @@ char *check_tmpdir(const char *tag);
  * other fields as given; NULL options mean defaults. Validation follows CTVK_VALIDATION (ctest
  * turns it on). check_ctx_done asserts that the validation layer said nothing, then destroys. */
 #include "ctvk/ctvk.h"
+#include "ctvk/net.h"
 ctvk_ctx *check_ctx(const ctvk_options *o);
 void check_ctx_done(ctvk_ctx *ctx);
 /* A tensor with this shape holding these floats (fp32); NULL data leaves it unset. */

@@ -1,6 +1,7 @@
 /* A program that embeds ctvk through its installed headers and pkg-config file (used by
  * tests/cli_install.sh): it opens the default device and runs one kernel. */
 #include <ctvk/ctvk.h>
+#include <ctvk/net.h>
 #include <stdio.h>
 
 int main(void)

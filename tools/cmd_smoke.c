@@ -1,4 +1,5 @@
 /* ctvk smoke: a short end-to-end check that the device computes what the C reference computes. */
+#include "ctvk/net.h"
 #include "ctvk/util.h"
 #include "tools/cli.h"
 #include <math.h>

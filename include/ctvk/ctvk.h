@@ -192,15 +192,8 @@ ctvk_status ctvk_sync(ctvk_ctx *ctx);
 void ctvk_label_push(ctvk_ctx *ctx, const char *label);
 void ctvk_label_pop(ctvk_ctx *ctx);
 
-/* The first kernels: y = value; y = x; y = a * x + b * y (all fp32, same element count). */
-ctvk_status ctvk_fill(ctvk_ctx *ctx, ctvk_tensor *y, float value);
-ctvk_status ctvk_copy(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y);
-ctvk_status ctvk_scale_add(ctvk_ctx *ctx, float a, const ctvk_tensor *x, float b, ctvk_tensor *y);
-
-/* Plain-C references of the same kernels. */
-void ctvk_ref_fill(float *y, size_t n, float value);
-void ctvk_ref_copy(const float *x, float *y, size_t n);
-void ctvk_ref_scale_add(float a, const float *x, float b, float *y, size_t n);
+/* The kernels themselves (ctvk_fill, ctvk_copy, ctvk_scale_add and the networks' ones) belong to
+ * the network layer: ctvk/net.h. */
 
 /* ------------------------------------------------------------------------------------ profiling */
 typedef struct ctvk_profile_row {

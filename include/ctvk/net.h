@@ -118,6 +118,16 @@ void ctvk_graph_summary(const ctvk_graph *g, void *file /* FILE* */);
 const char *ctvk_op_name(ctvk_op op);
 const char *ctvk_op_short_name(ctvk_op op);
 
+/* ------------------------------------------------------------------------------------ elementwise kernels
+ * y = value; y = x; y = a * x + b * y (all fp32, the same element count; net/elementwise.c), and
+ * their plain-C references. */
+ctvk_status ctvk_fill(ctvk_ctx *ctx, ctvk_tensor *y, float value);
+ctvk_status ctvk_copy(ctvk_ctx *ctx, const ctvk_tensor *x, ctvk_tensor *y);
+ctvk_status ctvk_scale_add(ctvk_ctx *ctx, float a, const ctvk_tensor *x, float b, ctvk_tensor *y);
+void ctvk_ref_fill(float *y, size_t n, float value);
+void ctvk_ref_copy(const float *x, float *y, size_t n);
+void ctvk_ref_scale_add(float a, const float *x, float b, float *y, size_t n);
+
 /* ------------------------------------------------------------------------------------ execution
  * A network on a device: parameters, gradients and Nadam moments in flat device buffers (one
  * view per parameter), activations in buffers planned once and reused (inference reuses a buffer
