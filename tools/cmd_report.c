@@ -48,7 +48,7 @@ char *report_slurp(const char *path, size_t *len)
     return s;
 }
 
-static void esc(FILE *f, const char *s)
+void report_html(FILE *f, const char *s)
 {
     for (; *s; s++) {
         if (*s == '<') fputs("&lt;", f);
@@ -103,7 +103,7 @@ static void line_chart(FILE *f, const char *title, int n, const double *x, const
     fprintf(f, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
             W, H, W, H);
     fprintf(f, "<text x=\"%.0f\" y=\"16\" class=\"t\">", L);
-    esc(f, title);
+    report_html(f, title);
     fprintf(f, "</text>\n<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"frame\"/>\n", L, T,
             W - L - R, H - T - B);
     for (int g = 0; g <= 4; g++) {
@@ -163,14 +163,14 @@ static void dot_plot(FILE *f, const patient_row *p, int n, double thr)
         int covid = !strcmp(p[i].label, "covid"), right = !strcmp(p[i].label, p[i].decision);
         const char *c = covid ? "#c0392b" : "#2471a3";
         fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\">", L - 6, y + 4);
-        esc(f, p[i].id);
+        report_html(f, p[i].id);
         fprintf(f, "</text><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"%s\" stroke-width=\"2\">"
                    "<title>", x, y, right ? c : "white", c);
-        esc(f, p[i].id);
+        report_html(f, p[i].id);
         fprintf(f, " (");
-        esc(f, p[i].label);                  /* everything that comes from a file is escaped */
+        report_html(f, p[i].label);                  /* everything that comes from a file is escaped */
         fprintf(f, "): %d of %d slices COVID = %.3f, decided ", p[i].covid, p[i].slices, p[i].fraction);
-        esc(f, p[i].decision);
+        report_html(f, p[i].decision);
         fprintf(f, "</title></circle>\n");
     }
     fprintf(f, "</svg>\n");
@@ -303,7 +303,7 @@ static void summary_section(FILE *f, const char *run)
             next = strchr(tok, ',');
             if (next) *next++ = 0;
             fprintf(f, first ? "<th>" : "<td>");
-            esc(f, tok);
+            report_html(f, tok);
             fprintf(f, first ? "</th>" : "</td>");
         }
         fprintf(f, "</tr>\n");
@@ -352,11 +352,11 @@ static void montage_section(FILE *f, const char *run, const ctvk_config *cfg)
     unlink(png);
     if (!data) {
         fprintf(f, "<p class=\"na\">the contact sheet: not available (");
-        esc(f, ctvk_error());
+        report_html(f, ctvk_error());
         fprintf(f, ")</p>\n");
     } else {
         fprintf(f, "<p>");
-        esc(f, se->name);
+        report_html(f, se->name);
         fprintf(f, ": %zu of %zu slices kept (removed slices framed and crossed in red; region in green)</p>\n"
                    "<img alt=\"selection contact sheet\" src=\"data:image/png;base64,", sel.kept, sel.n);
         report_base64(f, data, len);
@@ -400,7 +400,7 @@ int cmd_report(int argc, char **argv)
         return 1;
     }
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ctvk report: ");
-    esc(f, run);
+    report_html(f, run);
     fprintf(f, "</title>\n<style>\nbody{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}"
                "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:28px}"
                "table{border-collapse:collapse;margin:8px 16px 8px 0}td,th{border:1px solid #bbb;padding:3px 8px;"
@@ -409,7 +409,7 @@ int cmd_report(int argc, char **argv)
                "svg{font-size:11px}svg .t{font-weight:bold;font-size:12px}svg .ax{fill:#555}"
                ".note{color:#555;font-size:13px}.warn{background:#fdebd0;border:1px solid #e59866;padding:6px 10px;font-weight:bold}small{color:#555}svg .grid{stroke:#eee}svg .frame{fill:none;stroke:#999}img{max-width:100%%;image-rendering:pixelated}\n"
                "</style></head><body>\n<h1>ctvk run report: ");
-    esc(f, run);
+    report_html(f, run);
     fprintf(f, "</h1>\n<p class=\"warn\">Research use only, not for diagnosis: these results come from a research "
                "tool and must not be used to diagnose or treat anyone.</p>\n<p>config: %s; patient threshold f = %g (COVID iff COVID slices &gt;= f &times; slices)</p>\n",
             cfg ? "config.ini" : "config.ini not available", thr);

@@ -15,6 +15,8 @@ double report_json_num(const char *js, const char *key);
 void report_stats_section(FILE *f, const char *dir, const char *prefix, const char *json_path, const char *anchor);
 /* The Grad-CAM gallery from dir/eval_cam.csv and its images (nothing when absent). */
 void report_cam_section(FILE *f, const char *dir);
+/* s with < > & " escaped for HTML text and attributes. */
+void report_html(FILE *f, const char *s);
 /* d as base64. */
 void report_base64(FILE *f, const unsigned char *d, size_t n);
 /* The model identity of an eval.json ("model" object) as one paragraph with the notice. */

@@ -32,17 +32,6 @@ static int csv_split(char *line, char **field, int max)
     return n;
 }
 
-static void html(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
 static void image(FILE *f, const char *dir, const char *rel, const char *alt)
 {
     if (strstr(rel, "..") || rel[0] == '/') return;   /* only files inside the evaluation's folder */
@@ -76,13 +65,13 @@ void report_cam_section(FILE *f, const char *dir)
         image(f, dir, fl[6], "slice");
         image(f, dir, fl[7], "Grad-CAM overlay");
         fprintf(f, "</div><figcaption><small>patient ");
-        html(f, fl[0]);
+        report_html(f, fl[0]);
         fprintf(f, " (%s, decided %s): P(COVID) %.3f at layer ", fl[1], fl[2], atof(fl[4]));
-        html(f, fl[5]);
+        report_html(f, fl[5]);
         if (atoi(fl[9]) >= 0) fprintf(f, ", peak at x %d, y %d", atoi(fl[9]), atoi(fl[10]));
         else fprintf(f, ", no positive evidence");
         fprintf(f, "<br>");
-        html(f, fl[3]);
+        report_html(f, fl[3]);
         fprintf(f, "</small></figcaption></figure>\n");
         rows++;
     }

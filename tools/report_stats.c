@@ -225,17 +225,6 @@ static int str_field(const char *js, const char *key, char *out, size_t n)
     return 1;
 }
 
-static void esc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
 void report_identity(FILE *f, const char *json_path)
 {
     char *js = report_slurp(json_path, NULL);
@@ -249,22 +238,22 @@ void report_identity(FILE *f, const char *json_path)
     if (!str_field(js, "ctvk_version", ver, sizeof ver)) snprintf(ver, sizeof ver, "?");
     if (!str_field(js, "device", dev, sizeof dev)) snprintf(dev, sizeof dev, "?");
     fprintf(f, "<p class=\"note\">model: <b>");
-    esc(f, arch);
+    report_html(f, arch);
     fprintf(f, "</b>, checkpoint ");
-    esc(f, ck);
+    report_html(f, ck);
     fprintf(f, " (SHA-256 <code>");
-    esc(f, sha);
+    report_html(f, sha);
     fprintf(f, "</code>); trained with ");
     if (str_field(js, "train_config", cfg, sizeof cfg) && str_field(js, "train_config_sha256", csha, sizeof csha)) {
-        esc(f, cfg);
+        report_html(f, cfg);
         fprintf(f, " (SHA-256 <code>");
-        esc(f, csha);
+        report_html(f, csha);
         fprintf(f, "</code>), seed %.0f", report_json_num(js, "train_seed"));
     } else fprintf(f, "a config that is not available");
     fprintf(f, "; ctvk ");
-    esc(f, ver);
+    report_html(f, ver);
     fprintf(f, " on ");
-    esc(f, dev);
+    report_html(f, dev);
     fprintf(f, ". <b>Research use only, not for diagnosis.</b></p>\n");
     free(js);
 }
