@@ -163,3 +163,26 @@ void check_net_calibrate(const ctvk_graph *g, float *pf, int n, const double *xd
     free(pd);
     free(probs);
 }
+
+void check_small_resnet(ctvk_model_config *mc)
+{
+    ctvk_model_config_default(mc, "small_resnet");
+    mc->height = mc->width = 20;
+    mc->stages = 3;
+    mc->blocks[0] = 1; mc->blocks[1] = 2; mc->blocks[2] = 1;
+    mc->widths[0] = 4; mc->widths[1] = 6; mc->widths[2] = 8;
+}
+
+void check_paper_net(int i, ctvk_model_config *mc)
+{
+    static const char *archs[CHECK_PAPER_NETS] = {"resnet50", "resnet50v2", "resnet50v2_fpn"};
+    static const int sizes[CHECK_PAPER_NETS] = {64, 64, 72};
+    ctvk_model_config_default(mc, archs[i]);
+    mc->height = mc->width = sizes[i];
+}
+
+int check_big_nets(void)
+{
+    const char *big = getenv("CTVK_TEST_BIG");
+    return !big || strcmp(big, "0");
+}

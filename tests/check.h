@@ -27,6 +27,14 @@ void check_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 struct ctvk_graph;
 void check_net_params(const struct ctvk_graph *g, float *p, uint64_t seed);
 void check_net_calibrate(const struct ctvk_graph *g, float *pf, int n, const double *xd);
+/* The networks the whole-network tests run: the small ResNet (20x20, three stages of 1, 2, 1 blocks,
+ * widths 4, 6, 8), and the paper's three at the smallest inputs they take (resnet50 and resnet50v2
+ * at 64, resnet50v2_fpn at 72), which run unless CTVK_TEST_BIG=0. */
+struct ctvk_model_config;
+void check_small_resnet(struct ctvk_model_config *mc);
+#define CHECK_PAPER_NETS 3
+void check_paper_net(int i, struct ctvk_model_config *mc);
+int check_big_nets(void);
 
 /* A fresh temporary directory (under $TMPDIR or /tmp), created; the caller owns the string. */
 char *check_tmpdir(const char *tag);

@@ -207,26 +207,16 @@ int main(void)
     ctvk_ctx *ctx = check_ctx(NULL);
     refusals(ctx);
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
-    mc.height = mc.width = 20;
-    mc.stages = 3;
-    mc.blocks[0] = 1; mc.blocks[1] = 2; mc.blocks[2] = 1;
-    mc.widths[0] = 4; mc.widths[1] = 6; mc.widths[2] = 8;
+    check_small_resnet(&mc);
     /* the final ReLU, a BN before its ReLU (kept apart from it here), a residual add, a conv, a
      * padding (not folded into its conv here), a block output deep inside, the logits */
     static const char *small[] = {"post_relu", "post_bn", "conv3_block2_out", "conv3_block1_2_conv",
                                   "conv2_block1_2_pad", "conv2_block1_out", "predictions"};
     network(ctx, &mc, 2, small, (int)(sizeof small / sizeof *small), 1);
-    const char *big = getenv("CTVK_TEST_BIG");
-    if (!big || strcmp(big, "0")) {
-        static const char *archs[] = {"resnet50", "resnet50v2", "resnet50v2_fpn"};
-        static const int sizes[] = {64, 64, 72};
-        for (int a = 0; a < 3; a++) {
-            ctvk_model_config_default(&mc, archs[a]);
-            mc.height = mc.width = sizes[a];
-            const char *layer = ctvk_cam_default_layer(archs[a]);
-            network(ctx, &mc, 1, &layer, 1, a == 2);
-        }
+    for (int a = 0; check_big_nets() && a < CHECK_PAPER_NETS; a++) {
+        check_paper_net(a, &mc);
+        const char *layer = ctvk_cam_default_layer(mc.arch);
+        network(ctx, &mc, 1, &layer, 1, !strcmp(mc.arch, "resnet50v2_fpn"));
     }
     check_ctx_done(ctx);
     return check_done("test_cam");

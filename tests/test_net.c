@@ -304,26 +304,16 @@ int main(void)
     opt.variant = CTVK_VARIANT_GPU;
     ctvk_ctx *gctx = ctvk_kernel_variant(ctx) == CTVK_VARIANT_GPU ? NULL : check_ctx(&opt);
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
-    mc.height = mc.width = 20;
-    mc.stages = 3;
-    mc.blocks[0] = 1; mc.blocks[1] = 2; mc.blocks[2] = 1;
-    mc.widths[0] = 4; mc.widths[1] = 6; mc.widths[2] = 8;
+    check_small_resnet(&mc);
     compare(ctx, gctx ? gctx : ctx, &mc, 3, 1e-4, 1e-3, 1e-5);
-    const char *big = getenv("CTVK_TEST_BIG");
-    if (!big || strcmp(big, "0")) {
-        static const char *archs[] = {"resnet50", "resnet50v2", "resnet50v2_fpn"};
-        static const int sizes[] = {64, 64, 72};
-        for (int a = 0; a < 3; a++) {
-            ctvk_model_config_default(&mc, archs[a]);
-            mc.height = mc.width = sizes[a];
-            if (getenv("CTVK_TEST_ARCH") && strcmp(getenv("CTVK_TEST_ARCH"), archs[a])) continue;
-            /* A 1x1 conv whose input is a post-ReLU residual sum (large positive mean) and whose output
-             * feeds batch norm (so its dy sums to ~0 per channel) has dW = sum x*dy with heavy
-             * cancellation: an fp32 sum, as in any framework, is good to ~1e-2 of that tensor's own
-             * (small) scale there. Per tensor 5e-2; against the largest gradient 1e-4 holds. */
-            compare(ctx, gctx ? gctx : ctx, &mc, 2, 1e-4, 5e-2, 1e-3);
-        }
+    for (int a = 0; check_big_nets() && a < CHECK_PAPER_NETS; a++) {
+        check_paper_net(a, &mc);
+        if (getenv("CTVK_TEST_ARCH") && strcmp(getenv("CTVK_TEST_ARCH"), mc.arch)) continue;
+        /* A 1x1 conv whose input is a post-ReLU residual sum (large positive mean) and whose output
+         * feeds batch norm (so its dy sums to ~0 per channel) has dW = sum x*dy with heavy
+         * cancellation: an fp32 sum, as in any framework, is good to ~1e-2 of that tensor's own
+         * (small) scale there. Per tensor 5e-2; against the largest gradient 1e-4 holds. */
+        compare(ctx, gctx ? gctx : ctx, &mc, 2, 1e-4, 5e-2, 1e-3);
     }
     if (gctx) check_ctx_done(gctx);
     check_ctx_done(ctx);
