@@ -113,6 +113,8 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
         }
     }
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
+    ctvk__conv_geo geo = *g;
+    geo.ln = geo.relu = 0;
     /* ids 0-11 (the CPU kernel's; the GPU one's end at 9), 12-15 the fused epilogue's */
     int32_t spec[16] = {mode, bias != NULL, relu != 0, accumulate != 0};
     if (e) {
@@ -148,7 +150,12 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
         cols_fast = mode == 0;
         /* the stem (Cin = 1): x scalar, the weights still 4 columns per fetch */
         int bvec = !vec && mode == 0 && g->NC % 4 == 0 && tn % 4 == 0;
-        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[7] = ln; spec[8] = vec; spec[9] = cols_fast;
+        /* The lane split and the ReLU are push constants, like the shape (conv_cpu.glsl reads them
+         * through ctvk_opaque): one compilation per kernel on lavapipe instead of one per layer. */
+        geo.ln = ln;
+        geo.relu = relu != 0;
+        spec[2] = 0;
+        spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[8] = vec; spec[9] = cols_fast;
         spec[10] = bvec;
         spec[11] = batch_b != 0;
         if (batch_b && (!vec || mode != 0 || g->OH * g->OW % tm))
@@ -174,7 +181,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
         if (batch_b) return ctvk__fail(CTVK_ERR_UNSUPPORTED, "%s: batched GEMMs are for the CPU kernels", kname);
     }
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof *g, spec, e ? 16 : cpu ? 12 : 10, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, shader, sig, sizeof geo, spec, e ? 16 : cpu ? 12 : 10, &pl));
     /* row blocks along x (or y with cols_fast), beyond 65535 continued along z */
     uint32_t rows = ((uint32_t)g->M + rows_per_group - 1) / rows_per_group;
     uint32_t cols = ((uint32_t)g->NC + cols_per_group - 1) / cols_per_group;
@@ -182,7 +189,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
     /* unused fused bindings get tensors this dispatch touches anyway (y is a whole 4-component view) */
     const ctvk_tensor *bind[7] = {a, b, bias, y, e && e->res ? e->res : y, e ? e->aff : NULL,
                                   e && e->z ? e->z : y};
-    return cols_fast ? ctvk__dispatch(ctx, pl, bind, g, cols, r1, rz) : ctvk__dispatch(ctx, pl, bind, g, r1, cols, rz);
+    return cols_fast ? ctvk__dispatch(ctx, pl, bind, &geo, cols, r1, rz) : ctvk__dispatch(ctx, pl, bind, &geo, r1, cols, rz);
 }
 
 ctvk_status ctvk__conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const ctvk__conv_geo *g,
@@ -215,7 +222,7 @@ static ctvk_status conv_check(const char *k, const ctvk_conv2d *p, ctvk_shape xs
         return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' have %zu elements, want %dx%dx%dx%d = %zu", k, w->name,
                           w->count, p->kh, p->kw, xs.c, ys.c, wc);
     *g = (ctvk__conv_geo){xs.n, xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, p->kh, p->kw, p->stride_h, p->stride_w,
-                          p->pad_t, p->pad_l, 0, 0, 0};
+                          p->pad_t, p->pad_l, 0, 0, 0, 0, 0};
     return CTVK_OK;
 }
 

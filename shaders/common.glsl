@@ -31,6 +31,11 @@
 #define CTVK_IN_U16(b, name) layout(binding = b) uniform usamplerBuffer name;
 #define LDU16(name, i) texelFetch(name, int(i)).r
 #endif
+// lavapipe (Mesa 22.3) inlines push constants that decide a branch or end a loop into the kernel:
+// every new set of values is a new LLVM compilation at the first dispatch that uses it (1-2 s for
+// a convolution kernel). A value read through ctvk_opaque is no longer a push constant to that
+// analysis (no dispatch has zero workgroups), so one compilation serves every shape and batch.
+int ctvk_opaque(int v) { return gl_NumWorkGroups.x == 0u ? 0 : v; }
 // Large 1-D work is dispatched as a 2-D grid (x up to 65535 groups); this is the flat index.
 uint ctvk_flat_index(uint local_size)
 {

@@ -42,12 +42,27 @@ layout(std430, binding = 6) buffer Z1 { float z1[]; };
 layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
 #endif
 
-layout(push_constant) uniform P {
-    int N, H, W, C;        // input x: N x H x W x C
-    int OH, OW, K;         // output y: N x OH x OW x K
-    int KH, KW, SH, SW, PT, PL;
-    int M, NC, KD;         // the GEMM
-} p;
+// The shape, in push constants: input x N x H x W x C, output y N x OH x OW x K, kernel KH x KW,
+// strides SH, SW, padding top PT and left PL, the GEMM M x NC x KD; LN (CPU kernels): lanes side
+// by side along columns; RL (CPU kernels): ReLU after the bias.
+#define CTVK_CONV_SHAPE int N, H, W, C; int OH, OW, K; int KH, KW, SH, SW, PT, PL; int M, NC, KD; int LN, RL;
+#ifdef CTVK_OPAQUE_SHAPE
+// The kernel reads its shape through ctvk_opaque (common.glsl): one compile serves every shape.
+layout(push_constant) uniform P { CTVK_CONV_SHAPE } pc;
+struct ConvShape { CTVK_CONV_SHAPE };
+ConvShape p;
+void load_shape()
+{
+    p.N = ctvk_opaque(pc.N); p.H = ctvk_opaque(pc.H); p.W = ctvk_opaque(pc.W); p.C = ctvk_opaque(pc.C);
+    p.OH = ctvk_opaque(pc.OH); p.OW = ctvk_opaque(pc.OW); p.K = ctvk_opaque(pc.K);
+    p.KH = ctvk_opaque(pc.KH); p.KW = ctvk_opaque(pc.KW); p.SH = ctvk_opaque(pc.SH); p.SW = ctvk_opaque(pc.SW);
+    p.PT = ctvk_opaque(pc.PT); p.PL = ctvk_opaque(pc.PL);
+    p.M = ctvk_opaque(pc.M); p.NC = ctvk_opaque(pc.NC); p.KD = ctvk_opaque(pc.KD);
+    p.LN = ctvk_opaque(pc.LN); p.RL = ctvk_opaque(pc.RL);
+}
+#else
+layout(push_constant) uniform P { CTVK_CONV_SHAPE } p;
+#endif
 
 // Generic operand access (used by the GPU variant; the CPU variant walks the same indices
 // incrementally). Out-of-range taps read as zero.
@@ -93,7 +108,7 @@ float epilogue(int idx, int c, float v)
 #ifdef FUSED
     if (HAS_RES != 0) v += LD4(Res, idx >> 2)[idx & 3];
 #endif
-    if (RELU != 0) v = max(v, 0.0);
+    if (RELU != 0 || p.RL != 0) v = max(v, 0.0);
 #ifndef OUT_F16
     if (ACCUM != 0) v += y1[idx];
 #endif

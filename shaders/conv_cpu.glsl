@@ -2,12 +2,12 @@
 // register block of C (TM rows = pixels or weight rows, TN consecutive columns), inputs through
 // texel buffers, the reduction walked tap by tap so the per-element address is a single add.
 // Workgroup x (fastest) walks row blocks so neighbouring workgroups share the same B panel.
+#define CTVK_OPAQUE_SHAPE 1
 #include "conv_common.glsl"
 
 layout(constant_id = 4) const int TM = 8;
 layout(constant_id = 5) const int TN = 8;
 layout(constant_id = 6) const int LANES = 8;
-layout(constant_id = 7) const int LANES_N = 8;   // lanes side by side along columns
 // VEC: A and B are bound through 4-component texel views, one fetch = 4 consecutive elements
 // (mode 0: Cin % 4 == 0 and Cout % 4 == 0; mode 1: Cout % 4 == 0; mode 2: Cin % TM == 0 and
 // Cout % 4 == 0; TM and TN multiples of 4). Four times fewer fetches per multiply-add.
@@ -39,7 +39,8 @@ void load_b(out float b[TN], int wb, int cols[TN], int bq[TN4])
 
 void main()
 {
-    const int LANES_M = LANES / LANES_N;
+    load_shape();
+    const int LANES_N = p.LN, LANES_M = LANES / LANES_N;
     int lane = int(gl_LocalInvocationID.x);
     int gm = int(gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x), gn = int(gl_WorkGroupID.y);
     if (COLS_FAST != 0) {
@@ -272,14 +273,14 @@ void main()
                 vec4 v = vec4(acc[r][4 * q], acc[r][4 * q + 1], acc[r][4 * q + 2], acc[r][4 * q + 3]) + bias4[q];
 #ifdef FUSED
                 if (HAS_RES != 0) v += LD4(Res, i4);
-                if (RELU != 0) v = max(v, vec4(0.0));
+                if (RELU != 0 || p.RL != 0) v = max(v, vec4(0.0));
                 if (WRITE_Y != 0) y4[i4] = v;
                 if (HAS_Z != 0) {
                     vec4 z = v * zs[q] + zt[q];
                     z4[i4] = Z_RELU != 0 ? max(z, vec4(0.0)) : z;
                 }
 #else
-                if (RELU != 0) v = max(v, vec4(0.0));
+                if (RELU != 0 || p.RL != 0) v = max(v, vec4(0.0));
                 if (ACCUM != 0) v += y4[i4];
                 y4[i4] = v;
 #endif

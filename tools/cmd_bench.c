@@ -225,6 +225,11 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
            (unsigned long long)(r.pipelines - r.pipelines_first), r.pipeline_ms, (unsigned long long)r.cache_hits,
            r.cache_state > 0 ? "read" : r.cache_state < 0 ? r.cache_note : "no file");
     for (int i = 0; i < r.nslowest; i++) printf("  %8.1f ms  %s\n", r.slowest_ms[i], r.slowest[i]);
+    if (r.nlayers) {
+        printf("first slice, slowest layers (device time from timestamps, %.1f ms in all; on lavapipe with "
+               "the kernels' compilation at their first dispatch):\n", r.layers_total_ms);
+        for (int i = 0; i < r.nlayers; i++) printf("  %8.1f ms  %s\n", r.layer_ms[i], r.layer[i]);
+    }
     if (after >= 0)
         printf("Mesa shader cache %s: %ld entries before, %ld after (+%ld)\n", mesa_dir, before < 0 ? 0 : before,
                after, after - (before < 0 ? 0 : before));

@@ -66,6 +66,33 @@ static void slowest(const ctvk_ctx *ctx, startup_run *r)
     }
 }
 
+static int cmp_row(const void *a, const void *b)
+{
+    double x = ((const ctvk_profile_row *)a)->ms, y = ((const ctvk_profile_row *)b)->ms;
+    return x > y ? -1 : x < y;
+}
+
+/* The first slice's slowest labels (layers) by device time: on lavapipe that time holds the
+ * kernels' compilation at their first dispatch. */
+static ctvk_status first_profile(ctvk_ctx *ctx, startup_run *r)
+{
+    ctvk_profile_row *rows;
+    int n;
+    double total;
+    ctvk_status s = ctvk_profile_get(ctx, &rows, &n, &total);
+    if (s) return s;
+    qsort(rows, (size_t)n, sizeof *rows, cmp_row);
+    r->layers_total_ms = 0;
+    for (int i = 0; i < n; i++) r->layers_total_ms += rows[i].ms;
+    for (int i = 0; i < n && i < STARTUP_LAYERS; i++) {
+        snprintf(r->layer[i], sizeof r->layer[i], "%s", rows[i].label);
+        r->layer_ms[i] = rows[i].ms;
+        r->nlayers = i + 1;
+    }
+    free(rows);
+    return CTVK_OK;
+}
+
 /* A phantom slice (patient 0, a COVID one, its middle slice) of size x size as a TIFF in dir. */
 static int write_slice(const char *cmd, const char *dir, int size, char *path, size_t n)
 {
@@ -149,12 +176,14 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     }
     ctvk_get_stats(ctx, &st);
     r->pipelines_setup = st.pipelines_created;
+    if (dev.profile) ctvk_profile_reset(ctx);
     for (int k = 0; k < classifications && k < 2; k++) {
         t = ctvk_now();
         if (ctvk_classify_slices(ctx, net, (size_t)slices, paths, &eo, prob, pred)) goto fail;
         r->prob = prob[0];
         if (k == 0) r->first_ms = ms_since(t);
         else r->second_ms = ms_since(t);
+        if (k == 0 && dev.profile && first_profile(ctx, r)) goto fail;
         ctvk_get_stats(ctx, &st);
         if (k == 0) r->pipelines_first = st.pipelines_created;
     }

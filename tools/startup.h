@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STARTUP_SLOWEST 8
+#define STARTUP_SLOWEST 30
+#define STARTUP_LAYERS 48
 
 typedef struct startup_run {
     char device[256];
@@ -30,6 +31,10 @@ typedef struct startup_run {
     char slowest[STARTUP_SLOWEST][160];
     double slowest_ms[STARTUP_SLOWEST];
     float prob;              /* P(covid) of the slice (a check that the pass ran) */
+    int nlayers;             /* with the profile on: the first slice's slowest labels, device time */
+    char layer[STARTUP_LAYERS][96];
+    double layer_ms[STARTUP_LAYERS];
+    double layers_total_ms;  /* all the first slice's dispatches */
 } startup_run;
 
 /* One run as `ctvk infer` makes it, of the network of config (or of checkpoint when not NULL), with

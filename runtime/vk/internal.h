@@ -37,6 +37,7 @@ typedef struct ctvk_memory {
     int host_visible;         /* zero-copy: tensors are read and written through the mapping */
     uint64_t alignment;
     uint64_t block_size;
+    int view_keys;            /* the quirk of the same name: block tails, view sizes (memory.c) */
     uint64_t allocated, in_use, peak, limit;
     uint64_t tensors_alive;
     /* staging for discrete devices */
@@ -228,5 +229,7 @@ void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *inf
 void ctvk__quirks_apply(ctvk_device_info *info);
 /* The kernel family the quirks table gives this device, or CTVK_VARIANT_AUTO. */
 ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info);
+/* Whether texel views get the sizes of runtime/vk/memory.c's view_range (the quirks table). */
+int ctvk__quirks_view_keys(const ctvk_device_info *info);
 
 #endif

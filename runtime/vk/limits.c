@@ -76,14 +76,20 @@ void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *inf
 typedef struct quirk {
     const char *match;
     ctvk_variant variant;   /* the kernel family for [device] variant = auto (AUTO: by device type) */
+    int view_keys;          /* texel views sized so that the driver keys one compile per kernel */
     const char *note;
 } quirk;
 
 static const quirk QUIRKS[] = {
-    {"llvmpipe", CTVK_VARIANT_CPU,
+    /* view_keys: llvmpipe (Mesa 22.3) keys a compiled kernel by, among others, each texel buffer's
+     * "power-of-two width" (the size of the VkBuffer under the view) and its "level zero only"
+     * (bits 8-15 of the view's byte size, read through a union as a mip level): two layers of one
+     * kernel with other tensor sizes compiled it twice, 1-2 s each (bench --startup: 10 compiles
+     * of the convolution kernels for the FPN's first slice, 3 with view_keys). */
+    {"llvmpipe", CTVK_VARIANT_CPU, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
-    {"SwiftShader", CTVK_VARIANT_CPU,
+    {"SwiftShader", CTVK_VARIANT_CPU, 0,
      "cpu kernel family (a CPU device); texel buffers hold only 65536 elements, so larger inputs are read "
      "through storage buffers"},
 };
@@ -108,6 +114,12 @@ ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info)
 {
     const quirk *q = find_quirk(info);
     return q ? q->variant : CTVK_VARIANT_AUTO;
+}
+
+int ctvk__quirks_view_keys(const ctvk_device_info *info)
+{
+    const quirk *q = find_quirk(info);
+    return q ? q->view_keys : 0;
 }
 
 /* ------------------------------------------------------------------ description */

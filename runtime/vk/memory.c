@@ -114,6 +114,7 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
     m->block_size = 64ull << 20;
     while (m->block_size > heap_size / 16 && m->block_size > (4ull << 20)) m->block_size /= 2;
     m->limit = ctx->opt.memory_limit;
+    m->view_keys = ctvk__quirks_view_keys(&ctx->info);
     return CTVK_OK;
 }
 
@@ -159,13 +160,42 @@ void ctvk__memory_destroy(ctvk_ctx *ctx)
 static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBufferUsageFlags usage,
                                VkBuffer *buf, VkDeviceMemory *mem, void **mapped);
 
+/* With the view_keys quirk (runtime/vk/limits.c), every texel view of a tensor tells the driver
+ * the same two things: that the VkBuffer under it is not a power of two in size (a block whose
+ * size is one gets 256 bytes more, 512 for 256), and that the view's byte size has a non-zero bit among bits
+ * 8-15 (a tensor is given its bytes rounded up to 256, plus 256 where those bits would be zero,
+ * and its views cover all of that: what lies past its elements is its own and never read).
+ * Views into a tensor (ctvk_tensor_view) keep their exact range: the bytes after them belong to
+ * other views. */
+static uint64_t key_bytes(const ctvk_memory *m, uint64_t bytes)
+{
+    if (!m->view_keys) return bytes;
+    uint64_t r = (bytes + 255) / 256 * 256;
+    return ((r >> 8) & 255) ? r : r + 256;
+}
+
+static uint64_t buffer_bytes(const ctvk_memory *m, uint64_t size)
+{
+    while (m->view_keys && !(size & (size - 1))) size += 256;
+    return size;
+}
+
+static uint64_t view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel)
+{
+    const ctvk_ctx *ctx = t->ctx;
+    if (!ctx->mem.view_keys || t->parent) return range;
+    uint64_t r = key_bytes(&ctx->mem, t->bytes);
+    return r >= range && r % texel == 0 && r / texel <= ctx->props.limits.maxTexelBufferElements ? r : range;
+}
+
 /* A 256-byte texel view (R32F, or RGBA32F with vec4) for a parameter binding the kernel does not
  * read, outside the tensor allocator (it is no tensor and costs no block), created once. */
 ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out)
 {
     ctvk_memory *m = &ctx->mem;
     if (!m->unused_buffer)
-        CTVK_TRY(make_buffer(ctx, 256, m->type_index, BUFFER_USAGE, &m->unused_buffer, &m->unused_memory, NULL));
+        CTVK_TRY(make_buffer(ctx, buffer_bytes(m, 256), m->type_index, BUFFER_USAGE, &m->unused_buffer,
+                             &m->unused_memory, NULL));
     if (!m->unused_view[vec4 != 0]) {
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = m->unused_buffer,
                                       .format = vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
@@ -226,7 +256,7 @@ static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const 
     }
     b->size = size;
     b->dedicated = dedicated;
-    ctvk_status s = make_buffer(ctx, size, m->type_index, BUFFER_USAGE, &b->buffer, &b->memory,
+    ctvk_status s = make_buffer(ctx, buffer_bytes(m, size), m->type_index, BUFFER_USAGE, &b->buffer, &b->memory,
                                 m->host_visible ? &b->mapped : NULL);
     if (s) { ctvk_suballoc_destroy(&b->sa); free(b); return s; }
     m->blocks[m->nblocks++] = b;
@@ -292,6 +322,7 @@ ctvk_status ctvk_tensor_create(ctvk_ctx *ctx, ctvk_dtype dt, ctvk_shape shape, c
     t->bytes = bytes;
     int64_t off = -1;
     ctvk_block *b = NULL;
+    bytes = key_bytes(m, bytes);   /* what the tensor is given (t->bytes stays what it holds) */
     if (bytes <= m->block_size / 2) {
         for (int i = 0; i < m->nblocks && off < 0; i++) {
             if (m->blocks[i]->dedicated) continue;
@@ -359,8 +390,9 @@ void ctvk_tensor_destroy(ctvk_tensor *t)
         t->parent->views_alive--;
     } else {
         ctvk_memory *m = &ctx->mem;
-        (void)ctvk_suballoc_free(&t->block->sa, t->offset, t->bytes, m->alignment);
-        m->in_use -= (t->bytes + m->alignment - 1) / m->alignment * m->alignment;
+        uint64_t given = key_bytes(m, t->bytes);
+        (void)ctvk_suballoc_free(&t->block->sa, t->offset, given, m->alignment);
+        m->in_use -= (given + m->alignment - 1) / m->alignment * m->alignment;
         m->tensors_alive--;
         block_release_if_empty(ctx, t->block);
     }
@@ -395,7 +427,8 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
         VkFormat f = t->dtype == CTVK_F32 ? VK_FORMAT_R32_SFLOAT : t->dtype == CTVK_F16 ? VK_FORMAT_R16_SFLOAT
                      : t->dtype == CTVK_U16 ? VK_FORMAT_R16_UINT : VK_FORMAT_R32_UINT;
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
-                                      .format = f, .offset = t->offset, .range = range};
+                                      .format = f, .offset = t->offset,
+                                      .range = view_range(t, range, ctvk_dtype_size(t->dtype))};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view));
         uint64_t n = range / ctvk_dtype_size(t->dtype);
         if (n > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = n;
@@ -426,7 +459,7 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out
                                       .format = t->dtype == CTVK_F32   ? VK_FORMAT_R32G32B32A32_SFLOAT
                                                 : t->dtype == CTVK_U32 ? VK_FORMAT_R32G32B32A32_UINT
                                                                        : VK_FORMAT_R16G16B16A16_SFLOAT,
-                                      .offset = t->offset, .range = range};
+                                      .offset = t->offset, .range = view_range(t, range, texel)};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view4));
         if (range / texel > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = range / texel;
     }
