@@ -18,9 +18,8 @@ layout(constant_id = 9) const int COLS_FAST = 0;
 // BVEC (forward with VEC 0, Cout % 4 == 0, TN % 4 == 0): only B (the weights) is bound through a
 // 4-component view, x stays scalar (Cin % 4 != 0: the stem): TN / 4 fetches per step instead of TN.
 layout(constant_id = 10) const int BVEC = 0;
-// BATCH_B (forward, VEC): N independent GEMMs (Winograd's 16), image n's rows times its own B
+// p.BB (forward, VEC): N independent GEMMs (Winograd's 16), image n's rows times its own B
 // at n * KD * NC; each lane's TM rows lie in one image (OH * OW % TM == 0).
-layout(constant_id = 11) const int BATCH_B = 0;
 const int TN4 = TN / 4, TM4 = TM / 4;
 layout(local_size_x_id = 6) in;
 
@@ -106,7 +105,7 @@ void main()
                 int wb = (kh * p.KW + kw) * p.C * p.K;
                 if (VEC != 0) {
                     int K4 = p.K >> 2, bq[TN4];
-                    if (BATCH_B != 0) wb += (row0 / (p.OH * p.OW)) * p.KD * p.NC;
+                    if (p.BB != 0) wb += (row0 / (p.OH * p.OW)) * p.KD * p.NC;
                     for (int q = 0; q < TN4; q++) bq[q] = (wb >> 2) + min((col0 >> 2) + q, (p.NC >> 2) - 1);
                     for (int ci = 0; ci < p.C; ci += 4) {
                         vec4 bv[4][TN4];
@@ -253,7 +252,7 @@ void main()
         vec4 bias4[TN4];
         for (int q = 0; q < TN4; q++) {
             int c = col0 + 4 * q;
-            bias4[q] = HAS_BIAS != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
+            bias4[q] = HAS_BIAS != 0 || p.HB != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
                                             texelFetch(Bias, c + 2).r, texelFetch(Bias, c + 3).r) : vec4(0.0);
         }
 #ifdef FUSED
