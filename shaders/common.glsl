@@ -36,6 +36,7 @@
 // a convolution kernel). A value read through ctvk_opaque is no longer a push constant to that
 // analysis (no dispatch has zero workgroups), so one compilation serves every shape and batch.
 int ctvk_opaque(int v) { return gl_NumWorkGroups.x == 0u ? 0 : v; }
+uint ctvk_opaque_u(uint v) { return gl_NumWorkGroups.x == 0u ? 0u : v; }
 // Large 1-D work is dispatched as a 2-D grid (x up to 65535 groups); this is the flat index.
 uint ctvk_flat_index(uint local_size)
 {

@@ -1,8 +1,9 @@
 // Output driver shared by the ops shaders (net/ops.h): each invocation produces 4 consecutive
 // outputs y[i] = f(i), or y[i] += f(i) when ACC, with one vec4 store where all four exist.
-// The including shader declares LOCAL, ACC, buffers y4[] / y1[] (same binding) and float f(uint).
+// n is read through ctvk_opaque_u. The including shader declares LOCAL, ACC, buffers y4[] / y1[] (same binding) and float f(uint).
 void ops4_main(uint n)
 {
+    n = ctvk_opaque_u(n);   // one compilation for every size (common.glsl)
     uint base = 4u * ctvk_flat_index(LOCAL);
     if (base >= n) return;
     if (base + 3u < n) {
