@@ -47,7 +47,7 @@ endif()
 # mpi, drivers); `slow` marks the tests of minutes. `portable` is what .ci/run also runs on
 # SwiftShader and under the limits clamp (CTVK_LIMITS=minimum): every kernel and network test and
 # the pipeline CLI tests.
-set(CTVK_LABEL_kernels test_act test_augment test_bn test_conv test_convert test_dense test_dropout
+set(CTVK_LABEL_kernels test_act test_augment test_kernel_keys test_bn test_conv test_convert test_dense test_dropout
     test_elementwise test_grad test_loss test_nadam test_pool test_resize test_wino test_limits)
 set(CTVK_LABEL_net test_net test_net_slices test_cam test_models test_checkpoint test_keras)
 set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff test_ct_clinical cli_ct_dataset cli_ct_dicom

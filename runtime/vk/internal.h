@@ -76,6 +76,10 @@ uint64_t ctvk__memory_budget(const ctvk_ctx *ctx);
  * head, a tensor larger than a texel buffer gets a view of its first maxTexelBufferElements
  * elements (for kernels that read only its head) instead of an error. */
 ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out);
+/* The view_keys quirk (memory.c): the VkBuffer size of a block of `size` usable bytes, and the
+ * range of a texel view of t whose exact range is `range` (texels of `texel` bytes). */
+uint64_t ctvk__buffer_bytes(const ctvk_memory *m, uint64_t size);
+uint64_t ctvk__view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel);
 /* A 4-component texel-buffer view of t (fp32, fp16 or u32), created once; head as above. */
 ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out);
 /* The texel view bound where a kernel's parameter binding ('u', 'v') is unused (NULL). */

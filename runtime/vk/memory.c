@@ -174,13 +174,13 @@ static uint64_t key_bytes(const ctvk_memory *m, uint64_t bytes)
     return ((r >> 8) & 255) ? r : r + 256;
 }
 
-static uint64_t buffer_bytes(const ctvk_memory *m, uint64_t size)
+uint64_t ctvk__buffer_bytes(const ctvk_memory *m, uint64_t size)
 {
     while (m->view_keys && !(size & (size - 1))) size += 256;
     return size;
 }
 
-static uint64_t view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel)
+uint64_t ctvk__view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel)
 {
     const ctvk_ctx *ctx = t->ctx;
     if (!ctx->mem.view_keys || t->parent) return range;
@@ -194,7 +194,7 @@ ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out)
 {
     ctvk_memory *m = &ctx->mem;
     if (!m->unused_buffer)
-        CTVK_TRY(make_buffer(ctx, buffer_bytes(m, 256), m->type_index, BUFFER_USAGE, &m->unused_buffer,
+        CTVK_TRY(make_buffer(ctx, ctvk__buffer_bytes(m, 256), m->type_index, BUFFER_USAGE, &m->unused_buffer,
                              &m->unused_memory, NULL));
     if (!m->unused_view[vec4 != 0]) {
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = m->unused_buffer,
@@ -256,7 +256,7 @@ static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const 
     }
     b->size = size;
     b->dedicated = dedicated;
-    ctvk_status s = make_buffer(ctx, buffer_bytes(m, size), m->type_index, BUFFER_USAGE, &b->buffer, &b->memory,
+    ctvk_status s = make_buffer(ctx, ctvk__buffer_bytes(m, size), m->type_index, BUFFER_USAGE, &b->buffer, &b->memory,
                                 m->host_visible ? &b->mapped : NULL);
     if (s) { ctvk_suballoc_destroy(&b->sa); free(b); return s; }
     m->blocks[m->nblocks++] = b;
@@ -428,7 +428,7 @@ ctvk_status ctvk__tensor_texel_view(ctvk_tensor *t, int head, VkBufferView *out)
                      : t->dtype == CTVK_U16 ? VK_FORMAT_R16_UINT : VK_FORMAT_R32_UINT;
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->block->buffer,
                                       .format = f, .offset = t->offset,
-                                      .range = view_range(t, range, ctvk_dtype_size(t->dtype))};
+                                      .range = ctvk__view_range(t, range, ctvk_dtype_size(t->dtype))};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view));
         uint64_t n = range / ctvk_dtype_size(t->dtype);
         if (n > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = n;
@@ -459,7 +459,7 @@ ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out
                                       .format = t->dtype == CTVK_F32   ? VK_FORMAT_R32G32B32A32_SFLOAT
                                                 : t->dtype == CTVK_U32 ? VK_FORMAT_R32G32B32A32_UINT
                                                                        : VK_FORMAT_R16G16B16A16_SFLOAT,
-                                      .offset = t->offset, .range = view_range(t, range, texel)};
+                                      .offset = t->offset, .range = ctvk__view_range(t, range, texel)};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &t->texel_view4));
         if (range / texel > ctx->stats.max_texel_view_elements) ctx->stats.max_texel_view_elements = range / texel;
     }

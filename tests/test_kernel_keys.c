@@ -1,0 +1,131 @@
+/* What lets a driver that compiles at the first dispatch (lavapipe) compile each kernel once:
+ *  - the CPU convolution kernels take shapes, lane split, ReLU and batching as push constants
+ *    (read through ctvk_opaque): layers of every shape, with and without ReLU, dense layers and
+ *    convolutions alike, create one pipeline;
+ *  - with the view_keys quirk (llvmpipe), every texel view of a tensor has a byte size with a bit
+ *    among bits 8-15 set, covers at most 511 bytes past its elements, all of them the tensor's own
+ *    (no view overlaps another tensor), and no block's VkBuffer is a power of two in size; views
+ *    into a tensor keep their exact range; without the quirk every range is exact. */
+#include "check.h"
+#include "ctvk/util.h"
+#include "net/conv.h"
+#include "runtime/vk/internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int pot(uint64_t x) { return x && !(x & (x - 1)); }
+
+static void views(ctvk_ctx *ctx)
+{
+    const ctvk_memory *m = &ctx->mem;
+    printf("view_keys quirk: %s (%s)\n", m->view_keys ? "on" : "off", ctvk_device(ctx)->name);
+    static const size_t counts[] = {1, 63, 64, 1000, 16384, 65536, 65600, 262144, 3 * 65536, 16 << 20};
+    enum { NT = sizeof counts / sizeof counts[0] };
+    ctvk_tensor *t[NT] = {0};
+    uint64_t r1[NT], r4[NT];   /* the ranges of the 1- and 4-component views */
+    for (int i = 0; i < NT; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%d", i);
+        CHECK(ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)counts[i]}, name, &t[i]) == CTVK_OK,
+              "create %s: %s", name, ctvk_error());
+        if (!t[i]) return;
+        r1[i] = ctvk__view_range(t[i], t[i]->bytes, 4);
+        r4[i] = ctvk__view_range(t[i], t[i]->bytes / 16 * 16, 16);
+        if (!m->view_keys) {
+            CHECK(r1[i] == t[i]->bytes && r4[i] == t[i]->bytes / 16 * 16, "%s: range %llu, want the exact %llu", name,
+                  (unsigned long long)r1[i], (unsigned long long)t[i]->bytes);
+            continue;
+        }
+        /* a view of more texels than the device allows keeps its range (the tensor is then read
+         * through a storage buffer, or by its head) */
+        uint64_t max = ctx->props.limits.maxTexelBufferElements, want = (t[i]->bytes + 255) / 256 * 256;
+        if (((want >> 8) & 255) == 0) want += 256;
+        uint64_t w1 = want / 4 <= max ? want : t[i]->bytes, w4 = want / 16 <= max ? want : t[i]->bytes / 16 * 16;
+        CHECK(r1[i] == w1 && r4[i] == w4 && (w1 == t[i]->bytes || (r1[i] - t[i]->bytes < 512 && ((r1[i] >> 8) & 255))),
+              "%s (%llu bytes): view ranges %llu / %llu, want %llu / %llu", name, (unsigned long long)t[i]->bytes,
+              (unsigned long long)r1[i], (unsigned long long)r4[i], (unsigned long long)w1, (unsigned long long)w4);
+        CHECK(!pot(ctvk__buffer_bytes(m, t[i]->block->size)), "%s: its block's buffer of %llu bytes is a power of two",
+              name, (unsigned long long)ctvk__buffer_bytes(m, t[i]->block->size));
+    }
+    /* no two views overlap (the bytes past a tensor's elements are its own) */
+    int overlaps = 0;
+    for (int i = 0; i < NT; i++)
+        for (int j = 0; j < NT; j++)
+            if (i != j && t[i]->block == t[j]->block && t[i]->offset <= t[j]->offset &&
+                t[j]->offset < t[i]->offset + r1[i])
+                overlaps++;
+    CHECK(overlaps == 0, "%d views overlap another tensor", overlaps);
+    if (m->view_keys) {
+        for (int k = 8; k <= 30; k++)
+            CHECK(!pot(ctvk__buffer_bytes(m, 1ull << k)), "a block of 2^%d bytes keeps a power-of-two buffer", k);
+        CHECK(ctvk__buffer_bytes(m, 1000) == 1000, "a buffer of 1000 bytes grew");
+    }
+    ctvk_tensor *v = NULL;
+    CHECK(ctvk_tensor_view(t[5], 100, (ctvk_shape){1, 1, 1, 65536 - 200}, "inner", &v) == CTVK_OK, "view: %s",
+          ctvk_error());
+    if (v) CHECK(ctvk__view_range(v, v->bytes, 4) == v->bytes, "a view into a tensor got more than its range");
+    ctvk_tensor_destroy(v);
+    for (int i = 0; i < NT; i++) ctvk_tensor_destroy(t[i]);
+}
+
+static ctvk_tensor *filled(ctvk_ctx *ctx, ctvk_shape s, const char *name, uint64_t seed)
+{
+    size_t n = (size_t)s.n * s.h * s.w * s.c;
+    float *h = malloc(n * sizeof *h);
+    if (!h) return NULL;
+    for (size_t i = 0; i < n; i++) h[i] = (float)((double)(ctvk_splitmix64(&seed) >> 40) / 16777216.0 - 0.5);
+    ctvk_tensor *t = check_tensor(ctx, s, h, name);
+    free(h);
+    return t;
+}
+
+/* Dense layers and convolutions of several shapes, lane splits (2 to 8 column blocks), with and
+ * without ReLU: one conv_cpu pipeline. */
+static void one_pipeline(ctvk_ctx *ctx)
+{
+    int before = ctvk_pipeline_count(ctx);
+    struct { ctvk_shape x; int cout, k, stride, relu; } L[] = {
+        {{2, 1, 1, 64}, 32, 0, 1, 1}, {{5, 1, 1, 128}, 16, 0, 1, 0}, {{3, 1, 1, 32}, 128, 0, 1, 1},
+        {{1, 8, 8, 64}, 64, 1, 1, 0}, {{1, 9, 9, 32}, 48, 3, 2, 0}, {{2, 6, 7, 16}, 96, 3, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+        int cin = L[i].x.h * L[i].x.w * L[i].x.c, k = L[i].k ? L[i].k : 1;
+        ctvk_tensor *x = filled(ctx, L[i].x, "x", 10 + i);
+        ctvk_tensor *w = filled(ctx, (ctvk_shape){1, k, k, (L[i].k ? L[i].x.c : cin) * L[i].cout}, "w", 20 + i);
+        ctvk_tensor *b = filled(ctx, (ctvk_shape){1, 1, 1, L[i].cout}, "b", 30 + i);
+        ctvk_tensor *y = NULL;
+        ctvk_status s;
+        if (!L[i].k) {
+            y = check_tensor(ctx, (ctvk_shape){L[i].x.n, 1, 1, L[i].cout}, NULL, "y");
+            s = ctvk_dense_forward(ctx, x, w, b, L[i].relu, y);
+        } else {
+            ctvk_conv2d p;
+            ctvk_shape ys;
+            s = ctvk_conv2d_same(k, k, L[i].stride, L[i].stride, L[i].x.h, L[i].x.w, &p);
+            if (s == CTVK_OK) s = ctvk_conv2d_out_shape(&p, L[i].x, L[i].cout, &ys);
+            if (s == CTVK_OK) y = check_tensor(ctx, ys, NULL, "y");
+            if (s == CTVK_OK) s = ctvk_conv2d_forward(ctx, &p, x, w, b, y);
+        }
+        CHECK(s == CTVK_OK && ctvk_sync(ctx) == CTVK_OK, "layer %zu: %s", i, ctvk_error());
+        ctvk_tensor_destroy(x);
+        ctvk_tensor_destroy(w);
+        ctvk_tensor_destroy(b);
+        ctvk_tensor_destroy(y);
+    }
+    int made = ctvk_pipeline_count(ctx) - before;
+    printf("%zu layers of other shapes: %d pipeline(s)\n", sizeof L / sizeof L[0], made);
+    CHECK(made == 1, "%d pipelines for the layers, want 1 (shapes and flags are push constants)", made);
+}
+
+int main(void)
+{
+    ctvk_options o;
+    ctvk_options_default(&o);
+    o.variant = CTVK_VARIANT_CPU;
+    ctvk_ctx *ctx = check_ctx(&o);
+    views(ctx);
+    one_pipeline(ctx);
+    check_ctx_done(ctx);
+    return check_done("test_kernel_keys");
+}
