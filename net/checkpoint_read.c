@@ -355,6 +355,7 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
             ck->params_total = g->params_total;
             ck->params = calloc(g->params_total ? g->params_total : 1, sizeof(float));
             if (!ck->params) { s = ctvk__fail(CTVK_ERR_NOMEM, "checkpoint %s: out of host memory", r->path); goto out; }
+            ctvk__advise_huge(ck->params, g->params_total * sizeof(float));
             have_conf = 1;
         } else if (!strcmp(tag, "TENS")) {
             if ((s = r_blob(r, tag, "tensor table", len, MAX_TEXT, 0, &buf))) goto out;

@@ -17,6 +17,11 @@ double ctvk__now(void);
  * "cache-write" (the pipeline cache file cannot be written), "checkpoint-write", "interrupt" (the
  * trainer behaves as if Ctrl-C came after that step), "nan-loss" (the step's loss reads NaN). */
 int ctvk__fault(const char *site);
+/* Asks Linux for transparent huge pages (2 MiB) for the whole 2 MiB pages inside [p, p + size),
+ * before their first touch: with Debian's default ("madvise"), large buffers filled once (a
+ * checkpoint's weights, a CPU device's memory) otherwise take a page fault per 4 KiB. A hint: a
+ * failure changes nothing, and buffers under 4 MiB are left alone (runtime/base/pages.c). */
+void ctvk__advise_huge(void *p, size_t size);
 /* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
  * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
 int ctvk__parse_decimal(const char *v, long *out);

@@ -220,6 +220,8 @@ static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBu
     VkResult r = ctvk__fault("allocate") ? VK_ERROR_OUT_OF_DEVICE_MEMORY : vkAllocateMemory(ctx->device, &mai, NULL, mem);
     if (r == VK_SUCCESS) r = vkBindBufferMemory(ctx->device, *buf, *mem, 0);
     if (r == VK_SUCCESS && mapped) r = vkMapMemory(ctx->device, *mem, 0, VK_WHOLE_SIZE, 0, mapped);
+    /* on a CPU device the mapped memory is the tensors' own: its first touch in huge pages */
+    if (r == VK_SUCCESS && mapped && ctx->info.type == CTVK_DEVICE_CPU) ctvk__advise_huge(*mapped, req.size);
     if (r != VK_SUCCESS) {
         if (*mem) vkFreeMemory(ctx->device, *mem, NULL);
         vkDestroyBuffer(ctx->device, *buf, NULL);
