@@ -45,8 +45,8 @@ layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
 // The shape, in push constants: input x N x H x W x C, output y N x OH x OW x K, kernel KH x KW,
 // strides SH, SW, padding top PT and left PL, the GEMM M x NC x KD. For the CPU kernels, what
 // the GPU ones take as specialization constants: LN the lanes side by side along columns, RL the
-// ReLU after the bias, HB the bias, BB batched GEMMs (conv_cpu.glsl's BATCH_B).
-#define CTVK_CONV_SHAPE int N, H, W, C; int OH, OW, K; int KH, KW, SH, SW, PT, PL; int M, NC, KD; int LN, RL, HB, BB;
+// ReLU after the bias, BB batched GEMMs (conv_cpu.glsl).
+#define CTVK_CONV_SHAPE int N, H, W, C; int OH, OW, K; int KH, KW, SH, SW, PT, PL; int M, NC, KD; int LN, RL, BB;
 #ifdef CTVK_OPAQUE_SHAPE
 // The kernel reads its shape through ctvk_opaque (common.glsl): one compile serves every shape.
 layout(push_constant) uniform P { CTVK_CONV_SHAPE } pc;
@@ -59,7 +59,7 @@ void load_shape()
     p.KH = ctvk_opaque(pc.KH); p.KW = ctvk_opaque(pc.KW); p.SH = ctvk_opaque(pc.SH); p.SW = ctvk_opaque(pc.SW);
     p.PT = ctvk_opaque(pc.PT); p.PL = ctvk_opaque(pc.PL);
     p.M = ctvk_opaque(pc.M); p.NC = ctvk_opaque(pc.NC); p.KD = ctvk_opaque(pc.KD);
-    p.LN = ctvk_opaque(pc.LN); p.RL = ctvk_opaque(pc.RL); p.HB = ctvk_opaque(pc.HB); p.BB = ctvk_opaque(pc.BB);
+    p.LN = ctvk_opaque(pc.LN); p.RL = ctvk_opaque(pc.RL); p.BB = ctvk_opaque(pc.BB);
 }
 #else
 layout(push_constant) uniform P { CTVK_CONV_SHAPE } p;
@@ -105,7 +105,7 @@ float b_at(int k, int c)
 
 float epilogue(int idx, int c, float v)
 {
-    if (HAS_BIAS != 0 || p.HB != 0) v += texelFetch(Bias, c).r;
+    if (HAS_BIAS != 0) v += texelFetch(Bias, c).r;
 #ifdef FUSED
     if (HAS_RES != 0) v += LD4(Res, idx >> 2)[idx & 3];
 #endif

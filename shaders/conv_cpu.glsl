@@ -252,7 +252,7 @@ void main()
         vec4 bias4[TN4];
         for (int q = 0; q < TN4; q++) {
             int c = col0 + 4 * q;
-            bias4[q] = HAS_BIAS != 0 || p.HB != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
+            bias4[q] = HAS_BIAS != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
                                             texelFetch(Bias, c + 2).r, texelFetch(Bias, c + 3).r) : vec4(0.0);
         }
 #ifdef FUSED

@@ -233,7 +233,7 @@ void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *inf
 void ctvk__quirks_apply(ctvk_device_info *info);
 /* The kernel family the quirks table gives this device, or CTVK_VARIANT_AUTO. */
 ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info);
-/* Whether texel views get the sizes of runtime/vk/memory.c's view_range (the quirks table). */
+/* Whether texel views get the sizes of ctvk__view_range (runtime/vk/memory.c; the quirks table). */
 int ctvk__quirks_view_keys(const ctvk_device_info *info);
 
 #endif

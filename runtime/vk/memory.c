@@ -162,8 +162,8 @@ static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBu
 
 /* With the view_keys quirk (runtime/vk/limits.c), every texel view of a tensor tells the driver
  * the same two things: that the VkBuffer under it is not a power of two in size (a block whose
- * size is one gets 256 bytes more, 512 for 256), and that the view's byte size has a non-zero bit among bits
- * 8-15 (a tensor is given its bytes rounded up to 256, plus 256 where those bits would be zero,
+ * size is one gets 256 bytes more, 512 for 256), and that the view's byte size has a non-zero bit
+ * among bits 8-15 (a tensor is given its bytes rounded up to 256, plus 256 where those bits would be zero,
  * and its views cover all of that: what lies past its elements is its own and never read).
  * Views into a tensor (ctvk_tensor_view) keep their exact range: the bytes after them belong to
  * other views. */
