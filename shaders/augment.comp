@@ -12,7 +12,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 
 CTVK_IN_U16(0, src)
-layout(binding = 1) uniform samplerBuffer prm;
+CTVK_PARAM(1, prm)
 layout(std430, binding = 2) writeonly buffer O4 { vec4 o4[]; };
 layout(std430, binding = 2) writeonly buffer O1 { float o1[]; };
 layout(push_constant) uniform P { uint total; uint h; uint w; float scale; float offset; } k;
@@ -30,10 +30,10 @@ float sample_at(uint i)
     uint r = rem / k.w;
     uint c = rem - r * k.w;
     int pb = int(n * 8u);
-    float a00 = texelFetch(prm, pb).r, a01 = texelFetch(prm, pb + 1).r;
-    float a10 = texelFetch(prm, pb + 2).r, a11 = texelFetch(prm, pb + 3).r;
-    float d0 = texelFetch(prm, pb + 4).r, d1 = texelFetch(prm, pb + 5).r;
-    uint flags = uint(texelFetch(prm, pb + 6).r);
+    float a00 = LDP(prm, pb), a01 = LDP(prm, pb + 1);
+    float a10 = LDP(prm, pb + 2), a11 = LDP(prm, pb + 3);
+    float d0 = LDP(prm, pb + 4), d1 = LDP(prm, pb + 5);
+    uint flags = uint(LDP(prm, pb + 6));
     if ((flags & 1u) != 0u) c = k.w - 1u - c;
     if ((flags & 2u) != 0u) r = k.h - 1u - r;
     float dr = float(r) - 0.5 * float(k.h - 1u), dc = float(c) - 0.5 * float(k.w - 1u);

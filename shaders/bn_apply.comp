@@ -16,10 +16,10 @@ layout(constant_id = 4) const bool AFFINE = false;
 const bool ACC = false;
 
 CTVK_IN(0, x)
-layout(binding = 1) uniform samplerBuffer gamma;
-layout(binding = 2) uniform samplerBuffer beta;
-layout(binding = 3) uniform samplerBuffer sa;
-layout(binding = 4) uniform samplerBuffer sb;
+CTVK_PARAM(1, gamma)
+CTVK_PARAM(2, beta)
+CTVK_PARAM(3, sa)
+CTVK_PARAM(4, sb)
 layout(std430, binding = 5) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 5) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n, C; float eps; } p;
@@ -28,11 +28,11 @@ float f(uint i)
 {
     int c = int(i % p.C);
     if (AFFINE) {
-        float a = LD(x, int(i)) * texelFetch(sa, c).r + texelFetch(sa, int(p.C) + c).r;
+        float a = LD(x, int(i)) * LDP(sa, c) + LDP(sa, int(p.C) + c);
         return RELU ? max(a, 0.0) : a;
     }
-    float inv = TRAIN ? texelFetch(sb, int(p.C) + c).r : 1.0 / sqrt(texelFetch(sb, c).r + p.eps);
-    float v = (LD(x, int(i)) - texelFetch(sa, c).r) * inv * texelFetch(gamma, c).r + texelFetch(beta, c).r;
+    float inv = TRAIN ? LDP(sb, int(p.C) + c) : 1.0 / sqrt(LDP(sb, c) + p.eps);
+    float v = (LD(x, int(i)) - LDP(sa, c)) * inv * LDP(gamma, c) + LDP(beta, c);
     return RELU ? max(v, 0.0) : v;
 }
 
@@ -44,12 +44,12 @@ void main()
         if (i >= p.n / 4u) return;
         int c4 = int(i % C4);
         if (AFFINE) {
-            vec4 a = LD4(x, int(i)) * texelFetch(sa, c4) + texelFetch(sa, int(C4) + c4);
+            vec4 a = LD4(x, int(i)) * LDP4(sa, c4) + LDP4(sa, int(C4) + c4);
             y4[i] = RELU ? max(a, vec4(0.0)) : a;
             return;
         }
-        vec4 inv = TRAIN ? texelFetch(sb, int(C4) + c4) : vec4(1.0) / sqrt(texelFetch(sb, c4) + p.eps);
-        vec4 v = (LD4(x, int(i)) - texelFetch(sa, c4)) * inv * texelFetch(gamma, c4) + texelFetch(beta, c4);
+        vec4 inv = TRAIN ? LDP4(sb, int(C4) + c4) : vec4(1.0) / sqrt(LDP4(sb, c4) + p.eps);
+        vec4 v = (LD4(x, int(i)) - LDP4(sa, c4)) * inv * LDP4(gamma, c4) + LDP4(beta, c4);
         y4[i] = RELU ? max(v, vec4(0.0)) : v;
         return;
     }

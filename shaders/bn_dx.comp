@@ -14,9 +14,9 @@ layout(constant_id = 3) const bool VEC = false;
 CTVK_IN(0, x)
 CTVK_IN(1, g)
 CTVK_IN(2, m)
-layout(binding = 3) uniform samplerBuffer saved;
-layout(binding = 4) uniform samplerBuffer gamma;
-layout(binding = 5) uniform samplerBuffer ws;
+CTVK_PARAM(3, saved)
+CTVK_PARAM(4, gamma)
+CTVK_PARAM(5, ws)
 layout(std430, binding = 6) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 6) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n, C; float invR; } p;
@@ -26,10 +26,10 @@ float f(uint i)
     int c = int(i % p.C);
     float gv = LD(g, int(i));
     if (RELU && !(LD(m, int(i)) > 0.0)) gv = 0.0;
-    float inv = texelFetch(saved, int(p.C) + c).r;
-    float xhat = (LD(x, int(i)) - texelFetch(saved, c).r) * inv;
-    float s1 = texelFetch(ws, c).r, s2 = texelFetch(ws, int(p.C) + c).r;
-    return texelFetch(gamma, c).r * inv * (gv - s1 * p.invR - xhat * s2 * p.invR);
+    float inv = LDP(saved, int(p.C) + c);
+    float xhat = (LD(x, int(i)) - LDP(saved, c)) * inv;
+    float s1 = LDP(ws, c), s2 = LDP(ws, int(p.C) + c);
+    return LDP(gamma, c) * inv * (gv - s1 * p.invR - xhat * s2 * p.invR);
 }
 
 #include "ops4.glsl"
@@ -41,10 +41,10 @@ void main()
         int c4 = int(i % C4);
         vec4 gv = LD4(g, int(i));
         if (RELU) gv = mix(vec4(0.0), gv, greaterThan(LD4(m, int(i)), vec4(0.0)));
-        vec4 inv = texelFetch(saved, int(C4) + c4);
-        vec4 xhat = (LD4(x, int(i)) - texelFetch(saved, c4)) * inv;
-        vec4 s1 = texelFetch(ws, c4), s2 = texelFetch(ws, int(C4) + c4);
-        vec4 v = texelFetch(gamma, c4) * inv * (gv - s1 * p.invR - xhat * s2 * p.invR);
+        vec4 inv = LDP4(saved, int(C4) + c4);
+        vec4 xhat = (LD4(x, int(i)) - LDP4(saved, c4)) * inv;
+        vec4 s1 = LDP4(ws, c4), s2 = LDP4(ws, int(C4) + c4);
+        vec4 v = LDP4(gamma, c4) * inv * (gv - s1 * p.invR - xhat * s2 * p.invR);
         if (ACC) v += y4[i];
         y4[i] = v;
         return;

@@ -15,10 +15,10 @@ layout(constant_id = 3) const bool AFFINE = false;
 const bool ACC = false;
 
 CTVK_IN(0, wb)
-layout(binding = 1) uniform samplerBuffer gamma;
-layout(binding = 2) uniform samplerBuffer beta;
-layout(binding = 3) uniform samplerBuffer mean;
-layout(binding = 4) uniform samplerBuffer var;
+CTVK_PARAM(1, gamma)
+CTVK_PARAM(2, beta)
+CTVK_PARAM(3, mean)
+CTVK_PARAM(4, var)
 layout(std430, binding = 5) buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 5) buffer Y1 { float y1[]; };
 layout(push_constant) uniform P { uint n, C; float eps; } p;
@@ -26,11 +26,11 @@ layout(push_constant) uniform P { uint n, C; float eps; } p;
 float f(uint i)
 {
     int c = int(i % p.C);
-    float s = texelFetch(gamma, c).r / sqrt(texelFetch(var, c).r + p.eps);
-    if (AFFINE) return i < p.C ? s : texelFetch(beta, c).r - texelFetch(mean, c).r * s;
+    float s = LDP(gamma, c) / sqrt(LDP(var, c) + p.eps);
+    if (AFFINE) return i < p.C ? s : LDP(beta, c) - LDP(mean, c) * s;
     if (!BIAS) return LD(wb, int(i)) * s;
     float b = HAS_B ? LD(wb, c) : 0.0;
-    return (b - texelFetch(mean, c).r) * s + texelFetch(beta, c).r;
+    return (b - LDP(mean, c)) * s + LDP(beta, c);
 }
 
 #include "ops4.glsl"

@@ -10,7 +10,7 @@ layout(constant_id = 1) const bool RELU = false;
 CTVK_IN(0, x)
 CTVK_IN(1, g)
 CTVK_IN(2, m)
-layout(binding = 3) uniform samplerBuffer saved;
+CTVK_PARAM(3, saved)
 layout(std430, binding = 4) writeonly buffer W { float ws[]; };
 layout(push_constant) uniform P { uint R, C, chunk, P; } p;
 
@@ -19,7 +19,7 @@ void main()
     uint c = gl_GlobalInvocationID.x, q = gl_WorkGroupID.y;
     if (c >= p.C) return;
     uint r0 = q * p.chunk, r1 = min(r0 + p.chunk, p.R);
-    float mean = texelFetch(saved, int(c)).r, inv = texelFetch(saved, int(p.C + c)).r;
+    float mean = LDP(saved, int(c)), inv = LDP(saved, int(p.C + c));
     float s1 = 0.0, s2 = 0.0;
     for (uint r = r0; r < r1; r++) {
         int i = int(r * p.C + c);

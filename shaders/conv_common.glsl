@@ -20,7 +20,7 @@ layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = 
 
 CTVK_IN(0, A_src)  // x (modes 0, 2) or dy (mode 1)
 CTVK_IN(1, B_src)  // w (modes 0, 1) or dy (mode 2)
-layout(binding = 2) uniform samplerBuffer Bias;   // bias (mode 0 with HAS_BIAS), else unused
+CTVK_PARAM(2, Bias)   // bias (mode 0 with HAS_BIAS), else unused
 #ifdef OUT_F16
 layout(std430, binding = 3) buffer Y1 { float16_t y1[]; };
 #else
@@ -37,7 +37,7 @@ layout(constant_id = 13) const int HAS_Z = 0;
 layout(constant_id = 14) const int Z_RELU = 0;
 layout(constant_id = 15) const int WRITE_Y = 1;
 CTVK_IN(4, Res)    // 4-component view, y's layout
-layout(binding = 5) uniform samplerBuffer Aff;    // 2 * NC: scale, shift
+CTVK_PARAM(5, Aff)    // 2 * NC: scale, shift
 layout(std430, binding = 6) buffer Z1 { float z1[]; };
 layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
 #endif
@@ -105,7 +105,7 @@ float b_at(int k, int c)
 
 float epilogue(int idx, int c, float v)
 {
-    if (HAS_BIAS != 0) v += texelFetch(Bias, c).r;
+    if (HAS_BIAS != 0) v += LDP(Bias, c);
 #ifdef FUSED
     if (HAS_RES != 0) v += LD4(Res, idx >> 2)[idx & 3];
 #endif
@@ -125,7 +125,7 @@ void store1(int m, int c, float v)
     v = epilogue(idx, c, v);
     if (WRITE_Y != 0) y1[idx] = v;
     if (HAS_Z != 0) {
-        float z = v * texelFetch(Aff, c).r + texelFetch(Aff, p.NC + c).r;
+        float z = v * LDP(Aff, c) + LDP(Aff, p.NC + c);
         z1[idx] = Z_RELU != 0 ? max(z, 0.0) : z;
     }
 #else

@@ -252,16 +252,16 @@ void main()
         vec4 bias4[TN4];
         for (int q = 0; q < TN4; q++) {
             int c = col0 + 4 * q;
-            bias4[q] = HAS_BIAS != 0 ? vec4(texelFetch(Bias, c).r, texelFetch(Bias, c + 1).r,
-                                            texelFetch(Bias, c + 2).r, texelFetch(Bias, c + 3).r) : vec4(0.0);
+            bias4[q] = HAS_BIAS != 0 ? vec4(LDP(Bias, c), LDP(Bias, c + 1),
+                                            LDP(Bias, c + 2), LDP(Bias, c + 3)) : vec4(0.0);
         }
 #ifdef FUSED
         vec4 zs[TN4], zt[TN4];
         for (int q = 0; q < TN4 && HAS_Z != 0; q++) {
             int c = col0 + 4 * q;
-            zs[q] = vec4(texelFetch(Aff, c).r, texelFetch(Aff, c + 1).r, texelFetch(Aff, c + 2).r, texelFetch(Aff, c + 3).r);
+            zs[q] = vec4(LDP(Aff, c), LDP(Aff, c + 1), LDP(Aff, c + 2), LDP(Aff, c + 3));
             c += p.NC;
-            zt[q] = vec4(texelFetch(Aff, c).r, texelFetch(Aff, c + 1).r, texelFetch(Aff, c + 2).r, texelFetch(Aff, c + 3).r);
+            zt[q] = vec4(LDP(Aff, c), LDP(Aff, c + 1), LDP(Aff, c + 2), LDP(Aff, c + 3));
         }
 #endif
         for (int r = 0; r < TM; r++) {

@@ -15,7 +15,7 @@ const int MAXC = 16;      // outputs per row (the launcher checks)
 
 CTVK_IN(0, src)    // x (stage 0) or partials (stage 1)
 CTVK_IN(1, w)      // (in, out) row-major
-layout(binding = 2) uniform samplerBuffer bias;
+CTVK_PARAM(2, bias)
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P { int N, KD, NC, P; } p;
 
@@ -41,6 +41,6 @@ void main()
     int c = i % p.NC;
     float s = 0.0;
     for (int l = 0; l < p.P; l++) s += LD(src, i * p.P + l);
-    if (HAS_BIAS != 0) s += texelFetch(bias, c).r;
+    if (HAS_BIAS != 0) s += LDP(bias, c);
     y[i] = RELU != 0 ? max(s, 0.0) : s;
 }

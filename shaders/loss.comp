@@ -8,8 +8,8 @@
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const bool ACC = false;
 
-layout(binding = 0) uniform samplerBuffer z;
-layout(binding = 1) uniform samplerBuffer lab;
+CTVK_PARAM(0, z)
+CTVK_PARAM(1, lab)
 layout(std430, binding = 2) writeonly buffer Pr { float probs[]; };
 layout(std430, binding = 3) writeonly buffer Dl { float dl[]; };
 layout(std430, binding = 4) buffer St { float stats[]; };
@@ -24,18 +24,18 @@ void main()
     float loss_sum = 0.0, ok = 0.0;
     for (uint b = lane; b < p.B; b += 64u) {
         uint o = b * p.C;
-        float m = texelFetch(z, int(o)).r, ym = texelFetch(lab, int(o)).r;
+        float m = LDP(z, int(o)), ym = LDP(lab, int(o));
         uint am = 0u, ay = 0u;
         for (uint c = 1u; c < p.C; c++) {
-            float v = texelFetch(z, int(o + c)).r, w = texelFetch(lab, int(o + c)).r;
+            float v = LDP(z, int(o + c)), w = LDP(lab, int(o + c));
             if (v > m) { m = v; am = c; }
             if (w > ym) { ym = w; ay = c; }
         }
         float se = 0.0;
-        for (uint c = 0u; c < p.C; c++) se += exp(texelFetch(z, int(o + c)).r - m);
+        for (uint c = 0u; c < p.C; c++) se += exp(LDP(z, int(o + c)) - m);
         float lse = log(se), l = 0.0;
         for (uint c = 0u; c < p.C; c++) {
-            float zc = texelFetch(z, int(o + c)).r, yc = texelFetch(lab, int(o + c)).r;
+            float zc = LDP(z, int(o + c)), yc = LDP(lab, int(o + c));
             float pc = exp(zc - m) / se;
             probs[o + c] = pc;
             dl[o + c] = (pc - yc) / p.total;

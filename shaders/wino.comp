@@ -24,7 +24,7 @@ layout(constant_id = 7) const int TILE = 2;
 const int R = TILE + 2;
 
 CTVK_IN(0, src)   // x, M or w, 4-component view
-layout(binding = 1) uniform samplerBuffer bias;  // stage 1 with HAS_BIAS (else any)
+CTVK_PARAM(1, bias)  // stage 1 with HAS_BIAS (else any)
 CTVK_IN(2, res)   // stage 1 with RESID, 4-component view (else any)
 layout(std430, binding = 3) buffer Y4 { vec4 y4[]; };
 
@@ -157,7 +157,7 @@ void main()
     vec4 bv = vec4(0.0);
     if (HAS_BIAS != 0) {
         int c = 4 * c4;
-        bv = vec4(texelFetch(bias, c).r, texelFetch(bias, c + 1).r, texelFetch(bias, c + 2).r, texelFetch(bias, c + 3).r);
+        bv = vec4(LDP(bias, c), LDP(bias, c + 1), LDP(bias, c + 2), LDP(bias, c + 3));
     }
     int tw = t % p.TW, r = t / p.TW, th = r % p.TH, n = r / p.TH;
     for (int i = 0; i < TILE; i++) {

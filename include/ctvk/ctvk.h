@@ -111,9 +111,10 @@ typedef struct ctvk_device_info {
     uint64_t max_storage_buffer_range;
     uint32_t max_shared_memory, max_workgroup_invocations;
     float timestamp_period;    /* ns per tick; 0 if the compute queue has no timestamps */
-    uint32_t max_texel_buffer_elements, max_storage_buffers_per_stage;
+    uint32_t max_texel_buffer_elements, max_storage_buffers_per_stage, max_storage_images_per_stage;
     int limits_minimum;        /* the limits above are the specification's minimums (the clamp) */
     int coherent_staging;      /* host-visible memory is written and read without flush/invalidate */
+    int image_inputs;          /* kernels read their inputs as storage texel buffers (the quirks table) */
     char quirks[256];          /* what the quirks table says of this device ("" if nothing) */
 } ctvk_device_info;
 

@@ -287,6 +287,16 @@ void ctvk__device_info(VkPhysicalDevice pd, int index, int minimum, ctvk_device_
     if (minimum) ctvk__limits_clamp(&L, info);
     ctvk__limits_to_info(&L, info);
     ctvk__quirks_apply(info);
+    /* image_inputs needs every view format a kernel's input may have as a storage texel buffer
+     * (fp16 inputs stay uniform texel buffers: runtime/vk/recorder.c) */
+    static const VkFormat img_formats[] = {VK_FORMAT_R32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32_UINT,
+                                           VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R16_UINT};
+    info->image_inputs = ctvk__quirks_image_inputs(info);
+    for (size_t i = 0; i < sizeof img_formats / sizeof img_formats[0] && info->image_inputs; i++) {
+        VkFormatProperties fp;
+        vkGetPhysicalDeviceFormatProperties(pd, img_formats[i], &fp);
+        if (!(fp.bufferFeatures & VK_FORMAT_FEATURE_STORAGE_TEXEL_BUFFER_BIT)) info->image_inputs = 0;
+    }
 }
 
 /* ------------------------------------------------------------------ choice */

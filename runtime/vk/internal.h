@@ -90,7 +90,9 @@ ctvk_status ctvk__staging_reserve(ctvk_ctx *ctx, uint64_t bytes);
 /* ------------------------------------------------------------------ pipelines */
 /* Binding kinds of a kernel's descriptor set, one char per binding:
  *   't' an input: a uniform texel buffer where the tensor fits one, else (the kernel's storage
- *       twin, NAME.ssbo) a read-only storage buffer; the shader declares it with CTVK_IN
+ *       twin, NAME.ssbo) a read-only storage buffer; the shader declares it with CTVK_IN. On a
+ *       device with image_inputs, every texel binding below is a storage texel buffer instead
+ *       (the NAME.img build; ctvk__texel_type)
  *   'q' the same through a 4-component view (RGBA32F / RGBA16F / RGBA32UI: one fetch returns 4
  *       consecutive elements; the view covers the whole 4-element groups only); vec4[] as storage
  *   'u' a small input (per-channel parameters, statistics): always a uniform texel buffer, which
@@ -113,7 +115,9 @@ typedef struct ctvk_pipeline {
     uint32_t push_size;
     int32_t spec[CTVK_MAX_SPEC];
     int nspec;
+    int img;                      /* the NAME.img build: texel inputs are storage texel buffers */
     struct ctvk_pipeline *twin;   /* the storage-buffer form, once needed */
+    struct ctvk_pipeline *sampled; /* of an img pipeline: the uniform-texel-buffer form, once needed */
     uint64_t create_ns;           /* host time of its vkCreateComputePipelines (startup profile) */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -121,12 +125,20 @@ typedef struct ctvk_pipeline {
 } ctvk_pipeline;
 
 /* The pipeline of shader `name` with these specialization constants (constant_id = index),
- * created once per context and then reused. */
+ * created once per context and then reused. On a device with image_inputs its NAME.img build,
+ * where the kernel binds no more texel inputs than storage texel buffers may be bound. */
 ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
                                const int32_t *spec, int nspec, ctvk_pipeline **out);
 ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
 /* The storage-buffer form of p (its 't'/'q' inputs as storage buffers), created once. */
 ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
+/* The uniform-texel-buffer form of an img pipeline (for fp16 inputs, which it cannot read), created once. */
+ctvk_status ctvk__pipeline_sampled_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
+/* The descriptor type of p's texel bindings ('t', 'q', 'u', 'v', 'h', 'H'). */
+static inline VkDescriptorType ctvk__texel_type(const ctvk_pipeline *p)
+{
+    return p->img ? VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+}
 void ctvk__pipelines_destroy(ctvk_ctx *ctx);
 
 /* ------------------------------------------------------------------ recording */
@@ -235,5 +247,7 @@ void ctvk__quirks_apply(ctvk_device_info *info);
 ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info);
 /* Whether texel views get the sizes of ctvk__view_range (runtime/vk/memory.c; the quirks table). */
 int ctvk__quirks_view_keys(const ctvk_device_info *info);
+/* Whether the quirks table has kernels read their inputs as storage texel buffers (NAME.img). */
+int ctvk__quirks_image_inputs(const ctvk_device_info *info);
 
 #endif

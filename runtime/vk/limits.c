@@ -39,6 +39,7 @@ void ctvk__limits_clamp(VkPhysicalDeviceLimits *L, ctvk_device_info *info)
     L->maxPerStageDescriptorUniformBuffers = min_u32(L->maxPerStageDescriptorUniformBuffers, 12);
     L->maxPerStageDescriptorStorageBuffers = min_u32(L->maxPerStageDescriptorStorageBuffers, 4);
     L->maxPerStageDescriptorSampledImages = min_u32(L->maxPerStageDescriptorSampledImages, 16);
+    L->maxPerStageDescriptorStorageImages = min_u32(L->maxPerStageDescriptorStorageImages, 4);
     L->maxPerStageResources = min_u32(L->maxPerStageResources, 128);
     L->maxDescriptorSetStorageBuffers = min_u32(L->maxDescriptorSetStorageBuffers, 24);
     L->maxDescriptorSetSampledImages = min_u32(L->maxDescriptorSetSampledImages, 96);
@@ -68,6 +69,7 @@ void ctvk__limits_to_info(const VkPhysicalDeviceLimits *L, ctvk_device_info *inf
     info->max_workgroup_invocations = L->maxComputeWorkGroupInvocations;
     info->max_texel_buffer_elements = L->maxTexelBufferElements;
     info->max_storage_buffers_per_stage = L->maxPerStageDescriptorStorageBuffers;
+    info->max_storage_images_per_stage = L->maxPerStageDescriptorStorageImages;
 }
 
 /* ------------------------------------------------------------------ quirks */
@@ -77,6 +79,7 @@ typedef struct quirk {
     const char *match;
     ctvk_variant variant;   /* the kernel family for [device] variant = auto (AUTO: by device type) */
     int view_keys;          /* texel views sized so that the driver keys one compile per kernel */
+    int image_inputs;       /* inputs read as storage texel buffers (the shaders' NAME.img build) */
     const char *note;
 } quirk;
 
@@ -85,11 +88,17 @@ static const quirk QUIRKS[] = {
      * "power-of-two width" (the size of the VkBuffer under the view) and its "level zero only"
      * (bits 8-15 of the view's byte size, read through a union as a mip level): two layers of one
      * kernel with other tensor sizes compiled it twice, 1-2 s each (bench --startup: 10 compiles
-     * of the convolution kernels for the FPN's first slice, 3 with view_keys). */
-    {"llvmpipe", CTVK_VARIANT_CPU, 1,
+     * of the convolution kernels for the FPN's first slice, 3 with view_keys).
+     * image_inputs: the same key holds, for each sampled texel buffer, the state of a sampler that
+     * llvmpipe (Mesa 22.3) never writes when a kernel has no samplers: those bytes are whatever its
+     * stack held, so a kernel compiled in one run was compiled again in the next (4 of 28 kernels of
+     * the FPN's first slice; the second run 4.6x the forward pass, the third 2.7x). A storage
+     * texel buffer's key is written in full: with the inputs read as storage texel buffers one run
+     * leaves every kernel in Mesa's cache, and kernels run as fast (bench, interleaved A/B). */
+    {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
-    {"SwiftShader", CTVK_VARIANT_CPU, 0,
+    {"SwiftShader", CTVK_VARIANT_CPU, 0, 0,
      "cpu kernel family (a CPU device); texel buffers hold only 65536 elements, so larger inputs are read "
      "through storage buffers"},
 };
@@ -122,6 +131,12 @@ int ctvk__quirks_view_keys(const ctvk_device_info *info)
     return q ? q->view_keys : 0;
 }
 
+int ctvk__quirks_image_inputs(const ctvk_device_info *info)
+{
+    const quirk *q = find_quirk(info);
+    return q ? q->image_inputs : 0;
+}
+
 /* ------------------------------------------------------------------ description */
 void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
 {
@@ -146,6 +161,9 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
     if (!x->unified_memory)
         LINE("%s\n", x->coherent_staging ? "staging memory coherent"
                                          : "staging memory flushed and invalidated (treated as not coherent)");
+    if (x->image_inputs)
+        LINE("inputs read as storage texel buffers where a kernel binds at most %u (maxPerStageDescriptorStorageImages; "
+             "fp16 inputs as uniform texel buffers)\n", x->max_storage_images_per_stage);
     LINE("%s\n", x->push_descriptors ? "push descriptors" : "pooled descriptor sets: no VK_KHR_push_descriptor");
     LINE("%s\n", x->storage16 ? "fp16 storage available" : "fp32 only: no 16-bit storage");
     LINE("%s\n", x->timestamp_period > 0 ? "profiling with timestamps" : "no profiling: no compute timestamps");

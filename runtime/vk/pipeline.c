@@ -164,9 +164,9 @@ static const ctvk_embedded_shader *find_shader(const char *name)
     return NULL;
 }
 
-static VkDescriptorType binding_type(char c)
+static VkDescriptorType binding_type(const ctvk_pipeline *p, char c)
 {
-    return ctvk__sig_texel(c) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    return ctvk__sig_texel(c) ? ctvk__texel_type(p) : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
 }
 
 /* ------------------------------------------------------------------ workgroup size from SPIR-V */
@@ -256,9 +256,10 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
                           "(maxPerStageDescriptorStorageBuffers) of %s%s", p->key, nstorage,
                           L->maxPerStageDescriptorStorageBuffers, ctx->info.name,
                           ctx->info.limits_minimum ? " under the limits clamp" : "");
-    if (ntexel > L->maxPerStageDescriptorSampledImages)
+    uint32_t max_texel = p->img ? L->maxPerStageDescriptorStorageImages : L->maxPerStageDescriptorSampledImages;
+    if (ntexel > max_texel)
         return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s binds %u texel buffers, more than the %u of %s", p->key,
-                          ntexel, L->maxPerStageDescriptorSampledImages, ctx->info.name);
+                          ntexel, max_texel, ctx->info.name);
     if (p->push_size > L->maxPushConstantsSize)
         return ctvk__fail(CTVK_ERR_UNSUPPORTED, "kernel %s needs %u push-constant bytes, more than the %u of %s",
                           p->key, p->push_size, L->maxPushConstantsSize, ctx->info.name);
@@ -272,7 +273,7 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
     if (nstorage > ctx->stats.max_storage_bindings) ctx->stats.max_storage_bindings = nstorage;
     VkDescriptorSetLayoutBinding b[CTVK_MAX_BINDINGS];
     for (size_t i = 0; i < nb; i++)
-        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p->sig[i]),
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p, p->sig[i]),
                                               .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
@@ -314,17 +315,28 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
     return CTVK_OK;
 }
 
-ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
-                               const int32_t *spec, int nspec, ctvk_pipeline **out)
+/* Whether the pipeline of shader `name` with this signature is its NAME.img build (into `form`). */
+static int use_img(const ctvk_ctx *ctx, const char *name, const char *sig, char *form, size_t n)
 {
-    char key[160];
-    int n = snprintf(key, sizeof key, "%s/%s/%u", name, sig, push_size);
+    uint32_t ntexel = 0;
+    for (const char *c = sig; *c; c++) ntexel += ctvk__sig_texel(*c) != 0;
+    snprintf(form, n, "%s.img", name);
+    return ctx->info.image_inputs && ntexel && ntexel <= ctx->props.limits.maxPerStageDescriptorStorageImages &&
+           find_shader(form);
+}
+
+static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                                const int32_t *spec, int nspec, int sampled, ctvk_pipeline **out)
+{
+    char key[160], form[80];
+    int img = !sampled && use_img(ctx, name, sig, form, sizeof form);
+    int n = snprintf(key, sizeof key, "%s%s/%s/%u", name, img ? ".img" : "", sig, push_size);
     for (int i = 0; i < nspec && n > 0 && (size_t)n < sizeof key; i++)
         n += snprintf(key + n, sizeof key - (size_t)n, ",%d", spec[i]);
     if (n <= 0 || (size_t)n >= sizeof key) return ctvk__fail(CTVK_ERR_ARG, "pipeline key too long for %s", name);
     for (int i = 0; i < ctx->npipelines; i++)
         if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
-    const ctvk_embedded_shader *sh = find_shader(name);
+    const ctvk_embedded_shader *sh = find_shader(img ? form : name);
     if (!sh) return ctvk__fail(CTVK_ERR_ARG, "no embedded shader named '%s'", name);
     if (strlen(sig) > CTVK_MAX_BINDINGS || nspec > CTVK_MAX_SPEC || push_size > 128)
         return ctvk__fail(CTVK_ERR_ARG, "shader '%s': too many bindings, constants or push bytes", name);
@@ -340,6 +352,7 @@ ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig,
     snprintf(p->key, sizeof p->key, "%s", key);
     snprintf(p->sig, sizeof p->sig, "%s", sig);
     p->push_size = push_size;
+    p->img = img;
     snprintf(p->name, sizeof p->name, "%s", name);
     if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
     p->nspec = nspec;
@@ -347,6 +360,20 @@ ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig,
     if (s) { pipeline_free(ctx, p); return s; }
     ctx->pipelines[ctx->npipelines++] = p;
     *out = p;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                               const int32_t *spec, int nspec, ctvk_pipeline **out)
+{
+    return pipeline_get(ctx, name, sig, push_size, spec, nspec, 0, out);
+}
+
+ctvk_status ctvk__pipeline_sampled_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out)
+{
+    if (!p->img) { *out = p; return CTVK_OK; }
+    if (!p->sampled) CTVK_TRY(pipeline_get(ctx, p->name, p->sig, p->push_size, p->spec, p->nspec, 1, &p->sampled));
+    *out = p->sampled;
     return CTVK_OK;
 }
 

@@ -33,10 +33,12 @@ ctvk_status ctvk__recorder_init(ctvk_ctx *ctx)
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VK_TRY(vkCreateFence(ctx->device, &fci, NULL, &r->fence));
     if (!ctx->push_descriptors) {
-        VkDescriptorPoolSize sizes[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, POOL_SETS * 8},
-                                         {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, POOL_SETS * 4}};
+        VkDescriptorPoolSize sizes[3] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, POOL_SETS * 8},
+                                         {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, POOL_SETS * 4},
+                                         {VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, POOL_SETS * 4}};
         VkDescriptorPoolCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                          .maxSets = POOL_SETS, .poolSizeCount = 2, .pPoolSizes = sizes};
+                                          .maxSets = POOL_SETS, .poolSizeCount = ctx->info.image_inputs ? 3 : 2,
+                                          .pPoolSizes = sizes};
         VK_TRY(vkCreateDescriptorPool(ctx->device, &dci, NULL, &r->dpool));
     }
     if (ctx->opt.profile) {
@@ -268,6 +270,13 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
 {
     ctvk_recorder *r = &ctx->rec;
     int nb = (int)strlen(p->sig);
+    /* A storage texel buffer is read in the format its shader declares (32-bit); an fp16 input
+     * goes to the kernel's uniform-texel-buffer form, which converts. */
+    for (int i = 0; i < nb && p->img; i++)
+        if (ctvk__sig_texel(p->sig[i]) && bindings[i] && bindings[i]->dtype == CTVK_F16) {
+            CTVK_TRY(ctvk__pipeline_sampled_twin(ctx, p, &p));
+            break;
+        }
     /* The one place where a kernel's inputs go to texel buffers (fast on lavapipe, and on every
      * device where they fit) or, when any input is too large or misaligned for one, all of them to
      * storage buffers through the kernel's storage twin. */
@@ -310,7 +319,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
             if (kind != 'u' && kind != 'v')
                 return ctvk__fail(CTVK_ERR_ARG, "kernel %s: binding %d has no tensor", p->key, i);
             CTVK_TRY(ctvk__unused_view(ctx, kind == 'v', &views[i]));
-            w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            w[i].descriptorType = ctvk__texel_type(p);
             w[i].pTexelBufferView = &views[i];
             continue;
         }
@@ -321,7 +330,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
             int head = kind == 'h' || kind == 'H';
             if (!ctvk__sig_vec4(kind)) CTVK_TRY(ctvk__tensor_texel_view(t, head, &views[i]));
             else CTVK_TRY(ctvk__tensor_texel_view4(t, head, &views[i]));
-            w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            w[i].descriptorType = ctvk__texel_type(p);
             w[i].pTexelBufferView = &views[i];
         } else {
             if (t->offset % L->minStorageBufferOffsetAlignment)
