@@ -5,11 +5,18 @@
  *  - with the view_keys quirk (llvmpipe), every texel view of a tensor has a byte size with a bit
  *    among bits 8-15 set, covers at most 511 bytes past its elements, all of them the tensor's own
  *    (no view overlaps another tensor), and no block's VkBuffer is a power of two in size; views
- *    into a tensor keep their exact range; without the quirk every range is exact. */
+ *    into a tensor keep their exact range; without the quirk every range is exact;
+ *  - with the image_inputs quirk (llvmpipe), a kernel reads its inputs as storage texel buffers
+ *    (its NAME.img build) unless it binds more of them than maxPerStageDescriptorStorageImages
+ *    allows (4 under the limits clamp); an fp16 input goes to the kernel's uniform-texel-buffer
+ *    form; the results are those of the reference either way. */
 #include "check.h"
 #include "ctvk/util.h"
 #include "net/conv.h"
+#include "net/ops.h"
+#include "net/train_ops.h"
 #include "runtime/vk/internal.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +88,7 @@ static ctvk_tensor *filled(ctvk_ctx *ctx, ctvk_shape s, const char *name, uint64
 }
 
 /* Dense layers and convolutions of several shapes, lane splits (2 to 8 column blocks), with and
- * without ReLU: one conv_cpu pipeline. */
+ * without bias and ReLU: one conv_cpu pipeline. */
 static void one_pipeline(ctvk_ctx *ctx)
 {
     int before = ctvk_pipeline_count(ctx);
@@ -98,14 +105,14 @@ static void one_pipeline(ctvk_ctx *ctx)
         ctvk_status s;
         if (!L[i].k) {
             y = check_tensor(ctx, (ctvk_shape){L[i].x.n, 1, 1, L[i].cout}, NULL, "y");
-            s = ctvk_dense_forward(ctx, x, w, b, L[i].relu, y);
+            s = ctvk_dense_forward(ctx, x, w, i % 2 ? b : NULL, L[i].relu, y);
         } else {
             ctvk_conv2d p;
             ctvk_shape ys;
             s = ctvk_conv2d_same(k, k, L[i].stride, L[i].stride, L[i].x.h, L[i].x.w, &p);
             if (s == CTVK_OK) s = ctvk_conv2d_out_shape(&p, L[i].x, L[i].cout, &ys);
             if (s == CTVK_OK) y = check_tensor(ctx, ys, NULL, "y");
-            if (s == CTVK_OK) s = ctvk_conv2d_forward(ctx, &p, x, w, b, y);
+            if (s == CTVK_OK) s = ctvk_conv2d_forward(ctx, &p, x, w, i % 2 ? NULL : b, y);
         }
         CHECK(s == CTVK_OK && ctvk_sync(ctx) == CTVK_OK, "layer %zu: %s", i, ctvk_error());
         ctvk_tensor_destroy(x);
@@ -118,6 +125,92 @@ static void one_pipeline(ctvk_ctx *ctx)
     CHECK(made == 1, "%d pipelines for the layers, want 1 (shapes and flags are push constants)", made);
 }
 
+/* The texel bindings ('t', 'q', 'u', 'v', 'h', 'H') of the signature in a pipeline key NAME/SIG/... */
+static int texel_bindings(const char *key)
+{
+    const char *c = strchr(key, '/');
+    int n = 0;
+    for (c = c ? c + 1 : key; *c && *c != '/'; c++) n += ctvk__sig_texel(*c) != 0;
+    return n;
+}
+
+static void image_inputs(ctvk_ctx *ctx)
+{
+    const ctvk_device_info *info = ctvk_device(ctx);
+    uint32_t limit = ctx->props.limits.maxPerStageDescriptorStorageImages;
+    printf("image_inputs quirk: %s, up to %u storage texel buffers per kernel\n", info->image_inputs ? "on" : "off",
+           limit);
+    /* batch-norm inference binds 5 texel inputs: the img build where 5 are allowed, else the other */
+    enum { C = 8, N = 2 * 3 * 3 * C };
+    ctvk_tensor *x = filled(ctx, (ctvk_shape){2, 3, 3, C}, "x", 41), *y = check_tensor(ctx, (ctvk_shape){2, 3, 3, C},
+                                                                                      NULL, "y");
+    ctvk_tensor *pr[4];
+    for (int i = 0; i < 4; i++) pr[i] = filled(ctx, (ctvk_shape){1, 1, 1, C}, "bn", 50 + (uint64_t)i);
+    float *hx = check_download(x), *hp[4], *hy = NULL;
+    for (int i = 0; i < 4; i++) hp[i] = check_download(pr[i]);
+    /* the variance must be positive: var = 0.5 + the uniform values in [-0.5, 0.5) */
+    if (hp[3]) {
+        for (int c = 0; c < C; c++) hp[3][c] += 0.5f;
+        ctvk_tensor_destroy(pr[3]);
+        pr[3] = check_tensor(ctx, (ctvk_shape){1, 1, 1, C}, hp[3], "var");
+    }
+    CHECK(ctvk_bn_forward_infer(ctx, x, pr[0], pr[1], pr[2], pr[3], 1e-3f, 0, y) == CTVK_OK && ctvk_sync(ctx) == CTVK_OK,
+          "bn_forward_infer: %s", ctvk_error());
+    hy = check_download(y);
+    double err = 0;
+    for (int i = 0; hx && hy && hp[0] && hp[1] && hp[2] && hp[3] && i < N; i++) {
+        int c = i % C;
+        double ref = ((double)hx[i] - hp[2][c]) / sqrt((double)hp[3][c] + 1e-3) * hp[0][c] + hp[1][c];
+        err = fmax(err, fabs(ref - hy[i]));
+    }
+    CHECK(hy && err < 1e-5, "bn_forward_infer: max error %.3g against the reference", err);
+    free(hx);
+    free(hy);
+    for (int i = 0; i < 4; i++) free(hp[i]), ctvk_tensor_destroy(pr[i]);
+    ctvk_tensor_destroy(y);
+    /* fp16 round trip: the f16 -> f32 kernel reads an fp16 input */
+    int twins_wanted = 0;
+    if (info->storage16) {
+        ctvk_tensor *h = NULL, *back = check_tensor(ctx, (ctvk_shape){2, 3, 3, C}, NULL, "back");
+        CHECK(ctvk_tensor_create(ctx, CTVK_F16, (ctvk_shape){2, 3, 3, C}, "h", &h) == CTVK_OK, "f16: %s", ctvk_error());
+        CHECK(h && ctvk_convert_f32_to_f16(ctx, x, h) == CTVK_OK && ctvk_convert_f16_to_f32(ctx, h, back) == CTVK_OK &&
+              ctvk_sync(ctx) == CTVK_OK, "fp16 round trip: %s", ctvk_error());
+        float *a = check_download(x), *b = check_download(back);
+        double e16 = 0;
+        for (int i = 0; a && b && i < N; i++) e16 = fmax(e16, fabs((double)a[i] - b[i]));
+        CHECK(a && b && e16 < 1e-3, "fp16 round trip: max error %.3g", e16);
+        free(a);
+        free(b);
+        ctvk_tensor_destroy(h);
+        ctvk_tensor_destroy(back);
+        twins_wanted = info->image_inputs;
+    }
+    ctvk_tensor_destroy(x);
+    /* every pipeline so far: the img build exactly where the quirk and the limit allow, but for
+     * the uniform-texel-buffer twins of img pipelines (same key without ".img") */
+    int img = 0, twins = 0, wrong = 0;
+    for (int i = 0; i < ctvk_pipeline_count(ctx); i++) {
+        const char *key = ctvk_pipeline_info(ctx, i, NULL);
+        const char *slash = strchr(key, '/');
+        int has = slash && slash - key > 4 && !strncmp(slash - 4, ".img", 4);
+        int n = texel_bindings(key);
+        int want = info->image_inputs && n && (uint32_t)n <= limit && !strstr(key, ".ssbo/");
+        img += has;
+        if (has == want) continue;
+        char twin[200];
+        snprintf(twin, sizeof twin, "%.*s.img%s", slash ? (int)(slash - key) : 0, key, slash ? slash : "");
+        int found = 0;
+        for (int j = 0; j < ctvk_pipeline_count(ctx); j++) found |= !strcmp(ctvk_pipeline_info(ctx, j, NULL), twin);
+        if (found && !has) { twins++; continue; }
+        wrong++;
+        printf("  %s: %s, want %s\n", key, has ? "img" : "uniform texel buffers", want ? "img" : "uniform texel buffers");
+    }
+    printf("%d pipelines: %d img builds, %d uniform-texel-buffer twins\n", ctvk_pipeline_count(ctx), img, twins);
+    CHECK(wrong == 0, "%d pipelines in the wrong build", wrong);
+    CHECK(!info->image_inputs || img > 0, "no img build on a device with the quirk");
+    CHECK(twins >= twins_wanted, "an fp16 input made no uniform-texel-buffer twin");
+}
+
 int main(void)
 {
     ctvk_options o;
@@ -126,6 +219,7 @@ int main(void)
     ctvk_ctx *ctx = check_ctx(&o);
     views(ctx);
     one_pipeline(ctx);
+    image_inputs(ctx);
     check_ctx_done(ctx);
     return check_done("test_kernel_keys");
 }
