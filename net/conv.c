@@ -114,7 +114,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
     }
     int cpu = ctvk_kernel_variant(ctx) == CTVK_VARIANT_CPU;
     ctvk__conv_geo geo = *g;
-    geo.ln = geo.relu = geo.batch_b = geo.bias = 0;
+    geo.ln = geo.relu = geo.batch_b = 0;
     /* ids 0-11 (the CPU kernel's; the GPU one's end at 9), 12-15 the fused epilogue's */
     int32_t spec[16] = {mode, bias != NULL, relu != 0, accumulate != 0};
     if (e) {
@@ -150,14 +150,13 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
         cols_fast = mode == 0;
         /* the stem (Cin = 1): x scalar, the weights still 4 columns per fetch */
         int bvec = !vec && mode == 0 && g->NC % 4 == 0 && tn % 4 == 0;
-        /* The lane split, bias, ReLU and batching are push constants, like the shape (conv_cpu.glsl
+        /* The lane split, ReLU and batching are push constants, like the shape (conv_cpu.glsl
          * reads them through ctvk_opaque): lavapipe compiles one kernel for all the layers, where
          * specialization constants cost a compilation each (1-2 s) and bought nothing measurable. */
         geo.ln = ln;
         geo.relu = relu != 0;
         geo.batch_b = batch_b != 0;
-        geo.bias = bias != NULL;
-        spec[1] = spec[2] = 0;
+        spec[2] = 0;
         spec[4] = tm; spec[5] = tn; spec[6] = lanes; spec[8] = vec; spec[9] = cols_fast;
         spec[10] = bvec;
         if (batch_b && (!vec || mode != 0 || g->OH * g->OW % tm))
@@ -224,7 +223,7 @@ static ctvk_status conv_check(const char *k, const ctvk_conv2d *p, ctvk_shape xs
         return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' have %zu elements, want %dx%dx%dx%d = %zu", k, w->name,
                           w->count, p->kh, p->kw, xs.c, ys.c, wc);
     *g = (ctvk__conv_geo){xs.n, xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, p->kh, p->kw, p->stride_h, p->stride_w,
-                          p->pad_t, p->pad_l, 0, 0, 0, 0, 0, 0, 0};
+                          p->pad_t, p->pad_l, 0, 0, 0, 0, 0, 0};
     return CTVK_OK;
 }
 

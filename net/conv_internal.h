@@ -7,7 +7,7 @@
 
 typedef struct ctvk__conv_geo {
     int32_t N, H, W, C, OH, OW, K, KH, KW, SH, SW, PT, PL, M, NC, KD;
-    int32_t ln, relu, batch_b, bias;   /* set by the launcher for the CPU kernels (conv_common.glsl) */
+    int32_t ln, relu, batch_b;   /* set by the launcher for the CPU kernels (conv_common.glsl) */
 } ctvk__conv_geo;
 
 /* mode 0 forward (a = x, b = w), 1 backward-data (a = dy, b = w), 2 backward-weights (a = x,

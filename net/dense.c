@@ -14,7 +14,7 @@ static ctvk_status dense_geo(const char *k, const ctvk_tensor *x, const ctvk_ten
     if (w->count != in * out)
         return ctvk__fail(CTVK_ERR_ARG, "%s: weights '%s' have %zu elements, want %zu x %zu", k, w->name, w->count, in,
                           out);
-    *g = (ctvk__conv_geo){n, 1, 1, (int32_t)in, 1, 1, (int32_t)out, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    *g = (ctvk__conv_geo){n, 1, 1, (int32_t)in, 1, 1, (int32_t)out, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     return CTVK_OK;
 }
 

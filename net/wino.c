@@ -121,7 +121,7 @@ static ctvk_status wino_forward(ctvk_ctx *ctx, const char *k, const ctvk_conv2d 
     const ctvk_tensor *b0[4] = {x, NULL, x, vwork};
     CTVK_TRY(wino_dispatch(ctx, 0, &pc, b0, "quqw", 0, 0, 0, 0, 0, m, (uint64_t)Tp * (uint64_t)(xs.c / 4)));
     /* R*R GEMMs, one dispatch: "image" xi of Tp rows times U[xi] */
-    ctvk__conv_geo g = {R * R, 1, Tp, xs.c, 1, Tp, ys.c, 1, 1, 1, 1, 0, 0, R * R * Tp, ys.c, xs.c, 0, 0, 0, 0};
+    ctvk__conv_geo g = {R * R, 1, Tp, xs.c, 1, Tp, ys.c, 1, 1, 1, 1, 0, 0, R * R * Tp, ys.c, xs.c, 0, 0, 0};
     CTVK_TRY(ctvk__conv_gemm(ctx, k, 0, &g, vwork, u, NULL, mwork, 0, 0, 1));
     /* output transform with the epilogue */
     pc = (wino_push){T, Tp, ys.c, 0, ys.h, ys.w, TH, TW, 0, 0};

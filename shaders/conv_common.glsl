@@ -46,7 +46,7 @@ layout(std430, binding = 6) buffer Z4 { vec4 z4[]; };
 // strides SH, SW, padding top PT and left PL, the GEMM M x NC x KD. For the CPU kernels, what
 // the GPU ones take as specialization constants: LN the lanes side by side along columns, RL the
 // ReLU after the bias, BB batched GEMMs (conv_cpu.glsl).
-#define CTVK_CONV_SHAPE int N, H, W, C; int OH, OW, K; int KH, KW, SH, SW, PT, PL; int M, NC, KD; int LN, RL, BB, HB;
+#define CTVK_CONV_SHAPE int N, H, W, C; int OH, OW, K; int KH, KW, SH, SW, PT, PL; int M, NC, KD; int LN, RL, BB;
 #ifdef CTVK_OPAQUE_SHAPE
 // The kernel reads its shape through ctvk_opaque (common.glsl): one compile serves every shape.
 layout(push_constant) uniform P { CTVK_CONV_SHAPE } pc;
@@ -60,7 +60,6 @@ void load_shape()
     p.PT = ctvk_opaque(pc.PT); p.PL = ctvk_opaque(pc.PL);
     p.M = ctvk_opaque(pc.M); p.NC = ctvk_opaque(pc.NC); p.KD = ctvk_opaque(pc.KD);
     p.LN = ctvk_opaque(pc.LN); p.RL = ctvk_opaque(pc.RL); p.BB = ctvk_opaque(pc.BB);
-    p.HB = ctvk_opaque(pc.HB);
 }
 #else
 layout(push_constant) uniform P { CTVK_CONV_SHAPE } p;
@@ -106,7 +105,7 @@ float b_at(int k, int c)
 
 float epilogue(int idx, int c, float v)
 {
-    if (HAS_BIAS != 0 || p.HB != 0) v += LDP(Bias, c);
+    if (HAS_BIAS != 0) v += LDP(Bias, c);
 #ifdef FUSED
     if (HAS_RES != 0) v += LD4(Res, idx >> 2)[idx & 3];
 #endif

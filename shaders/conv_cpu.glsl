@@ -252,7 +252,7 @@ void main()
         vec4 bias4[TN4];
         for (int q = 0; q < TN4; q++) {
             int c = col0 + 4 * q;
-            bias4[q] = HAS_BIAS != 0 || p.HB != 0 ? vec4(LDP(Bias, c), LDP(Bias, c + 1),
+            bias4[q] = HAS_BIAS != 0 ? vec4(LDP(Bias, c), LDP(Bias, c + 1),
                                             LDP(Bias, c + 2), LDP(Bias, c + 3)) : vec4(0.0);
         }
 #ifdef FUSED
