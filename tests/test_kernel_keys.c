@@ -88,7 +88,7 @@ static ctvk_tensor *filled(ctvk_ctx *ctx, ctvk_shape s, const char *name, uint64
 }
 
 /* Dense layers and convolutions of several shapes, lane splits (2 to 8 column blocks), with and
- * without bias and ReLU: one conv_cpu pipeline. */
+ * without ReLU: one conv_cpu pipeline. */
 static void one_pipeline(ctvk_ctx *ctx)
 {
     int before = ctvk_pipeline_count(ctx);
@@ -105,14 +105,14 @@ static void one_pipeline(ctvk_ctx *ctx)
         ctvk_status s;
         if (!L[i].k) {
             y = check_tensor(ctx, (ctvk_shape){L[i].x.n, 1, 1, L[i].cout}, NULL, "y");
-            s = ctvk_dense_forward(ctx, x, w, i % 2 ? b : NULL, L[i].relu, y);
+            s = ctvk_dense_forward(ctx, x, w, b, L[i].relu, y);
         } else {
             ctvk_conv2d p;
             ctvk_shape ys;
             s = ctvk_conv2d_same(k, k, L[i].stride, L[i].stride, L[i].x.h, L[i].x.w, &p);
             if (s == CTVK_OK) s = ctvk_conv2d_out_shape(&p, L[i].x, L[i].cout, &ys);
             if (s == CTVK_OK) y = check_tensor(ctx, ys, NULL, "y");
-            if (s == CTVK_OK) s = ctvk_conv2d_forward(ctx, &p, x, w, i % 2 ? NULL : b, y);
+            if (s == CTVK_OK) s = ctvk_conv2d_forward(ctx, &p, x, w, b, y);
         }
         CHECK(s == CTVK_OK && ctvk_sync(ctx) == CTVK_OK, "layer %zu: %s", i, ctvk_error());
         ctvk_tensor_destroy(x);
