@@ -216,6 +216,7 @@ int main(void)
     ctvk_options o;
     ctvk_options_default(&o);
     o.variant = CTVK_VARIANT_CPU;
+    o.image_inputs = 1;
     ctvk_ctx *ctx = check_ctx(&o);
     views(ctx);
     one_pipeline(ctx);

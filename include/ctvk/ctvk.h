@@ -82,6 +82,7 @@ typedef struct ctvk_options {
     const char *vulkan_library;/* NULL: $CTVK_VULKAN_LIBRARY, else "libvulkan.so.1" */
     ctvk_variant variant;      /* kernel family for GEMM-like work */
     int no_push_descriptors;   /* use pooled descriptor sets even where push descriptors exist */
+    int image_inputs;          /* inputs as storage texel buffers where the quirks table allows it */
     uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
     uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
     ctvk_limits limits;        /* the device's limits, or the specification's minimums */
@@ -114,7 +115,8 @@ typedef struct ctvk_device_info {
     uint32_t max_texel_buffer_elements, max_storage_buffers_per_stage, max_storage_images_per_stage;
     int limits_minimum;        /* the limits above are the specification's minimums (the clamp) */
     int coherent_staging;      /* host-visible memory is written and read without flush/invalidate */
-    int image_inputs;          /* kernels read their inputs as storage texel buffers (the quirks table) */
+    int image_inputs;          /* inputs can be storage texel buffers (the quirks table; in a context:
+                                  they are, with ctvk_options.image_inputs) */
     char quirks[256];          /* what the quirks table says of this device ("" if nothing) */
 } ctvk_device_info;
 

@@ -297,6 +297,10 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
         if ((s = ctvk__key_bool(c, "device", "push_descriptors", &b))) return s;
         o->no_push_descriptors = !b;
     }
+    if (ctvk_config_has(c, "device", "image_inputs")) {
+        if ((s = ctvk__key_bool(c, "device", "image_inputs", &b))) return s;
+        o->image_inputs = b;
+    }
     if ((v = lookup(c, "device", "limits"))) {
         if (!strcasecmp(v, "device")) o->limits = CTVK_LIMITS_DEVICE;
         else if (!strcasecmp(v, "minimum")) o->limits = CTVK_LIMITS_MINIMUM;

@@ -495,6 +495,7 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
         ctx->variant = o->variant != CTVK_VARIANT_AUTO ? o->variant
                        : q != CTVK_VARIANT_AUTO ? q
                        : (ctx->info.type == CTVK_DEVICE_CPU ? CTVK_VARIANT_CPU : CTVK_VARIANT_GPU);
+        if (!o->image_inputs) ctx->info.image_inputs = 0;
         ctx->max_dispatches_per_submit = o->max_dispatches_per_submit ? o->max_dispatches_per_submit
                                          : (ctx->info.type == CTVK_DEVICE_CPU ? 4096 : 512);
     }

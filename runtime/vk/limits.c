@@ -94,7 +94,10 @@ static const quirk QUIRKS[] = {
      * stack held, so a kernel compiled in one run was compiled again in the next (4 of 28 kernels of
      * the FPN's first slice; the second run 4.6x the forward pass, the third 2.7x). A storage
      * texel buffer's key is written in full: with the inputs read as storage texel buffers one run
-     * leaves every kernel in Mesa's cache, and kernels run as fast (bench, interleaved A/B). */
+     * leaves every kernel in Mesa's cache (the second run 2.2-2.3x). But the convolutions run
+     * 8-18% slower through storage texel buffers (bench --profile, interleaved A/B; the forward pass
+     * 3-7%), so it is [device] image_inputs = true, off by default: worth it for runs of a few
+     * slices, not for whole series. */
     {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
@@ -162,8 +165,9 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
         LINE("%s\n", x->coherent_staging ? "staging memory coherent"
                                          : "staging memory flushed and invalidated (treated as not coherent)");
     if (x->image_inputs)
-        LINE("inputs read as storage texel buffers where a kernel binds at most %u (maxPerStageDescriptorStorageImages; "
-             "fp16 inputs as uniform texel buffers)\n", x->max_storage_images_per_stage);
+        LINE("[device] image_inputs = true: inputs as storage texel buffers where a kernel binds at most %u "
+             "(maxPerStageDescriptorStorageImages; fp16 inputs as uniform texel buffers)\n",
+             x->max_storage_images_per_stage);
     LINE("%s\n", x->push_descriptors ? "push descriptors" : "pooled descriptor sets: no VK_KHR_push_descriptor");
     LINE("%s\n", x->storage16 ? "fp16 storage available" : "fp32 only: no 16-bit storage");
     LINE("%s\n", x->timestamp_period > 0 ? "profiling with timestamps" : "no profiling: no compute timestamps");
