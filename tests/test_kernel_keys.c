@@ -142,45 +142,35 @@ static void image_inputs(ctvk_ctx *ctx)
            limit);
     /* batch-norm inference binds 5 texel inputs: the img build where 5 are allowed, else the other */
     enum { C = 8, N = 2 * 3 * 3 * C };
-    ctvk_tensor *x = filled(ctx, (ctvk_shape){2, 3, 3, C}, "x", 41), *y = check_tensor(ctx, (ctvk_shape){2, 3, 3, C},
-                                                                                      NULL, "y");
-    ctvk_tensor *pr[4];
-    for (int i = 0; i < 4; i++) pr[i] = filled(ctx, (ctvk_shape){1, 1, 1, C}, "bn", 50 + (uint64_t)i);
-    float *hx = check_download(x), *hp[4], *hy = NULL;
-    for (int i = 0; i < 4; i++) hp[i] = check_download(pr[i]);
-    /* the variance must be positive: var = 0.5 + the uniform values in [-0.5, 0.5) */
-    if (hp[3]) {
-        for (int c = 0; c < C; c++) hp[3][c] += 0.5f;
-        ctvk_tensor_destroy(pr[3]);
-        pr[3] = check_tensor(ctx, (ctvk_shape){1, 1, 1, C}, hp[3], "var");
-    }
-    CHECK(ctvk_bn_forward_infer(ctx, x, pr[0], pr[1], pr[2], pr[3], 1e-3f, 0, y) == CTVK_OK && ctvk_sync(ctx) == CTVK_OK,
-          "bn_forward_infer: %s", ctvk_error());
-    hy = check_download(y);
+    const ctvk_shape xs = {2, 3, 3, C}, cs = {1, 1, 1, C};
+    float hx[N], hp[4][C], hy[N] = {0};   /* x; gamma, beta, mean, var (positive) */
+    check_fill_uniform(hx, N, 41, -0.5f, 0.5f);
+    for (int i = 0; i < 4; i++) check_fill_uniform(hp[i], C, 50 + (uint64_t)i, i == 3 ? 0.0f : -0.5f, i == 3 ? 1.0f : 0.5f);
+    ctvk_tensor *x = check_tensor(ctx, xs, hx, "x"), *y = check_tensor(ctx, xs, NULL, "y"), *pr[4];
+    for (int i = 0; i < 4; i++) pr[i] = check_tensor(ctx, cs, hp[i], "bn");
+    CHECK(ctvk_bn_forward_infer(ctx, x, pr[0], pr[1], pr[2], pr[3], 1e-3f, 0, y) == CTVK_OK && ctvk_sync(ctx) == CTVK_OK &&
+          ctvk_tensor_download(y, hy, sizeof hy) == CTVK_OK, "bn_forward_infer: %s", ctvk_error());
     double err = 0;
-    for (int i = 0; hx && hy && hp[0] && hp[1] && hp[2] && hp[3] && i < N; i++) {
+    for (int i = 0; i < N; i++) {
         int c = i % C;
         double ref = ((double)hx[i] - hp[2][c]) / sqrt((double)hp[3][c] + 1e-3) * hp[0][c] + hp[1][c];
         err = fmax(err, fabs(ref - hy[i]));
     }
-    CHECK(hy && err < 1e-5, "bn_forward_infer: max error %.3g against the reference", err);
-    free(hx);
-    free(hy);
-    for (int i = 0; i < 4; i++) free(hp[i]), ctvk_tensor_destroy(pr[i]);
+    CHECK(err < 1e-5, "bn_forward_infer: max error %.3g against the reference", err);
+    for (int i = 0; i < 4; i++) ctvk_tensor_destroy(pr[i]);
     ctvk_tensor_destroy(y);
     /* fp16 round trip: the f16 -> f32 kernel reads an fp16 input */
     int twins_wanted = 0;
     if (info->storage16) {
-        ctvk_tensor *h = NULL, *back = check_tensor(ctx, (ctvk_shape){2, 3, 3, C}, NULL, "back");
-        CHECK(ctvk_tensor_create(ctx, CTVK_F16, (ctvk_shape){2, 3, 3, C}, "h", &h) == CTVK_OK, "f16: %s", ctvk_error());
+        ctvk_tensor *h = NULL, *back = check_tensor(ctx, xs, NULL, "back");
+        float hb[N] = {0};
+        CHECK(ctvk_tensor_create(ctx, CTVK_F16, xs, "h", &h) == CTVK_OK, "f16: %s", ctvk_error());
         CHECK(h && ctvk_convert_f32_to_f16(ctx, x, h) == CTVK_OK && ctvk_convert_f16_to_f32(ctx, h, back) == CTVK_OK &&
-              ctvk_sync(ctx) == CTVK_OK, "fp16 round trip: %s", ctvk_error());
-        float *a = check_download(x), *b = check_download(back);
+              ctvk_sync(ctx) == CTVK_OK && ctvk_tensor_download(back, hb, sizeof hb) == CTVK_OK,
+              "fp16 round trip: %s", ctvk_error());
         double e16 = 0;
-        for (int i = 0; a && b && i < N; i++) e16 = fmax(e16, fabs((double)a[i] - b[i]));
-        CHECK(a && b && e16 < 1e-3, "fp16 round trip: max error %.3g", e16);
-        free(a);
-        free(b);
+        for (int i = 0; i < N; i++) e16 = fmax(e16, fabs((double)hx[i] - hb[i]));
+        CHECK(e16 < 1e-3, "fp16 round trip: max error %.3g", e16);
         ctvk_tensor_destroy(h);
         ctvk_tensor_destroy(back);
         twins_wanted = info->image_inputs;

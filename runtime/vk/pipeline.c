@@ -318,11 +318,11 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
 /* Whether the pipeline of shader `name` with this signature is its NAME.img build (into `form`). */
 static int use_img(const ctvk_ctx *ctx, const char *name, const char *sig, char *form, size_t n)
 {
+    if (!ctx->info.image_inputs) return 0;   /* the default: nothing more on every dispatch's lookup */
     uint32_t ntexel = 0;
     for (const char *c = sig; *c; c++) ntexel += ctvk__sig_texel(*c) != 0;
     snprintf(form, n, "%s.img", name);
-    return ctx->info.image_inputs && ntexel && ntexel <= ctx->props.limits.maxPerStageDescriptorStorageImages &&
-           find_shader(form);
+    return ntexel && ntexel <= ctx->props.limits.maxPerStageDescriptorStorageImages && find_shader(form);
 }
 
 static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
