@@ -18,7 +18,17 @@ layout(constant_id = 1) const int HAS_BIAS = 0;   // y += bias[c] (forward)
 layout(constant_id = 2) const int RELU = 0;       // y = max(y, 0) (forward)
 layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = result
 
+#ifdef CTVK_IMG
+// The img build keeps A a uniform texel buffer: its one sampled view (view 0) is the one whose
+// key llvmpipe writes in full (runtime/vk/limits.c, image_inputs).
+layout(binding = 0) uniform samplerBuffer A_src;
+#define LDA(i) texelFetch(A_src, int(i)).r
+#define LDA4(i) texelFetch(A_src, int(i))
+#else
 CTVK_IN(0, A_src)  // x (modes 0, 2) or dy (mode 1)
+#define LDA(i) LD(A_src, i)
+#define LDA4(i) LD4(A_src, i)
+#endif
 CTVK_IN(1, B_src)  // w (modes 0, 1) or dy (mode 2)
 CTVK_PARAM(2, Bias)   // bias (mode 0 with HAS_BIAS), else unused
 #ifdef OUT_F16
@@ -75,7 +85,7 @@ float a_at(int m, int k)
         int ci = k % p.C, tap = k / p.C, kw = tap % p.KW, kh = tap / p.KW;
         int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
         if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
-        return LD(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci);
+        return LDA(((n * p.H + ih) * p.W + iw) * p.C + ci);
     } else if (MODE == 1) {
         int iw = m % p.W, t = m / p.W, ih = t % p.H, n = t / p.H;
         int co = k % p.K, tap = k / p.K, kw = tap % p.KW, kh = tap / p.KW;
@@ -83,13 +93,13 @@ float a_at(int m, int k)
         if (th < 0 || tw < 0) return 0.0;
         int oh = th / p.SH, ow = tw / p.SW;
         if (oh * p.SH != th || ow * p.SW != tw || oh >= p.OH || ow >= p.OW) return 0.0;
-        return LD(A_src, ((n * p.OH + oh) * p.OW + ow) * p.K + co);
+        return LDA(((n * p.OH + oh) * p.OW + ow) * p.K + co);
     } else {
         int ci = m % p.C, tap = m / p.C, kw = tap % p.KW, kh = tap / p.KW;
         int ow = k % p.OW, t = k / p.OW, oh = t % p.OH, n = t / p.OH;
         int ih = oh * p.SH - p.PT + kh, iw = ow * p.SW - p.PL + kw;
         if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return 0.0;
-        return LD(A_src, ((n * p.H + ih) * p.W + iw) * p.C + ci);
+        return LDA(((n * p.H + ih) * p.W + iw) * p.C + ci);
     }
 }
 

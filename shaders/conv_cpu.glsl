@@ -84,7 +84,7 @@ void main()
                     int wb = kh * p.KW * p.C * p.K, len = p.KW * p.C;
                     for (int ci = 0; ci < len; ci++) {
                         float a[TM], b[TN];
-                        for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + ci) * msk[r];
+                        for (int r = 0; r < TM; r++) a[r] = LDA(base[r] + ci) * msk[r];
                         load_b(b, wb, cols, bq);
                         wb += p.K;
                         for (int r = 0; r < TM; r++)
@@ -112,7 +112,7 @@ void main()
                         for (int kk = 0; kk < 4; kk++)
                             for (int q = 0; q < TN4; q++) bv[kk][q] = LD4(B_src, bq[q] + (ci + kk) * K4);
                         for (int r = 0; r < TM; r++) {
-                            vec4 av = LD4(A_src, (base[r] + ci) >> 2) * msk[r];
+                            vec4 av = LDA4((base[r] + ci) >> 2) * msk[r];
                             for (int kk = 0; kk < 4; kk++)
                                 for (int q = 0; q < TN4; q++)
                                     for (int e = 0; e < 4; e++)
@@ -123,7 +123,7 @@ void main()
                 }
                 for (int ci = 0; ci < p.C; ci++) {
                     float a[TM], b[TN];
-                    for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + ci) * msk[r];
+                    for (int r = 0; r < TM; r++) a[r] = LDA(base[r] + ci) * msk[r];
                     load_b(b, wb, cols, bq);
                     wb += p.K;
                     for (int r = 0; r < TM; r++)
@@ -162,7 +162,7 @@ void main()
                         vec4 bv[TN];
                         for (int j = 0; j < TN; j++) bv[j] = LD4(B_src, (wb[j] + co) >> 2);
                         for (int r = 0; r < TM; r++) {
-                            vec4 av = LD4(A_src, (base[r] + co) >> 2) * msk[r];
+                            vec4 av = LDA4((base[r] + co) >> 2) * msk[r];
                             for (int kk = 0; kk < 4; kk++)
                                 for (int j = 0; j < TN; j++) acc[r][j] = fma(av[kk], bv[j][kk], acc[r][j]);
                         }
@@ -171,7 +171,7 @@ void main()
                 }
                 for (int co = 0; co < p.K; co++) {
                     float a[TM], b[TN];
-                    for (int r = 0; r < TM; r++) a[r] = LD(A_src, base[r] + co) * msk[r];
+                    for (int r = 0; r < TM; r++) a[r] = LDA(base[r] + co) * msk[r];
                     for (int j = 0; j < TN; j++) b[j] = LD(B_src, wb[j] + co);
                     for (int r = 0; r < TM; r++)
                         for (int j = 0; j < TN; j++) acc[r][j] = fma(a[r], b[j], acc[r][j]);
@@ -196,7 +196,7 @@ void main()
                     int a4 = ok ? addr >> 2 : 0;
                     float mk = ok ? 1.0 : 0.0;
                     vec4 av[TM4], bv[TN4];
-                    for (int i = 0; i < TM4; i++) av[i] = LD4(A_src, a4 + i) * mk;
+                    for (int i = 0; i < TM4; i++) av[i] = LDA4(a4 + i) * mk;
                     for (int q = 0; q < TN4; q++) bv[q] = LD4(B_src, pb4 + bq[q]);
                     iw += p.SW;
                     addr += step;
@@ -232,7 +232,7 @@ void main()
                     float a[TM], b[TN];
                     for (int r = 0; r < TM; r++) {
                         bool ok = okh[r] && uint(iw[r]) < uint(p.W);
-                        a[r] = ok ? LD(A_src, addr[r]) : 0.0;
+                        a[r] = ok ? LDA(addr[r]) : 0.0;
                         iw[r] += p.SW;
                         addr[r] += step;
                     }

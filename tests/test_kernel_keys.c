@@ -6,8 +6,8 @@
  *    among bits 8-15 set, covers at most 511 bytes past its elements, all of them the tensor's own
  *    (no view overlaps another tensor), and no block's VkBuffer is a power of two in size; views
  *    into a tensor keep their exact range; without the quirk every range is exact;
- *  - with the image_inputs quirk (llvmpipe), a kernel reads its inputs as storage texel buffers
- *    (its NAME.img build) unless it binds more of them than maxPerStageDescriptorStorageImages
+ *  - with the image_inputs quirk (llvmpipe; on by default), a kernel reads its inputs as storage
+ *    texel buffers (its NAME.img build; a convolution's A stays a uniform texel buffer) unless it binds more of them than maxPerStageDescriptorStorageImages
  *    allows (4 under the limits clamp); an fp16 input goes to the kernel's uniform-texel-buffer
  *    form; the results are those of the reference either way. */
 #include "check.h"
@@ -195,7 +195,19 @@ static void image_inputs(ctvk_ctx *ctx)
         wrong++;
         printf("  %s: %s, want %s\n", key, has ? "img" : "uniform texel buffers", want ? "img" : "uniform texel buffers");
     }
-    printf("%d pipelines: %d img builds, %d uniform-texel-buffer twins\n", ctvk_pipeline_count(ctx), img, twins);
+    /* in an img build the convolutions keep A (binding 0) a uniform texel buffer, nothing else does */
+    int conv_img = 0;
+    for (int i = 0; i < ctx->npipelines; i++) {
+        const ctvk_pipeline *p = ctx->pipelines[i];
+        if (!p->img) continue;
+        int conv = !strncmp(p->name, "conv_cpu", 8) || !strncmp(p->name, "conv_gpu", 8);
+        conv_img += conv;
+        uint32_t want = conv ? 1u : 0u;
+        CHECK(p->img_sampled == want, "%s keeps bindings 0x%x sampled, want 0x%x", p->key, p->img_sampled, want);
+    }
+    CHECK(!info->image_inputs || conv_img > 0, "no convolution in an img build on a device with the quirk");
+    printf("%d pipelines: %d img builds (%d convolutions, A sampled), %d uniform-texel-buffer twins\n",
+           ctvk_pipeline_count(ctx), img, conv_img, twins);
     CHECK(wrong == 0, "%d pipelines in the wrong build", wrong);
     CHECK(!info->image_inputs || img > 0, "no img build on a device with the quirk");
     CHECK(twins >= twins_wanted, "an fp16 input made no uniform-texel-buffer twin");
@@ -206,7 +218,7 @@ int main(void)
     ctvk_options o;
     ctvk_options_default(&o);
     o.variant = CTVK_VARIANT_CPU;
-    o.image_inputs = 1;
+    CHECK(o.image_inputs == 1, "image_inputs is on by default");
     ctvk_ctx *ctx = check_ctx(&o);
     views(ctx);
     one_pipeline(ctx);

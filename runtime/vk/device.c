@@ -26,6 +26,7 @@ void ctvk_options_default(ctvk_options *o)
     memset(o, 0, sizeof *o);
     o->validation = -1;
     o->renderdoc = -1;
+    o->image_inputs = 1;
 }
 
 static int env_flag(const char *name)

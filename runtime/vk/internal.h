@@ -46,10 +46,12 @@ typedef struct ctvk_memory {
     void *staging_mapped;
     uint64_t staging_size;
     uint32_t staging_type_index;
-    /* the view bound for parameter bindings a kernel does not read (NULL in the bindings) */
+    /* the view bound for parameter bindings that are NULL: CTVK_ZERO_BYTES of zeros (filled by the
+     * recorder before the first dispatch that binds it), so a kernel may also read it as a zero bias */
     VkBuffer unused_buffer;
     VkDeviceMemory unused_memory;
     VkBufferView unused_view[2];
+    int unused_zeroed;
     /* set by the recorder: finishes recorded work before a tensor's views are destroyed */
     void (*finish_work)(ctvk_ctx *ctx);
 } ctvk_memory;
@@ -82,7 +84,11 @@ uint64_t ctvk__buffer_bytes(const ctvk_memory *m, uint64_t size);
 uint64_t ctvk__view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel);
 /* A 4-component texel-buffer view of t (fp32, fp16 or u32), created once; head as above. */
 ctvk_status ctvk__tensor_texel_view4(ctvk_tensor *t, int head, VkBufferView *out);
-/* The texel view bound where a kernel's parameter binding ('u', 'v') is unused (NULL). */
+/* The texel view bound where a kernel's parameter binding ('u', 'v') is NULL: CTVK_ZERO_BYTES of
+ * zeros once the recorder has filled it (ctvk__dispatch does before the first dispatch that binds it),
+ * so a kernel may read it as a zero bias of up to CTVK_ZERO_FLOATS values. */
+#define CTVK_ZERO_BYTES 16384
+#define CTVK_ZERO_FLOATS (CTVK_ZERO_BYTES / 4)
 ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out);
 /* A staging buffer of at least `bytes` (grown to a power of two of at least 1 MiB), mapped. */
 ctvk_status ctvk__staging_reserve(ctvk_ctx *ctx, uint64_t bytes);
@@ -116,6 +122,7 @@ typedef struct ctvk_pipeline {
     int32_t spec[CTVK_MAX_SPEC];
     int nspec;
     int img;                      /* the NAME.img build: texel inputs are storage texel buffers */
+    uint32_t img_sampled;         /* of an img pipeline: the bindings its SPIR-V keeps uniform texel buffers */
     struct ctvk_pipeline *twin;   /* the storage-buffer form, once needed */
     struct ctvk_pipeline *sampled; /* of an img pipeline: the uniform-texel-buffer form, once needed */
     uint64_t create_ns;           /* host time of its vkCreateComputePipelines (startup profile) */
@@ -134,10 +141,11 @@ ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
 ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
 /* The uniform-texel-buffer form of an img pipeline (for fp16 inputs, which it cannot read), created once. */
 ctvk_status ctvk__pipeline_sampled_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
-/* The descriptor type of p's texel bindings ('t', 'q', 'u', 'v', 'h', 'H'). */
-static inline VkDescriptorType ctvk__texel_type(const ctvk_pipeline *p)
+/* The descriptor type of p's texel binding `binding` ('t', 'q', 'u', 'v', 'h', 'H'). */
+static inline VkDescriptorType ctvk__texel_type(const ctvk_pipeline *p, int binding)
 {
-    return p->img ? VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+    return p->img && !(p->img_sampled >> binding & 1) ? VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER
+                                                        : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
 }
 void ctvk__pipelines_destroy(ctvk_ctx *ctx);
 

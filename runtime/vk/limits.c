@@ -91,13 +91,15 @@ static const quirk QUIRKS[] = {
      * of the convolution kernels for the FPN's first slice, 3 with view_keys).
      * image_inputs: the same key holds, for each sampled texel buffer, the state of a sampler that
      * llvmpipe (Mesa 22.3) never writes when a kernel has no samplers: those bytes are whatever its
-     * stack held, so a kernel compiled in one run was compiled again in the next (4 of 28 kernels of
-     * the FPN's first slice; the second run 4.6x the forward pass, the third 2.7x). A storage
-     * texel buffer's key is written in full: with the inputs read as storage texel buffers one run
-     * leaves every kernel in Mesa's cache (the second run 2.2-2.3x). But the convolutions run
-     * 8-18% slower through storage texel buffers (bench --profile, interleaved A/B; the forward pass
-     * 3-7%), so it is [device] image_inputs = true, off by default: worth it for runs of a few
-     * slices, not for whole series. */
+     * stack held, so a kernel compiled in one run was compiled again in the next, and one kernel
+     * twice in one run (28 compiles for 23 kernels of the FPN's first slice, 4 more in the second
+     * run, 1 in the third). A storage texel buffer's key is written in full, so the NAME.img build
+     * reads inputs as storage texel buffers, all but the convolutions' A operand (activations),
+     * which stays sampled (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18%
+     * slower, its texel fetch of A is what they spend their time in, and a kernel's first sampled
+     * view is the one whose key is cleared. With it the FPN's first slice compiles 23 kernels, the
+     * second run 1, the third none, and the forward pass is as fast (bench, interleaved A/B). On
+     * by default ([device] image_inputs). */
     {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
@@ -165,8 +167,8 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
         LINE("%s\n", x->coherent_staging ? "staging memory coherent"
                                          : "staging memory flushed and invalidated (treated as not coherent)");
     if (x->image_inputs)
-        LINE("[device] image_inputs = true: inputs as storage texel buffers where a kernel binds at most %u "
-             "(maxPerStageDescriptorStorageImages; fp16 inputs as uniform texel buffers)\n",
+        LINE("[device] image_inputs: inputs as storage texel buffers where a kernel binds at most %u "
+             "(maxPerStageDescriptorStorageImages; fp16 inputs and the convolutions' A as uniform texel buffers)\n",
              x->max_storage_images_per_stage);
     LINE("%s\n", x->push_descriptors ? "push descriptors" : "pooled descriptor sets: no VK_KHR_push_descriptor");
     LINE("%s\n", x->storage16 ? "fp16 storage available" : "fp32 only: no 16-bit storage");

@@ -153,6 +153,7 @@ void ctvk__memory_destroy(ctvk_ctx *ctx)
     if (m->unused_buffer) vkDestroyBuffer(ctx->device, m->unused_buffer, NULL);
     if (m->unused_memory) vkFreeMemory(ctx->device, m->unused_memory, NULL);
     m->unused_view[0] = m->unused_view[1] = VK_NULL_HANDLE;
+    m->unused_zeroed = 0;
     m->unused_buffer = VK_NULL_HANDLE;
     m->unused_memory = VK_NULL_HANDLE;
 }
@@ -188,18 +189,18 @@ uint64_t ctvk__view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel)
     return r >= range && r % texel == 0 && r / texel <= ctx->props.limits.maxTexelBufferElements ? r : range;
 }
 
-/* A 256-byte texel view (R32F, or RGBA32F with vec4) for a parameter binding the kernel does not
- * read, outside the tensor allocator (it is no tensor and costs no block), created once. */
+/* A texel view of CTVK_ZERO_BYTES (R32F, or RGBA32F with vec4) for a NULL parameter binding, outside
+ * the tensor allocator (it is no tensor and costs no block), created once; the recorder zeroes it. */
 ctvk_status ctvk__unused_view(ctvk_ctx *ctx, int vec4, VkBufferView *out)
 {
     ctvk_memory *m = &ctx->mem;
     if (!m->unused_buffer)
-        CTVK_TRY(make_buffer(ctx, ctvk__buffer_bytes(m, 256), m->type_index, BUFFER_USAGE, &m->unused_buffer,
+        CTVK_TRY(make_buffer(ctx, ctvk__buffer_bytes(m, CTVK_ZERO_BYTES), m->type_index, BUFFER_USAGE, &m->unused_buffer,
                              &m->unused_memory, NULL));
     if (!m->unused_view[vec4 != 0]) {
         VkBufferViewCreateInfo vci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = m->unused_buffer,
                                       .format = vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
-                                      .offset = 0, .range = 256};
+                                      .offset = 0, .range = CTVK_ZERO_BYTES};
         VK_TRY(vkCreateBufferView(ctx->device, &vci, NULL, &m->unused_view[vec4 != 0]));
     }
     *out = m->unused_view[vec4 != 0];

@@ -164,9 +164,9 @@ static const ctvk_embedded_shader *find_shader(const char *name)
     return NULL;
 }
 
-static VkDescriptorType binding_type(const ctvk_pipeline *p, char c)
+static VkDescriptorType binding_type(const ctvk_pipeline *p, int i)
 {
-    return ctvk__sig_texel(c) ? ctvk__texel_type(p) : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    return ctvk__sig_texel(p->sig[i]) ? ctvk__texel_type(p, i) : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
 }
 
 /* ------------------------------------------------------------------ workgroup size from SPIR-V */
@@ -232,6 +232,40 @@ static uint64_t workgroup_invocations(const uint32_t *code, size_t words, const 
     return total;
 }
 
+/* The bindings (bit b for binding b < 32) whose variable in module `code` is a uniform texel buffer
+ * (OpTypeSampledImage, or OpTypeImage with Sampled = 1): in an img build, the inputs its source
+ * keeps sampled (shaders/conv_common.glsl's A); the layout follows the module. */
+static uint32_t sampled_bindings(const uint32_t *code, size_t words)
+{
+    enum { OP_TYPE_IMAGE = 25, OP_TYPE_SAMPLED_IMAGE = 27, OP_TYPE_POINTER = 32, OP_VARIABLE = 59,
+           OP_DECORATE = 71, DEC_BINDING = 33 };
+    if (words < 5) return 0;
+    uint32_t bound = code[3];
+    if (bound == 0 || bound > (1u << 22)) return 0;
+    uint32_t *pointee = calloc(bound, sizeof *pointee), *binding = calloc(bound, sizeof *binding);
+    uint8_t *sampled = calloc(bound, 1);
+    if (!pointee || !binding || !sampled) { free(pointee); free(binding); free(sampled); return 0; }
+    uint32_t mask = 0;
+    for (size_t i = 5; i < words;) {   /* types come before the variables that use them */
+        uint32_t n = code[i] >> 16, op = code[i] & 0xffff;
+        if (n == 0 || i + n > words) break;
+        const uint32_t *w = code + i;
+        if (op == OP_DECORATE && n >= 4 && w[2] == DEC_BINDING && w[1] < bound) binding[w[1]] = w[3] + 1;
+        else if (op == OP_TYPE_IMAGE && n >= 9 && w[1] < bound) sampled[w[1]] = w[7] == 1;
+        else if (op == OP_TYPE_SAMPLED_IMAGE && n >= 3 && w[1] < bound) sampled[w[1]] = 1;
+        else if (op == OP_TYPE_POINTER && n >= 4 && w[1] < bound) pointee[w[1]] = w[3];
+        else if (op == OP_VARIABLE && n >= 4 && w[1] < bound && w[2] < bound) {
+            uint32_t b = binding[w[2]], t = pointee[w[1]];
+            if (b && b <= 32 && t < bound && sampled[t]) mask |= 1u << (b - 1);
+        }
+        i += n;
+    }
+    free(pointee);
+    free(binding);
+    free(sampled);
+    return mask;
+}
+
 static void pipeline_free(ctvk_ctx *ctx, ctvk_pipeline *p)
 {
     if (!p) return;
@@ -273,7 +307,7 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
     if (nstorage > ctx->stats.max_storage_bindings) ctx->stats.max_storage_bindings = nstorage;
     VkDescriptorSetLayoutBinding b[CTVK_MAX_BINDINGS];
     for (size_t i = 0; i < nb; i++)
-        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p, p->sig[i]),
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p, i),
                                               .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
@@ -353,6 +387,7 @@ static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig
     snprintf(p->sig, sizeof p->sig, "%s", sig);
     p->push_size = push_size;
     p->img = img;
+    if (img) p->img_sampled = sampled_bindings(sh->code, sh->size / 4);
     snprintf(p->name, sizeof p->name, "%s", name);
     if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
     p->nspec = nspec;

@@ -273,7 +273,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
     /* A storage texel buffer is read in the format its shader declares (32-bit); an fp16 input
      * goes to the kernel's uniform-texel-buffer form, which converts. */
     for (int i = 0; i < nb && p->img; i++)
-        if (ctvk__sig_texel(p->sig[i]) && bindings[i] && bindings[i]->dtype == CTVK_F16) {
+        if (ctvk__sig_texel(p->sig[i]) && !(p->img_sampled >> i & 1) && bindings[i] && bindings[i]->dtype == CTVK_F16) {
             CTVK_TRY(ctvk__pipeline_sampled_twin(ctx, p, &p));
             break;
         }
@@ -309,7 +309,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         gz > L->maxComputeWorkGroupCount[2])
         return ctvk__fail(CTVK_ERR_UNSUPPORTED, "dispatch of %s: %ux%ux%u workgroups exceed the device's limit",
                           p->key, gx, gy, gz);
-    int nr = 0;
+    int nr = 0, zero_fill = 0;
     for (int i = 0; i < nb; i++) {
         ctvk_tensor *t = (ctvk_tensor *)bindings[i];
         char kind = p->sig[i];
@@ -319,7 +319,8 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
             if (kind != 'u' && kind != 'v')
                 return ctvk__fail(CTVK_ERR_ARG, "kernel %s: binding %d has no tensor", p->key, i);
             CTVK_TRY(ctvk__unused_view(ctx, kind == 'v', &views[i]));
-            w[i].descriptorType = ctvk__texel_type(p);
+            zero_fill = !ctx->mem.unused_zeroed;
+            w[i].descriptorType = ctvk__texel_type(p, i);
             w[i].pTexelBufferView = &views[i];
             continue;
         }
@@ -330,7 +331,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
             int head = kind == 'h' || kind == 'H';
             if (!ctvk__sig_vec4(kind)) CTVK_TRY(ctvk__tensor_texel_view(t, head, &views[i]));
             else CTVK_TRY(ctvk__tensor_texel_view4(t, head, &views[i]));
-            w[i].descriptorType = ctvk__texel_type(p);
+            w[i].descriptorType = ctvk__texel_type(p, i);
             w[i].pTexelBufferView = &views[i];
         } else {
             if (t->offset % L->minStorageBufferOffsetAlignment)
@@ -352,6 +353,11 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         }
     }
     CTVK_TRY(make_room(ctx));
+    if (zero_fill) {    /* once per context: the NULL binding's view reads as zeros (a zero bias) */
+        vkCmdFillBuffer(r->cmd, ctx->mem.unused_buffer, 0, VK_WHOLE_SIZE, 0);
+        barrier(ctx);   /* also orders all earlier work, whose ranges it forgets */
+        ctx->mem.unused_zeroed = 1;
+    }
     CTVK_TRY(track(ctx, rs, wr, nr));
     vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
     if (ctx->push_descriptors) {
