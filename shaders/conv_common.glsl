@@ -19,8 +19,8 @@ layout(constant_id = 2) const int RELU = 0;       // y = max(y, 0) (forward)
 layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = result
 
 #ifdef CTVK_IMG
-// The img build keeps A a uniform texel buffer: its one sampled view (view 0) is the one whose
-// key llvmpipe writes in full (runtime/vk/limits.c, image_inputs).
+// The img build keeps A (x or dy, read with LDA / LDA4) a uniform texel buffer: llvmpipe's imageLoad
+// of it made these kernels 8-18% slower (runtime/vk/limits.c, image_inputs).
 layout(binding = 0) uniform samplerBuffer A_src;
 #define LDA(i) texelFetch(A_src, int(i)).r
 #define LDA4(i) texelFetch(A_src, int(i))

@@ -96,10 +96,10 @@ static const quirk QUIRKS[] = {
      * run, 1 in the third). A storage texel buffer's key is written in full, so the NAME.img build
      * reads inputs as storage texel buffers, all but the convolutions' A operand (activations),
      * which stays sampled (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18%
-     * slower, its texel fetch of A is what they spend their time in, and a kernel's first sampled
-     * view is the one whose key is cleared. With it the FPN's first slice compiles 23 kernels, the
-     * second run 1, the third none, and the forward pass is as fast (bench, interleaved A/B). On
-     * by default ([device] image_inputs). */
+     * slower, its texel fetch of A is what they spend their time in. With it the FPN's first
+     * slice compiles 23 kernels, the second run 1 (that one sampled view's bytes), the third
+     * none, and the forward pass is as fast (bench, interleaved A/B). On by default ([device]
+     * image_inputs). */
     {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
