@@ -1,4 +1,5 @@
 #include "tools/cli.h"
+#include "ctvk/util.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -111,3 +112,11 @@ int cli_device_options(const char *cmd, const ctvk_config *cfg, const cli_common
 }
 
 int cli_is_tty(void) { return isatty(STDERR_FILENO); }
+
+ctvk_status cli_prewarm_inference(ctvk_ctx *ctx, const ctvk_model_config *mc, int batch)
+{
+    char name[128];
+    snprintf(name, sizeof name, "inference %s %dx%dx%d batch %d", mc->arch, mc->height, mc->width, mc->channels,
+             batch);
+    return ctvk_prewarm(ctx, name);
+}

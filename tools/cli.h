@@ -8,6 +8,7 @@
 #include "ctvk/config.h"
 #include "ctvk/dist.h"
 #include "ctvk/ctvk.h"
+#include "ctvk/net.h"
 
 typedef struct cli_command {
     const char *name;
@@ -45,6 +46,9 @@ int cli_device_options(const char *cmd, const ctvk_config *cfg, const cli_common
 /* Creates folder dir (its parent must exist) or accepts it when it exists and is empty; otherwise
  * prints why (naming the option) and returns 1. */
 int cli_empty_folder(const char *cmd, const char *option, const char *dir);
+/* ctvk_prewarm for the inference of the network of mc in batches of `batch` (infer, eval,
+ * bench --startup, warmup: one list of pipelines per architecture, input and batch). */
+ctvk_status cli_prewarm_inference(ctvk_ctx *ctx, const ctvk_model_config *mc, int batch);
 /* ctvk bench op (tools/cmd_bench_op.c), reached through ctvk bench. */
 int cmd_bench_op(int argc, char **argv);
 extern const char cmd_bench_op_help[];

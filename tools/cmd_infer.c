@@ -153,7 +153,8 @@ int cmd_infer(int argc, char **argv)
     ctvk_options dev;
     if ((rc = cli_device_options("infer", cfg, &com, &dev))) goto done;
     rc = 1;
-    if (ctvk_create(&dev, &ctx) || ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net)) {
+    if (ctvk_create(&dev, &ctx) || cli_prewarm_inference(ctx, &mc, eo.batch) ||
+        ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net)) {
         rc = cli_fail("infer");
         goto done;
     }

@@ -25,6 +25,8 @@ typedef struct startup_run {
     uint64_t pipelines_setup, pipelines_first, pipelines;   /* created by the end of each phase */
     double pipeline_ms;      /* host time in vkCreateComputePipelines, all phases */
     uint64_t cache_hits;     /* creations the driver served from ctvk's pipeline cache */
+    uint64_t prewarmed;      /* pipelines created ahead by ctvk_prewarm's worker */
+    double prewarm_wait_ms;  /* time dispatches waited for the worker */
     int cache_state;         /* 1 ctvk's pipeline cache was read, 0 no file, -1 rejected */
     char cache_note[256];
     int nslowest;

@@ -150,6 +150,8 @@ typedef struct ctvk_stats {
     uint64_t pipelines_created;        /* vkCreateComputePipelines calls */
     uint64_t pipeline_create_ns;       /* host time spent in them */
     uint64_t pipeline_cache_hits;      /* creations the driver served from the cache (creation feedback) */
+    uint64_t pipelines_prewarmed;      /* of pipelines_created, those ctvk_prewarm's worker made */
+    uint64_t prewarm_wait_ns;          /* time a dispatch waited for the worker to finish one */
     int pipeline_cache_state;          /* 1 loaded from disk, 0 no file, -1 file rejected */
     char pipeline_cache_note[256];     /* why a cache file was rejected */
     uint64_t submits, dispatches, barriers;

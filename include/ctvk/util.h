@@ -48,6 +48,16 @@ uint64_t ctvk_splitmix64(uint64_t *state);
 int ctvk_pipeline_count(const ctvk_ctx *ctx);
 const char *ctvk_pipeline_info(const ctvk_ctx *ctx, int i, double *create_ms);
 
+/* Starts creating, on a worker thread, the pipelines that the last context of this `workload`
+ * (any name: "infer resnet50v2_fpn 512x512x1 batch 10") created on this device, in that order,
+ * while the caller goes on (builds its network, reads its checkpoint); a dispatch that needs one of
+ * them takes it from the worker, waiting if the worker is creating it. The list lives next to the
+ * pipeline cache (pipelines-VVVV-DDDD-HASH.keys, written atomically by ctvk_destroy with what this
+ * context created; a list for other shaders or that cannot be read is ignored). Nothing happens
+ * without a cache folder; a pipeline the worker fails to create is created again where it is
+ * needed, with its error. Once per context. */
+ctvk_status ctvk_prewarm(ctvk_ctx *ctx, const char *workload);
+
 #ifdef __cplusplus
 }
 #endif

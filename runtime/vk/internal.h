@@ -126,6 +126,9 @@ typedef struct ctvk_pipeline {
     struct ctvk_pipeline *twin;   /* the storage-buffer form, once needed */
     struct ctvk_pipeline *sampled; /* of an img pipeline: the uniform-texel-buffer form, once needed */
     uint64_t create_ns;           /* host time of its vkCreateComputePipelines (startup profile) */
+    uint64_t invocations;         /* per workgroup, from its SPIR-V */
+    uint32_t nstorage;            /* storage-buffer bindings */
+    int cache_hit;                /* the driver said it came from the pipeline cache */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipeline;
@@ -148,6 +151,9 @@ static inline VkDescriptorType ctvk__texel_type(const ctvk_pipeline *p, int bind
                                                         : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
 }
 void ctvk__pipelines_destroy(ctvk_ctx *ctx);
+/* Waits until ctvk_prewarm's worker has gone through its list (tests): the pipelines it made that
+ * no dispatch has taken yet. */
+int ctvk__prewarm_join(ctvk_ctx *ctx);
 
 /* ------------------------------------------------------------------ recording */
 typedef struct ctvk_range { VkBuffer buf; uint64_t lo, hi; } ctvk_range;
@@ -226,6 +232,7 @@ struct ctvk_ctx {
     int npipelines, cap_pipelines;
     VkPipelineCache pcache;
     char *pcache_path;
+    struct ctvk_prewarm *prewarm; /* the worker creating a workload's pipelines ahead (pipeline.c) */
     uint64_t shader_set_hash;
 
     /* profile */

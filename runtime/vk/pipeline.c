@@ -6,6 +6,8 @@
 #include "runtime/vk/internal.h"
 #include "runtime/vk/shaders_embed.h"
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,8 +305,8 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
                           "(maxComputeWorkGroupInvocations) of %s%s", p->key, (unsigned long long)inv,
                           L->maxComputeWorkGroupInvocations, ctx->info.name,
                           ctx->info.limits_minimum ? " under the limits clamp" : "");
-    if (inv > ctx->stats.max_workgroup_invocations) ctx->stats.max_workgroup_invocations = inv;
-    if (nstorage > ctx->stats.max_storage_bindings) ctx->stats.max_storage_bindings = nstorage;
+    p->invocations = inv;
+    p->nstorage = nstorage;
     VkDescriptorSetLayoutBinding b[CTVK_MAX_BINDINGS];
     for (size_t i = 0; i < nb; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = binding_type(p, i),
@@ -340,12 +342,9 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
     double t0 = ctvk__now();
     VkResult r = vkCreateComputePipelines(ctx->device, ctx->pcache, 1, &pci, NULL, &p->pipeline);
     p->create_ns = (uint64_t)((ctvk__now() - t0) * 1e9);
-    ctx->stats.pipeline_create_ns += p->create_ns;
     vkDestroyShaderModule(ctx->device, module, NULL);
     if (r != VK_SUCCESS) return ctvk__vk_fail(r, "vkCreateComputePipelines");
-    ctx->stats.pipelines_created++;
-    if (fb.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT)
-        ctx->stats.pipeline_cache_hits++;
+    p->cache_hit = (fb.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT_EXT) != 0;
     return CTVK_OK;
 }
 
@@ -359,28 +358,31 @@ static int use_img(const ctvk_ctx *ctx, const char *name, const char *sig, char 
     return ntexel && ntexel <= ctx->props.limits.maxPerStageDescriptorStorageImages && find_shader(form);
 }
 
-static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
-                                const int32_t *spec, int nspec, int sampled, ctvk_pipeline **out)
+/* The key of shader `name`'s pipeline with these settings, its img build where use_img says so
+ * (not with `sampled`): "NAME[.img]/SIG/PUSH[,SPEC...]". */
+static ctvk_status make_key(const ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                            const int32_t *spec, int nspec, int sampled, char *key, size_t nkey, int *img)
 {
-    char key[160], form[80];
-    int img = !sampled && use_img(ctx, name, sig, form, sizeof form);
-    int n = snprintf(key, sizeof key, "%s%s/%s/%u", name, img ? ".img" : "", sig, push_size);
-    for (int i = 0; i < nspec && n > 0 && (size_t)n < sizeof key; i++)
-        n += snprintf(key + n, sizeof key - (size_t)n, ",%d", spec[i]);
-    if (n <= 0 || (size_t)n >= sizeof key) return ctvk__fail(CTVK_ERR_ARG, "pipeline key too long for %s", name);
-    for (int i = 0; i < ctx->npipelines; i++)
-        if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
-    const ctvk_embedded_shader *sh = find_shader(img ? form : name);
+    char form[80];
+    *img = !sampled && use_img(ctx, name, sig, form, sizeof form);
+    int n = snprintf(key, nkey, "%s%s/%s/%u", name, *img ? ".img" : "", sig, push_size);
+    for (int i = 0; i < nspec && n > 0 && (size_t)n < nkey; i++)
+        n += snprintf(key + n, nkey - (size_t)n, ",%d", spec[i]);
+    if (n <= 0 || (size_t)n >= nkey) return ctvk__fail(CTVK_ERR_ARG, "pipeline key too long for %s", name);
+    return CTVK_OK;
+}
+
+/* A new pipeline of that key, outside the context's table. Touches nothing of the context but
+ * the device and the VkPipelineCache (internally synchronized), so the prewarm worker runs it. */
+static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, int img, const char *name, const char *sig,
+                                 uint32_t push_size, const int32_t *spec, int nspec, ctvk_pipeline **out)
+{
+    char form[80];
+    snprintf(form, sizeof form, "%s%s", name, img ? ".img" : "");
+    const ctvk_embedded_shader *sh = find_shader(form);
     if (!sh) return ctvk__fail(CTVK_ERR_ARG, "no embedded shader named '%s'", name);
     if (strlen(sig) > CTVK_MAX_BINDINGS || nspec > CTVK_MAX_SPEC || push_size > 128)
         return ctvk__fail(CTVK_ERR_ARG, "shader '%s': too many bindings, constants or push bytes", name);
-    if (ctx->npipelines == ctx->cap_pipelines) {
-        int cap = ctx->cap_pipelines ? ctx->cap_pipelines * 2 : 32;
-        ctvk_pipeline **np = realloc(ctx->pipelines, (size_t)cap * sizeof *np);
-        if (!np) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
-        ctx->pipelines = np;
-        ctx->cap_pipelines = cap;
-    }
     ctvk_pipeline *p = calloc(1, sizeof *p);
     if (!p) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     snprintf(p->key, sizeof p->key, "%s", key);
@@ -391,9 +393,47 @@ static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig
     snprintf(p->name, sizeof p->name, "%s", name);
     if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
     p->nspec = nspec;
-    ctvk_status s = pipeline_create(ctx, sh, p, spec, nspec);
-    if (s) { pipeline_free(ctx, p); return s; }
+    ctvk_status s = pipeline_create((ctvk_ctx *)ctx, sh, p, spec, nspec);
+    if (s) { pipeline_free((ctvk_ctx *)ctx, p); return s; }
+    *out = p;
+    return CTVK_OK;
+}
+
+/* Adds p to the context's table (main thread only) and counts it; frees it on failure. */
+static ctvk_status table_add(ctvk_ctx *ctx, ctvk_pipeline *p, int prewarmed)
+{
+    if (ctx->npipelines == ctx->cap_pipelines) {
+        int cap = ctx->cap_pipelines ? ctx->cap_pipelines * 2 : 32;
+        ctvk_pipeline **np = realloc(ctx->pipelines, (size_t)cap * sizeof *np);
+        if (!np) { pipeline_free(ctx, p); return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"); }
+        ctx->pipelines = np;
+        ctx->cap_pipelines = cap;
+    }
     ctx->pipelines[ctx->npipelines++] = p;
+    ctvk_stats *st = &ctx->stats;
+    st->pipelines_created++;
+    st->pipelines_prewarmed += prewarmed != 0;
+    st->pipeline_create_ns += p->create_ns;
+    st->pipeline_cache_hits += p->cache_hit;
+    if (p->invocations > st->max_workgroup_invocations) st->max_workgroup_invocations = p->invocations;
+    if (p->nstorage > st->max_storage_bindings) st->max_storage_bindings = p->nstorage;
+    return CTVK_OK;
+}
+
+static ctvk_pipeline *prewarm_take(ctvk_ctx *ctx, const char *key);
+
+static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
+                                const int32_t *spec, int nspec, int sampled, ctvk_pipeline **out)
+{
+    char key[160];
+    int img;
+    CTVK_TRY(make_key(ctx, name, sig, push_size, spec, nspec, sampled, key, sizeof key, &img));
+    for (int i = 0; i < ctx->npipelines; i++)
+        if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
+    ctvk_pipeline *p = ctx->prewarm ? prewarm_take(ctx, key) : NULL;
+    int prewarmed = p != NULL;
+    if (!p) CTVK_TRY(pipeline_make(ctx, key, img, name, sig, push_size, spec, nspec, &p));
+    CTVK_TRY(table_add(ctx, p, prewarmed));
     *out = p;
     return CTVK_OK;
 }
@@ -428,9 +468,231 @@ ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pi
     return CTVK_OK;
 }
 
+/* ------------------------------------------------------------------ prewarm */
+/* The worker of ctvk_prewarm walks the list in order; the main thread takes a key it needs: a
+ * pending one it creates itself (the worker skips it), a running one it waits for, a made one it
+ * moves into the table. Only the main thread touches the table and the stats. */
+enum { PW_PENDING, PW_RUNNING, PW_MADE, PW_TAKEN };
+#define PW_MAX 512
+#define PW_MAGIC "ctvk pipeline list 1"
+
+typedef struct ctvk_prewarm {
+    pthread_t thread;
+    int started, joined;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n, next;
+    char (*keys)[160];
+    int *state;
+    ctvk_pipeline **made;
+    char *path;                   /* the list file */
+    uint64_t list_hash;           /* of the keys read (the list is rewritten only when it changes) */
+} prewarm_state;
+
+/* The settings behind a key (make_key's format), or 0 where it is not one. */
+static int parse_key(const char *key, char *name, size_t nname, char *sig, size_t nsig, uint32_t *push,
+                     int32_t *spec, int *nspec, int *sampled)
+{
+    const char *s1 = strchr(key, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+    if (!s2 || s1 == key || (size_t)(s1 - key) >= nname || (size_t)(s2 - s1 - 1) >= nsig) return 0;
+    memcpy(name, key, (size_t)(s1 - key));
+    name[s1 - key] = 0;
+    memcpy(sig, s1 + 1, (size_t)(s2 - s1 - 1));
+    sig[s2 - s1 - 1] = 0;
+    size_t ln = strlen(name);
+    *sampled = !(ln > 4 && !strcmp(name + ln - 4, ".img"));
+    if (!*sampled) name[ln - 4] = 0;
+    char *end;
+    unsigned long pv = strtoul(s2 + 1, &end, 10);
+    if (end == s2 + 1 || pv > 128) return 0;
+    *push = (uint32_t)pv;
+    int k = 0;
+    while (*end == ',') {
+        const char *at = end + 1;
+        long v = strtol(at, &end, 10);
+        if (end == at || k == CTVK_MAX_SPEC || v < INT32_MIN || v > INT32_MAX) return 0;
+        spec[k++] = (int32_t)v;
+    }
+    *nspec = k;
+    return *end == 0;
+}
+
+/* The pipeline of a listed key, or NULL (not a key of these shaders and settings, or failed). */
+static ctvk_pipeline *prewarm_one(const ctvk_ctx *ctx, const char *key)
+{
+    char name[80], sig[CTVK_MAX_BINDINGS + 1], again[160];
+    uint32_t push;
+    int32_t spec[CTVK_MAX_SPEC];
+    int nspec, sampled, img;
+    ctvk_pipeline *p = NULL;
+    if (!parse_key(key, name, sizeof name, sig, sizeof sig, &push, spec, &nspec, &sampled)) return NULL;
+    if (make_key(ctx, name, sig, push, spec, nspec, sampled, again, sizeof again, &img) || strcmp(again, key))
+        return NULL;   /* other settings (image_inputs, limits) give another key: not this run's */
+    if (pipeline_make(ctx, key, img, name, sig, push, spec, nspec, &p)) return NULL;
+    return p;
+}
+
+static void *prewarm_main(void *arg)
+{
+    ctvk_ctx *ctx = arg;
+    prewarm_state *w = ctx->prewarm;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->next < w->n && w->state[w->next] != PW_PENDING) w->next++;
+        if (w->next >= w->n) { pthread_mutex_unlock(&w->mu); break; }
+        int i = w->next++;
+        w->state[i] = PW_RUNNING;
+        pthread_mutex_unlock(&w->mu);
+        ctvk_pipeline *p = prewarm_one(ctx, w->keys[i]);
+        pthread_mutex_lock(&w->mu);
+        w->made[i] = p;
+        w->state[i] = p ? PW_MADE : PW_TAKEN;   /* failed: the dispatch that needs it creates it */
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+static ctvk_pipeline *prewarm_take(ctvk_ctx *ctx, const char *key)
+{
+    prewarm_state *w = ctx->prewarm;
+    ctvk_pipeline *p = NULL;
+    if (!w->started) return NULL;
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < w->n; i++) {
+        if (strcmp(w->keys[i], key)) continue;
+        if (w->state[i] == PW_RUNNING) {
+            double t0 = ctvk__now();
+            while (w->state[i] == PW_RUNNING) pthread_cond_wait(&w->cv, &w->mu);
+            ctx->stats.prewarm_wait_ns += (uint64_t)((ctvk__now() - t0) * 1e9);
+        }
+        if (w->state[i] == PW_MADE) p = w->made[i];
+        w->made[i] = NULL;
+        w->state[i] = PW_TAKEN;
+        break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return p;
+}
+
+static uint64_t list_hash(const ctvk_ctx *ctx, const char *const *keys, int n)
+{
+    uint64_t h = ctvk__hash64(&ctx->shader_set_hash, sizeof ctx->shader_set_hash, 0);
+    for (int i = 0; i < n; i++) h = ctvk__hash64(keys[i], strlen(keys[i]) + 1, h);
+    return h;
+}
+
+/* Stops the worker (what it has not begun is dropped), frees what no dispatch took, and writes
+ * the list of what this context created where it changed. */
+static void prewarm_finish(ctvk_ctx *ctx)
+{
+    prewarm_state *w = ctx->prewarm;
+    if (!w) return;
+    if (w->started) {
+        if (!w->joined) {
+            pthread_mutex_lock(&w->mu);
+            w->next = w->n;
+            pthread_mutex_unlock(&w->mu);
+            pthread_join(w->thread, NULL);
+        }
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    for (int i = 0; i < w->n; i++) pipeline_free(ctx, w->made[i]);
+    int n = ctx->npipelines < PW_MAX ? ctx->npipelines : PW_MAX;
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    for (int i = 0; keys && i < n; i++) keys[i] = ctx->pipelines[i]->key;
+    if (keys && n && list_hash(ctx, keys, n) != w->list_hash) {
+        char keep[CTVK_ERROR_MAX], tmp[4200];
+        snprintf(keep, sizeof keep, "%s", ctvk_error());   /* a list that cannot be written costs the next run only */
+        FILE *f;
+        if (!ctvk__open_tmp(w->path, tmp, sizeof tmp, &f)) {
+            int bad = fprintf(f, "%s %016llx\n", PW_MAGIC, (unsigned long long)ctx->shader_set_hash) < 0;
+            for (int i = 0; i < n && !bad; i++) bad = fprintf(f, "%s\n", keys[i]) < 0;
+            (void)ctvk__replace(f, tmp, w->path, "list-write", bad ? EIO : 0);
+        }
+        (void)ctvk__fail(CTVK_OK, "%s", keep);
+    }
+    free(keys);
+    free(w->keys);
+    free(w->state);
+    free(w->made);
+    free(w->path);
+    free(w);
+    ctx->prewarm = NULL;
+}
+
+/* Reads the list at w->path into w (nothing where it is missing, for other shaders or malformed). */
+static void prewarm_read(ctvk_ctx *ctx, prewarm_state *w)
+{
+    FILE *f = fopen(w->path, "r");
+    if (!f) return;
+    char line[256], want[64];
+    snprintf(want, sizeof want, "%s %016llx", PW_MAGIC, (unsigned long long)ctx->shader_set_hash);
+    int ok = fgets(line, sizeof line, f) && !strncmp(line, want, strlen(want)) && line[strlen(want)] == '\n';
+    while (ok && w->n < PW_MAX && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (len < 2 || line[len - 1] != '\n' || len > sizeof w->keys[0]) { ok = 0; break; }
+        line[len - 1] = 0;
+        memcpy(w->keys[w->n++], line, len);
+    }
+    fclose(f);
+    if (!ok) { w->n = 0; return; }
+    const char *keys[PW_MAX];
+    for (int i = 0; i < w->n; i++) keys[i] = w->keys[i];
+    w->list_hash = list_hash(ctx, keys, w->n);
+}
+
+int ctvk__prewarm_join(ctvk_ctx *ctx)
+{
+    prewarm_state *w = ctx->prewarm;
+    if (!w || !w->started) return 0;
+    if (!w->joined) pthread_join(w->thread, NULL);
+    w->joined = 1;
+    int n = 0;
+    for (int i = 0; i < w->n; i++) n += w->state[i] == PW_MADE;
+    return n;
+}
+
+ctvk_status ctvk_prewarm(ctvk_ctx *ctx, const char *workload)
+{
+    if (!workload || !*workload) return ctvk__fail(CTVK_ERR_ARG, "ctvk_prewarm: no workload name");
+    if (ctx->prewarm) return ctvk__fail(CTVK_ERR_ARG, "ctvk_prewarm: already called for this context");
+    if (!ctx->pcache_path) return CTVK_OK;   /* no cache folder: no list either */
+    prewarm_state *w = calloc(1, sizeof *w);
+    size_t len = strlen(ctx->pcache_path) + 32;
+    if (w) {
+        w->path = malloc(len);
+        w->keys = calloc(PW_MAX, sizeof *w->keys);
+        w->state = calloc(PW_MAX, sizeof *w->state);
+        w->made = calloc(PW_MAX, sizeof *w->made);
+    }
+    if (!w || !w->path || !w->keys || !w->state || !w->made) {
+        if (w) { free(w->path); free(w->keys); free(w->state); free(w->made); }
+        free(w);
+        return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    /* pipelines-VVVV-DDDD.bin -> pipelines-VVVV-DDDD-HASH.keys */
+    snprintf(w->path, len, "%.*s-%016llx.keys", (int)(strlen(ctx->pcache_path) - 4), ctx->pcache_path,
+             (unsigned long long)ctvk__hash64(workload, strlen(workload), 0));
+    ctx->prewarm = w;
+    prewarm_read(ctx, w);
+    if (w->n && !pthread_mutex_init(&w->mu, NULL)) {
+        if (pthread_cond_init(&w->cv, NULL)) pthread_mutex_destroy(&w->mu);
+        else if (pthread_create(&w->thread, NULL, prewarm_main, ctx)) {
+            pthread_cond_destroy(&w->cv);
+            pthread_mutex_destroy(&w->mu);
+        } else {
+            w->started = 1;   /* without a thread the list is only written at the end */
+        }
+    }
+    return CTVK_OK;
+}
+
 void ctvk__pipelines_destroy(ctvk_ctx *ctx)
 {
     if (!ctx->device) return;
+    prewarm_finish(ctx);
     write_cache_file(ctx);
     for (int i = 0; i < ctx->npipelines; i++) pipeline_free(ctx, ctx->pipelines[i]);
     free(ctx->pipelines);
