@@ -80,10 +80,12 @@ ctvk_status ctvk_bias_grad(ctvk_ctx *ctx, const ctvk_tensor *dy, ctvk_tensor *db
  * in*out values ((in, out) row-major), bias (out) or NULL, y is N x out. */
 ctvk_status ctvk_dense_forward(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *w, const ctvk_tensor *bias,
                                int relu, ctvk_tensor *y);
-/* Split-K dense forward for 1-16 rows of at least 1024 inputs to 1-16 outputs (the FPN heads:
- * 2 outputs over up to a million inputs, where the GEMM kernel leaves one lane walking all of them):
- * up to 4096 lanes each sum a strided share of the inputs into work (ctvk_dense_splitk_workspace
- * elements), then one pass adds the shares, the bias and the ReLU. */
+/* Split-K dense forward for 1-16 rows to 1-16 outputs (ctvk_dense_splitk_fits), worth it over
+ * the GEMM kernel from 1024 inputs on (ctvk_dense_splitk_ok; the FPN heads: 2 outputs over up to a
+ * million inputs, where the GEMM kernel leaves one lane walking all of them): up to 4096 lanes each
+ * sum a strided share of the inputs into work (ctvk_dense_splitk_workspace elements), then one
+ * pass adds the shares, the bias and the ReLU. */
+int ctvk_dense_splitk_fits(int n, size_t in, int out);
 int ctvk_dense_splitk_ok(int n, size_t in, int out);
 size_t ctvk_dense_splitk_workspace(int n, size_t in, int out);
 ctvk_status ctvk_dense_forward_splitk(ctvk_ctx *ctx, const ctvk_tensor *x, const ctvk_tensor *w,

@@ -50,7 +50,7 @@ ctvk_status ctvk_dense_backward_weights(ctvk_ctx *ctx, const ctvk_tensor *x, con
 }
 
 /* ---------------------------------------------------------------- split-K forward */
-typedef struct { int32_t N, KD, NC, P; } splitk_push;
+typedef struct { int32_t N, KD, NC, P, relu; } splitk_push;
 
 /* Lanes of the split: about 256 inputs each, at most 4096, a multiple of 64 (the workgroup). */
 static int splitk_lanes(size_t in)
@@ -60,10 +60,12 @@ static int splitk_lanes(size_t in)
     return (int)(p / 64 * 64);
 }
 
-int ctvk_dense_splitk_ok(int n, size_t in, int out)
+int ctvk_dense_splitk_fits(int n, size_t in, int out)
 {
-    return n >= 1 && n <= 16 && out >= 1 && out <= 16 && in >= 1024 && in < (size_t)INT32_MAX / 16;
+    return n >= 1 && n <= 16 && out >= 1 && out <= 16 && in >= 1 && in < (size_t)INT32_MAX / 16;
 }
+
+int ctvk_dense_splitk_ok(int n, size_t in, int out) { return ctvk_dense_splitk_fits(n, in, out) && in >= 1024; }
 
 size_t ctvk_dense_splitk_workspace(int n, size_t in, int out)
 {
@@ -81,21 +83,23 @@ ctvk_status ctvk_dense_forward_splitk(ctvk_ctx *ctx, const ctvk_tensor *x, const
         if (t[i]) CTVK_TRY(ctvk__need_dtype(k, t[i], CTVK_F32));
     if (bias && bias->count != (size_t)g.K)
         return ctvk__fail(CTVK_ERR_ARG, "%s: bias '%s' has %zu elements, want %d", k, bias->name, bias->count, g.K);
-    if (!ctvk_dense_splitk_ok(g.N, (size_t)g.C, g.K))
+    if (!ctvk_dense_splitk_fits(g.N, (size_t)g.C, g.K))
         return ctvk__fail(CTVK_ERR_ARG, "%s: %d rows of %d -> %d are not for the split-K kernel (1-16 rows and "
-                          "outputs, at least 1024 inputs)", k, g.N, g.C, g.K);
+                          "outputs)", k, g.N, g.C, g.K);
     size_t need = ctvk_dense_splitk_workspace(g.N, (size_t)g.C, g.K);
     if (work->count < need)
         return ctvk__fail(CTVK_ERR_ARG, "%s: workspace '%s' has %zu elements, want %zu", k, work->name, work->count,
                           need);
-    splitk_push pc = {g.N, g.C, g.K, splitk_lanes((size_t)g.C)};
-    int32_t spec[4] = {64, 0, bias != NULL, relu != 0};
+    /* Two pipelines for every dense layer (lavapipe compiles each once): the ReLU is a push
+     * constant, a layer without bias adds the zero view a NULL binding gets (runtime/vk/internal.h). */
+    splitk_push pc = {g.N, g.C, g.K, splitk_lanes((size_t)g.C), relu != 0};
+    int32_t spec[3] = {64, 0, 1};
     ctvk_pipeline *pl;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 4, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 3, &pl));
     const ctvk_tensor *b0[4] = {x, w, bias, work};
     CTVK_TRY(ctvk__dispatch(ctx, pl, b0, &pc, (uint32_t)pc.P / 64, (uint32_t)g.N, 1));
     spec[1] = 1;
-    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 4, &pl));
+    CTVK_TRY(ctvk__pipeline_get(ctx, "dense_splitk", "ttuw", sizeof pc, spec, 3, &pl));
     const ctvk_tensor *b1[4] = {work, w, bias, y};
     return ctvk__dispatch(ctx, pl, b1, &pc, (uint32_t)(g.N * g.K + 63) / 64, 1, 1);
 }

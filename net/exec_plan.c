@@ -192,9 +192,13 @@ ctvk_status ctvk__exec_plan_layers(ctvk_net *net)
         case CTVK_OP_DENSE: {
             x->kind = K_DENSE;
             x->relu = l->act == CTVK_ACT_RELU;
-            /* few rows and outputs over a long input (the FPN heads): split-K forward */
+            /* few rows and outputs over a long input (the FPN heads): split-K forward; for
+             * inference also over a short one (the FPN's last layer, 10 -> 2): as fast there, and
+             * lavapipe compiles no GEMM kernel of its own for it (0.4 s of a first run). Training
+             * keeps the GEMM kernel there, whose sums round in another order. */
             size_t in = per_sample(net->V[x->vin[0]].shape);
-            if (ctvk_dense_splitk_ok(net->max_batch, in, l->out.c)) {
+            if (ctvk_dense_splitk_ok(net->max_batch, in, l->out.c) ||
+                (!net->training && ctvk_dense_splitk_fits(net->max_batch, in, l->out.c))) {
                 size_t w = ctvk_dense_splitk_workspace(net->max_batch, in, l->out.c);
                 x->splitk = 1;
                 if (w > net->dense_work_count) net->dense_work_count = w;

@@ -9,15 +9,14 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 1) const int STAGE = 0;
-layout(constant_id = 2) const int HAS_BIAS = 0;
-layout(constant_id = 3) const int RELU = 0;
+layout(constant_id = 2) const int HAS_BIAS = 0;   // the launcher binds a zero view where there is none
 const int MAXC = 16;      // outputs per row (the launcher checks)
 
 CTVK_IN(0, src)    // x (stage 0) or partials (stage 1)
 CTVK_IN(1, w)      // (in, out) row-major
 CTVK_PARAM(2, bias)
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { int N, KD, NC, P; } p;
+layout(push_constant) uniform P { int N, KD, NC, P, RELU; } p;   // RELU: y = max(y, 0)
 
 void main()
 {
@@ -42,5 +41,5 @@ void main()
     float s = 0.0;
     for (int l = 0; l < p.P; l++) s += LD(src, i * p.P + l);
     if (HAS_BIAS != 0) s += LDP(bias, c);
-    y[i] = RELU != 0 ? max(s, 0.0) : s;
+    y[i] = ctvk_opaque(p.RELU) != 0 ? max(s, 0.0) : s;
 }

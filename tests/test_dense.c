@@ -120,13 +120,15 @@ static void run(ctvk_ctx *ctx, const dcase *d, uint64_t seed)
 /* Split-K forward (few rows and outputs, long input) against the reference; misuse refused. */
 static const dcase splitk_cases[] = {
     {1, 1, 1, 1024, 2, 1}, {3, 15, 15, 256, 2, 0}, {14, 1, 1, 10007, 16, 1}, {2, 8, 8, 200, 5, 0},
+    {10, 1, 1, 10, 2, 0}, {16, 1, 1, 1, 16, 1},   /* short inputs (inference plans: the FPN's last layer) */
 };
 
 static void splitk(ctvk_ctx *ctx, const dcase *d, uint64_t seed)
 {
     size_t in = (size_t)d->h * d->w * d->c, nx = (size_t)d->n * in, nw = in * (size_t)d->out;
     size_t ny = (size_t)d->n * (size_t)d->out;
-    CHECK(ctvk_dense_splitk_ok(d->n, in, d->out), "split-K refused %d x %zu -> %d", d->n, in, d->out);
+    CHECK(ctvk_dense_splitk_fits(d->n, in, d->out) && ctvk_dense_splitk_ok(d->n, in, d->out) == (in >= 1024),
+          "split-K eligibility of %d x %zu -> %d", d->n, in, d->out);
     float *x = rnd(nx, seed), *w = rnd(nw, seed + 1), *b = rnd((size_t)d->out, seed + 2), *ry = malloc(ny * sizeof *ry);
     size_t nws = ctvk_dense_splitk_workspace(d->n, in, d->out);
     ctvk_tensor *tx = check_tensor(ctx, (ctvk_shape){d->n, d->h, d->w, d->c}, x, "x");
@@ -144,6 +146,8 @@ static void splitk(ctvk_ctx *ctx, const dcase *d, uint64_t seed)
     CHECK(ctvk_dense_forward_splitk(ctx, tx, tw, tb, 0, ty, small) == CTVK_ERR_ARG, "small workspace accepted");
     CHECK(!ctvk_dense_splitk_ok(1, 1000, 2) && !ctvk_dense_splitk_ok(1, 5000, 17) && !ctvk_dense_splitk_ok(17, 5000, 2),
           "split-K eligibility");
+    CHECK(ctvk_dense_splitk_fits(1, 1000, 2) && !ctvk_dense_splitk_fits(1, 5000, 17) &&
+          !ctvk_dense_splitk_fits(17, 5000, 2) && !ctvk_dense_splitk_fits(1, 0, 2), "split-K limits");
     ctvk_tensor *all[] = {tx, tw, tb, ty, tws, small};
     for (int i = 0; i < 6; i++) ctvk_tensor_destroy(all[i]);
     free(x); free(w); free(b); free(ry);
