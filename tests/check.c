@@ -80,6 +80,14 @@ ctvk_ctx *check_ctx(const ctvk_options *o)
     return ctx;
 }
 
+ctvk_ctx *check_ctx_cache(const char *cache_dir)
+{
+    ctvk_options o;
+    ctvk_options_default(&o);
+    o.cache_dir = cache_dir;
+    return check_ctx(&o);
+}
+
 void check_ctx_done(ctvk_ctx *ctx)
 {
     if (!ctx) return;

@@ -46,6 +46,8 @@ char *check_tmpdir(const char *tag);
 #include "ctvk/ctvk.h"
 #include "ctvk/net.h"
 ctvk_ctx *check_ctx(const ctvk_options *o);
+/* check_ctx with default options and this pipeline cache folder ("" for none). */
+ctvk_ctx *check_ctx_cache(const char *cache_dir);
 void check_ctx_done(ctvk_ctx *ctx);
 /* A tensor with this shape holding these floats (fp32); NULL data leaves it unset. */
 ctvk_tensor *check_tensor(ctvk_ctx *ctx, ctvk_shape s, const float *data, const char *name);

@@ -10,13 +10,7 @@
 static char path[4200];
 static char dir_[4096];
 
-static ctvk_ctx *open_ctx(void)
-{
-    ctvk_options o;
-    ctvk_options_default(&o);
-    o.cache_dir = dir_;
-    return check_ctx(&o);
-}
+static ctvk_ctx *open_ctx(void) { return check_ctx_cache(dir_); }
 
 /* Creates the pipelines of the elementwise family and checks a result. */
 static void work(ctvk_ctx *ctx)

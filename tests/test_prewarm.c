@@ -18,13 +18,7 @@
 
 static char dir_[4096];
 
-static ctvk_ctx *open_ctx(void)
-{
-    ctvk_options o;
-    ctvk_options_default(&o);
-    o.cache_dir = dir_;
-    return check_ctx(&o);
-}
+static ctvk_ctx *open_ctx(void) { return check_ctx_cache(dir_); }
 
 /* A convolution with bias and ReLU, then a batch-norm inference: its result, downloaded. */
 static float *work(ctvk_ctx *ctx)
@@ -190,10 +184,7 @@ int main(void)
     check_ctx_done(ctx);
 
     /* no cache folder: no list, nothing happens */
-    ctvk_options o;
-    ctvk_options_default(&o);
-    o.cache_dir = "";
-    ctx = check_ctx(&o);
+    ctx = check_ctx_cache("");
     CHECK(ctvk_prewarm(ctx, "w") == CTVK_OK && ctvk__prewarm_join(ctx) == 0, "prewarm without a cache folder");
     CHECK(ctvk_prewarm(ctx, "") == CTVK_ERR_ARG, "an empty workload name is refused");
     check_ctx_done(ctx);

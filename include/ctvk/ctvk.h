@@ -82,7 +82,7 @@ typedef struct ctvk_options {
     const char *vulkan_library;/* NULL: $CTVK_VULKAN_LIBRARY, else "libvulkan.so.1" */
     ctvk_variant variant;      /* kernel family for GEMM-like work */
     int no_push_descriptors;   /* use pooled descriptor sets even where push descriptors exist */
-    int image_inputs;          /* inputs as storage texel buffers where the quirks table allows it */
+    int image_inputs;          /* inputs as storage texel buffers where the quirks table allows it (1 by default) */
     uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
     uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
     ctvk_limits limits;        /* the device's limits, or the specification's minimums */
