@@ -18,9 +18,10 @@ layout(constant_id = 1) const int HAS_BIAS = 0;   // y += bias[c] (forward)
 layout(constant_id = 2) const int RELU = 0;       // y = max(y, 0) (forward)
 layout(constant_id = 3) const int ACCUM = 0;      // C += result instead of C = result
 
-#ifdef CTVK_IMG
+#if defined(CTVK_IMG) && !defined(CTVK_IMG_A)
 // The img build keeps A (x or dy, read with LDA / LDA4) a uniform texel buffer: llvmpipe's imageLoad
-// of it made these kernels 8-18% slower (runtime/vk/limits.c, image_inputs).
+// of it makes these kernels slower (the stem 16%, the others 1-3%; runtime/vk/limits.c,
+// image_inputs). NAME.imga (-DCTVK_IMG_A, [device] image_inputs = all) reads it as the rest.
 layout(binding = 0) uniform samplerBuffer A_src;
 #define LDA(i) texelFetch(A_src, int(i)).r
 #define LDA4(i) texelFetch(A_src, int(i))

@@ -135,11 +135,35 @@ static void test_round_trip(void)
     free(v);
 }
 
+/* [device] image_inputs: false, true (the default) or all; anything else refused, naming the key. */
+static void test_image_inputs(void)
+{
+    const char *text[] = {"", "false", "true", "all", "ALL", "no", "sometimes"};
+    const int want[] = {1, 0, 1, CTVK_IMAGE_INPUTS_ALL, CTVK_IMAGE_INPUTS_ALL, 0, -1};
+    for (int i = 0; i < 7; i++) {
+        char ini[96];
+        snprintf(ini, sizeof ini, *text[i] ? "[device]\nimage_inputs = %s\n" : "%s", text[i]);
+        ctvk_config *c;
+        CHECK(ctvk_config_load(write_ini("img.ini", ini), &c) == CTVK_OK, "load: %s", ctvk_error());
+        ctvk_options o;
+        ctvk_options_default(&o);
+        ctvk_status st = ctvk_config_device_options(c, &o);
+        if (want[i] < 0)
+            CHECK(st == CTVK_ERR_ARG && strstr(ctvk_error(), "image_inputs"), "image_inputs = %s accepted (%s)", text[i],
+                  ctvk_error());
+        else
+            CHECK(st == CTVK_OK && o.image_inputs == want[i], "image_inputs = '%s': %d, want %d (%s)", text[i],
+                  o.image_inputs, want[i], ctvk_error());
+        ctvk_config_free(c);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", check_tmpdir("config"));
     test_integers();
     test_refused_files();
     test_round_trip();
+    test_image_inputs();
     return check_done("test_config");
 }

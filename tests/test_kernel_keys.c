@@ -213,6 +213,49 @@ static void image_inputs(ctvk_ctx *ctx)
     CHECK(twins >= twins_wanted, "an fp16 input made no uniform-texel-buffer twin");
 }
 
+/* A 3x3 convolution with bias of {2, 7, 7, cin} to 16 channels (cin 1: the stem's scalar path), downloaded. */
+static float *conv_once(ctvk_ctx *ctx, int cin)
+{
+    ctvk_shape xs = {2, 7, 7, cin}, ys = {2, 7, 7, 16};
+    ctvk_tensor *x = filled(ctx, xs, "x", 90), *w = filled(ctx, (ctvk_shape){3, 3, cin, 16}, "w", 91);
+    ctvk_tensor *b = filled(ctx, (ctvk_shape){1, 1, 1, 16}, "b", 92), *y = check_tensor(ctx, ys, NULL, "y");
+    ctvk_conv2d p;
+    CHECK(ctvk_conv2d_same(3, 3, 1, 1, 7, 7, &p) == CTVK_OK && ctvk_conv2d_forward(ctx, &p, x, w, b, y) == CTVK_OK,
+          "conv: %s", ctvk_error());
+    float *got = check_download(y);
+    ctvk_tensor *all[] = {x, w, b, y};
+    for (int i = 0; i < 4; i++) ctvk_tensor_destroy(all[i]);
+    return got;
+}
+
+/* [device] image_inputs = all: the convolutions' NAME.imga builds read A as a storage texel buffer
+ * too (no binding sampled) and give the same bits as the default build. */
+static void image_inputs_all(const float *ref4, const float *ref1)
+{
+    ctvk_options o;
+    ctvk_options_default(&o);
+    o.variant = CTVK_VARIANT_CPU;
+    o.image_inputs = CTVK_IMAGE_INPUTS_ALL;
+    ctvk_ctx *ctx = check_ctx(&o);
+    float *got4 = conv_once(ctx, 8), *got1 = conv_once(ctx, 1);
+    size_t n = 2 * 7 * 7 * 16;
+    CHECK(got4 && ref4 && !memcmp(got4, ref4, n * sizeof *got4), "image_inputs = all: other bits (4-component A)");
+    CHECK(got1 && ref1 && !memcmp(got1, ref1, n * sizeof *got1), "image_inputs = all: other bits (scalar A)");
+    int imga = 0;
+    for (int i = 0; i < ctx->npipelines; i++) {
+        const ctvk_pipeline *p = ctx->pipelines[i];
+        if (!p->img) continue;
+        imga++;
+        CHECK(strstr(p->key, ".imga/") && p->img_sampled == 0, "%s: want the imga build, nothing sampled (0x%x)",
+              p->key, p->img_sampled);
+    }
+    CHECK(!ctvk_device(ctx)->image_inputs || imga == 2, "image_inputs = all: %d imga pipelines, want 2", imga);
+    printf("image_inputs = all: %d convolution pipelines in the imga build, the same bits\n", imga);
+    free(got4);
+    free(got1);
+    check_ctx_done(ctx);
+}
+
 int main(void)
 {
     ctvk_options o;
@@ -223,6 +266,10 @@ int main(void)
     views(ctx);
     one_pipeline(ctx);
     image_inputs(ctx);
+    float *ref4 = conv_once(ctx, 8), *ref1 = conv_once(ctx, 1);
     check_ctx_done(ctx);
+    image_inputs_all(ref4, ref1);
+    free(ref4);
+    free(ref1);
     return check_done("test_kernel_keys");
 }

@@ -69,6 +69,7 @@ typedef enum ctvk_limits {
     CTVK_LIMITS_MINIMUM = 2    /* the specification's minimums */
 } ctvk_limits;
 
+#define CTVK_IMAGE_INPUTS_ALL 2
 typedef struct ctvk_options {
     const char *device;        /* index ("1") or name substring ("llvmpipe"), or a comma list of them
                                   (entry `share` modulo its length); NULL: $CTVK_DEVICE, else auto */
@@ -82,7 +83,8 @@ typedef struct ctvk_options {
     const char *vulkan_library;/* NULL: $CTVK_VULKAN_LIBRARY, else "libvulkan.so.1" */
     ctvk_variant variant;      /* kernel family for GEMM-like work */
     int no_push_descriptors;   /* use pooled descriptor sets even where push descriptors exist */
-    int image_inputs;          /* inputs as storage texel buffers where the quirks table allows it (1 by default) */
+    int image_inputs;          /* inputs as storage texel buffers where the quirks table allows it: 0 no,
+                                  1 (default) all but the convolutions' A, CTVK_IMAGE_INPUTS_ALL all */
     uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
     uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
     ctvk_limits limits;        /* the device's limits, or the specification's minimums */

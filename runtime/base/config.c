@@ -297,9 +297,11 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
         if ((s = ctvk__key_bool(c, "device", "push_descriptors", &b))) return s;
         o->no_push_descriptors = !b;
     }
-    if (ctvk_config_has(c, "device", "image_inputs")) {
-        if ((s = ctvk__key_bool(c, "device", "image_inputs", &b))) return s;
-        o->image_inputs = b;
+    if ((v = lookup(c, "device", "image_inputs"))) {
+        if (!strcasecmp(v, "all")) o->image_inputs = CTVK_IMAGE_INPUTS_ALL;
+        else if (ctvk_config_bool(c, "device", "image_inputs", 1, &b) == CTVK_OK) o->image_inputs = b;
+        else return ctvk__fail(CTVK_ERR_ARG, "config %s: [device] image_inputs = '%s': expected true, false or all",
+                               c->path, v);
     }
     if ((v = lookup(c, "device", "limits"))) {
         if (!strcasecmp(v, "device")) o->limits = CTVK_LIMITS_DEVICE;

@@ -154,8 +154,9 @@ const ctvk__key ctvk__keys[] = {
      "`auto`, `gpu` or `cpu`: the kind of device the default choice prefers"},
     {"device", "push_descriptors", CTVK__KEY_BOOL, 0, 0, NULL, "true",
      "use VK_KHR_push_descriptor where the device has it"},
-    {"device", "image_inputs", CTVK__KEY_BOOL, 0, 0, NULL, "true",
-     "kernels read inputs as storage texel buffers where the quirks table allows it (lavapipe)"},
+    {"device", "image_inputs", CTVK__KEY_ENUM, 0, 0, "false|true|all", "true",
+     "kernels read inputs as storage texel buffers where the quirks table allows it (lavapipe); `all`: the "
+     "convolutions' activations too"},
     {"device", "limits", CTVK__KEY_ENUM, 0, 0, "device|minimum", "device",
      "`device`, or `minimum`: clamp to the Vulkan minimum limits"},
     {"device", "memory_limit_mb", CTVK__KEY_INT, 0, 1 << 30, NULL, "0",

@@ -97,9 +97,10 @@ static const quirk QUIRKS[] = {
      * reads inputs as storage texel buffers, all but the convolutions' A operand (activations),
      * which stays sampled (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18%
      * slower, its texel fetch of A is what they spend their time in. With it the FPN's first
-     * slice compiles 23 kernels, the second run 1 (that one sampled view's bytes), the third
+     * slice compiles 22 kernels, the second run 1 (that one sampled view's bytes), the third
      * none, and the forward pass is as fast (bench, interleaved A/B). On by default ([device]
-     * image_inputs). */
+     * image_inputs); `all` reads A as a storage texel buffer too (NAME.imga): nothing compiled
+     * twice, the convolutions 2-3% slower (the stem 16%). */
     {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
@@ -168,7 +169,8 @@ void ctvk_device_paths(const ctvk_device_info *x, char *buf, size_t n)
                                          : "staging memory flushed and invalidated (treated as not coherent)");
     if (x->image_inputs)
         LINE("[device] image_inputs: inputs as storage texel buffers where a kernel binds at most %u "
-             "(maxPerStageDescriptorStorageImages; fp16 inputs and the convolutions' A as uniform texel buffers)\n",
+             "(maxPerStageDescriptorStorageImages; fp16 inputs, and the convolutions' A but with "
+             "image_inputs = all, as uniform texel buffers)\n",
              x->max_storage_images_per_stage);
     LINE("%s\n", x->push_descriptors ? "push descriptors" : "pooled descriptor sets: no VK_KHR_push_descriptor");
     LINE("%s\n", x->storage16 ? "fp16 storage available" : "fp32 only: no 16-bit storage");

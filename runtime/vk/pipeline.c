@@ -348,24 +348,29 @@ static ctvk_status pipeline_create(ctvk_ctx *ctx, const ctvk_embedded_shader *sh
     return CTVK_OK;
 }
 
-/* Whether the pipeline of shader `name` with this signature is its NAME.img build (into `form`). */
-static int use_img(const ctvk_ctx *ctx, const char *name, const char *sig, char *form, size_t n)
+/* The build suffix of shader `name`'s pipeline with this signature: ".img", or with [device]
+ * image_inputs = all ".imga" where the shader has one (the convolutions with A as a storage texel
+ * buffer too), or "" (the uniform-texel-buffer build). */
+static const char *img_suffix(const ctvk_ctx *ctx, const char *name, const char *sig)
 {
-    if (!ctx->info.image_inputs) return 0;   /* the default: nothing more on every dispatch's lookup */
+    if (!ctx->info.image_inputs) return "";   /* the default: nothing more on every dispatch's lookup */
     uint32_t ntexel = 0;
     for (const char *c = sig; *c; c++) ntexel += ctvk__sig_texel(*c) != 0;
-    snprintf(form, n, "%s.img", name);
-    return ntexel && ntexel <= ctx->props.limits.maxPerStageDescriptorStorageImages && find_shader(form);
+    if (!ntexel || ntexel > ctx->props.limits.maxPerStageDescriptorStorageImages) return "";
+    char form[96];
+    snprintf(form, sizeof form, "%s.imga", name);
+    if (ctx->opt.image_inputs == CTVK_IMAGE_INPUTS_ALL && find_shader(form)) return ".imga";
+    snprintf(form, sizeof form, "%s.img", name);
+    return find_shader(form) ? ".img" : "";
 }
 
 /* The key of shader `name`'s pipeline with these settings, its img build where use_img says so
  * (not with `sampled`): "NAME[.img]/SIG/PUSH[,SPEC...]". */
 static ctvk_status make_key(const ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
-                            const int32_t *spec, int nspec, int sampled, char *key, size_t nkey, int *img)
+                            const int32_t *spec, int nspec, int sampled, char *key, size_t nkey, const char **suffix)
 {
-    char form[80];
-    *img = !sampled && use_img(ctx, name, sig, form, sizeof form);
-    int n = snprintf(key, nkey, "%s%s/%s/%u", name, *img ? ".img" : "", sig, push_size);
+    *suffix = sampled ? "" : img_suffix(ctx, name, sig);
+    int n = snprintf(key, nkey, "%s%s/%s/%u", name, *suffix, sig, push_size);
     for (int i = 0; i < nspec && n > 0 && (size_t)n < nkey; i++)
         n += snprintf(key + n, nkey - (size_t)n, ",%d", spec[i]);
     if (n <= 0 || (size_t)n >= nkey) return ctvk__fail(CTVK_ERR_ARG, "pipeline key too long for %s", name);
@@ -374,11 +379,13 @@ static ctvk_status make_key(const ctvk_ctx *ctx, const char *name, const char *s
 
 /* A new pipeline of that key, outside the context's table. Touches nothing of the context but
  * the device and the VkPipelineCache (internally synchronized), so the prewarm worker runs it. */
-static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, int img, const char *name, const char *sig,
-                                 uint32_t push_size, const int32_t *spec, int nspec, ctvk_pipeline **out)
+static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, const char *suffix, const char *name,
+                                 const char *sig, uint32_t push_size, const int32_t *spec, int nspec,
+                                 ctvk_pipeline **out)
 {
-    char form[80];
-    snprintf(form, sizeof form, "%s%s", name, img ? ".img" : "");
+    char form[96];
+    int img = *suffix != 0;
+    snprintf(form, sizeof form, "%s%s", name, suffix);
     const ctvk_embedded_shader *sh = find_shader(form);
     if (!sh) return ctvk__fail(CTVK_ERR_ARG, "no embedded shader named '%s'", name);
     if (strlen(sig) > CTVK_MAX_BINDINGS || nspec > CTVK_MAX_SPEC || push_size > 128)
@@ -426,13 +433,13 @@ static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig
                                 const int32_t *spec, int nspec, int sampled, ctvk_pipeline **out)
 {
     char key[160];
-    int img;
-    CTVK_TRY(make_key(ctx, name, sig, push_size, spec, nspec, sampled, key, sizeof key, &img));
+    const char *suffix;
+    CTVK_TRY(make_key(ctx, name, sig, push_size, spec, nspec, sampled, key, sizeof key, &suffix));
     for (int i = 0; i < ctx->npipelines; i++)
         if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
     ctvk_pipeline *p = ctx->prewarm ? prewarm_take(ctx, key) : NULL;
     int prewarmed = p != NULL;
-    if (!p) CTVK_TRY(pipeline_make(ctx, key, img, name, sig, push_size, spec, nspec, &p));
+    if (!p) CTVK_TRY(pipeline_make(ctx, key, suffix, name, sig, push_size, spec, nspec, &p));
     CTVK_TRY(table_add(ctx, p, prewarmed));
     *out = p;
     return CTVK_OK;
@@ -499,9 +506,9 @@ static int parse_key(const char *key, char *name, size_t nname, char *sig, size_
     name[s1 - key] = 0;
     memcpy(sig, s1 + 1, (size_t)(s2 - s1 - 1));
     sig[s2 - s1 - 1] = 0;
-    size_t ln = strlen(name);
-    *sampled = !(ln > 4 && !strcmp(name + ln - 4, ".img"));
-    if (!*sampled) name[ln - 4] = 0;
+    char *dot = strrchr(name, '.');   /* an img build: make_key finds the same suffix again */
+    *sampled = !(dot && dot > name && (!strcmp(dot, ".img") || !strcmp(dot, ".imga")));
+    if (!*sampled) *dot = 0;
     char *end;
     unsigned long pv = strtoul(s2 + 1, &end, 10);
     if (end == s2 + 1 || pv > 128) return 0;
@@ -523,12 +530,13 @@ static ctvk_pipeline *prewarm_one(const ctvk_ctx *ctx, const char *key)
     char name[80], sig[CTVK_MAX_BINDINGS + 1], again[160];
     uint32_t push;
     int32_t spec[CTVK_MAX_SPEC];
-    int nspec, sampled, img;
+    int nspec, sampled;
+    const char *suffix;
     ctvk_pipeline *p = NULL;
     if (!parse_key(key, name, sizeof name, sig, sizeof sig, &push, spec, &nspec, &sampled)) return NULL;
-    if (make_key(ctx, name, sig, push, spec, nspec, sampled, again, sizeof again, &img) || strcmp(again, key))
+    if (make_key(ctx, name, sig, push, spec, nspec, sampled, again, sizeof again, &suffix) || strcmp(again, key))
         return NULL;   /* other settings (image_inputs, limits) give another key: not this run's */
-    if (pipeline_make(ctx, key, img, name, sig, push, spec, nspec, &p)) return NULL;
+    if (pipeline_make(ctx, key, suffix, name, sig, push, spec, nspec, &p)) return NULL;
     return p;
 }
 
