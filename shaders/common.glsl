@@ -11,7 +11,7 @@
 //   maxTexelBufferElements may be as small as 65536. CTVK_PARAM inputs stay texel buffers.
 // - NAME.img.spv (-DCTVK_IMG): every input is a read-only storage texel buffer, declared twice on
 //   its binding, once per view format (r32f for LD, rgba32f for LD4; integer formats likewise),
-//   but for the convolutions' A, which conv_common.glsl keeps a samplerBuffer (the runtime reads
+//   but for the convolutions' A, which conv_common.glsl keeps a samplerBuffer except in NAME.imga (the runtime reads
 //   which bindings are sampled from the SPIR-V). Only for devices with the image_inputs quirk
 //   (runtime/vk/limits.c says why).
 // The runtime picks the build per device and per dispatch (runtime/vk/pipeline.c, recorder.c).

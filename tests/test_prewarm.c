@@ -183,6 +183,15 @@ int main(void)
     CHECK(ctvk_prewarm(ctx, "w") == CTVK_OK && ctvk__prewarm_join(ctx) == 0, "an over-long line trusted");
     check_ctx_done(ctx);
 
+    /* a cache folder that does not exist yet (the default one on a new machine): the first
+     * context creates it and writes its list there */
+    snprintf(dir_, sizeof dir_, "%s/new", tmp);
+    ctx = open_ctx();
+    CHECK(ctvk_prewarm(ctx, "w") == CTVK_OK, "prewarm: %s", ctvk_error());
+    free(work(ctx));
+    check_ctx_done(ctx);
+    CHECK(lists(list, sizeof list) == 1 && count_lines(list) == npipe + 1, "no list in a new cache folder");
+
     /* no cache folder: no list, nothing happens */
     ctx = check_ctx_cache("");
     CHECK(ctvk_prewarm(ctx, "w") == CTVK_OK && ctvk__prewarm_join(ctx) == 0, "prewarm without a cache folder");

@@ -130,6 +130,15 @@ ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx)
     return CTVK_OK;
 }
 
+/* Creates the folder of a file of the cache folder, which need not exist yet (only its parent). */
+static void make_parent(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) { *slash = 0; (void)ctvk__mkdirs(dir); }
+}
+
 /* Writes the cache to a temporary file in the same folder, syncs it and renames it over the old
  * one, so a crash never leaves a half-written cache behind. Failures only skip the write. */
 static void write_cache_file(ctvk_ctx *ctx)
@@ -144,11 +153,9 @@ static void write_cache_file(ctvk_ctx *ctx)
     fill_header(ctx, &h);
     h.data_size = size;
     h.data_hash = ctvk__hash64(data, size, 0);
-    char dir[4096], tmp[4200], keep[CTVK_ERROR_MAX];
+    char tmp[4200], keep[CTVK_ERROR_MAX];
     snprintf(keep, sizeof keep, "%s", ctvk_error());   /* a cache that cannot be written costs nothing but the cache */
-    snprintf(dir, sizeof dir, "%s", ctx->pcache_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) { *slash = 0; (void)ctvk__mkdirs(dir); }
+    make_parent(ctx->pcache_path);
     FILE *f;
     if (!ctvk__open_tmp(ctx->pcache_path, tmp, sizeof tmp, &f)) {
         int bad = fwrite(&h, sizeof h, 1, f) != 1 || (size && fwrite(data, size, 1, f) != 1);
@@ -364,8 +371,8 @@ static const char *img_suffix(const ctvk_ctx *ctx, const char *name, const char 
     return find_shader(form) ? ".img" : "";
 }
 
-/* The key of shader `name`'s pipeline with these settings, its img build where use_img says so
- * (not with `sampled`): "NAME[.img]/SIG/PUSH[,SPEC...]". */
+/* The key of shader `name`'s pipeline with these settings, its img build where img_suffix says so
+ * (not with `sampled`): "NAME[.img|.imga]/SIG/PUSH[,SPEC...]". */
 static ctvk_status make_key(const ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
                             const int32_t *spec, int nspec, int sampled, char *key, size_t nkey, const char **suffix)
 {
@@ -609,18 +616,18 @@ static void prewarm_finish(ctvk_ctx *ctx)
     for (int i = 0; i < w->n; i++) pipeline_free(ctx, w->made[i]);
     int n = ctx->npipelines < PW_MAX ? ctx->npipelines : PW_MAX;
     const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    char *text = malloc(64 + (size_t)n * sizeof w->keys[0]);   /* a header line, then one key per line */
     for (int i = 0; keys && i < n; i++) keys[i] = ctx->pipelines[i]->key;
-    if (keys && n && list_hash(ctx, keys, n) != w->list_hash) {
-        char keep[CTVK_ERROR_MAX], tmp[4200];
+    if (keys && text && n && list_hash(ctx, keys, n) != w->list_hash) {
+        char keep[CTVK_ERROR_MAX];
         snprintf(keep, sizeof keep, "%s", ctvk_error());   /* a list that cannot be written costs the next run only */
-        FILE *f;
-        if (!ctvk__open_tmp(w->path, tmp, sizeof tmp, &f)) {
-            int bad = fprintf(f, "%s %016llx\n", PW_MAGIC, (unsigned long long)ctx->shader_set_hash) < 0;
-            for (int i = 0; i < n && !bad; i++) bad = fprintf(f, "%s\n", keys[i]) < 0;
-            (void)ctvk__replace(f, tmp, w->path, "list-write", bad ? EIO : 0);
-        }
+        size_t len = (size_t)sprintf(text, "%s %016llx\n", PW_MAGIC, (unsigned long long)ctx->shader_set_hash);
+        for (int i = 0; i < n; i++) len += (size_t)sprintf(text + len, "%s\n", keys[i]);
+        make_parent(w->path);
+        (void)ctvk__write_file_atomic(w->path, text, len);
         (void)ctvk__fail(CTVK_OK, "%s", keep);
     }
+    free(text);
     free(keys);
     free(w->keys);
     free(w->state);
