@@ -4,8 +4,9 @@
  *    convolutions alike, create one pipeline;
  *  - with the view_keys quirk (llvmpipe), every texel view of a tensor has a byte size with a bit
  *    among bits 8-15 set, covers at most 511 bytes past its elements, all of them the tensor's own
- *    (no view overlaps another tensor), and no block's VkBuffer is a power of two in size; views
- *    into a tensor keep their exact range; without the quirk every range is exact;
+ *    (no view overlaps another tensor), and no block's VkBuffer is a power of two in size or lacks
+ *    a 256-byte tail; a view into a tensor keeps its exact range unless bits 8-15 of it are zero,
+ *    then it reaches 256 bytes further, still inside its buffer; without the quirk every range is exact;
  *  - with the image_inputs quirk (llvmpipe; on by default), a kernel reads its inputs as storage
  *    texel buffers (its NAME.img build; a convolution's A stays a uniform texel buffer) unless it binds more of them than maxPerStageDescriptorStorageImages
  *    allows (4 under the limits clamp); an fp16 input goes to the kernel's uniform-texel-buffer
@@ -16,10 +17,13 @@
 #include "net/ops.h"
 #include "net/train_ops.h"
 #include "runtime/vk/internal.h"
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int pot(uint64_t x) { return x && !(x & (x - 1)); }
 
@@ -66,13 +70,30 @@ static void views(ctvk_ctx *ctx)
     if (m->view_keys) {
         for (int k = 8; k <= 30; k++)
             CHECK(!pot(ctvk__buffer_bytes(m, 1ull << k)), "a block of 2^%d bytes keeps a power-of-two buffer", k);
-        CHECK(ctvk__buffer_bytes(m, 1000) == 1000, "a buffer of 1000 bytes grew");
+        for (uint64_t sz = 1000; sz < (1ull << 31); sz = sz * 3 + 256)
+            CHECK(ctvk__buffer_bytes(m, sz) >= sz + 256, "a block of %llu bytes has a buffer of %llu: no 256-byte tail",
+                  (unsigned long long)sz, (unsigned long long)ctvk__buffer_bytes(m, sz));
     }
     ctvk_tensor *v = NULL;
     CHECK(ctvk_tensor_view(t[5], 100, (ctvk_shape){1, 1, 1, 65536 - 200}, "inner", &v) == CTVK_OK, "view: %s",
           ctvk_error());
     if (v) CHECK(ctvk__view_range(v, v->bytes, 4) == v->bytes, "a view into a tensor got more than its range");
     ctvk_tensor_destroy(v);
+    /* a view into a tensor whose byte size has bits 8-15 zero (65536 floats) reaches 256 bytes
+     * further with the quirk, inside its block's buffer; its 4-component view the same */
+    for (int end = 0; end < 2; end++) {
+        size_t n = 65536, first = end ? t[NT - 1]->count - n : 1024;
+        CHECK(ctvk_tensor_view(t[NT - 1], first, (ctvk_shape){1, 1, 1, (int)n}, "aligned", &v) == CTVK_OK, "view: %s",
+              ctvk_error());
+        if (!v) continue;
+        uint64_t want = m->view_keys ? v->bytes + 256 : v->bytes, got1 = ctvk__view_range(v, v->bytes, 4),
+                 got4 = ctvk__view_range(v, v->bytes, 16);
+        CHECK(got1 == want && got4 == want, "a view of %zu floats at %zu: ranges %llu / %llu, want %llu", n, first,
+              (unsigned long long)got1, (unsigned long long)got4, (unsigned long long)want);
+        CHECK(v->offset + got1 <= ctvk__buffer_bytes(m, v->block->size), "a view of %zu floats at %zu leaves its buffer",
+              n, first);
+        ctvk_tensor_destroy(v);
+    }
     for (int i = 0; i < NT; i++) ctvk_tensor_destroy(t[i]);
 }
 
@@ -256,6 +277,67 @@ static void image_inputs_all(const float *ref4, const float *ref1)
     check_ctx_done(ctx);
 }
 
+/* Files under dir, its subfolders included (Mesa's cache: one per compiled kernel; not its index
+ * or a temporary file). */
+static long files_under(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "index") || strstr(e->d_name, ".tmp")) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st)) continue;
+        n += S_ISDIR(st.st_mode) ? files_under(path) : 1;
+    }
+    closedir(d);
+    return n;
+}
+
+/* One compiled kernel per pipeline, whatever the tensors: the same 1x1 convolution over a tensor
+ * and over a view into a larger one (16384 floats, whose byte size has bits 8-15 zero), from an
+ * empty Mesa cache. llvmpipe compiles a kernel again for each new key, and Mesa 22.3 keys every
+ * compile after a kernel's first on its IR as that first compile left it (changed in place), so
+ * a second key also costs a compile in the next run. Counted on llvmpipe only. */
+static void one_compile(void)
+{
+    char dir[] = "/tmp/ctvk-kernel-keys-XXXXXX", sub[1100];
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp: %s", strerror(errno)); return; }
+    const char *old = getenv("MESA_SHADER_CACHE_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("MESA_SHADER_CACHE_DIR", dir, 1);
+    ctvk_options o;
+    ctvk_options_default(&o);
+    o.variant = CTVK_VARIANT_CPU;
+    ctvk_ctx *ctx = check_ctx(&o);
+    const ctvk_shape xs = {1, 16, 16, 64};
+    ctvk_tensor *own = filled(ctx, xs, "own", 70), *big = filled(ctx, (ctvk_shape){1, 1, 1, 3 * 16384}, "big", 71);
+    ctvk_tensor *w = filled(ctx, (ctvk_shape){1, 1, 64, 64}, "w", 72), *b = filled(ctx, (ctvk_shape){1, 1, 1, 64}, "b", 73);
+    ctvk_tensor *in = NULL, *y1 = check_tensor(ctx, xs, NULL, "y1"), *y2 = check_tensor(ctx, xs, NULL, "y2");
+    CHECK(ctvk_tensor_view(big, 16384, xs, "in", &in) == CTVK_OK, "view: %s", ctvk_error());
+    ctvk_conv2d p;
+    CHECK(in && ctvk_conv2d_same(1, 1, 1, 1, 16, 16, &p) == CTVK_OK && ctvk_conv2d_forward(ctx, &p, own, w, b, y1) == CTVK_OK &&
+          ctvk_conv2d_forward(ctx, &p, in, w, b, y2) == CTVK_OK && ctvk_sync(ctx) == CTVK_OK,
+          "conv: %s", ctvk_error());
+    int view_keys = ctx->mem.view_keys, pipelines = ctvk_pipeline_count(ctx);
+    ctvk_tensor *all[] = {in, own, big, w, b, y1, y2};
+    for (int i = 0; i < 7; i++) ctvk_tensor_destroy(all[i]);
+    check_ctx_done(ctx);   /* the device and its shader cache are written and closed */
+    snprintf(sub, sizeof sub, "%s/mesa_shader_cache", dir);
+    long entries = files_under(sub);
+    printf("one convolution over a tensor and a view: %d pipeline(s), %ld Mesa cache entries\n", pipelines, entries);
+    CHECK(!view_keys || entries == pipelines, "%ld kernels compiled for %d pipelines", entries, pipelines);
+    if (saved) setenv("MESA_SHADER_CACHE_DIR", saved, 1);
+    else unsetenv("MESA_SHADER_CACHE_DIR");
+    free(saved);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "remove %s", dir);
+}
+
 int main(void)
 {
     ctvk_options o;
@@ -269,6 +351,7 @@ int main(void)
     float *ref4 = conv_once(ctx, 8), *ref1 = conv_once(ctx, 1);
     check_ctx_done(ctx);
     image_inputs_all(ref4, ref1);
+    one_compile();
     free(ref4);
     free(ref1);
     return check_done("test_kernel_keys");

@@ -85,22 +85,20 @@ typedef struct quirk {
 
 static const quirk QUIRKS[] = {
     /* view_keys: llvmpipe (Mesa 22.3) keys a compiled kernel by, among others, each texel buffer's
-     * "power-of-two width" (the size of the VkBuffer under the view) and its "level zero only"
-     * (bits 8-15 of the view's byte size, read through a union as a mip level): two layers of one
-     * kernel with other tensor sizes compiled it twice, 1-2 s each (bench --startup: 10 compiles
-     * of the convolution kernels for the FPN's first slice, 3 with view_keys).
-     * image_inputs: the same key holds, for each sampled texel buffer, the state of a sampler that
-     * llvmpipe (Mesa 22.3) never writes when a kernel has no samplers: those bytes are whatever its
-     * stack held, so a kernel compiled in one run was compiled again in the next, and one kernel
-     * twice in one run (28 compiles for 23 kernels of the FPN's first slice, 4 more in the second
-     * run, 1 in the third). A storage texel buffer's key is written in full, so the NAME.img build
-     * reads inputs as storage texel buffers, all but the convolutions' A operand (activations),
-     * which stays sampled (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18%
-     * slower, its texel fetch of A is what they spend their time in. With it the FPN's first
-     * slice compiles 22 kernels, the second run 1 (that one sampled view's bytes), the third
-     * none, and the forward pass is as fast (bench, interleaved A/B). On by default ([device]
-     * image_inputs); `all` reads A as a storage texel buffer too (NAME.imga): nothing compiled
-     * twice, the convolutions 2-3% slower (the stem 16%). */
+     * "power-of-two width" (the size of the VkBuffer under the view) and, for a uniform texel
+     * buffer, its "level zero only" (bits 8-15 of the view's byte size, read through a union as a
+     * mip level): two layers of one kernel with other tensor sizes compiled it twice, 1-2 s each.
+     * A kernel must have one key only: Mesa 22.3 turns a kernel's NIR out of SSA in place when it
+     * compiles a variant (not when it loads one from its cache) and hashes that NIR into the cache
+     * key of every later variant, so a second variant is compiled again in the next run (the FPN's
+     * convolution kernel: 1.7-1.9 s in the first run and again in the second, until views into
+     * tensors got the same treatment; memory.c).
+     * image_inputs: the NAME.img build reads inputs as storage texel buffers, whose key entries
+     * hold no view size; all but the convolutions' A operand (activations), which stays sampled
+     * (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18% slower, its texel
+     * fetch of A is what they spend their time in. The forward pass is as fast (bench,
+     * interleaved A/B). On by default ([device] image_inputs); `all` reads A as a storage texel
+     * buffer too (NAME.imga): no sampled view, the convolutions 2-3% slower (the stem 16%). */
     {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},

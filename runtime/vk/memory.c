@@ -161,13 +161,15 @@ void ctvk__memory_destroy(ctvk_ctx *ctx)
 static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBufferUsageFlags usage,
                                VkBuffer *buf, VkDeviceMemory *mem, void **mapped);
 
-/* With the view_keys quirk (runtime/vk/limits.c), every texel view of a tensor tells the driver
- * the same two things: that the VkBuffer under it is not a power of two in size (a block whose
- * size is one gets 256 bytes more, 512 for 256), and that the view's byte size has a non-zero bit
- * among bits 8-15 (a tensor is given its bytes rounded up to 256, plus 256 where those bits would be zero,
- * and its views cover all of that: what lies past its elements is its own and never read).
- * Views into a tensor (ctvk_tensor_view) keep their exact range: the bytes after them belong to
- * other views. */
+/* With the view_keys quirk (runtime/vk/limits.c), every texel view tells the driver the same two
+ * things: that the VkBuffer under it is not a power of two in size, and that the view's byte size
+ * has a non-zero bit among bits 8-15. A tensor is given its bytes rounded up to 256, plus 256 where
+ * those bits would be zero, and its views cover all of that (what lies past its elements is its own
+ * and never read). A view into a tensor (ctvk_tensor_view) whose exact range has those bits zero
+ * reaches 256 bytes further, into bytes of its block that it never reads (the kernels clamp their
+ * indices to the elements): every block's VkBuffer has 256 bytes past its usable size for the view
+ * that ends there, and is then made no power of two. A view of more texels than the device allows
+ * keeps its range. */
 static uint64_t key_bytes(const ctvk_memory *m, uint64_t bytes)
 {
     if (!m->view_keys) return bytes;
@@ -177,16 +179,21 @@ static uint64_t key_bytes(const ctvk_memory *m, uint64_t bytes)
 
 uint64_t ctvk__buffer_bytes(const ctvk_memory *m, uint64_t size)
 {
-    while (m->view_keys && !(size & (size - 1))) size += 256;
+    if (!m->view_keys) return size;
+    size += 256;
+    while (!(size & (size - 1))) size += 256;
     return size;
 }
 
 uint64_t ctvk__view_range(const ctvk_tensor *t, uint64_t range, uint64_t texel)
 {
     const ctvk_ctx *ctx = t->ctx;
-    if (!ctx->mem.view_keys || t->parent) return range;
-    uint64_t r = key_bytes(&ctx->mem, t->bytes);
-    return r >= range && r % texel == 0 && r / texel <= ctx->props.limits.maxTexelBufferElements ? r : range;
+    if (!ctx->mem.view_keys) return range;
+    uint64_t r = range;
+    if (!t->parent) r = key_bytes(&ctx->mem, t->bytes);
+    else if (!((r >> 8) & 255)) r += 256;
+    int fits = t->offset + r <= ctvk__buffer_bytes(&ctx->mem, t->block->size);
+    return fits && r >= range && r % texel == 0 && r / texel <= ctx->props.limits.maxTexelBufferElements ? r : range;
 }
 
 /* A texel view of CTVK_ZERO_BYTES (R32F, or RGBA32F with vec4) for a NULL parameter binding, outside
