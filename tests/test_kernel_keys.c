@@ -307,8 +307,8 @@ static long files_under(const char *dir)
  * a second key also costs a compile in the next run. Counted on llvmpipe only. */
 static void one_compile(void)
 {
-    char dir[] = "/tmp/ctvk-kernel-keys-XXXXXX", sub[1100];
-    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp: %s", strerror(errno)); return; }
+    char *dir = check_tmpdir("kernel-keys"), sub[1100];
+    if (!dir) { CHECK(0, "a temporary folder: %s", strerror(errno)); return; }
     const char *old = getenv("MESA_SHADER_CACHE_DIR");
     char *saved = old ? strdup(old) : NULL;
     setenv("MESA_SHADER_CACHE_DIR", dir, 1);
@@ -339,6 +339,7 @@ static void one_compile(void)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "remove %s", dir);
+    free(dir);
 }
 
 int main(void)
