@@ -87,6 +87,10 @@ typedef struct ctvk_options {
                                   1 (default) all but the convolutions' A, CTVK_IMAGE_INPUTS_ALL all */
     uint32_t max_dispatches_per_submit; /* split long work (GPU watchdogs); 0: a default per device type */
     uint64_t memory_limit;     /* bytes of device memory this context may use; 0: the heap's budget */
+    int compile_helpers;       /* on a cold start, on a driver that compiles kernels at their first
+                                  dispatch (lavapipe), ctvk_net_from_checkpoint starts this many helper
+                                  devices that compile the network's kernels while the checkpoint is
+                                  read; 0 none; -1 (default): 2 */
     ctvk_limits limits;        /* the device's limits, or the specification's minimums */
 } ctvk_options;
 
@@ -154,6 +158,8 @@ typedef struct ctvk_stats {
     uint64_t pipeline_cache_hits;      /* creations the driver served from the cache (creation feedback) */
     uint64_t pipelines_prewarmed;      /* of pipelines_created, those ctvk_prewarm's worker made */
     uint64_t prewarm_wait_ns;          /* time a dispatch waited for the worker to finish one */
+    uint64_t compile_helpers;          /* helper devices that compiled this context's kernels ahead */
+    uint64_t compile_helpers_wait_ns;  /* time the first submit waited for them */
     int pipeline_cache_state;          /* 1 loaded from disk, 0 no file, -1 file rejected */
     char pipeline_cache_note[256];     /* why a cache file was rejected */
     uint64_t submits, dispatches, barriers;

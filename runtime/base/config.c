@@ -324,6 +324,10 @@ ctvk_status ctvk_config_device_options(const ctvk_config *c, ctvk_options *o)
         if ((s = ctvk__key_int(c, "device", "max_dispatches_per_submit", &x))) return s;
         o->max_dispatches_per_submit = (uint32_t)x;
     }
+    if (ctvk_config_has(c, "device", "compile_helpers")) {
+        if ((s = ctvk__key_int(c, "device", "compile_helpers", &x))) return s;
+        o->compile_helpers = (int)x;
+    }
     return CTVK_OK;
 }
 

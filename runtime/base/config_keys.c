@@ -163,6 +163,8 @@ const ctvk__key ctvk__keys[] = {
      "device memory budget in MiB (0: the device's own)"},
     {"device", "max_dispatches_per_submit", CTVK__KEY_INT, 0, 1 << 24, NULL, "0",
      "split long work into submits of at most this many dispatches (0: no limit)"},
+    {"device", "compile_helpers", CTVK__KEY_INT, 0, 8, NULL, "2",
+     "on a cold start on lavapipe, this many helper devices compile the network's kernels in parallel while the checkpoint is read (0: none)"},
     {"output", "dir", CTVK__KEY_STR, 0, 0, NULL, NULL,
      "the run folder (layout in `include/ctvk/pipeline.h`)"},
     {"output", "progress", CTVK__KEY_ENUM, 0, 0, "auto|bar|lines|none", "auto",

@@ -6,6 +6,7 @@
 #include "net/train_ops.h"
 #include "runtime/base/config_keys.h"
 #include "runtime/ct/ct_internal.h"
+#include "runtime/train/helpers.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -496,10 +497,12 @@ ctvk_status ctvk_net_from_checkpoint(ctvk_ctx *ctx, const char *path, int batch,
     ctvk_model_config mc;
     CTVK_TRY(ctvk_checkpoint_peek_config(path, &mc));
     CTVK_TRY(ctvk_graph_build(&mc, g));
+    if (batch <= 0) batch = 1;
+    ctvk__compile_helpers_start(ctx, &mc, batch);   /* cold start on lavapipe: compiles while we read */
     ctvk_checkpoint ck;
     ctvk_status s = ctvk_checkpoint_load(path, g, &ck);
     if (s == CTVK_OK) {
-        s = ctvk_net_create(ctx, g, batch > 0 ? batch : 1, 0, net);
+        s = ctvk_net_create(ctx, g, batch, 0, net);
         if (s == CTVK_OK) s = ctvk_net_set_params(*net, ck.params);
         ctvk_checkpoint_free(&ck);
     }

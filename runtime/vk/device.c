@@ -27,6 +27,7 @@ void ctvk_options_default(ctvk_options *o)
     o->validation = -1;
     o->renderdoc = -1;
     o->image_inputs = 1;
+    o->compile_helpers = -1;
 }
 
 static int env_flag(const char *name)
@@ -513,15 +514,55 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     return CTVK_OK;
 }
 
+ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int part, int parts, ctvk_ctx **out)
+{
+    *out = NULL;
+    ctvk_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    ctx->opt = main->opt;
+    ctx->opt.cache_dir = "";
+    ctx->opt.profile = 0;
+    ctx->opt.renderdoc = 0;
+    ctx->loader = main->loader;             /* volk's function pointers are main's: never reloaded */
+    ctx->instance = main->instance;
+    ctx->borrowed_instance = 1;
+    ctx->debug_utils = main->debug_utils;
+    ctx->debug_labels = 0;
+    ctx->phys = main->phys;
+    ctx->info = main->info;
+    ctx->props = main->props;               /* clamped where main's are */
+    ctx->memprops = main->memprops;
+    ctx->variant = main->variant;
+    ctx->max_dispatches_per_submit = main->max_dispatches_per_submit;
+    ctx->dry = 1;
+    ctx->dry_part = part;
+    ctx->dry_parts = parts;
+    ctvk_status s = create_device(ctx);
+    if (!s) s = ctvk__memory_init(ctx);
+    if (!s) s = ctvk__recorder_init(ctx);
+    if (!s) s = ctvk__pipeline_cache_open(ctx);
+    if (s) { ctvk_destroy(ctx); return s; }
+    *out = ctx;
+    return CTVK_OK;
+}
+
+void ctvk__helpers_join(ctvk_ctx *ctx)
+{
+    void (*join)(ctvk_ctx *) = ctx->helpers_join;
+    ctx->helpers_join = NULL;
+    if (join) join(ctx);
+}
+
 void ctvk_destroy(ctvk_ctx *ctx)
 {
     if (!ctx) return;
+    ctvk__helpers_join(ctx);
     if (ctx->device && !ctx->lost) vkDeviceWaitIdle(ctx->device);
     ctvk__recorder_destroy(ctx);
     ctvk__pipelines_destroy(ctx);
     ctvk__memory_destroy(ctx);
     if (ctx->device) vkDestroyDevice(ctx->device, NULL);
-    ctvk__instance_destroy(ctx);
+    if (!ctx->borrowed_instance) ctvk__instance_destroy(ctx);
     free(ctx->prof);
     free(ctx);
 }

@@ -154,6 +154,9 @@ void ctvk__pipelines_destroy(ctvk_ctx *ctx);
 /* Waits until ctvk_prewarm's worker has gone through its list (tests): the pipelines it made that
  * no dispatch has taken yet. */
 int ctvk__prewarm_join(ctvk_ctx *ctx);
+/* Whether ctvk_prewarm was called and found no list: a cold start (no earlier run of this workload
+ * with this cache folder, so the driver's own cache is likely cold too). */
+int ctvk__prewarm_cold(const ctvk_ctx *ctx);
 
 /* ------------------------------------------------------------------ recording */
 typedef struct ctvk_range { VkBuffer buf; uint64_t lo, hi; } ctvk_range;
@@ -246,7 +249,23 @@ struct ctvk_ctx {
     char capture_path[1024];
 
     ctvk_stats stats;
+
+    /* compile helpers (runtime/train/helpers.c). A dry context is one helper: it shares the main
+     * context's instance and physical device (borrowed, not destroyed), records the dispatches of
+     * the pipelines it owns (table ordinal % dry_parts == dry_part) with zero workgroups, which a
+     * driver that compiles at the first dispatch still compiles, creates the others' only as
+     * descriptions, and moves no data. The main context joins its helpers (helpers_join) before
+     * its first submit and when it is destroyed. */
+    int dry, dry_part, dry_parts, borrowed_instance;
+    void (*helpers_join)(ctvk_ctx *ctx);
+    void *helpers;
 };
+
+/* A dry context for compile helper `part` of `parts` (see above), with main's options but no disk
+ * pipeline cache, RenderDoc or profiling. Validation messages count on main. */
+ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int part, int parts, ctvk_ctx **out);
+/* Joins main's compile helpers, if any are running (the recorder, before a submit). */
+void ctvk__helpers_join(ctvk_ctx *ctx);
 
 /* Creates the instance (and messenger) of a context, shared with ctvk_list_devices. */
 ctvk_status ctvk__instance_create(ctvk_ctx *ctx);
@@ -264,5 +283,8 @@ ctvk_variant ctvk__quirks_variant(const ctvk_device_info *info);
 int ctvk__quirks_view_keys(const ctvk_device_info *info);
 /* Whether the quirks table has kernels read their inputs as storage texel buffers (NAME.img). */
 int ctvk__quirks_image_inputs(const ctvk_device_info *info);
+/* Whether the driver compiles a kernel at its first dispatch rather than at pipeline creation
+ * (so compile helpers must dispatch; runtime/train/helpers.c). */
+int ctvk__quirks_compiles_at_dispatch(const ctvk_device_info *info);
 
 #endif

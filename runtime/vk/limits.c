@@ -80,6 +80,7 @@ typedef struct quirk {
     ctvk_variant variant;   /* the kernel family for [device] variant = auto (AUTO: by device type) */
     int view_keys;          /* texel views sized so that the driver keys one compile per kernel */
     int image_inputs;       /* inputs read as storage texel buffers (the shaders' NAME.img build) */
+    int compiles_at_dispatch; /* compiles a kernel at its first dispatch, not at pipeline creation */
     const char *note;
 } quirk;
 
@@ -98,11 +99,16 @@ static const quirk QUIRKS[] = {
      * (shaders/conv_common.glsl): llvmpipe's imageLoad made those kernels 8-18% slower, its texel
      * fetch of A is what they spend their time in. The forward pass is as fast (bench,
      * interleaved A/B). On by default ([device] image_inputs); `all` reads A as a storage texel
-     * buffer too (NAME.imga): no sampled view, the convolutions 2-3% slower (the stem 16%). */
-    {"llvmpipe", CTVK_VARIANT_CPU, 1, 1,
+     * buffer too (NAME.imga): no sampled view, the convolutions 2-3% slower (the stem 16%).
+     * compiles_at_dispatch: vkCreateComputePipelines only translates SPIR-V to NIR; LLVM compiles
+     * a kernel when its first dispatch runs (llvmpipe_launch_grid, before it looks at the grid, so
+     * a dispatch of zero workgroups compiles it too), on the device's one queue thread: 5.2 s for
+     * the FPN from empty caches, serial. Compile helpers (runtime/train/helpers.c) spread that over
+     * other devices' queue threads. */
+    {"llvmpipe", CTVK_VARIANT_CPU, 1, 1, 1,
      "cpu kernel family: lavapipe's compiled kernels spend their time in texel fetches, and a "
      "4-component fetch costs about a scalar one, so 16x16 register blocks on 8 lanes win (ctvk bench kernels)"},
-    {"SwiftShader", CTVK_VARIANT_CPU, 0, 0,
+    {"SwiftShader", CTVK_VARIANT_CPU, 0, 0, 0,
      "cpu kernel family (a CPU device); texel buffers hold only 65536 elements, so larger inputs are read "
      "through storage buffers"},
 };
@@ -139,6 +145,12 @@ int ctvk__quirks_image_inputs(const ctvk_device_info *info)
 {
     const quirk *q = find_quirk(info);
     return q ? q->image_inputs : 0;
+}
+
+int ctvk__quirks_compiles_at_dispatch(const ctvk_device_info *info)
+{
+    const quirk *q = find_quirk(info);
+    return q ? q->compiles_at_dispatch : 0;
 }
 
 /* ------------------------------------------------------------------ description */

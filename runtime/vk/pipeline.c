@@ -388,7 +388,7 @@ static ctvk_status make_key(const ctvk_ctx *ctx, const char *name, const char *s
  * the device and the VkPipelineCache (internally synchronized), so the prewarm worker runs it. */
 static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, const char *suffix, const char *name,
                                  const char *sig, uint32_t push_size, const int32_t *spec, int nspec,
-                                 ctvk_pipeline **out)
+                                 int create, ctvk_pipeline **out)
 {
     char form[96];
     int img = *suffix != 0;
@@ -407,7 +407,7 @@ static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, const cha
     snprintf(p->name, sizeof p->name, "%s", name);
     if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
     p->nspec = nspec;
-    ctvk_status s = pipeline_create((ctvk_ctx *)ctx, sh, p, spec, nspec);
+    ctvk_status s = create ? pipeline_create((ctvk_ctx *)ctx, sh, p, spec, nspec) : CTVK_OK;
     if (s) { pipeline_free((ctvk_ctx *)ctx, p); return s; }
     *out = p;
     return CTVK_OK;
@@ -446,7 +446,10 @@ static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig
         if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
     ctvk_pipeline *p = ctx->prewarm ? prewarm_take(ctx, key) : NULL;
     int prewarmed = p != NULL;
-    if (!p) CTVK_TRY(pipeline_make(ctx, key, suffix, name, sig, push_size, spec, nspec, &p));
+    /* a dry context (compile helper) creates only the pipelines it owns; the others' descriptions
+     * keep the table's ordinals the same in every helper */
+    int create = !ctx->dry || ctx->npipelines % ctx->dry_parts == ctx->dry_part;
+    if (!p) CTVK_TRY(pipeline_make(ctx, key, suffix, name, sig, push_size, spec, nspec, create, &p));
     CTVK_TRY(table_add(ctx, p, prewarmed));
     *out = p;
     return CTVK_OK;
@@ -543,7 +546,7 @@ static ctvk_pipeline *prewarm_one(const ctvk_ctx *ctx, const char *key)
     if (!parse_key(key, name, sizeof name, sig, sizeof sig, &push, spec, &nspec, &sampled)) return NULL;
     if (make_key(ctx, name, sig, push, spec, nspec, sampled, again, sizeof again, &suffix) || strcmp(again, key))
         return NULL;   /* other settings (image_inputs, limits) give another key: not this run's */
-    if (pipeline_make(ctx, key, suffix, name, sig, push, spec, nspec, &p)) return NULL;
+    if (pipeline_make(ctx, key, suffix, name, sig, push, spec, nspec, 1, &p)) return NULL;
     return p;
 }
 
@@ -656,6 +659,11 @@ static void prewarm_read(ctvk_ctx *ctx, prewarm_state *w)
     const char *keys[PW_MAX];
     for (int i = 0; i < w->n; i++) keys[i] = w->keys[i];
     w->list_hash = list_hash(ctx, keys, w->n);
+}
+
+int ctvk__prewarm_cold(const ctvk_ctx *ctx)
+{
+    return ctx->prewarm && ctx->prewarm->n == 0;
 }
 
 int ctvk__prewarm_join(ctvk_ctx *ctx)

@@ -45,6 +45,7 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
 {
     ctvk_ctx *ctx = t->ctx;
     CTVK_TRY(check_bytes(t, bytes, "upload"));
+    if (ctx->dry) return CTVK_OK;   /* a compile helper moves no data */
     if (ctvk__recorder_busy(ctx)) CTVK_TRY(ctvk_sync(ctx));   /* earlier work may still read it */
     if (ctx->mem.host_visible) {
         memcpy((char *)t->block->mapped + t->offset, src, bytes);
@@ -66,6 +67,7 @@ ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
 {
     ctvk_ctx *ctx = t->ctx;
     CTVK_TRY(check_bytes(t, bytes, "download"));
+    if (ctx->dry) { memset(dst, 0, bytes); return CTVK_OK; }
     if (ctx->mem.host_visible) {
         if (ctvk__recorder_busy(ctx)) CTVK_TRY(ctvk_sync(ctx));
         memcpy(dst, (const char *)t->block->mapped + t->offset, bytes);
