@@ -224,9 +224,13 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
            (unsigned long long)r.pipelines_setup, (unsigned long long)(r.pipelines_first - r.pipelines_setup),
            (unsigned long long)(r.pipelines - r.pipelines_first), r.pipeline_ms, (unsigned long long)r.cache_hits,
            r.cache_state > 0 ? "read" : r.cache_state < 0 ? r.cache_note : "no file");
+    if (r.helpers)
+        printf("  %llu compile helpers built the kernels while the checkpoint was read ([device] compile_helpers), "
+               "%.1f ms waited for them\n", (unsigned long long)r.helpers, r.helpers_wait_ms);
     if (r.prewarmed)
-        printf("  %llu of them created ahead on ctvk_prewarm's worker thread (the last run's list), %.1f ms "
-               "waited for it\n", (unsigned long long)r.prewarmed, r.prewarm_wait_ms);
+        printf("  %llu of them created ahead on ctvk_prewarm's worker thread (%s), %.1f ms waited for it\n",
+               (unsigned long long)r.prewarmed, r.helpers ? "the helpers' list" : "the last run's list",
+               r.prewarm_wait_ms);
     for (int i = 0; i < r.nslowest; i++) printf("  %8.1f ms  %s\n", r.slowest_ms[i], r.slowest[i]);
     if (r.nlayers) {
         printf("first slice, slowest layers (device time from timestamps, %.1f ms in all; on lavapipe with "

@@ -192,6 +192,8 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     r->cache_hits = st.pipeline_cache_hits;
     r->prewarmed = st.pipelines_prewarmed;
     r->prewarm_wait_ms = (double)st.prewarm_wait_ns * 1e-6;
+    r->helpers = st.compile_helpers;
+    r->helpers_wait_ms = (double)st.compile_helpers_wait_ns * 1e-6;
     r->cache_state = st.pipeline_cache_state;
     snprintf(r->cache_note, sizeof r->cache_note, "%s", st.pipeline_cache_note);
     slowest(ctx, r);

@@ -27,6 +27,8 @@ typedef struct startup_run {
     uint64_t cache_hits;     /* creations the driver served from ctvk's pipeline cache */
     uint64_t prewarmed;      /* pipelines created ahead by ctvk_prewarm's worker */
     double prewarm_wait_ms;  /* time dispatches waited for the worker */
+    uint64_t helpers;        /* compile helpers started (a cold start on lavapipe) */
+    double helpers_wait_ms;  /* time the first submit waited for them */
     int cache_state;         /* 1 ctvk's pipeline cache was read, 0 no file, -1 rejected */
     char cache_note[256];
     int nslowest;

@@ -514,7 +514,8 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     return CTVK_OK;
 }
 
-ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int part, int parts, ctvk_ctx **out)
+ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int (*claim)(void *arg, int ordinal), void *claim_arg,
+                                 ctvk_ctx **out)
 {
     *out = NULL;
     ctvk_ctx *ctx = calloc(1, sizeof *ctx);
@@ -535,8 +536,8 @@ ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int part, int parts, ctvk_ctx *
     ctx->variant = main->variant;
     ctx->max_dispatches_per_submit = main->max_dispatches_per_submit;
     ctx->dry = 1;
-    ctx->dry_part = part;
-    ctx->dry_parts = parts;
+    ctx->dry_claim = claim;
+    ctx->dry_claim_arg = claim_arg;
     ctvk_status s = create_device(ctx);
     if (!s) s = ctvk__memory_init(ctx);
     if (!s) s = ctvk__recorder_init(ctx);

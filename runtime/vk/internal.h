@@ -129,6 +129,9 @@ typedef struct ctvk_pipeline {
     uint64_t invocations;         /* per workgroup, from its SPIR-V */
     uint32_t nstorage;            /* storage-buffer bindings */
     int cache_hit;                /* the driver said it came from the pipeline cache */
+    const void *shader;           /* its embedded SPIR-V (ctvk_embedded_shader) */
+    int ordinal;                  /* its place in the context's table */
+    int dry_skip;                 /* of a dry context: another helper compiles it */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipeline;
@@ -139,6 +142,8 @@ typedef struct ctvk_pipeline {
  * where the kernel binds no more texel inputs than storage texel buffers may be bound. */
 ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
                                const int32_t *spec, int nspec, ctvk_pipeline **out);
+/* Creates a pipeline that is still a description (a dry context's, at its first dispatch). */
+ctvk_status ctvk__pipeline_realize(ctvk_ctx *ctx, ctvk_pipeline *p);
 ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx);
 /* The storage-buffer form of p (its 't'/'q' inputs as storage buffers), created once. */
 ctvk_status ctvk__pipeline_storage_twin(ctvk_ctx *ctx, ctvk_pipeline *p, ctvk_pipeline **out);
@@ -157,6 +162,9 @@ int ctvk__prewarm_join(ctvk_ctx *ctx);
 /* Whether ctvk_prewarm was called and found no list: a cold start (no earlier run of this workload
  * with this cache folder, so the driver's own cache is likely cold too). */
 int ctvk__prewarm_cold(const ctvk_ctx *ctx);
+/* On a cold start (above), gives ctvk_prewarm's worker a list after all (the compile helpers',
+ * once they are done): it creates those pipelines ahead as it does a list read from disk. */
+void ctvk__prewarm_list(ctvk_ctx *ctx, char (*keys)[160], int n);
 
 /* ------------------------------------------------------------------ recording */
 typedef struct ctvk_range { VkBuffer buf; uint64_t lo, hi; } ctvk_range;
@@ -251,19 +259,25 @@ struct ctvk_ctx {
     ctvk_stats stats;
 
     /* compile helpers (runtime/train/helpers.c). A dry context is one helper: it shares the main
-     * context's instance and physical device (borrowed, not destroyed), records the dispatches of
-     * the pipelines it owns (table ordinal % dry_parts == dry_part) with zero workgroups, which a
-     * driver that compiles at the first dispatch still compiles, creates the others' only as
-     * descriptions, and moves no data. The main context joins its helpers (helpers_join) before
-     * its first submit and when it is destroyed. */
-    int dry, dry_part, dry_parts, borrowed_instance;
+     * context's instance and physical device (borrowed, not destroyed) and moves no data. Its
+     * pipelines are descriptions until their first dispatch; there it claims the pipeline
+     * (dry_claim with its table ordinal, the same in every helper: the first helper to ask gets
+     * it), creates it, records the dispatch with zero workgroups, which a driver that compiles at
+     * the first dispatch still compiles, and submits and waits before it claims the next: the
+     * helpers share the kernels as they come, each taking the next while the others compile.
+     * The main context joins its helpers (helpers_join) before its first submit and when it is
+     * destroyed. */
+    int dry, borrowed_instance;
+    int (*dry_claim)(void *arg, int ordinal);
+    void *dry_claim_arg;
     void (*helpers_join)(ctvk_ctx *ctx);
     void *helpers;
 };
 
 /* A dry context for compile helper `part` of `parts` (see above), with main's options but no disk
  * pipeline cache, RenderDoc or profiling. Validation messages count on main. */
-ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int part, int parts, ctvk_ctx **out);
+ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int (*claim)(void *arg, int ordinal), void *claim_arg,
+                                 ctvk_ctx **out);
 /* Joins main's compile helpers, if any are running (the recorder, before a submit). */
 void ctvk__helpers_join(ctvk_ctx *ctx);
 

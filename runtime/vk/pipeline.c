@@ -407,6 +407,7 @@ static ctvk_status pipeline_make(const ctvk_ctx *ctx, const char *key, const cha
     snprintf(p->name, sizeof p->name, "%s", name);
     if (nspec) memcpy(p->spec, spec, (size_t)nspec * sizeof *spec);
     p->nspec = nspec;
+    p->shader = sh;
     ctvk_status s = create ? pipeline_create((ctvk_ctx *)ctx, sh, p, spec, nspec) : CTVK_OK;
     if (s) { pipeline_free((ctvk_ctx *)ctx, p); return s; }
     *out = p;
@@ -423,6 +424,7 @@ static ctvk_status table_add(ctvk_ctx *ctx, ctvk_pipeline *p, int prewarmed)
         ctx->pipelines = np;
         ctx->cap_pipelines = cap;
     }
+    p->ordinal = ctx->npipelines;
     ctx->pipelines[ctx->npipelines++] = p;
     ctvk_stats *st = &ctx->stats;
     st->pipelines_created++;
@@ -446,13 +448,16 @@ static ctvk_status pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig
         if (!strcmp(ctx->pipelines[i]->key, key)) { *out = ctx->pipelines[i]; return CTVK_OK; }
     ctvk_pipeline *p = ctx->prewarm ? prewarm_take(ctx, key) : NULL;
     int prewarmed = p != NULL;
-    /* a dry context (compile helper) creates only the pipelines it owns; the others' descriptions
-     * keep the table's ordinals the same in every helper */
-    int create = !ctx->dry || ctx->npipelines % ctx->dry_parts == ctx->dry_part;
-    if (!p) CTVK_TRY(pipeline_make(ctx, key, suffix, name, sig, push_size, spec, nspec, create, &p));
+    /* a dry context (compile helper) creates a pipeline at its first dispatch, if it gets it */
+    if (!p) CTVK_TRY(pipeline_make(ctx, key, suffix, name, sig, push_size, spec, nspec, !ctx->dry, &p));
     CTVK_TRY(table_add(ctx, p, prewarmed));
     *out = p;
     return CTVK_OK;
+}
+
+ctvk_status ctvk__pipeline_realize(ctvk_ctx *ctx, ctvk_pipeline *p)
+{
+    return p->pipeline ? CTVK_OK : pipeline_create(ctx, p->shader, p, p->spec, p->nspec);
 }
 
 ctvk_status ctvk__pipeline_get(ctvk_ctx *ctx, const char *name, const char *sig, uint32_t push_size,
@@ -666,6 +671,29 @@ int ctvk__prewarm_cold(const ctvk_ctx *ctx)
     return ctx->prewarm && ctx->prewarm->n == 0;
 }
 
+/* Starts the worker on w's list (without a thread the list is only written at the end). */
+static void prewarm_start(ctvk_ctx *ctx, prewarm_state *w)
+{
+    if (!w->n || pthread_mutex_init(&w->mu, NULL)) return;
+    if (pthread_cond_init(&w->cv, NULL)) {
+        pthread_mutex_destroy(&w->mu);
+    } else if (pthread_create(&w->thread, NULL, prewarm_main, ctx)) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+    } else {
+        w->started = 1;
+    }
+}
+
+void ctvk__prewarm_list(ctvk_ctx *ctx, char (*keys)[160], int n)
+{
+    prewarm_state *w = ctx->prewarm;
+    if (!w || w->started || w->n || n <= 0) return;
+    w->n = n < PW_MAX ? n : PW_MAX;
+    memcpy(w->keys, keys, (size_t)w->n * sizeof *w->keys);
+    prewarm_start(ctx, w);   /* list_hash stays 0: this run's list is written at the end */
+}
+
 int ctvk__prewarm_join(ctvk_ctx *ctx)
 {
     prewarm_state *w = ctx->prewarm;
@@ -700,15 +728,7 @@ ctvk_status ctvk_prewarm(ctvk_ctx *ctx, const char *workload)
              (unsigned long long)ctvk__hash64(workload, strlen(workload), 0));
     ctx->prewarm = w;
     prewarm_read(ctx, w);
-    if (w->n && !pthread_mutex_init(&w->mu, NULL)) {
-        if (pthread_cond_init(&w->cv, NULL)) pthread_mutex_destroy(&w->mu);
-        else if (pthread_create(&w->thread, NULL, prewarm_main, ctx)) {
-            pthread_cond_destroy(&w->cv);
-            pthread_mutex_destroy(&w->mu);
-        } else {
-            w->started = 1;   /* without a thread the list is only written at the end */
-        }
-    }
+    prewarm_start(ctx, w);
     return CTVK_OK;
 }
 

@@ -310,8 +310,13 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         gz > L->maxComputeWorkGroupCount[2])
         return ctvk__fail(CTVK_ERR_UNSUPPORTED, "dispatch of %s: %ux%ux%u workgroups exceed the device's limit",
                           p->key, gx, gy, gz);
-    if (ctx->dry) {   /* a compile helper: its own pipelines at zero workgroups, nothing of the others */
-        if (!p->pipeline) return CTVK_OK;
+    int dry_first = 0;   /* a compile helper's first dispatch of a pipeline it got: compiled at once */
+    if (ctx->dry) {
+        if (!p->pipeline) {
+            if (p->dry_skip || !ctx->dry_claim(ctx->dry_claim_arg, p->ordinal)) { p->dry_skip = 1; return CTVK_OK; }
+            CTVK_TRY(ctvk__pipeline_realize(ctx, p));
+            dry_first = 1;
+        }
         gx = gy = gz = 0;
     }
     int nr = 0, zero_fill = 0;
@@ -388,7 +393,7 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
     vkCmdDispatch(r->cmd, gx, gy, gz);
     ctx->stats.dispatches++;
     after_command(ctx, p->key);
-    return CTVK_OK;
+    return dry_first ? ctvk_sync(ctx) : CTVK_OK;
 }
 
 ctvk_status ctvk__record_copy(ctvk_ctx *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst, uint64_t dst_off,
