@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 static int n_pass, n_fail;
 
@@ -193,4 +195,22 @@ int check_big_nets(void)
 {
     const char *big = getenv("CTVK_TEST_BIG");
     return !big || strcmp(big, "0");
+}
+
+long check_cache_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "index") || strstr(e->d_name, ".tmp")) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st)) continue;
+        n += S_ISDIR(st.st_mode) ? check_cache_entries(path) : 1;
+    }
+    closedir(d);
+    return n;
 }

@@ -38,6 +38,9 @@ int check_big_nets(void);
 
 /* A fresh temporary directory (under $TMPDIR or /tmp), created; the caller owns the string. */
 char *check_tmpdir(const char *tag);
+/* Files under dir and its subfolders, Mesa's shader cache in mind: one per compiled kernel, not
+ * its index or a temporary file; 0 where dir does not exist. */
+long check_cache_entries(const char *dir);
 #endif
 
 /* Device tests: a context on the default device (CTVK_DEVICE picks another) with the options'

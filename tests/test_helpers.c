@@ -12,12 +12,10 @@
 #include "ctvk/util.h"
 #include "net/train_ops.h"
 #include "runtime/vk/internal.h"
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { SIZE = 32, BATCH = 4 };
 
@@ -27,26 +25,6 @@ typedef struct run_result {
     int pipelines, compiles_at_dispatch;
     int setup_pipelines;     /* created by the end of ctvk_net_from_checkpoint */
 } run_result;
-
-/* Files under dir and its subfolders (Mesa's cache: one per compiled kernel; not its index or a
- * temporary file). */
-static long entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, "index") || strstr(e->d_name, ".tmp")) continue;
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st)) continue;
-        n += S_ISDIR(st.st_mode) ? entries(path) : 1;
-    }
-    closedir(d);
-    return n;
-}
 
 /* A checkpoint of a two-stage small_resnet at SIZE x SIZE. */
 static int write_checkpoint(const char *path)
@@ -131,13 +109,13 @@ int main(void)
     run_result with, without, again;
     run(ckpt, mesa1, cache1, 2, &with);   /* cold, two helpers */
     snprintf(sub, sizeof sub, "%s/mesa_shader_cache", mesa1);
-    long e_with = entries(sub);
+    long e_with = check_cache_entries(sub);
     run(ckpt, mesa2, cache2, 0, &without);   /* cold, none */
     snprintf(sub, sizeof sub, "%s/mesa_shader_cache", mesa2);
-    long e_without = entries(sub);
+    long e_without = check_cache_entries(sub);
     run(ckpt, mesa1, cache1, 2, &again);   /* warm: the first run's caches */
     snprintf(sub, sizeof sub, "%s/mesa_shader_cache", mesa1);
-    long e_again = entries(sub);
+    long e_again = check_cache_entries(sub);
     printf("cold with helpers: %llu helpers, %d pipelines, %ld Mesa entries; without: %ld; warm: %llu helpers, "
            "%llu of %d pipelines created ahead, %ld entries\n", (unsigned long long)with.helpers, with.pipelines,
            e_with, e_without, (unsigned long long)again.helpers, (unsigned long long)again.prewarmed,

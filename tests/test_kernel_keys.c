@@ -280,26 +280,6 @@ static void image_inputs_all(const float *ref4, const float *ref1)
     check_ctx_done(ctx);
 }
 
-/* Files under dir, its subfolders included (Mesa's cache: one per compiled kernel; not its index
- * or a temporary file). */
-static long files_under(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, "index") || strstr(e->d_name, ".tmp")) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st)) continue;
-        n += S_ISDIR(st.st_mode) ? files_under(path) : 1;
-    }
-    closedir(d);
-    return n;
-}
-
 /* One compiled kernel per pipeline, whatever the tensors: the same 1x1 convolution over a tensor
  * and over a view into a larger one (16384 floats, whose byte size has bits 8-15 zero), from an
  * empty Mesa cache. llvmpipe compiles a kernel again for each new key, and Mesa 22.3 keys every
@@ -330,7 +310,7 @@ static void one_compile(void)
     for (int i = 0; i < 7; i++) ctvk_tensor_destroy(all[i]);
     check_ctx_done(ctx);   /* the device and its shader cache are written and closed */
     snprintf(sub, sizeof sub, "%s/mesa_shader_cache", dir);
-    long entries = files_under(sub);
+    long entries = check_cache_entries(sub);
     printf("one convolution over a tensor and a view: %d pipeline(s), %ld Mesa cache entries\n", pipelines, entries);
     CHECK(!view_keys || entries == pipelines, "%ld kernels compiled for %d pipelines", entries, pipelines);
     if (saved) setenv("MESA_SHADER_CACHE_DIR", saved, 1);
