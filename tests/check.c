@@ -1,5 +1,7 @@
 #include "check.h"
+#include "ctvk/checkpoint.h"
 #include "ctvk/net.h"
+#include "ctvk/util.h"
 #include "net/exec.h"
 #include "runtime/base/rng.h"
 #include <math.h>
@@ -181,6 +183,33 @@ void check_small_resnet(ctvk_model_config *mc)
     mc->stages = 3;
     mc->blocks[0] = 1; mc->blocks[1] = 2; mc->blocks[2] = 1;
     mc->widths[0] = 4; mc->widths[1] = 6; mc->widths[2] = 8;
+}
+
+void check_tiny_resnet(ctvk_model_config *mc, int size)
+{
+    ctvk_model_config_default(mc, "small_resnet");
+    mc->height = mc->width = size;
+    mc->stages = 2;
+    mc->blocks[0] = 1, mc->blocks[1] = 1;
+    mc->widths[0] = 4, mc->widths[1] = 8;
+}
+
+ctvk_status check_write_checkpoint(const char *path, const ctvk_model_config *mc)
+{
+    ctvk_graph g;
+    ctvk_status s = ctvk_graph_build(mc, &g);
+    if (s) return s;
+    float *params = malloc((g.params_total ? g.params_total : 1) * sizeof *params);
+    if (!params) s = ctvk_fail(CTVK_ERR_NOMEM, "out of host memory");
+    if (!s) {
+        ctvk_graph_init_params(&g, params, 7);
+        ctvk_checkpoint ck = {0};
+        ck.params = params, ck.params_total = g.params_total;
+        s = ctvk_checkpoint_save(path, &g, &ck);
+    }
+    free(params);
+    ctvk_graph_free(&g);
+    return s;
 }
 
 void check_paper_net(int i, ctvk_model_config *mc)

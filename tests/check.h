@@ -32,6 +32,9 @@ void check_net_calibrate(const struct ctvk_graph *g, float *pf, int n, const dou
  * at 64, resnet50v2_fpn at 72), which run unless CTVK_TEST_BIG=0. */
 struct ctvk_model_config;
 void check_small_resnet(struct ctvk_model_config *mc);
+/* The smallest small_resnet of the checkpoint tests: two stages of one block, widths 4 and 8, at
+ * size x size. */
+void check_tiny_resnet(struct ctvk_model_config *mc, int size);
 #define CHECK_PAPER_NETS 3
 void check_paper_net(int i, struct ctvk_model_config *mc);
 int check_big_nets(void);
@@ -43,11 +46,15 @@ char *check_tmpdir(const char *tag);
 long check_cache_entries(const char *dir);
 #endif
 
+#include "ctvk/ctvk.h"
+#include "ctvk/net.h"
+
+/* Writes a checkpoint of mc with parameters from ctvk_graph_init_params (seed 7): CTVK_OK or the
+ * failure, with ctvk_error() set. */
+ctvk_status check_write_checkpoint(const char *path, const struct ctvk_model_config *mc);
 /* Device tests: a context on the default device (CTVK_DEVICE picks another) with the options'
  * other fields as given; NULL options mean defaults. Validation follows CTVK_VALIDATION (ctest
  * turns it on). check_ctx_done asserts that the validation layer said nothing, then destroys. */
-#include "ctvk/ctvk.h"
-#include "ctvk/net.h"
 ctvk_ctx *check_ctx(const ctvk_options *o);
 /* check_ctx with default options and this pipeline cache folder ("" for none). */
 ctvk_ctx *check_ctx_cache(const char *cache_dir);

@@ -213,11 +213,7 @@ static void device(void)
     CHECK(rep.folds == 5, "phantom has folds");
 
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
-    mc.height = mc.width = S;
-    mc.stages = 2;
-    mc.blocks[0] = 1, mc.blocks[1] = 1;
-    mc.widths[0] = 4, mc.widths[1] = 8;
+    check_tiny_resnet(&mc, S);
     ctvk_graph g;
     CHECK(ctvk_graph_build(&mc, &g) == CTVK_OK, "build: %s", ctvk_error());
     float *params = malloc(g.params_total * sizeof *params);
@@ -382,24 +378,15 @@ static void device(void)
 static int fixture(const char *path, int size, const char *arch)
 {
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, arch ? arch : "small_resnet");
-    mc.height = mc.width = size;
-    if (!arch) {
-        mc.stages = 2;
-        mc.blocks[0] = 1, mc.blocks[1] = 1;
-        mc.widths[0] = 4, mc.widths[1] = 8;
+    if (arch) {
+        ctvk_model_config_default(&mc, arch);
+        mc.height = mc.width = size;
+    } else {
+        check_tiny_resnet(&mc, size);
     }
     mc.input_scale = 0.001f, mc.input_offset = -1.0f;   /* what the CLI tests' configs feed it */
-    ctvk_graph g;
-    if (ctvk_graph_build(&mc, &g)) { fprintf(stderr, "%s\n", ctvk_error()); return 1; }
-    float *params = malloc(g.params_total * sizeof *params);
-    ctvk_graph_init_params(&g, params, 7);
-    ctvk_checkpoint ck = {0};
-    ck.params = params, ck.params_total = g.params_total;
-    ctvk_status s = ctvk_checkpoint_save(path, &g, &ck);
+    ctvk_status s = check_write_checkpoint(path, &mc);
     if (s) fprintf(stderr, "%s\n", ctvk_error());
-    free(params);
-    ctvk_graph_free(&g);
     return s ? 1 : 0;
 }
 

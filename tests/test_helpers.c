@@ -26,30 +26,6 @@ typedef struct run_result {
     int setup_pipelines;     /* created by the end of ctvk_net_from_checkpoint */
 } run_result;
 
-/* A checkpoint of a two-stage small_resnet at SIZE x SIZE. */
-static int write_checkpoint(const char *path)
-{
-    ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
-    mc.height = mc.width = SIZE;
-    mc.stages = 2;
-    mc.blocks[0] = 1, mc.blocks[1] = 1;
-    mc.widths[0] = 4, mc.widths[1] = 8;
-    ctvk_graph g;
-    if (ctvk_graph_build(&mc, &g)) return 0;
-    float *params = malloc(g.params_total * sizeof *params);
-    ctvk_checkpoint ck = {0};
-    int ok = params != NULL;
-    if (ok) {
-        ctvk_graph_init_params(&g, params, 7);
-        ck.params = params, ck.params_total = g.params_total;
-        ok = ctvk_checkpoint_save(path, &g, &ck) == CTVK_OK;
-    }
-    free(params);
-    ctvk_graph_free(&g);
-    return ok;
-}
-
 /* One infer-shaped run with Mesa's cache in mesa and ctvk's in cache: the network from the
  * checkpoint, then what ctvk_classify_slices records (one image, then a whole batch). */
 static void run(const char *ckpt, const char *mesa, const char *cache, int helpers, run_result *r)
@@ -104,7 +80,9 @@ int main(void)
     snprintf(mesa2, sizeof mesa2, "%s/mesa2", dir);
     snprintf(cache1, sizeof cache1, "%s/ctvk1", dir);
     snprintf(cache2, sizeof cache2, "%s/ctvk2", dir);
-    CHECK(write_checkpoint(ckpt), "checkpoint: %s", ctvk_error());
+    ctvk_model_config mc;
+    check_tiny_resnet(&mc, SIZE);
+    CHECK(check_write_checkpoint(ckpt, &mc) == CTVK_OK, "checkpoint: %s", ctvk_error());
 
     run_result with, without, again;
     run(ckpt, mesa1, cache1, 2, &with);   /* cold, two helpers */

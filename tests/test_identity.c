@@ -49,21 +49,8 @@ static void sha256(void)
 static int fixture(const char *path)
 {
     ctvk_model_config mc;
-    ctvk_model_config_default(&mc, "small_resnet");
-    mc.height = mc.width = 16;
-    mc.stages = 2;
-    mc.blocks[0] = 1, mc.blocks[1] = 1;
-    mc.widths[0] = 4, mc.widths[1] = 8;
-    ctvk_graph g;
-    if (ctvk_graph_build(&mc, &g)) return 0;
-    float *params = malloc(g.params_total * sizeof *params);
-    ctvk_graph_init_params(&g, params, 7);
-    ctvk_checkpoint ck = {0};
-    ck.params = params, ck.params_total = g.params_total;
-    ctvk_status s = ctvk_checkpoint_save(path, &g, &ck);
-    free(params);
-    ctvk_graph_free(&g);
-    return s == CTVK_OK;
+    check_tiny_resnet(&mc, 16);
+    return check_write_checkpoint(path, &mc) == CTVK_OK;
 }
 
 static void identity(void)
