@@ -243,3 +243,11 @@ long check_cache_entries(const char *dir)
     closedir(d);
     return n;
 }
+
+void check_remove_tree(char *dir)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "remove %s", dir);
+    free(dir);
+}

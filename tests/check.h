@@ -44,6 +44,8 @@ char *check_tmpdir(const char *tag);
 /* Files under dir and its subfolders, Mesa's shader cache in mind: one per compiled kernel, not
  * its index or a temporary file; 0 where dir does not exist. */
 long check_cache_entries(const char *dir);
+/* Removes dir and everything under it (a failure is a failed check) and frees the string. */
+void check_remove_tree(char *dir);
 #endif
 
 #include "ctvk/ctvk.h"

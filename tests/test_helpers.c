@@ -128,9 +128,6 @@ int main(void)
     if (saved) setenv("MESA_SHADER_CACHE_DIR", saved, 1);
     else unsetenv("MESA_SHADER_CACHE_DIR");
     free(saved);
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0, "remove %s", dir);
-    free(dir);
+    check_remove_tree(dir);
     return check_done("test_helpers");
 }

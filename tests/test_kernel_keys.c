@@ -316,10 +316,7 @@ static void one_compile(void)
     if (saved) setenv("MESA_SHADER_CACHE_DIR", saved, 1);
     else unsetenv("MESA_SHADER_CACHE_DIR");
     free(saved);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0, "remove %s", dir);
-    free(dir);
+    check_remove_tree(dir);
 }
 
 int main(void)

@@ -274,8 +274,9 @@ struct ctvk_ctx {
     void *helpers;
 };
 
-/* A dry context for compile helper `part` of `parts` (see above), with main's options but no disk
- * pipeline cache, RenderDoc or profiling. Validation messages count on main. */
+/* A dry context for a compile helper whose claims go to claim(claim_arg, ordinal) (see above), with
+ * main's options but no disk pipeline cache, RenderDoc or profiling. Validation messages count on
+ * main. */
 ctvk_status ctvk__ctx_create_dry(ctvk_ctx *main, int (*claim)(void *arg, int ordinal), void *claim_arg,
                                  ctvk_ctx **out);
 /* Joins main's compile helpers, if any are running (the recorder, before a submit). */
