@@ -301,7 +301,23 @@ static ctvk_status check_finite(const char *path, const char *tensor, const floa
                       isnan(x[first]) ? "NaN" : "infinity", first);
 }
 
-static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint *ck, ctvk_graph *own)
+/* The bytes between the graph's parameter tensors (alignment padding) and after the last: zero, as
+ * a fresh calloc'd buffer would hold them (the offsets grow with the layers, net/graph.c). */
+static void zero_padding(const ctvk_graph *g, float *params)
+{
+    size_t end = 0;
+    for (int i = 0; i < g->nlayers; i++)
+        for (int p = 0; p < g->layers[i].nparams; p++) {
+            const ctvk_param *q = &g->layers[i].params[p];
+            if (q->offset > end) memset(params + end, 0, (q->offset - end) * sizeof *params);
+            if (q->offset + q->count > end) end = q->offset + q->count;
+        }
+    if (g->params_total > end) memset(params + end, 0, (g->params_total - end) * sizeof *params);
+}
+
+/* into: NULL, or where the weights go (want->params_total floats, the caller's) instead of a fresh
+ * ck->params. */
+static ctvk_status load_body(reader *r, const ctvk_graph *want, float *into, ctvk_checkpoint *ck, ctvk_graph *own)
 {
     const ctvk_graph *g = want;
     char tag[5];
@@ -353,9 +369,14 @@ static ctvk_status load_body(reader *r, const ctvk_graph *want, ctvk_checkpoint 
                 g = own;
             }
             ck->params_total = g->params_total;
-            ck->params = calloc(g->params_total ? g->params_total : 1, sizeof(float));
-            if (!ck->params) { s = ctvk__fail(CTVK_ERR_NOMEM, "checkpoint %s: out of host memory", r->path); goto out; }
-            ctvk__advise_huge(ck->params, g->params_total * sizeof(float));
+            if (into) {
+                ck->params = into;
+                zero_padding(g, into);
+            } else {
+                ck->params = calloc(g->params_total ? g->params_total : 1, sizeof(float));
+                if (!ck->params) { s = ctvk__fail(CTVK_ERR_NOMEM, "checkpoint %s: out of host memory", r->path); goto out; }
+                ctvk__advise_huge(ck->params, g->params_total * sizeof(float));
+            }
             have_conf = 1;
         } else if (!strcmp(tag, "TENS")) {
             if ((s = r_blob(r, tag, "tensor table", len, MAX_TEXT, 0, &buf))) goto out;
@@ -455,17 +476,58 @@ out:
     return s;
 }
 
-ctvk_status ctvk_checkpoint_load(const char *path, const ctvk_graph *g, ctvk_checkpoint *ck)
+static ctvk_status load(const char *path, const ctvk_graph *g, float *into, ctvk_checkpoint *ck)
 {
     memset(ck, 0, sizeof *ck);
     reader r;
     CTVK_TRY(r_open(&r, path));
     ctvk_graph own;
     memset(&own, 0, sizeof own);
-    ctvk_status s = load_body(&r, g, ck, &own);
+    ctvk_status s = load_body(&r, g, into, ck, &own);
     fclose(r.f);
     ctvk_graph_free(&own);
+    if (into) ck->params = NULL;   /* the caller's */
     if (s) ctvk_checkpoint_free(ck);
+    return s;
+}
+
+ctvk_status ctvk_checkpoint_load(const char *path, const ctvk_graph *g, ctvk_checkpoint *ck)
+{
+    return load(path, g, NULL, ck);
+}
+
+ctvk_status ctvk__checkpoint_load_into(const char *path, const ctvk_graph *g, float *params, ctvk_checkpoint *ck)
+{
+    if (!g || !params) {
+        memset(ck, 0, sizeof *ck);
+        return ctvk__fail(CTVK_ERR_ARG, "checkpoint %s: loading into a buffer needs its graph and the buffer", path);
+    }
+    return load(path, g, params, ck);
+}
+
+ctvk_status ctvk__checkpoint_identity(const char *path, uint64_t *id)
+{
+    *id = 0;
+    reader r;
+    CTVK_TRY(r_open(&r, path));
+    uint64_t h = ctvk__xxh3(&r.size, sizeof r.size, 0);
+    ctvk_status s = CTVK_OK;
+    int have_tens = 0;
+    for (int k = 0; !s && !have_tens && k < 16; k++) {   /* the sections before the data: CONF, TENS */
+        char tag[5], *buf = NULL;
+        uint64_t len;
+        if ((s = r_section(&r, tag, &len))) break;
+        if (!strcmp(tag, "DATA") || !strcmp(tag, "CEND")) break;
+        if ((s = r_blob(&r, tag, "header section", len, MAX_TEXT, 0, &buf))) break;
+        h = ctvk__xxh3(tag, 4, h);
+        h = ctvk__xxh3(buf, (size_t)len, h);
+        have_tens = !strcmp(tag, "TENS");
+        free(buf);
+    }
+    fclose(r.f);
+    if (!s && !have_tens)
+        s = ctvk__fail(CTVK_ERR_FORMAT, "checkpoint %s: no tensor table before its data (corrupt)", path);
+    if (!s) *id = h;
     return s;
 }
 

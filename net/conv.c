@@ -136,6 +136,7 @@ static ctvk_status conv_gemm(ctvk_ctx *ctx, const char *kname, int mode, const c
          * 8 columns when there are at most 8; 8 rows for backward-weights with Cin % 16 != 0 (its
          * 4-component path wants Cin % TM == 0). */
         int tm = 16, tn = g->NC > 8 ? 16 : 8, lanes = 8;
+        if (mode == 0 && g->C % 4) tm = 8;
         if (mode == 2 && g->C % 16 && g->C % 8 == 0) tm = 8;
         int vec = tm % 4 == 0 && tn % 4 == 0 &&
                   (mode == 0 ? g->C % 4 == 0 && g->NC % 4 == 0 : mode == 1 ? g->K % 4 == 0

@@ -56,6 +56,7 @@ ctvk_status ctvk__exec_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
         if (net->cam) net->V[root(net, net->cam_value)].keep = 1;   /* read after the pass */
         s = ctvk__exec_plan_buffers(net);
     }
+    net->prepared = alloc == 2 && !net->training;
     if (!s && alloc) s = ctvk__exec_alloc_all(net);
     if (s) {
         char msg[CTVK_ERROR_MAX];
@@ -70,6 +71,11 @@ ctvk_status ctvk__exec_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
 void ctvk_net_destroy(ctvk_net *net)
 {
     if (!net) return;
+    if (net->wc.path && net->wc_ready && ctvk_sync(net->ctx) == CTVK_OK) {
+        ctvk_tensor *parts[2] = {net->params, net->derived};
+        ctvk__wcache_put(net->ctx, &net->wc, parts);
+    }
+    ctvk__wcache_entry_free(&net->wc);
     free(net->host_grads);
     ctvk__exec_drop_views(net);
     for (int i = 0; net->L && i < net->g.nlayers; i++) {
@@ -88,7 +94,7 @@ void ctvk_net_destroy(ctvk_net *net)
     if (net->fv.t) ctvk_flat_release(&net->fv);
     for (int i = 0; i < net->nabuf; i++) ctvk_tensor_destroy(net->abuf[i].t);
     for (int i = 0; i < net->ngbuf; i++) ctvk_tensor_destroy(net->gbufs[i].t);
-    ctvk_tensor *own[] = {net->input, net->params, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
+    ctvk_tensor *own[] = {net->input, net->params, net->derived, net->grads, net->m, net->v, net->labels, net->probs, net->stats,
                           net->vstats, net->nstats, net->dlogits, net->work, net->wino_v, net->wino_m,
                           net->wino_u, net->dense_work};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) ctvk_tensor_destroy(own[i]);
@@ -105,6 +111,61 @@ ctvk_status ctvk_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, i
     return ctvk__exec_net_create(ctx, g, max_batch, training, -1, 1, out);
 }
 
+ctvk_status ctvk__net_create_prepared(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, ctvk_net **out)
+{
+    return ctvk__exec_net_create(ctx, g, max_batch, 0, -1, 2, out);
+}
+
+/* Everything the derived weights are computed from besides the parameters' values: the layers'
+ * kinds, parameter layout, folds, Winograd tiles and epsilons, and the derived layout. */
+static uint64_t weights_key(const ctvk_net *net, uint64_t source)
+{
+    const ctvk_graph *g = &net->g;
+    uint64_t h = ctvk__xxh3(&g->params_total, sizeof g->params_total, source);
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        const xlayer *x = &net->L[i];
+        int64_t f[10] = {x->kind, x->fold_bn, x->zbn, x->wino, x->wm, l->filters, l->nparams, l->out.c,
+                         net->V[x->vin[0] >= 0 ? x->vin[0] : 0].shape.c, 0};
+        memcpy(&f[9], &l->eps, sizeof l->eps);
+        h = ctvk__xxh3(f, sizeof f, h);
+        for (int p = 0; p < l->nparams; p++) {
+            uint64_t q[2] = {l->params[p].offset, l->params[p].count};
+            h = ctvk__xxh3(q, sizeof q, h);
+        }
+    }
+    size_t d = ctvk__exec_derived_count(net);
+    return ctvk__xxh3(&d, sizeof d, h);
+}
+
+ctvk_status ctvk__net_prepare_weights(ctvk_net *net, uint64_t source, int *hit)
+{
+    *hit = 0;
+    if (!net->prepared || net->params)
+        return ctvk__fail(CTVK_ERR_ARG, "network %s: its weights are not waiting to be attached", net->g.cfg.arch);
+    ctvk_ctx *ctx = net->ctx;
+    uint64_t bytes[2] = {(uint64_t)net->g.params_total * sizeof(float),
+                         (uint64_t)ctvk__exec_derived_count(net) * sizeof(float)};
+    const char *names[2] = {"parameters", "derived weights"};
+    ctvk_tensor *t[2] = {NULL, NULL};
+    ctvk_wcache_entry e;
+    *hit = ctvk__wcache_get(ctx, weights_key(net, source), 2, bytes, names, t, &e);
+    ctvk_status s = CTVK_OK;
+    if (!*hit && !t[0]) {   /* no entry to write either: memory of its own */
+        s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)(bytes[0] / 4)}, names[0], &t[0]);
+        if (!s) s = ctvk_tensor_create(ctx, CTVK_F32, (ctvk_shape){1, 1, 1, (int)(bytes[1] / 4)}, names[1], &t[1]);
+        if (s) {
+            ctvk_tensor_destroy(t[0]);
+            ctvk__wcache_entry_free(&e);
+            return s;
+        }
+    }
+    net->wc = e;
+    net->wc_ready = *hit;   /* a hit is stored already; a miss once its parameters are written */
+    if (*hit) ctvk__wcache_entry_free(&net->wc);
+    return ctvk__exec_attach_weights(net, t[0], t[1]);
+}
+
 const ctvk_graph *ctvk_net_graph(const ctvk_net *net) { return &net->g; }
 
 ctvk_tensor *ctvk_net_input(ctvk_net *net) { return net->input; }
@@ -112,6 +173,22 @@ ctvk_tensor *ctvk_net_input(ctvk_net *net) { return net->input; }
 ctvk_status ctvk_net_set_params(ctvk_net *net, const float *params)
 {
     CTVK_TRY(ctvk_tensor_upload(net->params, params, net->g.params_total * sizeof(float)));
+    return ctvk__net_params_written(net, params);
+}
+
+float *ctvk__net_params_host(ctvk_net *net) { return ctvk__tensor_host_cached(net->params); }
+
+static ctvk_status derive_weights(ctvk_net *net, const float *params);
+
+ctvk_status ctvk__net_params_written(ctvk_net *net, const float *params)
+{
+    CTVK_TRY(derive_weights(net, params));
+    net->wc_ready = 1;   /* the work just recorded finishes before the entry is stored */
+    return CTVK_OK;
+}
+
+static ctvk_status derive_weights(ctvk_net *net, const float *params)
+{
     for (int i = 0; i < net->g.nlayers; i++) {    /* the folded convs' weights follow the parameters */
         const xlayer *c = &net->L[i];
         if (!c->fold_bn) continue;

@@ -80,6 +80,13 @@ struct ctvk_net {
     ctvk_tensor *input;
     ctvk_tensor *params, *grads, *m, *v;
     ctvk_flat fp, fg, fm, fv;
+    /* prepared weights (ctvk__net_create_prepared): the parameters and, in `derived`, every weight
+     * made from them (folded convs, BN scale/shift, Winograd transforms) as views of two flat
+     * tensors, attached after creation; from the weights cache (read only) or to be stored there */
+    int prepared;
+    ctvk_tensor *derived;
+    ctvk_wcache_entry wc;             /* the entry to store at destruction (wc.path NULL: none) */
+    int wc_ready;                     /* its parameters are written: the entry may be stored */
     ctvk_nadam opt;
     ctvk_tensor *labels, *probs, *stats, *vstats, *nstats, *dlogits, *work;
     /* Winograd workspaces (transformed inputs, GEMM outputs) and, in training, the transformed
@@ -140,8 +147,12 @@ ctvk_status ctvk__exec_plan_layers(ctvk_net *net);
 void ctvk__exec_plan_fusions(ctvk_net *net);
 void ctvk__exec_plan_backward(ctvk_net *net);
 ctvk_status ctvk__exec_plan_buffers(ctvk_net *net);
-/* exec_memory.c: the budget check, then every planned buffer and per-layer tensor */
+/* exec_memory.c: the budget check, then every planned buffer and per-layer tensor (but the
+ * weights of a prepared network); a prepared network's derived weights (floats, in the layout of
+ * ctvk__exec_attach_weights) and their attachment as views of params and derived (owned from then on) */
 ctvk_status ctvk__exec_alloc_all(ctvk_net *net);
+size_t ctvk__exec_derived_count(const ctvk_net *net);
+ctvk_status ctvk__exec_attach_weights(ctvk_net *net, ctvk_tensor *params, ctvk_tensor *derived);
 /* exec_bind.c: views for a batch of n (a no-op when n is the current one), and dropping them */
 void ctvk__exec_drop_views(ctvk_net *net);
 ctvk_status ctvk__exec_bind_batch(ctvk_net *net, int n);

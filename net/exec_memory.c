@@ -76,13 +76,77 @@ static ctvk_status budget_check(const ctvk_net *net)
                       budget / M, have / M);
 }
 
+/* Layer i's derived weights (inference: folded conv, BN scale/shift, Winograd transform): each its
+ * own tensor (derived NULL), or views of `derived` from *at (floats, advanced; aligned as the
+ * device's tensors), or with derived NULL and at set only counted. */
+static ctvk_status derived_walk(ctvk_net *net, int i, ctvk_tensor *derived, size_t *at)
+{
+    const ctvk_graph *g = &net->g;
+    const ctvk_layer *l = &g->layers[i];
+    xlayer *x = &net->L[i];
+    const size_t align = (size_t)(net->ctx->mem.alignment / sizeof(float));
+    struct dw { ctvk_tensor **t; size_t n; const char *with; const char *tail; } d[4];
+    int nd = 0;
+    if (x->fold_bn) {
+        const char *bn = g->layers[x->fold_bn - 1].name;
+        d[nd++] = (struct dw){&x->wf, l->params[0].count, bn, ""};
+        d[nd++] = (struct dw){&x->bf, (size_t)l->filters, bn, ""};
+    }
+    if (x->kind == K_BN && !net->training && l->nparams == 4)   /* inference: applied as scale/shift */
+        d[nd++] = (struct dw){&x->aff, 2 * (size_t)l->out.c, NULL, ""};
+    if (x->zbn) d[nd++] = (struct dw){&x->aff, 2 * (size_t)l->out.c, g->layers[x->zbn - 1].name, ""};
+    if (x->wino && !net->training) d[nd++] = (struct dw){&x->wu, ctvk__exec_wino_weights(net, i), NULL, " (Winograd)"};
+    for (int k = 0; k < nd; k++) {
+        char name[2 * CTVK_NAME_MAX + 16];
+        if (d[k].with) snprintf(name, sizeof name, "%s (with %s)", l->name, d[k].with);
+        else snprintf(name, sizeof name, "%s%s", l->name, d[k].tail);
+        if (at) {
+            size_t off = (*at + align - 1) / align * align;
+            *at = off + d[k].n;
+            if (derived) CTVK_TRY(ctvk_tensor_view(derived, off, vec(d[k].n), name, d[k].t));
+        } else {
+            CTVK_TRY(make(net, CTVK_F32, vec(d[k].n), name, d[k].t));
+        }
+    }
+    return CTVK_OK;
+}
+
+size_t ctvk__exec_derived_count(const ctvk_net *net)
+{
+    size_t at = 0;
+    for (int i = 0; i < net->g.nlayers; i++) (void)derived_walk((ctvk_net *)net, i, NULL, &at);
+    return at ? at : 1;
+}
+
+ctvk_status ctvk__exec_attach_weights(ctvk_net *net, ctvk_tensor *params, ctvk_tensor *derived)
+{
+    const ctvk_graph *g = &net->g;
+    net->params = params;
+    net->derived = derived;
+    net->bytes += ctvk_tensor_bytes(params) + ctvk_tensor_bytes(derived);
+    CTVK_TRY(ctvk_flat_init(net->params, 0, &net->fp));
+    size_t at = 0;
+    for (int i = 0; i < g->nlayers; i++) {
+        const ctvk_layer *l = &g->layers[i];
+        for (int p = 0; p < l->nparams; p++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s/%s", l->name, l->params[p].name);
+            CTVK_TRY(ctvk_tensor_view(params, l->params[p].offset, vec(l->params[p].count), name, &net->L[i].prm[p]));
+        }
+        CTVK_TRY(derived_walk(net, i, derived, &at));
+    }
+    return CTVK_OK;
+}
+
 ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
 {
     CTVK_TRY(budget_check(net));
     const ctvk_graph *g = &net->g;
     ctvk_ctx *ctx = net->ctx;
-    CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "parameters", &net->params));
-    CTVK_TRY(ctvk_flat_init(net->params, 0, &net->fp));
+    if (!net->prepared) {
+        CTVK_TRY(make(net, CTVK_F32, vec(g->params_total), "parameters", &net->params));
+        CTVK_TRY(ctvk_flat_init(net->params, 0, &net->fp));
+    }
     for (int i = 0; i < net->nabuf; i++)
         CTVK_TRY(make(net, CTVK_F32, vec(net->abuf[i].elems), "activations", &net->abuf[i].t));
     ctvk_shape is = g->layers[0].out;
@@ -134,7 +198,7 @@ ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
     for (int i = 0; i < g->nlayers; i++) {
         const ctvk_layer *l = &g->layers[i];
         xlayer *x = &net->L[i];
-        for (int p = 0; p < l->nparams; p++) {
+        for (int p = 0; p < l->nparams && !net->prepared; p++) {
             char name[96];
             snprintf(name, sizeof name, "%s/%s", l->name, l->params[p].name);
             CTVK_TRY(ctvk_tensor_view(net->params, l->params[p].offset, vec(l->params[p].count), name, &x->prm[p]));
@@ -143,28 +207,11 @@ ctvk_status ctvk__exec_alloc_all(ctvk_net *net)
         }
         if (x->kind == K_BN && net->training)
             CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->saved));
-        if (x->fold_bn) {
-            char name[2 * CTVK_NAME_MAX + 16];
-            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->fold_bn - 1].name);
-            CTVK_TRY(make(net, CTVK_F32, vec(l->params[0].count), name, &x->wf));
-            CTVK_TRY(make(net, CTVK_F32, vec((size_t)l->filters), name, &x->bf));
-        }
-        if (x->kind == K_BN && !net->training && l->nparams == 4)   /* inference: applied as scale/shift */
-            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), l->name, &x->aff));
-        if (x->zbn) {
-            char name[2 * CTVK_NAME_MAX + 16];
-            snprintf(name, sizeof name, "%s (with %s)", l->name, g->layers[x->zbn - 1].name);
-            CTVK_TRY(make(net, CTVK_F32, vec(2 * (size_t)l->out.c), name, &x->aff));
-        }
-        if (x->wino || x->wino_bwd) {
+        if (!net->prepared) CTVK_TRY(derived_walk(net, i, NULL, NULL));
+        if ((x->wino || x->wino_bwd) && net->training) {
             char name[CTVK_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s (Winograd)", l->name);
-            if (net->training) {
-                CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(ctvk__exec_wino_weights(net, i)), name, &x->wu));
-            } else {
-                CTVK_TRY(make(net, CTVK_F32, vec(ctvk__exec_wino_weights(net, i)), name, &x->wu));
-                CTVK_TRY(ctvk_fill(ctx, x->wu, 0.0f));
-            }
+            CTVK_TRY(ctvk_tensor_view(net->wino_u, 0, vec(ctvk__exec_wino_weights(net, i)), name, &x->wu));
         }
         if (x->kind == K_MAXPOOL && net->training) {
             ctvk_shape s = l->out;

@@ -7,6 +7,7 @@
  * Every kernel here is one dispatch per call (per chunk of a flat buffer, see ctvk_flat). */
 #ifndef CTVK_NET_TRAIN_OPS_H
 #define CTVK_NET_TRAIN_OPS_H
+#include "ctvk/checkpoint.h"
 #include "runtime/vk/internal.h"
 
 /* ================================================================== flat buffers
@@ -26,6 +27,34 @@ typedef struct ctvk_flat {
  * rounded down to the device's offset alignment). Release with ctvk_flat_release before t. */
 ctvk_status ctvk_flat_init(ctvk_tensor *t, size_t max_chunk, ctvk_flat *out);
 void ctvk_flat_release(ctvk_flat *f);
+
+/* ================================================================== parameters in place
+ * A CPU device's memory is the host's: a checkpoint read straight into the network's parameter
+ * buffer saves a host copy of every weight (136 MB for the FPN) and its first-touch page faults,
+ * the largest part of an inference start on lavapipe (docs/measurements.md). */
+/* The network's parameter buffer as host memory that is read as fast as the host's own (a CPU
+ * device, see ctvk__tensor_host_cached), or NULL: then ctvk_net_set_params. Only for a network
+ * no recorded work reads yet (just created). */
+float *ctvk__net_params_host(ctvk_net *net);
+/* After the caller wrote params (g.params_total floats) into that buffer: what ctvk_net_set_params
+ * does after its upload (BN folds, scale/shift, Grad-CAM's saved statistics, Winograd transforms). */
+ctvk_status ctvk__net_params_written(ctvk_net *net, const float *params);
+/* ctvk_checkpoint_load of a graph's checkpoint whose weights go to params (g->params_total floats,
+ * padding zeroed; the caller's, ck->params stays NULL). */
+ctvk_status ctvk__checkpoint_load_into(const char *path, const ctvk_graph *g, float *params, ctvk_checkpoint *ck);
+/* What identifies a checkpoint's weights without reading them: a hash of its size and of the
+ * sections before its data (the model config and the tensor table with every tensor's CRC-32),
+ * each checked against its own CRC. */
+ctvk_status ctvk__checkpoint_identity(const char *path, uint64_t *id);
+/* A network for inference whose weights come later (ctvk__net_prepare_weights): with the weights
+ * cache of a CPU device (ctvk__wcache_on), what ctvk_net_from_checkpoint uses. */
+ctvk_status ctvk__net_create_prepared(ctvk_ctx *ctx, const ctvk_graph *g, int max_batch, ctvk_net **out);
+/* Attaches a prepared network's weights: from the weights cache entry of `source` (what the
+ * parameters are made from, e.g. ctvk__checkpoint_identity) when there is one, *hit = 1 and the
+ * network is ready; else fresh tensors, *hit = 0: the caller writes the parameters (through
+ * ctvk__net_params_host, else ctvk_net_set_params) and the entry is stored when the network is
+ * destroyed after its work finished. */
+ctvk_status ctvk__net_prepare_weights(ctvk_net *net, uint64_t source, int *hit);
 
 /* ================================================================== gradients (grad.comp) */
 /* g = 0 */

@@ -196,13 +196,18 @@ void check_tiny_resnet(ctvk_model_config *mc, int size)
 
 ctvk_status check_write_checkpoint(const char *path, const ctvk_model_config *mc)
 {
+    return check_write_checkpoint_seed(path, mc, 7);
+}
+
+ctvk_status check_write_checkpoint_seed(const char *path, const ctvk_model_config *mc, uint64_t seed)
+{
     ctvk_graph g;
     ctvk_status s = ctvk_graph_build(mc, &g);
     if (s) return s;
     float *params = malloc((g.params_total ? g.params_total : 1) * sizeof *params);
     if (!params) s = ctvk_fail(CTVK_ERR_NOMEM, "out of host memory");
     if (!s) {
-        ctvk_graph_init_params(&g, params, 7);
+        ctvk_graph_init_params(&g, params, seed);
         ctvk_checkpoint ck = {0};
         ck.params = params, ck.params_total = g.params_total;
         s = ctvk_checkpoint_save(path, &g, &ck);

@@ -54,6 +54,8 @@ void check_remove_tree(char *dir);
 /* Writes a checkpoint of mc with parameters from ctvk_graph_init_params (seed 7): CTVK_OK or the
  * failure, with ctvk_error() set. */
 ctvk_status check_write_checkpoint(const char *path, const struct ctvk_model_config *mc);
+/* The same with parameters of another seed. */
+ctvk_status check_write_checkpoint_seed(const char *path, const struct ctvk_model_config *mc, uint64_t seed);
 /* Device tests: a context on the default device (CTVK_DEVICE picks another) with the options'
  * other fields as given; NULL options mean defaults. Validation follows CTVK_VALIDATION (ctest
  * turns it on). check_ctx_done asserts that the validation layer said nothing, then destroys. */

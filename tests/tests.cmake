@@ -53,7 +53,7 @@ set(CTVK_LABEL_net test_net test_net_slices test_cam test_models test_checkpoint
 set(CTVK_LABEL_ct test_ct_folds test_ct_loader test_ct_phantom test_ct_select test_ct_tiff test_ct_clinical cli_ct_dataset cli_ct_dicom
     cli_ct_phantom cli_ct_select)
 set(CTVK_LABEL_train test_eval test_stats test_identity cli_stats cli_cam cli_accuracy cli_eval cli_pipeline cli_train_faults cli_model_input cli_run_folder)
-set(CTVK_LABEL_runtime cli_layers test_config test_config_table test_plumbing test_memory test_suballoc test_suballoc_valgrind test_pipeline_cache test_prewarm test_helpers test_profile
+set(CTVK_LABEL_runtime cli_layers test_config test_config_table test_plumbing test_memory test_suballoc test_suballoc_valgrind test_pipeline_cache test_prewarm test_helpers test_profile test_weights_cache
     test_faults test_fuzz_regressions)
 set(CTVK_LABEL_cli cli_accuracy cli_cam cli_bench_op cli_ct_dataset cli_ct_dicom cli_stats cli_ct_phantom cli_ct_select cli_drivers cli_errors cli_eval
     cli_install cli_keras cli_mpi cli_model_input cli_pipeline cli_renderdoc cli_run_folder cli_train_faults)
@@ -61,7 +61,7 @@ set(CTVK_LABEL_mpi cli_mpi)
 list(APPEND CTVK_LABEL_cli cli_warmup)
 set(CTVK_LABEL_drivers cli_drivers test_limits)
 set(CTVK_LABEL_slow test_conv test_net test_net_slices test_cam cli_accuracy cli_mpi cli_drivers)
-set(CTVK_LABEL_portable ${CTVK_LABEL_kernels} ${CTVK_LABEL_net} cli_pipeline cli_bench_op test_prewarm test_helpers)
+set(CTVK_LABEL_portable ${CTVK_LABEL_kernels} ${CTVK_LABEL_net} cli_pipeline cli_bench_op test_prewarm test_helpers test_weights_cache)
 get_property(CTVK_ALL_TESTS DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t ${CTVK_ALL_TESTS})
   set(labels "")

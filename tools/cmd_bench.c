@@ -232,6 +232,9 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
                (unsigned long long)r.prewarmed, r.helpers ? "the helpers' list" : "the last run's list",
                r.prewarm_wait_ms);
     for (int i = 0; i < r.nslowest; i++) printf("  %8.1f ms  %s\n", r.slowest_ms[i], r.slowest[i]);
+    if (r.weights_note[0])
+        printf("weights cache: %s %s\n", r.weights_state == 1 ? "mapped" : r.weights_state == 2 ? "new entry" : "miss,",
+               r.weights_note);
     if (r.nlayers) {
         printf("first slice, slowest layers (device time from timestamps, %.1f ms in all; on lavapipe with "
                "the kernels' compilation at their first dispatch):\n", r.layers_total_ms);

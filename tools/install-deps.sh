@@ -9,7 +9,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools \
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
-  libtiff-dev libiniparser-dev libhdf5-dev libpng-dev zlib1g-dev libgdcm-dev libnifti2-dev libssl-dev \
+  libtiff-dev libiniparser-dev libhdf5-dev libpng-dev zlib1g-dev libgdcm-dev libnifti2-dev libssl-dev libxxhash-dev \
   python3-numpy python3-tifffile valgrind librenderdoc \
   libopenmpi-dev openmpi-bin \
   chromium >/dev/null

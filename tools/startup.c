@@ -197,9 +197,12 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     r->cache_state = st.pipeline_cache_state;
     snprintf(r->cache_note, sizeof r->cache_note, "%s", st.pipeline_cache_note);
     slowest(ctx, r);
-    ctvk_net_destroy(net);
-    net = NULL;
     t = ctvk_now();
+    ctvk_net_destroy(net);   /* a new weights cache entry is written here */
+    net = NULL;
+    ctvk_get_stats(ctx, &st);
+    r->weights_state = st.weights_cache_state;
+    snprintf(r->weights_note, sizeof r->weights_note, "%s", st.weights_cache_note);
     ctvk_destroy(ctx);
     ctx = NULL;
     r->destroy_ms = ms_since(t);

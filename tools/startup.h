@@ -31,6 +31,8 @@ typedef struct startup_run {
     double helpers_wait_ms;  /* time the first submit waited for them */
     int cache_state;         /* 1 ctvk's pipeline cache was read, 0 no file, -1 rejected */
     char cache_note[256];
+    int weights_state;       /* the weights cache (CPU devices): ctvk_stats' weights_cache_state at the end */
+    char weights_note[320];
     int nslowest;
     char slowest[STARTUP_SLOWEST][160];
     double slowest_ms[STARTUP_SLOWEST];

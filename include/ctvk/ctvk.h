@@ -162,6 +162,9 @@ typedef struct ctvk_stats {
     uint64_t compile_helpers_wait_ns;  /* time the first submit waited for them */
     int pipeline_cache_state;          /* 1 loaded from disk, 0 no file, -1 file rejected */
     char pipeline_cache_note[256];     /* why a cache file was rejected */
+    int weights_cache_state;           /* the weights cache (CPU devices): 1 hit, 2 entry written, 0 no entry,
+                                        * -1 entry rejected; what and why in the note */
+    char weights_cache_note[320];
     uint64_t submits, dispatches, barriers;
     /* what the device was asked for, for the limits tests: the largest texel-buffer view (elements),
      * workgroup (invocations) and number of storage-buffer bindings of any pipeline created, the

@@ -4,6 +4,8 @@
 #ifndef CTVK_RUNTIME_BASE_H
 #define CTVK_RUNTIME_BASE_H
 #include "ctvk/ctvk.h"
+#include <stddef.h>
+#include <stdint.h>
 
 /* ------------------------------------------------------------------ errors */
 ctvk_status ctvk__fail(ctvk_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -22,6 +24,9 @@ int ctvk__fault(const char *site);
  * checkpoint's weights, a CPU device's memory) otherwise take a page fault per 4 KiB. A hint: a
  * failure changes nothing, and buffers under 4 MiB are left alone (runtime/base/pages.c). */
 void ctvk__advise_huge(void *p, size_t size);
+/* XXH3-64 of n bytes with a seed (libxxhash): at memory speed, for large buffers (the weights
+ * cache's keys and checksums, runtime/vk/weights_cache.c). */
+uint64_t ctvk__xxh3(const void *data, size_t n, uint64_t seed);
 /* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
  * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
 int ctvk__parse_decimal(const char *v, long *out);

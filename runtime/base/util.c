@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <xxhash.h>
 
 double ctvk_now(void) { return ctvk__now(); }
 
@@ -45,3 +46,5 @@ int ctvk_parse_ints(const char *text, int *out, int max, long lo, long hi)
     return ctvk__parse_ints(text, out, max, lo, hi);
 }
 uint64_t ctvk_splitmix64(uint64_t *state) { return ctvk__rng(state); }
+
+uint64_t ctvk__xxh3(const void *data, size_t n, uint64_t seed) { return XXH3_64bits_withSeed(data, n, seed); }

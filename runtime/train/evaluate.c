@@ -500,10 +500,30 @@ ctvk_status ctvk_net_from_checkpoint(ctvk_ctx *ctx, const char *path, int batch,
     if (batch <= 0) batch = 1;
     ctvk__compile_helpers_start(ctx, &mc, batch);   /* cold start on lavapipe: compiles while we read */
     ctvk_checkpoint ck;
-    ctvk_status s = ctvk_checkpoint_load(path, g, &ck);
-    if (s == CTVK_OK) {
+    ctvk_status s;
+    int hit = 0;
+    if (ctvk__wcache_on(ctx)) {   /* a CPU device: the prepared weights of an earlier run, mapped */
+        uint64_t id = 0;
+        s = ctvk__checkpoint_identity(path, &id);
+        if (s == CTVK_OK) s = ctvk__net_create_prepared(ctx, g, batch, net);
+        if (s == CTVK_OK) s = ctvk__net_prepare_weights(*net, id, &hit);
+    } else {
         s = ctvk_net_create(ctx, g, batch, 0, net);
-        if (s == CTVK_OK) s = ctvk_net_set_params(*net, ck.params);
+    }
+    float *direct = s == CTVK_OK && !hit ? ctvk__net_params_host(*net) : NULL;   /* a CPU device: no host copy */
+    /* With compile helpers the first submit joins them, and their list of pipelines reaches the
+     * prewarm workers: here, before the weights' transforms and the passes are recorded, as in
+     * ctvk_net_set_params (its upload waits for the work recorded before). */
+    if (s == CTVK_OK && hit) {
+        /* nothing to read: the entry holds the parameters and what is derived from them */
+        if (ctx->helpers) s = ctvk_sync(ctx);
+    } else if (s == CTVK_OK && direct) {
+        s = ctvk__checkpoint_load_into(path, g, direct, &ck);
+        if (s == CTVK_OK && ctx->helpers) s = ctvk_sync(ctx);
+        if (s == CTVK_OK) s = ctvk__net_params_written(*net, direct);
+        ctvk_checkpoint_free(&ck);
+    } else if (s == CTVK_OK && (s = ctvk_checkpoint_load(path, g, &ck)) == CTVK_OK) {
+        s = ctvk_net_set_params(*net, ck.params);
         ctvk_checkpoint_free(&ck);
     }
     if (s != CTVK_OK) {

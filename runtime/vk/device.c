@@ -437,6 +437,20 @@ static ctvk_status create_device(ctvk_ctx *ctx)
         exts[n++] = VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME;
         ctx->pipeline_feedback = 1;
     }
+    /* the weights cache imports file mappings as device memory: a CPU device only, where they are
+     * the device's own memory (runtime/vk/weights_cache.c) */
+    if (ctx->info.type == CTVK_DEVICE_CPU && !ctx->info.limits_minimum &&
+        has_device_ext(ctx->phys, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME)) {
+        VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+        VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &hp};
+        vkGetPhysicalDeviceProperties2(ctx->phys, &p2);
+        if (hp.minImportedHostPointerAlignment && hp.minImportedHostPointerAlignment <= 65536) {
+            exts[n++] = VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
+            ctx->host_import = 1;
+            ctx->host_import_align = hp.minImportedHostPointerAlignment;
+        }
+    }
     int f16ext = ctx->info.api_version < VK_API_VERSION_1_2 &&
                  has_device_ext(ctx->phys, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     if (f16ext) exts[n++] = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
@@ -470,6 +484,13 @@ ctvk_status ctvk_create(const ctvk_options *o, ctvk_ctx **out)
     VkPhysicalDevice *pds = NULL;
     ctvk_device_info *infos = NULL;
     int count = 0;
+    const char *wc = getenv("CTVK_WEIGHTS_CACHE_MB");
+    long wc_mb = 0;
+    if (wc && *wc && (ctvk__parse_decimal(wc, &wc_mb) != 0 || wc_mb < 0)) {
+        free(ctx);
+        return ctvk__fail(CTVK_ERR_ARG, "CTVK_WEIGHTS_CACHE_MB=%s: not a size in MiB (a whole number, 0 turns the "
+                          "weights cache off)", wc);
+    }
     ctvk__renderdoc_init(ctx);     /* before the instance, so RenderDoc can hook it */
     ctvk_status s = ctvk__instance_create(ctx);
     if (!s) s = enumerate(ctx, &pds, &infos, &count);

@@ -28,6 +28,9 @@ typedef struct ctvk_block {
     uint64_t size;
     ctvk_suballoc sa;
     int dedicated;            /* holds a single large tensor */
+    void *host_map;           /* imported (ctvk__tensor_import_host): the mapping under the memory, */
+    size_t host_map_bytes;    /* unmapped after the memory is freed */
+    int read_only;            /* ctvk__block_read_only */
 } ctvk_block;
 
 typedef struct ctvk_memory {
@@ -199,11 +202,59 @@ typedef struct ctvk_binding {
  * A 'u' or 'v' binding the kernel does not read may be NULL. */
 ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *const *bindings,
                            const void *push, uint32_t gx, uint32_t gy, uint32_t gz);
-/* Records a buffer copy (staging <-> tensor) with the same hazard tracking. */
 /* The host address of a tensor's data when the device memory is host-visible and coherent (unified
  * memory: integrated GPUs, lavapipe), else NULL. The caller waits for recorded work first
  * (ctvk_sync); writes through it are seen by work recorded afterwards. */
 void *ctvk__tensor_host(ctvk_tensor *t);
+/* The same, only where that memory is also host-cached (lavapipe, SwiftShader: the device is the
+ * CPU), so that the host may read it back as fast as its own: NULL elsewhere (write-combined
+ * memory, staging). Reading a file straight into it saves a host copy of the data. */
+void *ctvk__tensor_host_cached(ctvk_tensor *t);
+/* A tensor of `bytes` (fp32 elements) over host memory the caller mapped (mmap: `map`, map_bytes,
+ * both multiples of ctx->host_import_align, at least ctvk__buffer_bytes of bytes), imported as
+ * device memory (VK_EXT_external_memory_host; ctx->host_import). The tensor's block owns the
+ * mapping from then on, also when this fails: it is unmapped after the memory is freed. */
+ctvk_status ctvk__tensor_import_host(ctvk_ctx *ctx, void *map, size_t map_bytes, uint64_t bytes, const char *name,
+                                     ctvk_tensor **out);
+/* The folder of ctvk's caches (CTVK_CACHE_DIR, else the documented location), or NULL: none. */
+char *ctvk__cache_dir(const ctvk_ctx *ctx);
+/* The bytes of a mapping ctvk__tensor_import_host needs for a tensor of `bytes`. */
+uint64_t ctvk__import_bytes(const ctvk_ctx *ctx, uint64_t bytes);
+/* Marks an imported tensor's memory read only (a weights cache entry, mapped PROT_READ): uploads
+ * into it and dispatches that write it are refused. */
+void ctvk__block_read_only(ctvk_tensor *t);
+
+/* ------------------------------------------------------------------ the weights cache
+ * A CPU device's prepared weights in files of ctvk's cache folder, mapped into device memory by
+ * later runs (runtime/vk/weights_cache.c, which says why and how it is checked). */
+#define CTVK_WCACHE_PARTS 2
+typedef struct ctvk_wcache_entry {
+    char *path;                           /* the entry's file; NULL: no cache */
+    uint64_t key;
+    int nparts;
+    uint64_t bytes[CTVK_WCACHE_PARTS];
+    int fd1;                              /* a miss: the new entry's file + 1, not yet under its name (0: none) */
+    char *tmp;                            /* its temporary name (NULL: unnamed, O_TMPFILE) */
+} ctvk_wcache_entry;
+/* Whether ctx keeps prepared weights on disk: a CPU device that imports host memory, device memory
+ * the host reads, CTVK_WEIGHTS_CACHE_MB not 0 (and, for an entry, a cache folder). */
+int ctvk__wcache_on(const ctvk_ctx *ctx);
+/* Looks up the entry of key (the caller's hash of everything the weights are made from) with
+ * nparts parts of bytes[i] (fp32): 1 on a hit, t[i] then imported read-only tensors named
+ * names[i] holding the stored values (checksums verified). 0 on a miss: with a cache folder t[i]
+ * are writable tensors over the new entry's file (space reserved), which the caller fills and
+ * ctvk__wcache_put then stores, else NULL (the caller makes its own). Never an error: what made a
+ * miss is in the stats (weights_cache_state, weights_cache_note). Free e with
+ * ctvk__wcache_entry_free after the tensors. */
+int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *bytes, const char *const *names,
+                     ctvk_tensor **t, ctvk_wcache_entry *e);
+/* Stores a miss's tensors t (those ctvk__wcache_get gave; the work that wrote them finished) as
+ * e's entry: checksums, header, its name; then removes the least recently used entries beyond
+ * the cap. Failures only skip the entry. */
+void ctvk__wcache_put(ctvk_ctx *ctx, ctvk_wcache_entry *e, ctvk_tensor *const *t);
+/* Closes e; a new entry that was not stored is removed. */
+void ctvk__wcache_entry_free(ctvk_wcache_entry *e);
+/* Records a buffer copy (staging <-> tensor) with the same hazard tracking. */
 ctvk_status ctvk__record_copy(ctvk_ctx *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
                               uint64_t dst_off, uint64_t bytes);
 ctvk_status ctvk__recorder_init(ctvk_ctx *ctx);
@@ -230,6 +281,8 @@ struct ctvk_ctx {
     VkPhysicalDeviceMemoryProperties memprops;
     int push_descriptors;
     int pipeline_feedback;
+    int host_import;              /* VK_EXT_external_memory_host on a CPU device (the weights cache) */
+    uint64_t host_import_align;   /* its minImportedHostPointerAlignment */
     ctvk_variant variant;
     uint32_t max_dispatches_per_submit;
     volatile uint32_t validation_messages;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MIB (1024.0 * 1024.0)
 static const VkBufferUsageFlags BUFFER_USAGE =
@@ -120,9 +121,10 @@ ctvk_status ctvk__memory_init(ctvk_ctx *ctx)
 
 static void block_free(ctvk_ctx *ctx, ctvk_block *b)
 {
-    if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
+    if (b->mapped && !b->host_map) vkUnmapMemory(ctx->device, b->memory);
     if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
     if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
+    if (b->host_map) munmap(b->host_map, b->host_map_bytes);
     ctvk_suballoc_destroy(&b->sa);
     free(b);
 }
@@ -407,6 +409,125 @@ void ctvk_tensor_destroy(ctvk_tensor *t)
         block_release_if_empty(ctx, t->block);
     }
     free(t);
+}
+
+/* A dedicated block over the caller's mapping, imported (VK_EXT_external_memory_host). */
+static ctvk_status block_import(ctvk_ctx *ctx, void *map, size_t map_bytes, uint64_t size, const ctvk_tensor *t,
+                                ctvk_block **out)
+{
+    ctvk_memory *m = &ctx->mem;
+    uint64_t limit = m->limit ? m->limit : heap_budget(ctx), a = ctx->host_import_align;
+    char h1[32], h2[32], h3[32];
+    ctvk_status s = CTVK_OK;
+    if (!ctx->host_import || !a || (uintptr_t)map % a || map_bytes % a || ctvk__buffer_bytes(m, size) > map_bytes)
+        s = ctvk__fail(CTVK_ERR_ARG, "tensor '%s': host memory at %p (%zu bytes) cannot be imported on %s", t->name,
+                       map, map_bytes, ctx->info.name);
+    else if (m->allocated + size > limit)
+        s = ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                          "tensor '%s' of %s does not fit the device memory budget: %s are allocated "
+                          "and the budget on %s is %s; use a smaller batch or input size, or raise "
+                          "[device] memory_limit_mb", t->name, human(t->bytes, h1),
+                       human(m->allocated, h2), ctx->info.name, human(limit, h3));
+    const VkExternalMemoryHandleTypeFlagBits ht = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+    VkMemoryHostPointerPropertiesEXT hp = {.sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+    VkResult r = s ? VK_SUCCESS : vkGetMemoryHostPointerPropertiesEXT(ctx->device, ht, map, &hp);
+    if (!s && r != VK_SUCCESS) s = ctvk__vk_fail(r, "vkGetMemoryHostPointerPropertiesEXT");
+    else if (!s && !(hp.memoryTypeBits & (1u << m->type_index)))
+        s = ctvk__fail(CTVK_ERR_UNSUPPORTED, "device %s cannot import host memory into its tensors' memory type %u",
+                       ctx->info.name, m->type_index);
+    ctvk_block *b = NULL;
+    if (!s) {
+        CTVK__GROW(m->blocks, m->cap, m->nblocks + 1, 16, s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
+    }
+    if (!s && (!(b = calloc(1, sizeof *b)) || ctvk_suballoc_init(&b->sa, size))) {
+        free(b);
+        s = ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    if (s) {   /* the mapping is this function's either way */
+        munmap(map, map_bytes);
+        return s;
+    }
+    b->size = size;
+    b->dedicated = 1;
+    b->host_map = map;   /* freed with the block from here on */
+    b->host_map_bytes = map_bytes;
+    VkExternalMemoryBufferCreateInfo ebi = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO,
+                                            .handleTypes = (VkExternalMemoryHandleTypeFlags)ht};
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &ebi,
+                              .size = ctvk__buffer_bytes(m, size), .usage = BUFFER_USAGE,
+                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    r = vkCreateBuffer(ctx->device, &bci, NULL, &b->buffer);
+    VkMemoryRequirements req = {0};
+    if (r == VK_SUCCESS) {
+        vkGetBufferMemoryRequirements(ctx->device, b->buffer, &req);
+        if (req.size > map_bytes || !(req.memoryTypeBits & (1u << m->type_index))) r = VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    VkImportMemoryHostPointerInfoEXT imp = {.sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT,
+                                            .handleType = ht, .pHostPointer = map};
+    VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp,
+                                .allocationSize = map_bytes, .memoryTypeIndex = m->type_index};
+    if (r == VK_SUCCESS) r = ctvk__fault("allocate") ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                                     : vkAllocateMemory(ctx->device, &mai, NULL, &b->memory);
+    if (r == VK_SUCCESS) r = vkBindBufferMemory(ctx->device, b->buffer, b->memory, 0);
+    if (r != VK_SUCCESS) {
+        block_free(ctx, b);
+        return ctvk__vk_fail(r, "importing host memory (vkAllocateMemory, VK_EXT_external_memory_host)");
+    }
+    b->mapped = map;
+    m->blocks[m->nblocks++] = b;
+    m->allocated += size;
+    *out = b;
+    return CTVK_OK;
+}
+
+uint64_t ctvk__import_bytes(const ctvk_ctx *ctx, uint64_t bytes)
+{
+    const ctvk_memory *m = &ctx->mem;
+    uint64_t given = key_bytes(m, bytes), size = (given + m->alignment - 1) / m->alignment * m->alignment;
+    uint64_t a = ctx->host_import_align ? ctx->host_import_align : 4096;
+    return (ctvk__buffer_bytes(m, size) + a - 1) / a * a;
+}
+
+void ctvk__block_read_only(ctvk_tensor *t) { t->block->read_only = 1; }
+
+ctvk_status ctvk__tensor_import_host(ctvk_ctx *ctx, void *map, size_t map_bytes, uint64_t bytes, const char *name,
+                                     ctvk_tensor **out)
+{
+    *out = NULL;
+    ctvk_memory *m = &ctx->mem;
+    ctvk_tensor *t = calloc(1, sizeof *t);
+    size_t count = (size_t)(bytes / sizeof(float));
+    if (!t || !count || bytes % sizeof(float) || count > (size_t)INT32_MAX) {
+        free(t);
+        munmap(map, map_bytes);
+        return t ? ctvk__fail(CTVK_ERR_ARG, "tensor '%s': %llu bytes cannot be imported as fp32", name ? name : "tensor",
+                              (unsigned long long)bytes)
+                 : ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    set_name(t, name);
+    t->ctx = ctx;
+    t->dtype = CTVK_F32;
+    t->shape = (ctvk_shape){1, 1, 1, (int)count};
+    t->count = count;
+    t->bytes = bytes;
+    uint64_t given = key_bytes(m, bytes), size = (given + m->alignment - 1) / m->alignment * m->alignment;
+    ctvk_block *b = NULL;
+    ctvk_status s = block_import(ctx, map, map_bytes, size, t, &b);
+    if (s) {
+        free(t);
+        return s;
+    }
+    if (ctvk_suballoc_alloc(&b->sa, given, m->alignment) != 0) {   /* the whole block, at offset 0 */
+        block_release_if_empty(ctx, b);
+        free(t);
+        return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    t->block = b;
+    m->in_use += size;
+    if (m->in_use > m->peak) m->peak = m->in_use;
+    m->tensors_alive++;
+    *out = t;
+    return CTVK_OK;
 }
 
 ctvk_shape ctvk_tensor_shape(const ctvk_tensor *t) { return t->shape; }

@@ -37,7 +37,7 @@ static void fill_header(const ctvk_ctx *ctx, pc_header *h)
     h->shader_set_hash = ctx->shader_set_hash;
 }
 
-static char *cache_dir(const ctvk_ctx *ctx)
+char *ctvk__cache_dir(const ctvk_ctx *ctx)
 {
     const char *d = ctx->opt.cache_dir;
     if (!d) d = getenv("CTVK_CACHE_DIR");
@@ -103,7 +103,7 @@ ctvk_status ctvk__pipeline_cache_open(ctvk_ctx *ctx)
     ctx->shader_set_hash = h;
     void *data = NULL;
     size_t size = 0;
-    char *dir = cache_dir(ctx);
+    char *dir = ctvk__cache_dir(ctx);
     if (dir) {
         size_t len = strlen(dir) + 64;
         ctx->pcache_path = malloc(len);
@@ -498,9 +498,11 @@ enum { PW_PENDING, PW_RUNNING, PW_MADE, PW_TAKEN };
 #define PW_MAX 512
 #define PW_MAGIC "ctvk pipeline list 1"
 
+#define PW_WORKERS 4
+
 typedef struct ctvk_prewarm {
-    pthread_t thread;
-    int started, joined;
+    pthread_t thread[PW_WORKERS];
+    int started, joined, nthreads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int n, next;
@@ -616,7 +618,7 @@ static void prewarm_finish(ctvk_ctx *ctx)
             pthread_mutex_lock(&w->mu);
             w->next = w->n;
             pthread_mutex_unlock(&w->mu);
-            pthread_join(w->thread, NULL);
+            for (int i = 0; i < w->nthreads; i++) pthread_join(w->thread[i], NULL);
         }
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
@@ -671,13 +673,22 @@ int ctvk__prewarm_cold(const ctvk_ctx *ctx)
     return ctx->prewarm && ctx->prewarm->n == 0;
 }
 
-/* Starts the worker on w's list (without a thread the list is only written at the end). */
+/* Starts the workers on w's list (without a thread the list is only written at the end): one per
+ * core up to PW_WORKERS, as the convolution kernels take lavapipe 0.1-0.3 s each to translate
+ * even when Mesa's cache holds them, and two of them side by side halve the first slice's wait
+ * (docs/measurements.md). */
 static void prewarm_start(ctvk_ctx *ctx, prewarm_state *w)
 {
     if (!w->n || pthread_mutex_init(&w->mu, NULL)) return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cores < 1 ? 1 : cores > PW_WORKERS ? PW_WORKERS : (int)cores;
+    if (want > w->n) want = w->n;
     if (pthread_cond_init(&w->cv, NULL)) {
         pthread_mutex_destroy(&w->mu);
-    } else if (pthread_create(&w->thread, NULL, prewarm_main, ctx)) {
+        return;
+    }
+    while (w->nthreads < want && !pthread_create(&w->thread[w->nthreads], NULL, prewarm_main, ctx)) w->nthreads++;
+    if (!w->nthreads) {
         pthread_cond_destroy(&w->cv);
         pthread_mutex_destroy(&w->mu);
     } else {
@@ -698,7 +709,8 @@ int ctvk__prewarm_join(ctvk_ctx *ctx)
 {
     prewarm_state *w = ctx->prewarm;
     if (!w || !w->started) return 0;
-    if (!w->joined) pthread_join(w->thread, NULL);
+    if (!w->joined)
+        for (int i = 0; i < w->nthreads; i++) pthread_join(w->thread[i], NULL);
     w->joined = 1;
     int n = 0;
     for (int i = 0; i < w->n; i++) n += w->state[i] == PW_MADE;

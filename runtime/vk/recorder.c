@@ -337,6 +337,9 @@ ctvk_status ctvk__dispatch(ctvk_ctx *ctx, ctvk_pipeline *p, const ctvk_tensor *c
         ctvk_range *rg = &rs[nr];
         rs[nr] = (ctvk_range){t->block->buffer, t->offset, t->offset + t->bytes};
         wr[nr++] = kind == 'w' || kind == 'b';
+        if (wr[nr - 1] && t->block->read_only)
+            return ctvk__fail(CTVK_ERR_ARG, "kernel %s writes tensor '%s', which holds weights mapped from the weights "
+                              "cache (read only)", p->key, t->name);
         if (ctvk__sig_texel(kind)) {
             int head = kind == 'h' || kind == 'H';
             if (!ctvk__sig_vec4(kind)) CTVK_TRY(ctvk__tensor_texel_view(t, head, &views[i]));

@@ -46,6 +46,9 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
     ctvk_ctx *ctx = t->ctx;
     CTVK_TRY(check_bytes(t, bytes, "upload"));
     if (ctx->dry) return CTVK_OK;   /* a compile helper moves no data */
+    if (t->block->read_only)
+        return ctvk__fail(CTVK_ERR_ARG, "upload into tensor '%s': it holds weights mapped from the weights cache "
+                          "(read only)", t->name);
     if (ctvk__recorder_busy(ctx)) CTVK_TRY(ctvk_sync(ctx));   /* earlier work may still read it */
     if (ctx->mem.host_visible) {
         memcpy((char *)t->block->mapped + t->offset, src, bytes);
@@ -61,6 +64,14 @@ ctvk_status ctvk_tensor_upload(ctvk_tensor *t, const void *src, size_t bytes)
 void *ctvk__tensor_host(ctvk_tensor *t)
 {
     return t->ctx->mem.host_visible ? (char *)t->block->mapped + t->offset : NULL;
+}
+
+void *ctvk__tensor_host_cached(ctvk_tensor *t)
+{
+    const ctvk_ctx *ctx = t->ctx;
+    if (ctx->dry || !ctx->mem.host_visible) return NULL;
+    VkMemoryPropertyFlags f = ctx->memprops.memoryTypes[ctx->mem.type_index].propertyFlags;
+    return f & VK_MEMORY_PROPERTY_HOST_CACHED_BIT ? (char *)t->block->mapped + t->offset : NULL;
 }
 
 ctvk_status ctvk_tensor_download(ctvk_tensor *t, void *dst, size_t bytes)
