@@ -71,9 +71,14 @@ ctvk_status ctvk__exec_net_create(ctvk_ctx *ctx, const ctvk_graph *g, int max_ba
 void ctvk_net_destroy(ctvk_net *net)
 {
     if (!net) return;
-    if (net->wc.path && net->wc_ready && ctvk_sync(net->ctx) == CTVK_OK) {
-        ctvk_tensor *parts[2] = {net->params, net->derived};
-        ctvk__wcache_put(net->ctx, &net->wc, parts);
+    if (net->wc.path && net->wc_ready) {   /* the new weights cache entry, once its work is done */
+        char keep[CTVK_ERROR_MAX];            /* (a failure here only costs the entry) */
+        snprintf(keep, sizeof keep, "%s", ctvk_error());
+        if (ctvk_sync(net->ctx) == CTVK_OK) {
+            ctvk_tensor *parts[2] = {net->params, net->derived};
+            ctvk__wcache_put(net->ctx, &net->wc, parts);
+        }
+        (void)ctvk__fail(CTVK_OK, "%s", keep);
     }
     ctvk__wcache_entry_free(&net->wc);
     free(net->host_grads);
@@ -116,12 +121,20 @@ ctvk_status ctvk__net_create_prepared(ctvk_ctx *ctx, const ctvk_graph *g, int ma
     return ctvk__exec_net_create(ctx, g, max_batch, 0, -1, 2, out);
 }
 
-/* Everything the derived weights are computed from besides the parameters' values: the layers'
- * kinds, parameter layout, folds, Winograd tiles and epsilons, and the derived layout. */
+/* How the derived weights are made (derive_weights and the launchers it calls): change it with
+ * them, so that no weights cache entry of the old way is taken for the new one. The shaders that
+ * compute them are in the entry's key already (ctvk__wcache_get). */
+#define WEIGHTS_DERIVATION "bn_fold, bn_affine, winograd_weights F(m x m, 3x3): 1"
+
+/* Everything the derived weights are computed from besides the parameters' values: ctvk's version
+ * and the derivation, the layers' kinds, parameter layout, folds, Winograd tiles and epsilons, and
+ * the derived layout. */
 static uint64_t weights_key(const ctvk_net *net, uint64_t source)
 {
     const ctvk_graph *g = &net->g;
-    uint64_t h = ctvk__xxh3(&g->params_total, sizeof g->params_total, source);
+    uint64_t h = ctvk__xxh3(CTVK_VERSION_STRING WEIGHTS_DERIVATION, sizeof CTVK_VERSION_STRING WEIGHTS_DERIVATION,
+                            source);
+    h = ctvk__xxh3(&g->params_total, sizeof g->params_total, h);
     for (int i = 0; i < g->nlayers; i++) {
         const ctvk_layer *l = &g->layers[i];
         const xlayer *x = &net->L[i];
