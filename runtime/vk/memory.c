@@ -248,18 +248,25 @@ static ctvk_status make_buffer(ctvk_ctx *ctx, uint64_t size, uint32_t type, VkBu
     return CTVK_OK;
 }
 
+/* Whether a block of `size` bytes for tensor t fits the budget: CTVK_OK, else the refusal naming t. */
+static ctvk_status budget_check(ctvk_ctx *ctx, uint64_t size, const ctvk_tensor *t)
+{
+    const ctvk_memory *m = &ctx->mem;
+    uint64_t limit = ctvk__memory_budget(ctx);
+    char h1[32], h2[32], h3[32];
+    if (m->allocated + size <= limit) return CTVK_OK;
+    return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
+                      "tensor '%s' of %s does not fit the device memory budget: %s are allocated "
+                      "and the budget on %s is %s; use a smaller batch or input size, or raise "
+                      "[device] memory_limit_mb", t->name, human(t->bytes, h1),
+                      human(m->allocated, h2), ctx->info.name, human(limit, h3));
+}
+
 /* A new block of `size` bytes for tensor t (named, with its size, when the budget refuses it). */
 static ctvk_status block_new(ctvk_ctx *ctx, uint64_t size, int dedicated, const ctvk_tensor *t, ctvk_block **out)
 {
     ctvk_memory *m = &ctx->mem;
-    uint64_t limit = m->limit ? m->limit : heap_budget(ctx);
-    char h1[32], h2[32], h3[32];
-    if (m->allocated + size > limit)
-        return ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
-                          "tensor '%s' of %s does not fit the device memory budget: %s are allocated "
-                          "and the budget on %s is %s; use a smaller batch or input size, or raise "
-                          "[device] memory_limit_mb", t->name, human(t->bytes, h1),
-                          human(m->allocated, h2), ctx->info.name, human(limit, h3));
+    CTVK_TRY(budget_check(ctx, size, t));
     CTVK__GROW(m->blocks, m->cap, m->nblocks + 1, 16, return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory"));
     ctvk_block *b = calloc(1, sizeof *b);
     if (!b || ctvk_suballoc_init(&b->sa, size)) {
@@ -416,18 +423,13 @@ static ctvk_status block_import(ctvk_ctx *ctx, void *map, size_t map_bytes, uint
                                 ctvk_block **out)
 {
     ctvk_memory *m = &ctx->mem;
-    uint64_t limit = m->limit ? m->limit : heap_budget(ctx), a = ctx->host_import_align;
-    char h1[32], h2[32], h3[32];
+    uint64_t a = ctx->host_import_align;
     ctvk_status s = CTVK_OK;
     if (!ctx->host_import || !a || (uintptr_t)map % a || map_bytes % a || ctvk__buffer_bytes(m, size) > map_bytes)
         s = ctvk__fail(CTVK_ERR_ARG, "tensor '%s': host memory at %p (%zu bytes) cannot be imported on %s", t->name,
                        map, map_bytes, ctx->info.name);
-    else if (m->allocated + size > limit)
-        s = ctvk__fail(CTVK_ERR_DEVICE_MEMORY,
-                          "tensor '%s' of %s does not fit the device memory budget: %s are allocated "
-                          "and the budget on %s is %s; use a smaller batch or input size, or raise "
-                          "[device] memory_limit_mb", t->name, human(t->bytes, h1),
-                       human(m->allocated, h2), ctx->info.name, human(limit, h3));
+    else
+        s = budget_check(ctx, size, t);
     const VkExternalMemoryHandleTypeFlagBits ht = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
     VkMemoryHostPointerPropertiesEXT hp = {.sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
     VkResult r = s ? VK_SUCCESS : vkGetMemoryHostPointerPropertiesEXT(ctx->device, ht, map, &hp);
