@@ -100,6 +100,37 @@ static void flip_byte(const char *path, long at)
     if (fd >= 0) close(fd);
 }
 
+/* ctvk__checksum, the parts' checksum: its definition recomputed here on one thread (XXH3-64 of
+ * each 8 MiB chunk seeded with its index, those values folded in order from the length), at the
+ * sizes around a chunk's edge; a changed byte in the last chunk changes it. */
+static void check_checksum(void)
+{
+    const size_t chunk = (size_t)8 << 20, sizes[] = {0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 12345};
+    size_t most = sizes[sizeof sizes / sizeof *sizes - 1];
+    unsigned char *b = malloc(most);
+    uint64_t *h = malloc((most / chunk + 1) * sizeof *h);
+    CHECK(b && h, "out of memory");
+    if (!b || !h) { free(b); free(h); return; }
+    uint64_t seed = 5;
+    for (size_t i = 0; i < most; i++) b[i] = (unsigned char)(ctvk_splitmix64(&seed) >> 56);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k], nchunks = (n + chunk - 1) / chunk;
+        for (size_t i = 0; i < nchunks; i++)
+            h[i] = ctvk__xxh3(b + i * chunk, n - i * chunk < chunk ? n - i * chunk : chunk, i);
+        uint64_t want = n, got = ctvk__checksum(b, n);
+        for (size_t i = 0; i < nchunks; i++) want = ctvk__xxh3(&h[i], sizeof h[i], want);
+        CHECK(got == want, "checksum of %zu bytes: %016llx, by its definition %016llx", n,
+              (unsigned long long)got, (unsigned long long)want);
+        if (n) {
+            b[n - 1] ^= 1;
+            CHECK(ctvk__checksum(b, n) != got, "checksum of %zu bytes: a changed last byte changes it", n);
+            b[n - 1] ^= 1;
+        }
+    }
+    free(b);
+    free(h);
+}
+
 static int same(const run_result *a, const run_result *b)
 {
     return !memcmp(a->probs, b->probs, sizeof a->probs);
@@ -107,6 +138,7 @@ static int same(const run_result *a, const run_result *b)
 
 int main(void)
 {
+    check_checksum();
     char *dir = check_tmpdir("wcache");
     if (!dir) { CHECK(0, "a temporary folder: %s", strerror(errno)); return check_done("test_weights_cache"); }
     char ckpt[4200], ckpt2[4200], cache[4200], none[4200], entry[4400];

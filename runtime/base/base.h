@@ -30,4 +30,8 @@ uint64_t ctvk__xxh3(const void *data, size_t n, uint64_t seed);
 /* A decimal integer (leading zeros are decimal too; 0x.. is refused), spaces around allowed:
  * 0 ok, -1 not a decimal integer, -2 out of the range of long. */
 int ctvk__parse_decimal(const char *v, long *out);
+/* The checksum of a large buffer (the weights cache's parts), computed on up to 4 cores: XXH3-64
+ * over 8 MiB chunks, their values folded in order; the same value whatever the cores
+ * (runtime/base/checksum.c). */
+uint64_t ctvk__checksum(const void *data, size_t n);
 #endif

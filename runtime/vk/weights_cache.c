@@ -11,10 +11,10 @@
  * An entry: weights-VVVV-DDDD-KEY.bin in ctvk's cache folder, KEY a hash of the caller's key (what
  * the weights are made from: the checkpoint's tensor table, the network's layout), the device and
  * driver, the shaders (which compute the transforms) and the parts' sizes. The file: a 4 KiB header
- * (magic, version, key, per part its bytes, mapped bytes and XXH3 checksum, a checksum of the
- * header), then each part at a page boundary. Nothing in it is trusted: a header or a checksum that
- * disagrees is a miss, noted, and the entry is written again. A miss maps a new file (unnamed, its
- * space reserved) as the device memory the weights are read and transformed into, so that the run
+ * (magic, version, key, per part its bytes, mapped bytes and checksum (ctvk__checksum, on several
+ * cores), a checksum of the header), then each part at a page boundary. Nothing in it is trusted:
+ * a header or a checksum that disagrees is a miss, noted, and the entry is written again. A miss
+ * maps a new file (unnamed, its space reserved) as the device memory the weights are read and transformed into, so that the run
  * writes the entry as it goes; when the network is destroyed after its work, the checksums and the
  * header are written and the file gets its name by a rename (no fsync: a torn file fails its
  * checksums). Both mappings ask for huge pages: the page cache then holds the entry in 2 MiB folios,
@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define WC_MAGIC "CTVKWTS1"
-#define WC_VERSION 1u
+#define WC_VERSION 2u
 #define WC_HEADER 4096u
 #define WC_DEFAULT_MB 2048
 
@@ -174,7 +174,7 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
         void *m = mmap(NULL, want_map[i], PROT_READ, MAP_SHARED, fd, (off_t)off);
         if (m == MAP_FAILED) { why = "it cannot be mapped"; break; }
         ctvk__advise_huge(m, want_map[i]);
-        if (ctvk__xxh3(m, bytes[i], 0) != h.hash[i]) {
+        if (ctvk__checksum(m, bytes[i]) != h.hash[i]) {
             munmap(m, want_map[i]);
             why = "corrupt (checksum mismatch)";
             break;
@@ -286,7 +286,7 @@ void ctvk__wcache_put(ctvk_ctx *ctx, ctvk_wcache_entry *e, ctvk_tensor *const *t
         if (!data || ctvk_tensor_bytes(t[i]) != e->bytes[i]) return;
         h.bytes[i] = e->bytes[i];
         h.map[i] = ctvk__import_bytes(ctx, e->bytes[i]);
-        h.hash[i] = ctvk__xxh3(data, e->bytes[i], 0);
+        h.hash[i] = ctvk__checksum(data, e->bytes[i]);
     }
     h.header_hash = header_hash(&h);
     int bad = pwrite(e->fd1 - 1, &h, sizeof h, 0) != (ssize_t)sizeof h;
