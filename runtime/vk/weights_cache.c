@@ -14,11 +14,11 @@
  * (magic, version, key, per part its bytes, mapped bytes and checksum (ctvk__checksum, on several
  * cores), a checksum of the header), then each part at a page boundary. Nothing in it is trusted:
  * a header or a checksum that disagrees is a miss, noted, and the entry is written again. A miss
- * maps a new file (unnamed, its space reserved) as the device memory the weights are read and transformed into, so that the run
- * writes the entry as it goes; when the network is destroyed after its work, the checksums and the
- * header are written and the file gets its name by a rename (no fsync: a torn file fails its
- * checksums). Both mappings ask for huge pages: the page cache then holds the entry in 2 MiB folios,
- * which map several times faster than 4 KiB ones. A hit marks its entry used, and a new entry
+ * maps a new file (unnamed, its space reserved) as the device memory the weights are read and
+ * transformed into, so that the run writes the entry as it goes; when the network is destroyed
+ * after its work, the checksums and the header are written and the file gets its name by a rename
+ * (no fsync: a torn file fails its checksums). Both mappings ask for huge pages: the page cache then
+ * holds the entry in 2 MiB folios, which map several times faster than 4 KiB ones. A hit marks its entry used, and a new entry
  * removes the least recently used beyond CTVK_WEIGHTS_CACHE_MB (default 2048; 0 turns the cache
  * off). Mapped entries are read only; only renames ever replace an entry (a file truncated under a
  * running process would fault it: nothing in ctvk does that). */
