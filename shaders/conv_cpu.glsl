@@ -26,18 +26,18 @@ layout(constant_id = 10) const int BVEC = 0;
 const int TN4 = TN / 4, TM4 = TM / 4;
 layout(local_size_x_id = 6) in;
 
+// Column quad q of B through scalar fetches: B at base + off[j] for its 4 columns j.
+vec4 ld_quad(int base, int off[TN], int q)
+{
+    int c = 4 * q;
+    return vec4(LD(B_src, base + off[c]), LD(B_src, base + off[c + 1]), LD(B_src, base + off[c + 2]),
+                LD(B_src, base + off[c + 3]));
+}
+
 // Row k of B's TN columns from the tile's first column (forward, scalar x): wb = k * K.
 void load_b(out vec4 b[TN4], int wb, int cols[TN], int bq[TN4])
 {
-    for (int q = 0; q < TN4; q++) {
-        if (BVEC != 0) {
-            b[q] = LD4(B_src, (wb >> 2) + bq[q]);
-        } else {
-            int c = 4 * q;
-            b[q] = vec4(LD(B_src, wb + cols[c]), LD(B_src, wb + cols[c + 1]), LD(B_src, wb + cols[c + 2]),
-                        LD(B_src, wb + cols[c + 3]));
-        }
-    }
+    for (int q = 0; q < TN4; q++) b[q] = BVEC != 0 ? LD4(B_src, (wb >> 2) + bq[q]) : ld_quad(wb, cols, q);
 }
 
 // One row of the block: acc[q] += a * b[q] for the TN / 4 column quads.
@@ -181,9 +181,7 @@ void main()
                 }
                 for (int co = 0; co < p.K; co++) {
                     vec4 b[TN4];
-                    for (int q = 0; q < TN4; q++)
-                        b[q] = vec4(LD(B_src, wb[4 * q] + co), LD(B_src, wb[4 * q + 1] + co),
-                                    LD(B_src, wb[4 * q + 2] + co), LD(B_src, wb[4 * q + 3] + co));
+                    for (int q = 0; q < TN4; q++) b[q] = ld_quad(co, wb, q);
                     for (int r = 0; r < TM; r++) fma_row(acc[r], LDA(base[r] + co) * msk[r], b);
                 }
             }
@@ -245,9 +243,7 @@ void main()
                         addr[r] += step;
                     }
                     vec4 b[TN4];
-                    for (int q = 0; q < TN4; q++)
-                        b[q] = vec4(LD(B_src, pb + cols[4 * q]), LD(B_src, pb + cols[4 * q + 1]),
-                                    LD(B_src, pb + cols[4 * q + 2]), LD(B_src, pb + cols[4 * q + 3]));
+                    for (int q = 0; q < TN4; q++) b[q] = ld_quad(pb, cols, q);
                     pb += p.K;
                     for (int r = 0; r < TM; r++) fma_row(acc[r], a[r], b);
                 }

@@ -19,13 +19,17 @@ typedef struct job {
     atomic_size_t next;
 } job;
 
+/* Chunk i's value: its XXH3-64 seeded with i. */
+static uint64_t chunk_hash(const job *j, size_t i)
+{
+    size_t at = i * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
+    return ctvk__xxh3(j->data + at, len, i);
+}
+
 static void *work(void *arg)
 {
     job *j = arg;
-    for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) {
-        size_t at = i * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
-        j->h[i] = ctvk__xxh3(j->data + at, len, i);
-    }
+    for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) j->h[i] = chunk_hash(j, i);
     return NULL;
 }
 
@@ -35,8 +39,7 @@ static uint64_t combine(const job *j)
 {
     uint64_t v = (uint64_t)j->n;
     for (size_t i = 0; i < j->nchunks; i++) {
-        size_t at = i * CHUNK, len = j->n - at < CHUNK ? j->n - at : CHUNK;
-        uint64_t c = j->h ? j->h[i] : ctvk__xxh3(j->data + at, len, i);
+        uint64_t c = j->h ? j->h[i] : chunk_hash(j, i);
         v = ctvk__xxh3(&c, sizeof c, v);
     }
     return v;
