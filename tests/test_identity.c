@@ -5,6 +5,7 @@
 #include "check.h"
 #include "ctvk/checkpoint.h"
 #include "ctvk/identity.h"
+#include "ctvk/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,23 @@ static void identity(void)
     snprintf(cfg, sizeof cfg, "%s/fold3/none.ckpt", run);
     CHECK(ctvk_model_identity_get(cfg, NULL, &id) != CTVK_OK && strstr(ctvk_error(), "none.ckpt"), "missing checkpoint: %s",
           ctvk_error());
+
+    /* on a thread of its own (infer): the same identity, the thread's failure in the caller's words */
+    ctvk_model_identity want, got;
+    ctvk_identity_job *job = NULL;
+    CHECK(ctvk_model_identity_get(ck, "testdev", &want) == CTVK_OK, "identity: %s", ctvk_error());
+    memset(&got, 0x5a, sizeof got);
+    CHECK(ctvk_model_identity_start(ck, &job) == CTVK_OK && job, "start: %s", ctvk_error());
+    CHECK(ctvk_model_identity_finish(job, "testdev", &got) == CTVK_OK && !memcmp(&got, &want, sizeof got),
+          "a job's identity is ctvk_model_identity_get's (SHA-256 %.12s, seed %llu)", got.checkpoint_sha256,
+          (unsigned long long)got.train_seed);
+    CHECK(ctvk_model_identity_start(cfg, &job) == CTVK_OK, "start: %s", ctvk_error());
+    (void)ctvk_fail(CTVK_OK, "%s", "no error yet");
+    CHECK(ctvk_model_identity_finish(job, NULL, &got) != CTVK_OK && strstr(ctvk_error(), "none.ckpt"),
+          "a job's missing checkpoint fails in finish, naming it: %s", ctvk_error());
+    CHECK(ctvk_model_identity_start(ck, &job) == CTVK_OK, "start: %s", ctvk_error());
+    CHECK(ctvk_model_identity_finish(job, NULL, NULL) == CTVK_OK && ctvk_model_identity_finish(NULL, NULL, NULL) == CTVK_OK,
+          "an error path only waits and frees the job (ASan: nothing leaks)");
     free(dir);
 }
 

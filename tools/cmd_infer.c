@@ -114,7 +114,12 @@ int cmd_infer(int argc, char **argv)
     float *prob = NULL, *params = NULL;
     uint8_t *pred = NULL;
     ctvk_cam_result *cam = NULL;
+    ctvk_identity_job *who = NULL;   /* the checkpoint's SHA-256, on a core the device setup leaves idle */
     rc = 1;
+    if (ctvk_model_identity_start(ckpt, &who)) {
+        rc = cli_fail("infer");
+        goto done;
+    }
     long image_size;
     if (ctvk_eval_options_from_config(cfg, &eo) || ctvk_eval_options_from_model(cfg, &mc, ckpt, &eo) ||
         ctvk_select_from_config(cfg, &sp) ||
@@ -192,7 +197,9 @@ int cmd_infer(int argc, char **argv)
     int decision = ctvk_patient_decision((int)n, covid, eo.covid_fraction);
     double dt = ctvk_now() - t0;
     ctvk_model_identity id;
-    if (ctvk_model_identity_get(ckpt, ctvk_device(ctx)->name, &id)) {
+    ctvk_status who_s = ctvk_model_identity_finish(who, ctvk_device(ctx)->name, &id);
+    who = NULL;
+    if (who_s) {
         rc = cli_fail("infer");
         goto done;
     }
@@ -288,6 +295,7 @@ int cmd_infer(int argc, char **argv)
     }
     rc = 0;
 done:
+    (void)ctvk_model_identity_finish(who, NULL, NULL);
     free(paths), free(index), free(prob), free(pred), free(params), free(cam);
     ctvk_net_destroy(net);
     ctvk_graph_free(&g);

@@ -6,6 +6,7 @@
 #include "runtime/vk/internal.h"
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -93,6 +94,53 @@ ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_m
     ctvk_config_free(cfg);
     ctvk__clear_error();
     return CTVK_OK;
+}
+
+struct ctvk_identity_job {
+    char *ckpt;
+    pthread_t thread;
+    int started;
+    ctvk_status status;
+    char error[CTVK_ERROR_MAX];   /* the thread's message (errors are per thread) */
+    ctvk_model_identity id;
+};
+
+static void *identity_main(void *arg)
+{
+    ctvk_identity_job *j = arg;
+    j->status = ctvk_model_identity_get(j->ckpt, NULL, &j->id);
+    if (j->status) snprintf(j->error, sizeof j->error, "%s", ctvk_error());
+    return NULL;
+}
+
+ctvk_status ctvk_model_identity_start(const char *ckpt, ctvk_identity_job **job)
+{
+    ctvk_identity_job *j = calloc(1, sizeof *j);
+    if (j) j->ckpt = strdup(ckpt);
+    if (!j || !j->ckpt) {
+        free(j);
+        *job = NULL;
+        return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
+    }
+    j->started = pthread_create(&j->thread, NULL, identity_main, j) == 0;
+    *job = j;
+    return CTVK_OK;
+}
+
+ctvk_status ctvk_model_identity_finish(ctvk_identity_job *j, const char *device, ctvk_model_identity *id)
+{
+    if (!j) return CTVK_OK;
+    if (j->started) pthread_join(j->thread, NULL);
+    else if (id) identity_main(j);
+    ctvk_status s = j->status;
+    if (id && s) s = ctvk__fail(s, "%s", j->error);
+    else if (id) {
+        *id = j->id;
+        snprintf(id->device, sizeof id->device, "%s", device && *device ? device : "unknown");
+    }
+    free(j->ckpt);
+    free(j);
+    return id ? s : CTVK_OK;
 }
 
 static void jstr(FILE *f, const char *s)
