@@ -1,9 +1,12 @@
 /* Clinical input: DICOM slices (three transfer syntaxes, per-slice rescale) and NIfTI volumes (every
  * axis flip of the sform, scl_slope/scl_inter, a slope of 0 or NaN meaning none) read back exactly
  * as the stored values of the same phantom slices; NaN voxels, 4D volumes, volumes without an
- * orientation and DICOM series of mixed sizes are refused naming the file. */
+ * orientation and DICOM series of mixed sizes are refused naming the file. GDCM is a module loaded
+ * on the first DICOM file: not before (no libgdcm in the process), and a module that is missing, not
+ * a library or not ctvk's fails the call naming it, the next call trying again. */
 #include "ctvk/ct.h"
 #include "runtime/ct/ct_internal.h"
+#include "runtime/ct/gdcm_io.h"
 #include "tests/check.h"
 #include <math.h>
 #include <nifti2_io.h>
@@ -17,6 +20,53 @@ static ctvk_phantom_options g_po;
 static uint16_t g_stored[SL][W * W];   /* the phantom's slices, superior first */
 
 static int has(const char *msg, const char *part) { return strstr(msg, part) != NULL; }
+
+/* Whether /proc/self/maps names a file containing `part`. */
+static int mapped(const char *part)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4400];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, part) != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
+static void dicom_module(void)
+{
+    CHECK(!ctvk_gdcm_loaded() && !mapped("libgdcm") && mapped("libtiff"),
+          "before the first DICOM file: no GDCM in the process (TIFF is)");
+    char path[1024], name[64], fake[1024];
+    uint16_t px[W * W] = {0};
+    ctvk__phantom_dicom_name(1, 0, 0, 0, name, sizeof name);
+    snprintf(path, sizeof path, "%s/dcm/%s", g_dir, name);
+    snprintf(fake, sizeof fake, "%s/text.so", g_dir);
+    FILE *f = fopen(fake, "w");
+    if (f) { fputs("not a library\n", f); fclose(f); }
+    const char *bad[] = {"/nonexistent/libctvk-gdcm.so", fake, "libz.so.1"};
+    const char *why[] = {"no such file", "text.so", "not a ctvk GDCM module"};
+    char zlib[256] = "";
+    FILE *m = fopen("/proc/self/maps", "r");   /* libz's path, as the process mapped it */
+    char line[4400];
+    while (m && !*zlib && fgets(line, sizeof line, m)) {
+        char *p = strchr(line, '/');
+        if (p && strstr(p, "/libz.so")) { p[strcspn(p, "\n")] = 0; snprintf(zlib, sizeof zlib, "%s", p); }
+    }
+    if (m) fclose(m);
+    bad[2] = zlib;
+    for (int i = 0; i < 3; i++) {
+        if (!*bad[i]) { CHECK(0, "libz's path in /proc/self/maps"); continue; }
+        setenv("CTVK_GDCM_MODULE", bad[i], 1);
+        ctvk_status s = ctvk__phantom_dicom(path, 1, 0, 0, 0, W, SL, 0, px);
+        CHECK(s != CTVK_OK && has(ctvk_error(), bad[i]) && has(ctvk_error(), why[i]) &&
+              has(ctvk_error(), "GDCM module") && !ctvk_gdcm_loaded(),
+              "CTVK_GDCM_MODULE=%s: the write fails naming it (%s)", bad[i], ctvk_error());
+    }
+    unsetenv("CTVK_GDCM_MODULE");
+    CHECK(ctvk__phantom_dicom(path, 1, 0, 0, 0, W, SL, 0, px) == CTVK_OK && ctvk_gdcm_loaded() &&
+          mapped("libgdcmDICT") && mapped("libctvk-gdcm.so"),
+          "then, from beside the executable, the module loads: %s", ctvk_error());
+}
 
 static void dicom_slices(void)
 {
@@ -200,6 +250,7 @@ int main(void)
     ctvk_phantom_defaults(&g_po);
     g_po.size = W, g_po.slices = SL, g_po.covid = 1, g_po.normal = 0;
     for (int i = 0; i < SL; i++) CHECK(ctvk_phantom_slice(&g_po, 0, 0, i, g_stored[i], NULL) == CTVK_OK, "phantom");
+    dicom_module();
     dicom_slices();
     nifti_volumes();
     char cmd[1200];

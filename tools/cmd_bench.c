@@ -206,8 +206,12 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
     int rc = startup_run_once("bench", config, checkpoint, com, 2, 1, &r);
     if (rc) return rc;
     long after = startup_mesa_entries(mesa_dir, sizeof mesa_dir);
-    double total = r.device_ms + r.checkpoint_ms + r.net_ms + r.params_ms + r.first_ms + r.destroy_ms;
+    double process = startup_process_ms();
+    double total = process + r.device_ms + r.checkpoint_ms + r.net_ms + r.params_ms + r.first_ms + r.identity_ms +
+                   r.destroy_ms;
     printf("startup: %s %dx%d, batch %d, one slice, on %s\n", r.arch, r.size, r.size, r.batch, r.device);
+    printf("  %-28s %10.1f ms  (ctvk --version: loading, static initialisers, exit)\n", "process start and exit",
+           process);
     printf("  %-28s %10.1f ms\n", "device setup", r.device_ms);
     if (checkpoint) printf("  %-28s %10.1f ms\n", "checkpoint read", r.checkpoint_ms);
     else {
@@ -215,6 +219,8 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
         printf("  %-28s %10.1f ms\n", "parameters", r.params_ms);
     }
     printf("  %-28s %10.1f ms  (slice read, first dispatches)\n", "first slice", r.first_ms);
+    if (checkpoint) printf("  %-28s %10.1f ms  (its SHA-256, on a thread from the start)\n", "model identity wait",
+                           r.identity_ms);
     printf("  %-28s %10.1f ms  (warm)\n", "second slice", r.second_ms);
     printf("  %-28s %10.1f ms  (caches written)\n", "shutdown", r.destroy_ms);
     printf("  %-28s %10.1f ms  = %.2f x the warm slice\n", "one infer run", total,

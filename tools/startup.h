@@ -21,6 +21,8 @@ typedef struct startup_run {
     double params_ms;        /* without: random parameters uploaded, weight transforms */
     double first_ms;         /* the first classification: slice read, first dispatches (compiles) */
     double second_ms;        /* the same again, warm (0 when not run) */
+    double identity_ms;      /* with a checkpoint: after the first slice, the wait for the model identity
+                                (its SHA-256, started before the device as `ctvk infer` does) */
     double destroy_ms;       /* ctvk_destroy: pipeline cache written, driver caches flushed */
     uint64_t pipelines_setup, pipelines_first, pipelines;   /* created by the end of each phase */
     double pipeline_ms;      /* host time in vkCreateComputePipelines, all phases */
@@ -51,6 +53,11 @@ typedef struct startup_run {
  * status. */
 int startup_run_once(const char *cmd, const char *config, const char *checkpoint, const cli_common *com,
                      int classifications, int slices, startup_run *r);
+
+/* What a `ctvk` process costs before main and at exit (dynamic loading, the libraries' static
+ * initialisers, exit handlers): the median of three runs of `ctvk --version` in a child (this
+ * executable), in ms; 0 where no child could be run. Part of every `ctvk infer`. */
+double startup_process_ms(void);
 
 /* The folder of Mesa's on-disk shader cache as Mesa 22 finds it ($MESA_SHADER_CACHE_DIR,
  * $XDG_CACHE_HOME or ~/.cache, then mesa_shader_cache), and the cache files in it now (the index

@@ -1,6 +1,7 @@
-// GDCM behind a C interface (runtime/ct/gdcm_io.h): the only C++ in ctvk. Nothing here prints:
-// GDCM's own trace output is switched off and every failure becomes one line in err.
-#include "runtime/ct/gdcm_io.h"
+// GDCM behind a C interface (runtime/ct/gdcm_io.h): the only C++ in ctvk, built as the module
+// libctvk-gdcm.so that runtime/ct/gdcm_load.c loads on the first DICOM file (gdcm_module.h). Nothing
+// here prints: GDCM's own trace output is switched off and every failure becomes one line in err.
+#include "runtime/ct/gdcm_module.h"
 
 #include <gdcmAttribute.h>
 #include <gdcmDataSet.h>
@@ -145,7 +146,7 @@ std::string num(double x)
 
 }  // namespace
 
-extern "C" int ctvk_gdcm_read_header(const char *path, ctvk_gdcm_header *h, char *err, size_t errsize)
+static int read_header(const char *path, ctvk_gdcm_header *h, char *err, size_t errsize)
 {
     init();
     try {
@@ -162,8 +163,8 @@ extern "C" int ctvk_gdcm_read_header(const char *path, ctvk_gdcm_header *h, char
     }
 }
 
-extern "C" int ctvk_gdcm_read_image(const char *path, ctvk_gdcm_header *h, void **pixels, int *type, char *err,
-                                    size_t errsize)
+static int read_image(const char *path, ctvk_gdcm_header *h, void **pixels, int *type, char *err,
+                      size_t errsize)
 {
     init();
     *pixels = NULL;
@@ -227,7 +228,7 @@ extern "C" int ctvk_gdcm_read_image(const char *path, ctvk_gdcm_header *h, void 
     }
 }
 
-extern "C" int ctvk_gdcm_write(const char *path, const ctvk_gdcm_slice *s, const void *pixels, char *err, size_t errsize)
+static int write_slice(const char *path, const ctvk_gdcm_slice *s, const void *pixels, char *err, size_t errsize)
 {
     init();
     try {
@@ -298,4 +299,15 @@ extern "C" int ctvk_gdcm_write(const char *path, const ctvk_gdcm_slice *s, const
     } catch (...) {
         return fail(err, errsize, "GDCM cannot write the file");
     }
+}
+
+#ifndef CTVK_VERSION_STRING
+#define CTVK_VERSION_STRING "unknown"
+#endif
+
+extern "C" __attribute__((visibility("default"))) const ctvk_gdcm_table *ctvk_gdcm_module(void)
+{
+    static const ctvk_gdcm_table t = {CTVK_GDCM_ABI, sizeof(ctvk_gdcm_header), sizeof(ctvk_gdcm_slice),
+                                      CTVK_VERSION_STRING, read_header, read_image, write_slice};
+    return &t;
 }

@@ -1,5 +1,6 @@
-/* The C interface to GDCM (runtime/ct/gdcm_io.cxx, the only C++ file): DICOM headers, decoded pixel
- * data and writing one CT slice. Every function returns 0 on success, else -1 with one line in err. */
+/* The C interface to GDCM (runtime/ct/gdcm_io.cxx, the only C++ file, a module loaded on first use by
+ * runtime/ct/gdcm_load.c): DICOM headers, decoded pixel data and writing one CT slice. Every function
+ * returns 0 on success, else -1 with one line in err (also when the module cannot be loaded). */
 #ifndef CTVK_RUNTIME_CT_GDCM_IO_H
 #define CTVK_RUNTIME_CT_GDCM_IO_H
 #include <stddef.h>
@@ -41,6 +42,9 @@ typedef struct ctvk_gdcm_slice {
 } ctvk_gdcm_slice;
 /* Writes one CT Image Storage file (DICOM Part 10) with rows * cols 16-bit samples. */
 int ctvk_gdcm_write(const char *path, const ctvk_gdcm_slice *s, const void *pixels, char *err, size_t errsize);
+
+/* Whether the module is loaded in this process (a DICOM file was read or written): for tests. */
+int ctvk_gdcm_loaded(void);
 
 #ifdef __cplusplus
 }
