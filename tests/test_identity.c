@@ -1,7 +1,9 @@
 /* The model identity (include/ctvk/identity.h): SHA-256 (OpenSSL) against the FIPS 180-4 example
  * vectors, of memory and of files (several read chunks); the identity of a checkpoint inside and
  * outside a run folder (training config, its hash and seed found or not available); a missing
- * checkpoint fails naming it. */
+ * checkpoint fails naming it. On a thread (ctvk_model_identity_start) the identity is the same, and
+ * the SHA-256 is remembered in the cache folder once the file has settled (2 s), taken while the
+ * file is unchanged, computed again when only its times were touched or it was replaced. */
 #include "check.h"
 #include "ctvk/checkpoint.h"
 #include "ctvk/identity.h"
@@ -9,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static int write_file(const char *path, const void *d, size_t n)
 {
@@ -44,7 +48,7 @@ static void sha256(void)
     snprintf(path, sizeof path, "%s/none.bin", dir);
     CHECK(ctvk_sha256_file(path, hex) == CTVK_ERR_IO && strstr(ctvk_error(), "none.bin"), "missing file: %s", ctvk_error());
     free(a);
-    free(dir);
+    check_remove_tree(dir);
 }
 
 static int fixture(const char *path)
@@ -93,20 +97,42 @@ static void identity(void)
     /* on a thread of its own (infer): the same identity, the thread's failure in the caller's words */
     ctvk_model_identity want, got;
     ctvk_identity_job *job = NULL;
+    char cache[4300];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    mkdir(cache, 0777);
     CHECK(ctvk_model_identity_get(ck, "testdev", &want) == CTVK_OK, "identity: %s", ctvk_error());
     memset(&got, 0x5a, sizeof got);
-    CHECK(ctvk_model_identity_start(ck, &job) == CTVK_OK && job, "start: %s", ctvk_error());
+    CHECK(ctvk_model_identity_start(ck, "", &job) == CTVK_OK && job, "start: %s", ctvk_error());
     CHECK(ctvk_model_identity_finish(job, "testdev", &got) == CTVK_OK && !memcmp(&got, &want, sizeof got),
           "a job's identity is ctvk_model_identity_get's (SHA-256 %.12s, seed %llu)", got.checkpoint_sha256,
           (unsigned long long)got.train_seed);
-    CHECK(ctvk_model_identity_start(cfg, &job) == CTVK_OK, "start: %s", ctvk_error());
+    CHECK(ctvk_model_identity_start(cfg, cache, &job) == CTVK_OK, "start: %s", ctvk_error());
     (void)ctvk_fail(CTVK_OK, "%s", "no error yet");
     CHECK(ctvk_model_identity_finish(job, NULL, &got) != CTVK_OK && strstr(ctvk_error(), "none.ckpt"),
           "a job's missing checkpoint fails in finish, naming it: %s", ctvk_error());
-    CHECK(ctvk_model_identity_start(ck, &job) == CTVK_OK, "start: %s", ctvk_error());
+    CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK, "start: %s", ctvk_error());
     CHECK(ctvk_model_identity_finish(job, NULL, NULL) == CTVK_OK && ctvk_model_identity_finish(NULL, NULL, NULL) == CTVK_OK,
           "an error path only waits and frees the job (ASan: nothing leaks)");
-    free(dir);
+
+    /* remembered: not while the file is fresh; once settled, taken while it is unchanged */
+    int r[3] = {-1, -1, -1};
+    for (int i = 0; i < 3; i++) {
+        if (i == 1) nanosleep(&(struct timespec){2, 200000000}, NULL);   /* the checkpoint settles */
+        CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK &&
+              ctvk_model_identity_finish(job, "testdev", &got) == CTVK_OK && !strcmp(got.checkpoint_sha256, want.checkpoint_sha256),
+              "job %d: the SHA-256", i);
+        r[i] = got.checkpoint_sha256_remembered;
+    }
+    CHECK(r[0] == 0 && r[1] == 0 && r[2] == 1, "fresh: computed (%d); settled: computed and remembered (%d), then taken (%d)",
+          r[0], r[1], r[2]);
+    struct stat st;
+    CHECK(stat(ck, &st) == 0, "stat");
+    struct timespec same[2] = {st.st_atim, st.st_mtim};
+    CHECK(utimensat(AT_FDCWD, ck, same, 0) == 0, "utimensat");   /* the times put back: the change time moves */
+    CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK && ctvk_model_identity_finish(job, NULL, &got) == CTVK_OK &&
+          !got.checkpoint_sha256_remembered && !strcmp(got.checkpoint_sha256, want.checkpoint_sha256),
+          "touched: computed again (%d)", got.checkpoint_sha256_remembered);
+    check_remove_tree(dir);
 }
 
 int main(void)

@@ -7,7 +7,10 @@
  * is noted and written again; mapped weights refuse writes; the cap evicts the least recently used
  * entry; CTVK_WEIGHTS_CACHE_MB=0 turns it off and a malformed value is refused by name. Where the
  * device cannot import host memory (SwiftShader, the limits clamp) nothing is written and the
- * answers are the same. */
+ * answers are the same. An entry's checksums are computed once per boot: the entry written, or an
+ * entry verified, is taken unverified while its stamp (boot, inode, size, times) is unchanged; a
+ * changed byte, even with the modification time put back, and a fact of another boot are verified
+ * again. */
 #include "tests/check.h"
 #include "ctvk/checkpoint.h"
 #include "ctvk/net.h"
@@ -34,6 +37,7 @@ typedef struct run_result {
     uint64_t dispatches;      /* recorded by ctvk_net_from_checkpoint */
     int on;                   /* ctvk__wcache_on */
     int set_params_refused;   /* on a hit: ctvk_net_set_params said why it cannot write */
+    int trusted;              /* on a hit: checksums verified earlier in this boot, not computed again */
 } run_result;
 
 static void run(const char *ckpt, const char *cache, const ctvk_model_config *mc, run_result *r)
@@ -51,6 +55,7 @@ static void run(const char *ckpt, const char *cache, const ctvk_model_config *mc
     CHECK(ctvk_net_from_checkpoint(ctx, ckpt, BATCH, &g, &net) == CTVK_OK, "network: %s", ctvk_error());
     ctvk_get_stats(ctx, &st);
     r->state = st.weights_cache_state;
+    r->trusted = st.weights_cache_trusted;
     snprintf(r->note, sizeof r->note, "%s", st.weights_cache_note);
     r->dispatches = st.dispatches - st0.dispatches;
     if (net) {
@@ -183,6 +188,29 @@ int main(void)
     CHECK(hit.dispatches < miss.dispatches, "second run: no transforms (%llu dispatches, %llu on the first)",
           (unsigned long long)hit.dispatches, (unsigned long long)miss.dispatches);
     CHECK(hit.set_params_refused, "mapped weights: ctvk_net_set_params refused by name (%s)", ctvk_error());
+    CHECK(hit.trusted, "second run: the checksums of the entry this boot wrote are not computed again");
+
+    /* a fact of another boot: verified again, then taken */
+    char fact[4600] = "", line[1024];
+    DIR *fd = opendir(cache);
+    struct dirent *de;
+    while (fd && (de = readdir(fd)))
+        if (!strncmp(de->d_name, "fact-", 5)) snprintf(fact, sizeof fact, "%s/%s", cache, de->d_name);
+    if (fd) closedir(fd);
+    FILE *ff = fopen(fact, "r+");
+    char *boot = ff && fgets(line, sizeof line, ff) ? strstr(line, "; boot ") : NULL;
+    CHECK(boot != NULL, "the entry's fact %s names the boot", fact);
+    if (boot) {
+        boot[7] = boot[7] == '0' ? '1' : '0';
+        rewind(ff);
+        fputs(line, ff);
+    }
+    if (ff) fclose(ff);
+    run_result other_boot, after;
+    run(ckpt, cache, &mc, &other_boot);
+    run(ckpt, cache, &mc, &after);
+    CHECK(other_boot.state == 1 && !other_boot.trusted && after.state == 1 && after.trusted && same(&after, &off),
+          "a fact of another boot: checksums computed (%d), then taken (%d)", other_boot.trusted, after.trusted);
 
     /* a flipped byte in the weights: a miss noted as corrupt, the same answers, the entry rewritten */
     run_result bad, again;
@@ -194,6 +222,17 @@ int main(void)
           "corrupt entry: a noted miss, written again (%d/%d; %s)", bad.state, bad.end_state, bad.note);
     run(ckpt, cache, &mc, &again);
     CHECK(again.state == 1 && same(&again, &off), "rewritten entry: mapped (%d; %s)", again.state, again.note);
+    /* a changed byte with the modification time put back: the change time tells */
+    CHECK(stat(entry, &st) == 0, "stat %s", entry);
+    struct timespec old[2] = {st.st_atim, st.st_mtim};
+    flip_byte(entry, (long)(st.st_size / 3));
+    CHECK(utimensat(AT_FDCWD, entry, old, 0) == 0, "utimensat %s", entry);
+    run(ckpt, cache, &mc, &bad);
+    CHECK(bad.state == -1 && strstr(bad.note, "corrupt") && same(&bad, &off),
+          "a changed byte, mtime put back: verified, corrupt (%d; %s)", bad.state, bad.note);
+    run(ckpt, cache, &mc, &again);
+    CHECK(again.state == 1 && again.trusted && same(&again, &off), "rewritten: mapped (%d; %s)", again.state,
+          again.note);
     /* a header byte, then a truncation */
     flip_byte(entry, 20);
     run(ckpt, cache, &mc, &bad);

@@ -219,8 +219,8 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
         printf("  %-28s %10.1f ms\n", "parameters", r.params_ms);
     }
     printf("  %-28s %10.1f ms  (slice read, first dispatches)\n", "first slice", r.first_ms);
-    if (checkpoint) printf("  %-28s %10.1f ms  (its SHA-256, on a thread from the start)\n", "model identity wait",
-                           r.identity_ms);
+    if (checkpoint) printf("  %-28s %10.1f ms  (its SHA-256, %s)\n", "model identity wait", r.identity_ms,
+                           r.sha256_remembered ? "remembered from earlier in this boot" : "on a thread from the start");
     printf("  %-28s %10.1f ms  (warm)\n", "second slice", r.second_ms);
     printf("  %-28s %10.1f ms  (caches written)\n", "shutdown", r.destroy_ms);
     printf("  %-28s %10.1f ms  = %.2f x the warm slice\n", "one infer run", total,
@@ -239,8 +239,8 @@ static int bench_startup(const char *config, const char *checkpoint, const cli_c
                r.prewarm_wait_ms);
     for (int i = 0; i < r.nslowest; i++) printf("  %8.1f ms  %s\n", r.slowest_ms[i], r.slowest[i]);
     if (r.weights_note[0])
-        printf("weights cache: %s %s\n", r.weights_state == 1 ? "mapped" : r.weights_state == 2 ? "new entry" : "miss,",
-               r.weights_note);
+        printf("weights cache: %s %s%s\n", r.weights_state == 1 ? "mapped" : r.weights_state == 2 ? "new entry" : "miss,",
+               r.weights_note, r.weights_trusted ? " (its checksums verified earlier in this boot)" : "");
     if (r.nlayers) {
         printf("first slice, slowest layers (device time from timestamps, %.1f ms in all; on lavapipe with "
                "the kernels' compilation at their first dispatch):\n", r.layers_total_ms);

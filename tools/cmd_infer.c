@@ -115,8 +115,10 @@ int cmd_infer(int argc, char **argv)
     uint8_t *pred = NULL;
     ctvk_cam_result *cam = NULL;
     ctvk_identity_job *who = NULL;   /* the checkpoint's SHA-256, on a core the device setup leaves idle */
+    ctvk_options dev;
+    if ((rc = cli_device_options("infer", cfg, &com, &dev))) goto done;
     rc = 1;
-    if (ctvk_model_identity_start(ckpt, &who)) {
+    if (ctvk_model_identity_start(ckpt, dev.cache_dir, &who)) {
         rc = cli_fail("infer");
         goto done;
     }
@@ -155,9 +157,6 @@ int cmd_infer(int argc, char **argv)
     size_t k = 0;
     for (size_t i = 0; i < set->nslices; i++)
         if (no_select || sel.keep[i]) index[k] = i, paths[k++] = set->slices[i];
-    ctvk_options dev;
-    if ((rc = cli_device_options("infer", cfg, &com, &dev))) goto done;
-    rc = 1;
     if (ctvk_create(&dev, &ctx) || cli_prewarm_inference(ctx, &mc, eo.batch) ||
         ctvk_net_from_checkpoint(ctx, ckpt, eo.batch, &g, &net)) {
         rc = cli_fail("infer");

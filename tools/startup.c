@@ -184,7 +184,7 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     if (!paths || !prob || !pred) { ctvk_fail(CTVK_ERR_NOMEM, "out of host memory"); goto fail; }
     for (int i = 0; i < slices; i++) paths[i] = slice;
     t = ctvk_now();
-    if (checkpoint && ctvk_model_identity_start(checkpoint, &who)) goto fail;
+    if (checkpoint && ctvk_model_identity_start(checkpoint, dev.cache_dir, &who)) goto fail;
     if (ctvk_create(&dev, &ctx) || cli_prewarm_inference(ctx, &mc, eo.batch)) goto fail;
     r->device_ms = ms_since(t);
     snprintf(r->device, sizeof r->device, "%s", ctvk_device(ctx)->name);
@@ -218,6 +218,7 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
             who = NULL;
             if (s) goto fail;
             r->identity_ms = ms_since(t);
+            r->sha256_remembered = id.checkpoint_sha256_remembered;
         }
         if (k == 0 && dev.profile && first_profile(ctx, r)) goto fail;
         ctvk_get_stats(ctx, &st);
@@ -238,6 +239,7 @@ int startup_run_once(const char *cmd, const char *config, const char *checkpoint
     net = NULL;
     ctvk_get_stats(ctx, &st);
     r->weights_state = st.weights_cache_state;
+    r->weights_trusted = st.weights_cache_trusted;
     snprintf(r->weights_note, sizeof r->weights_note, "%s", st.weights_cache_note);
     ctvk_destroy(ctx);
     ctx = NULL;

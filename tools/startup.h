@@ -23,6 +23,7 @@ typedef struct startup_run {
     double second_ms;        /* the same again, warm (0 when not run) */
     double identity_ms;      /* with a checkpoint: after the first slice, the wait for the model identity
                                 (its SHA-256, started before the device as `ctvk infer` does) */
+    int sha256_remembered;   /* the SHA-256 came from the cache folder (this boot, the file unchanged) */
     double destroy_ms;       /* ctvk_destroy: pipeline cache written, driver caches flushed */
     uint64_t pipelines_setup, pipelines_first, pipelines;   /* created by the end of each phase */
     double pipeline_ms;      /* host time in vkCreateComputePipelines, all phases */
@@ -35,6 +36,7 @@ typedef struct startup_run {
     char cache_note[256];
     int weights_state;       /* the weights cache (CPU devices): ctvk_stats' weights_cache_state at the end */
     char weights_note[320];
+    int weights_trusted;     /* a hit whose checksums were verified earlier in this boot */
     int nslowest;
     char slowest[STARTUP_SLOWEST][160];
     double slowest_ms[STARTUP_SLOWEST];

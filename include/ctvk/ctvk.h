@@ -165,6 +165,8 @@ typedef struct ctvk_stats {
     int weights_cache_state;           /* the weights cache (CPU devices): 1 hit, 2 entry written, 0 no entry,
                                         * -1 entry rejected; what and why in the note */
     char weights_cache_note[320];
+    int weights_cache_trusted;         /* on a hit: 1 when the entry's checksums were not computed again, as
+                                        * they were verified earlier in this boot and the file is unchanged */
     uint64_t submits, dispatches, barriers;
     /* what the device was asked for, for the limits tests: the largest texel-buffer view (elements),
      * workgroup (invocations) and number of storage-buffer bindings of any pipeline created, the

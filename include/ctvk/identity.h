@@ -31,6 +31,8 @@ typedef struct ctvk_model_identity {
     uint64_t train_seed;          /* [train] seed of train_config (its default 1 when the key is absent) */
     char version[32];             /* ctvk's */
     char device[256];
+    int checkpoint_sha256_remembered;   /* 1: ctvk_model_identity_start found it in ctvk's cache folder,
+                                           computed earlier in this boot of the same unchanged file */
 } ctvk_model_identity;
 
 /* The library's version ("0.1.0"). */
@@ -44,12 +46,15 @@ ctvk_status ctvk_sha256_file(const char *path, char hex[65]);
 ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id);
 /* The same on a thread of its own, so that the checkpoint's SHA-256 (0.1 s for the FPN's 136 MB)
  * overlaps the caller's work: `ctvk infer` starts it before the device is set up, which on a CPU
- * device leaves a core idle. start fails only when out of host memory (where no thread can be
+ * device leaves a core idle. The SHA-256 is remembered in ctvk's cache folder (cache_dir as
+ * ctvk_options.cache_dir: NULL the default, "" none) for the rest of the boot, and taken from there
+ * while the file's inode, size and modification and change times are unchanged; a file changed in
+ * the last 2 s is not remembered. start fails only when out of host memory (where no thread can be
  * started, finish computes the identity itself). finish waits for it, fills id as
  * ctvk_model_identity_get would (device as there) and frees the job; with id NULL it only waits
  * and frees (an error path), and a NULL job does nothing. Every started job is finished once. */
 typedef struct ctvk_identity_job ctvk_identity_job;
-ctvk_status ctvk_model_identity_start(const char *ckpt, ctvk_identity_job **job);
+ctvk_status ctvk_model_identity_start(const char *ckpt, const char *cache_dir, ctvk_identity_job **job);
 ctvk_status ctvk_model_identity_finish(ctvk_identity_job *job, const char *device, ctvk_model_identity *id);
 /* `"model": {...}, "notice": "..."` (no trailing comma) / a few lines of text ending in the notice. */
 void ctvk_model_identity_json(FILE *f, const ctvk_model_identity *id);

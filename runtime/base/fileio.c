@@ -185,3 +185,25 @@ FILE *ctvk__fopen_regular(const char *path, int *err)
     if (!f) { if (err) *err = errno; close(fd); }
     return f;
 }
+
+char *ctvk__cache_folder(const char *configured)
+{
+    const char *d = configured;
+    if (!d) d = getenv("CTVK_CACHE_DIR");
+    if (d) return *d ? strdup(d) : NULL;
+    /* the documented location, $XDG_CACHE_HOME/ctvk or $HOME/.cache/ctvk, only below a folder that
+     * exists: a HOME of /nonexistent (a service account) means no cache, never a new folder tree */
+    char buf[4096];
+    struct stat st;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) {
+        if (stat(xdg, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+        snprintf(buf, sizeof buf, "%s/ctvk", xdg);
+    } else if (home && *home) {
+        if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+        snprintf(buf, sizeof buf, "%s/.cache/ctvk", home);
+    } else {
+        return NULL;
+    }
+    return strdup(buf);
+}

@@ -37,4 +37,26 @@ const char *ctvk__open_error(int err);
 FILE *ctvk__fopen_regular(const char *path, int *err);
 /* 1 if path exists (any kind). */
 int ctvk__exists(const char *path);
+
+/* ctvk's cache folder (malloc'ed) as ctvk_options.cache_dir configures it: that folder; NULL: $CTVK_CACHE_DIR,
+ * else $XDG_CACHE_HOME/ctvk or ~/.cache/ctvk below a folder that exists; NULL when there is none or ""
+ * turns the cache off. */
+char *ctvk__cache_folder(const char *configured);
+
+/* Facts about a file that hold while it is unchanged, kept for the rest of the boot in a folder
+ * (ctvk's cache folder): runtime/base/facts.c. A stamp: the boot and the file's device, inode, size
+ * and modification and change times (ns). */
+typedef struct ctvk_stamp {
+    char boot[40];
+    unsigned long long dev, ino, size, mtime_ns, ctime_ns;
+} ctvk_stamp;
+/* The stamp of open file fd: 0, or -1 (no boot id, not a regular file: then no fact is taken). */
+int ctvk__stamp(int fd, ctvk_stamp *s);
+/* Whether the file last changed at least `seconds` ago by the clock: a fact about a file that may
+ * still be written (a checkpoint) is only put once it has settled. */
+int ctvk__stamp_settled(const ctvk_stamp *s, double seconds);
+/* 1 and the value (a line) when the fact `what` was put for a file with exactly this stamp. */
+int ctvk__fact_get(const char *dir, const char *what, const ctvk_stamp *s, char *value, size_t n);
+/* Records it (a failure only loses it). */
+void ctvk__fact_put(const char *dir, const char *what, const ctvk_stamp *s, const char *value);
 #endif

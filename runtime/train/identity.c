@@ -3,6 +3,7 @@
 #include "ctvk/checkpoint.h"
 #include "ctvk/config.h"
 #include "runtime/base/config_keys.h"
+#include "runtime/base/fileio.h"
 #include "runtime/vk/internal.h"
 #include <errno.h>
 #include <openssl/evp.h>
@@ -34,10 +35,9 @@ ctvk_status ctvk_sha256_hex(const void *data, size_t n, char hex[65])
     return CTVK_OK;
 }
 
-ctvk_status ctvk_sha256_file(const char *path, char hex[65])
+/* SHA-256 of what is left to read of f (path names it in errors). */
+static ctvk_status sha256_stream(FILE *f, const char *path, char hex[65])
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     ctvk_status s = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) ? CTVK_OK
                   : ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256 of %s: OpenSSL could not start a digest", path);
@@ -52,11 +52,46 @@ ctvk_status ctvk_sha256_file(const char *path, char hex[65])
         s = ctvk__fail(CTVK_ERR_UNSUPPORTED, "SHA-256 of %s: digest failed", path);
     if (s == CTVK_OK) hex32(d, hex);
     EVP_MD_CTX_free(c);
+    return s;
+}
+
+ctvk_status ctvk_sha256_file(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+    ctvk_status s = sha256_stream(f, path, hex);
     fclose(f);
     return s;
 }
 
-ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id)
+#define SHA_FACT "SHA-256"
+
+/* ctvk_sha256_file, remembered in cache folder dir (NULL: not) for the rest of the boot while the
+ * file is unchanged (runtime/base/facts.c): the stamp is taken before the file is read and must be
+ * the same after, and a file that changed in the last 2 s (one being written; file systems with
+ * coarse times) is not remembered. *remembered: 1 when the value came from the folder. */
+static ctvk_status sha256_remembered(const char *path, const char *dir, char hex[65], int *remembered)
+{
+    *remembered = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+    ctvk_stamp before, after;
+    int stamped = dir && ctvk__stamp(fileno(f), &before) == 0;
+    if (stamped && ctvk__fact_get(dir, SHA_FACT, &before, hex, 65) && strlen(hex) == 64) {
+        fclose(f);
+        *remembered = 1;
+        return CTVK_OK;
+    }
+    ctvk_status s = sha256_stream(f, path, hex);
+    if (s == CTVK_OK && stamped && ctvk__stamp(fileno(f), &after) == 0 && !memcmp(&before, &after, sizeof before) &&
+        ctvk__stamp_settled(&after, 2.0))
+        ctvk__fact_put(dir, SHA_FACT, &after, hex);
+    fclose(f);
+    return s;
+}
+
+/* ctvk_model_identity_get, the checkpoint's SHA-256 remembered in folder facts (NULL: not). */
+static ctvk_status identity_of(const char *ckpt, const char *device, const char *facts, ctvk_model_identity *id)
 {
     memset(id, 0, sizeof *id);
     ctvk_model_config mc;
@@ -64,7 +99,7 @@ ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_m
     snprintf(id->arch, sizeof id->arch, "%s", mc.arch);
     id->height = mc.height, id->width = mc.width;
     snprintf(id->checkpoint, sizeof id->checkpoint, "%s", ckpt);
-    CTVK_TRY(ctvk_sha256_file(ckpt, id->checkpoint_sha256));
+    CTVK_TRY(sha256_remembered(ckpt, facts, id->checkpoint_sha256, &id->checkpoint_sha256_remembered));
     snprintf(id->version, sizeof id->version, "%s", ctvk_version());
     snprintf(id->device, sizeof id->device, "%s", device && *device ? device : "unknown");
     /* RUN/foldK/x.ckpt -> RUN/config.ini */
@@ -96,8 +131,13 @@ ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_m
     return CTVK_OK;
 }
 
+ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id)
+{
+    return identity_of(ckpt, device, NULL, id);
+}
+
 struct ctvk_identity_job {
-    char *ckpt;
+    char *ckpt, *dir;
     pthread_t thread;
     int started;
     ctvk_status status;
@@ -108,16 +148,18 @@ struct ctvk_identity_job {
 static void *identity_main(void *arg)
 {
     ctvk_identity_job *j = arg;
-    j->status = ctvk_model_identity_get(j->ckpt, NULL, &j->id);
+    j->status = identity_of(j->ckpt, NULL, j->dir, &j->id);
     if (j->status) snprintf(j->error, sizeof j->error, "%s", ctvk_error());
     return NULL;
 }
 
-ctvk_status ctvk_model_identity_start(const char *ckpt, ctvk_identity_job **job)
+ctvk_status ctvk_model_identity_start(const char *ckpt, const char *cache_dir, ctvk_identity_job **job)
 {
     ctvk_identity_job *j = calloc(1, sizeof *j);
     if (j) j->ckpt = strdup(ckpt);
+    if (j) j->dir = ctvk__cache_folder(cache_dir);   /* NULL: none, the SHA-256 is computed */
     if (!j || !j->ckpt) {
+        if (j) free(j->dir);
         free(j);
         *job = NULL;
         return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
@@ -139,6 +181,7 @@ ctvk_status ctvk_model_identity_finish(ctvk_identity_job *j, const char *device,
         snprintf(id->device, sizeof id->device, "%s", device && *device ? device : "unknown");
     }
     free(j->ckpt);
+    free(j->dir);
     free(j);
     return id ? s : CTVK_OK;
 }

@@ -37,27 +37,7 @@ static void fill_header(const ctvk_ctx *ctx, pc_header *h)
     h->shader_set_hash = ctx->shader_set_hash;
 }
 
-char *ctvk__cache_dir(const ctvk_ctx *ctx)
-{
-    const char *d = ctx->opt.cache_dir;
-    if (!d) d = getenv("CTVK_CACHE_DIR");
-    if (d) return *d ? strdup(d) : NULL;
-    /* the documented location, $XDG_CACHE_HOME/ctvk or $HOME/.cache/ctvk, only below a folder that
-     * exists: a HOME of /nonexistent (a service account) means no cache, never a new folder tree */
-    char buf[4096];
-    struct stat st;
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) {
-        if (stat(xdg, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-        snprintf(buf, sizeof buf, "%s/ctvk", xdg);
-    } else if (home && *home) {
-        if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-        snprintf(buf, sizeof buf, "%s/.cache/ctvk", home);
-    } else {
-        return NULL;
-    }
-    return strdup(buf);
-}
+char *ctvk__cache_dir(const ctvk_ctx *ctx) { return ctvk__cache_folder(ctx->opt.cache_dir); }
 
 /* Reads and validates the cache file; on any mismatch the data is dropped with a note. */
 static void *read_cache_file(ctvk_ctx *ctx, size_t *size)

@@ -39,6 +39,7 @@
 #define WC_VERSION 2u
 #define WC_HEADER 4096u
 #define WC_DEFAULT_MB 2048
+#define WC_FACT "weights cache entry verified, header checksum"
 
 typedef struct wc_header {
     char magic[8];
@@ -146,8 +147,7 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
     e->path = malloc(len);
     if (e->path) snprintf(e->path, len, "%s/weights-%04x-%04x-%016llx.bin", dir, ctx->props.vendorID,
                           ctx->props.deviceID, (unsigned long long)e->key);
-    free(dir);
-    if (!e->path) return 0;
+    if (!e->path) { free(dir); return 0; }
     uint64_t want_map[CTVK_WCACHE_PARTS], total = WC_HEADER;
     for (int i = 0; i < nparts; i++) {
         e->bytes[i] = bytes[i];
@@ -169,12 +169,18 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
     else if (h.key != e->key || h.nparts != (uint32_t)nparts) why = "made for other weights";
     for (int i = 0; !why && i < nparts; i++)
         if (h.bytes[i] != bytes[i] || h.map[i] != want_map[i]) why = "made for other weights";
+    /* checksums verified earlier in this boot, of this very file unchanged since, are not computed again */
+    ctvk_stamp stamp;
+    char hx[20], fact[40];
+    if (!why) snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
+    int trusted = !why && ctvk__stamp(fd, &stamp) == 0 && ctvk__fact_get(dir, WC_FACT, &stamp, fact, sizeof fact) &&
+                  !strcmp(fact, hx);
     uint64_t off = WC_HEADER;
     for (int i = 0; !why && i < nparts; i++) {
-        void *m = mmap(NULL, want_map[i], PROT_READ, MAP_SHARED, fd, (off_t)off);
+        void *m = mmap(NULL, want_map[i], PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
         if (m == MAP_FAILED) { why = "it cannot be mapped"; break; }
         ctvk__advise_huge(m, want_map[i]);
-        if (ctvk__checksum(m, bytes[i]) != h.hash[i]) {
+        if (!trusted && ctvk__checksum(m, bytes[i]) != h.hash[i]) {
             munmap(m, want_map[i]);
             why = "corrupt (checksum mismatch)";
             break;
@@ -186,8 +192,14 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
         ctvk__block_read_only(t[i]);
         off += want_map[i];
     }
-    if (!why) (void)futimens(fd, NULL);   /* used: the last to be evicted */
+    if (!why) {
+        (void)futimens(fd, NULL);   /* used: the last to be evicted */
+        if (ctvk__stamp(fd, &stamp) == 0) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
+    }
     close(fd);
+    free(dir);
+    dir = NULL;
+    ctx->stats.weights_cache_trusted = !why && trusted;
     if (why) {
         for (int i = 0; i < nparts; i++) {
             ctvk_tensor_destroy(t[i]);
@@ -201,6 +213,7 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
     note(ctx, 1, "%s", e->path);
     return 1;
 miss:
+    free(dir);
     if (!new_entry(ctx, e, want_map, total, names, t)) {   /* no entry this time: the caller's own memory */
         char *path = e->path;
         e->path = NULL;
@@ -212,7 +225,7 @@ miss:
 }
 
 /* Least recently used first, beyond the cap (and temporary files older than a day: a run that was
- * killed while writing). keep: the entry just written. */
+ * killed while writing; facts older than a week). keep: the entry just written. */
 static void evict(const char *path, const char *keep)
 {
     char dir[4096];
@@ -231,13 +244,14 @@ static void evict(const char *path, const char *keep)
         const char *nm = de->d_name;
         int entry = !strncmp(nm, "weights-", 8) && strlen(nm) > 12 && !strcmp(nm + strlen(nm) - 4, ".bin");
         int tmp = !strncmp(nm, ".weights-", 9) && strstr(nm, ".tmp-");
-        if ((!entry && !tmp) || strlen(nm) >= sizeof v->name) continue;
+        int fact = !strncmp(nm, "fact-", 5) || (!strncmp(nm, ".fact-", 6) && strstr(nm, ".tmp-"));
+        if ((!entry && !tmp && !fact) || strlen(nm) >= sizeof v->name) continue;
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", dir, nm);
         struct stat st;
         if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (tmp) {
-            if (now - st.st_mtime > 86400) (void)unlink(p);
+        if (tmp || fact) {   /* facts (runtime/base/facts.c) of a week ago are gone: reboots, evictions */
+            if (now - st.st_mtime > (fact ? 7 * 86400 : 86400)) (void)unlink(p);
             continue;
         }
         if (n == cap) {
@@ -301,6 +315,12 @@ void ctvk__wcache_put(ctvk_ctx *ctx, ctvk_wcache_entry *e, ctvk_tensor *const *t
     if (!bad && rename(e->tmp, e->path) == 0) {
         free(e->tmp);
         e->tmp = NULL;   /* stored: nothing to remove */
+        char dir[4096], hx[20];   /* its checksums are those of the memory just written: verified */
+        snprintf(dir, sizeof dir, "%s", e->path);
+        char *slash = strrchr(dir, '/');
+        ctvk_stamp stamp;
+        snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
+        if (slash && (*slash = 0, ctvk__stamp(e->fd1 - 1, &stamp) == 0)) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
         if (ctx->stats.weights_cache_state != 1) note(ctx, 2, "%s written", e->path);
         evict(e->path, e->path);
     }
