@@ -19,7 +19,9 @@ echo "$out"
 "$T/prefix/bin/ctvk" help >/dev/null
 mod=$(find "$T/prefix" -name libctvk-gdcm.so | head -1)
 [ -n "$mod" ] || { echo "FAIL: no libctvk-gdcm.so installed"; echo "cli_install: 2 passed, 1 failed"; exit 1; }
+[ "$(pkg-config --variable=gdcm_module ctvk)" -ef "$mod" ] \
+    || { echo "FAIL: pkg-config's gdcm_module does not name $mod"; echo "cli_install: 2 passed, 1 failed"; exit 1; }
 mv "$T/prefix" "$T/moved"   # a relocated tree finds its own module
 "$T/moved/bin/ctvk" phantom --out "$T/dcm" --covid 1 --normal 0 --slices 3 --size 32 --format dicom >/dev/null
-sel=$("$T/moved/bin/ctvk" select "$T/dcm/full" --set data.image_size=32 2>&1) || { echo "$sel"; echo "FAIL: the installed ctvk cannot read DICOM"; echo "cli_install: 3 passed, 1 failed"; exit 1; }
-grep -q "computed 4.5" <<<"$out" && echo "cli_install: 4 passed, 0 failed"
+sel=$("$T/moved/bin/ctvk" select "$T/dcm/full" --set data.image_size=32 2>&1) || { echo "$sel"; echo "FAIL: the installed ctvk cannot read DICOM"; echo "cli_install: 4 passed, 1 failed"; exit 1; }
+grep -q "computed 4.5" <<<"$out" && echo "cli_install: 5 passed, 0 failed"

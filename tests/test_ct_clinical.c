@@ -42,9 +42,10 @@ static void dicom_module(void)
     snprintf(path, sizeof path, "%s/dcm/%s", g_dir, name);
     snprintf(fake, sizeof fake, "%s/text.so", g_dir);
     FILE *f = fopen(fake, "w");
-    if (f) { fputs("not a library\n", f); fclose(f); }
+    for (int i = 0; f && i < 16; i++) fputs("not a library, no ELF header\n", f);   /* longer than one */
+    if (f) fclose(f);
     const char *bad[] = {"/nonexistent/libctvk-gdcm.so", fake, "libz.so.1"};
-    const char *why[] = {"no such file", "text.so", "not a ctvk GDCM module"};
+    const char *why[] = {"no such file", "invalid ELF header", "not a ctvk GDCM module"};   /* (dlopen's words) */
     char zlib[256] = "";
     FILE *m = fopen("/proc/self/maps", "r");   /* libz's path, as the process mapped it */
     char line[4400];

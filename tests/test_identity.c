@@ -115,6 +115,7 @@ static void identity(void)
           "an error path only waits and frees the job (ASan: nothing leaks)");
 
     /* remembered: not while the file is fresh; once settled, taken while it is unchanged */
+    CHECK(fixture(ck), "the checkpoint written again: fresh");
     int r[3] = {-1, -1, -1};
     for (int i = 0; i < 3; i++) {
         if (i == 1) nanosleep(&(struct timespec){2, 200000000}, NULL);   /* the checkpoint settles */
@@ -132,6 +133,16 @@ static void identity(void)
     CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK && ctvk_model_identity_finish(job, NULL, &got) == CTVK_OK &&
           !got.checkpoint_sha256_remembered && !strcmp(got.checkpoint_sha256, want.checkpoint_sha256),
           "touched: computed again (%d)", got.checkpoint_sha256_remembered);
+    nanosleep(&(struct timespec){2, 200000000}, NULL);
+    for (int i = 0; i < 2; i++)   /* remembered again once settled */
+        CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK && ctvk_model_identity_finish(job, NULL, &got) == CTVK_OK &&
+              got.checkpoint_sha256_remembered == i, "touched, settled: run %d remembered %d", i, got.checkpoint_sha256_remembered);
+    char moved[4400];   /* replaced by a rename (another inode, as train writes checkpoints) */
+    snprintf(moved, sizeof moved, "%s.new", ck);
+    CHECK(fixture(moved) && rename(moved, ck) == 0, "replace %s", ck);
+    CHECK(ctvk_model_identity_start(ck, cache, &job) == CTVK_OK && ctvk_model_identity_finish(job, NULL, &got) == CTVK_OK &&
+          !got.checkpoint_sha256_remembered && !strcmp(got.checkpoint_sha256, want.checkpoint_sha256),
+          "replaced: computed again (%d)", got.checkpoint_sha256_remembered);
     check_remove_tree(dir);
 }
 

@@ -81,8 +81,12 @@ void ctvk__fact_put(const char *dir, const char *what, const ctvk_stamp *s, cons
     if (!dir || !*s->boot || strchr(value, '\n')) return;
     fact_names(dir, what, s, path, sizeof path, head, sizeof head);
     ctvk__tmp_name(path, tmp, sizeof tmp);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);   /* never through a link */
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0) { close(fd); (void)unlink(tmp); }
+        return;
+    }
     int bad = fprintf(f, "%s%s\n", head, value) < 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) (void)unlink(tmp);

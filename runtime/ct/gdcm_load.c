@@ -1,6 +1,7 @@
 /* The C side of the GDCM module (runtime/ct/gdcm_module.h): the functions of gdcm_io.h, each
  * loading libctvk-gdcm.so on first use. Where it is looked for, in order:
- *   $CTVK_GDCM_MODULE   a path (an unusual install; the tests' failure path)
+ *   $CTVK_GDCM_MODULE   a path, instead of the places below (a program of its own linked with
+ *                       libctvk.a from a moved install; the tests' failure path)
  *   beside the running executable (the build tree: ctvk and the tests)
  *   the executable's folder/CTVK_GDCM_MODULE_REL (an installed tree, wherever it was moved)
  *   CTVK_GDCM_MODULE_DIR (the install prefix's: programs of their own linked with libctvk.a)
@@ -68,8 +69,9 @@ static const ctvk_gdcm_table *module(char *err, size_t n)
     if (!t) {
         char tried[3072] = "", exe[4096], path[4300];
         const char *env = getenv("CTVK_GDCM_MODULE");
-        if (env && *env) {
-            t = try_path(env, tried, sizeof tried);
+        if (env && *env) {   /* a path, never a name for dlopen's library search */
+            snprintf(path, sizeof path, "%s%s", strchr(env, '/') ? "" : "./", env);
+            t = try_path(path, tried, sizeof tried);
         } else {
             ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
             char *slash = k > 0 ? (exe[k] = 0, strrchr(exe, '/')) : NULL;

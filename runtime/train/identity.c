@@ -68,8 +68,8 @@ ctvk_status ctvk_sha256_file(const char *path, char hex[65])
 
 /* ctvk_sha256_file, remembered in cache folder dir (NULL: not) for the rest of the boot while the
  * file is unchanged (runtime/base/facts.c): the stamp is taken before the file is read and must be
- * the same after, and a file that changed in the last 2 s (one being written; file systems with
- * coarse times) is not remembered. *remembered: 1 when the value came from the folder. */
+ * the same after, and a file that had changed less than 2 s before it was read (one being written;
+ * file systems with coarse times) is not remembered. *remembered: 1 when the value came from the folder. */
 static ctvk_status sha256_remembered(const char *path, const char *dir, char hex[65], int *remembered)
 {
     *remembered = 0;
@@ -77,14 +77,15 @@ static ctvk_status sha256_remembered(const char *path, const char *dir, char hex
     if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
     ctvk_stamp before, after;
     int stamped = dir && ctvk__stamp(fileno(f), &before) == 0;
-    if (stamped && ctvk__fact_get(dir, SHA_FACT, &before, hex, 65) && strlen(hex) == 64) {
+    if (stamped && ctvk__fact_get(dir, SHA_FACT, &before, hex, 65) && strlen(hex) == 64 &&
+        strspn(hex, "0123456789abcdef") == 64) {
         fclose(f);
         *remembered = 1;
         return CTVK_OK;
     }
+    int settled = stamped && ctvk__stamp_settled(&before, 2.0);   /* settled before the first byte is read */
     ctvk_status s = sha256_stream(f, path, hex);
-    if (s == CTVK_OK && stamped && ctvk__stamp(fileno(f), &after) == 0 && !memcmp(&before, &after, sizeof before) &&
-        ctvk__stamp_settled(&after, 2.0))
+    if (s == CTVK_OK && settled && ctvk__stamp(fileno(f), &after) == 0 && !memcmp(&before, &after, sizeof before))
         ctvk__fact_put(dir, SHA_FACT, &after, hex);
     fclose(f);
     return s;

@@ -13,7 +13,10 @@
  * driver, the shaders (which compute the transforms) and the parts' sizes. The file: a 4 KiB header
  * (magic, version, key, per part its bytes, mapped bytes and checksum (ctvk__checksum, on several
  * cores), a checksum of the header), then each part at a page boundary. Nothing in it is trusted:
- * a header or a checksum that disagrees is a miss, noted, and the entry is written again. A miss
+ * a header or a checksum that disagrees is a miss, noted, and the entry is written again. The
+ * parts' checksums are computed once per boot: the writer, or the first run that verified the
+ * entry since the boot, records that as a fact (runtime/base/facts.c), and a later run whose stamp
+ * of the file (boot, inode, size, times) is the fact's takes the parts unverified. A miss
  * maps a new file (unnamed, its space reserved) as the device memory the weights are read and
  * transformed into, so that the run writes the entry as it goes; when the network is destroyed
  * after its work, the checksums and the header are written and the file gets its name by a rename
@@ -136,6 +139,7 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
 {
     memset(e, 0, sizeof *e);
     for (int i = 0; i < nparts; i++) t[i] = NULL;
+    ctx->stats.weights_cache_trusted = 0;
     if (!ctvk__wcache_on(ctx) || nparts < 1 || nparts > CTVK_WCACHE_PARTS) return 0;
     char keep[CTVK_ERROR_MAX];   /* a cache that cannot be used costs nothing but the cache */
     snprintf(keep, sizeof keep, "%s", ctvk_error());
@@ -169,17 +173,22 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
     else if (h.key != e->key || h.nparts != (uint32_t)nparts) why = "made for other weights";
     for (int i = 0; !why && i < nparts; i++)
         if (h.bytes[i] != bytes[i] || h.map[i] != want_map[i]) why = "made for other weights";
-    /* checksums verified earlier in this boot, of this very file unchanged since, are not computed again */
-    ctvk_stamp stamp;
-    char hx[20], fact[40];
+    /* checksums verified earlier in this boot, of this very file unchanged since, are not computed
+     * again; the stamp is taken before the parts are read */
+    ctvk_stamp stamp, now;
+    char hx[20] = "", fact[40];
     if (!why) snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
-    int trusted = !why && ctvk__stamp(fd, &stamp) == 0 && ctvk__fact_get(dir, WC_FACT, &stamp, fact, sizeof fact) &&
-                  !strcmp(fact, hx);
+    int stamped = !why && ctvk__stamp(fd, &stamp) == 0;
+    int trusted = stamped && ctvk__fact_get(dir, WC_FACT, &stamp, fact, sizeof fact) && !strcmp(fact, hx);
     uint64_t off = WC_HEADER;
     for (int i = 0; !why && i < nparts; i++) {
-        void *m = mmap(NULL, want_map[i], PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)off);
+        void *m = mmap(NULL, want_map[i], PROT_READ, MAP_SHARED, fd, (off_t)off);
         if (m == MAP_FAILED) { why = "it cannot be mapped"; break; }
         ctvk__advise_huge(m, want_map[i]);
+#ifdef MADV_POPULATE_READ
+        (void)madvise(m, want_map[i], MADV_POPULATE_READ);   /* page tables filled here, in 2 MiB where the
+                                                               * page cache holds huge folios, not by faults */
+#endif
         if (!trusted && ctvk__checksum(m, bytes[i]) != h.hash[i]) {
             munmap(m, want_map[i]);
             why = "corrupt (checksum mismatch)";
@@ -193,8 +202,10 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
         off += want_map[i];
     }
     if (!why) {
+        /* the fact only for the file as it was read: unchanged from the first stamp to this one */
+        int same = stamped && ctvk__stamp(fd, &now) == 0 && !memcmp(&now, &stamp, sizeof now);
         (void)futimens(fd, NULL);   /* used: the last to be evicted */
-        if (ctvk__stamp(fd, &stamp) == 0) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
+        if (same && ctvk__stamp(fd, &now) == 0) ctvk__fact_put(dir, WC_FACT, &now, hx);
     }
     close(fd);
     free(dir);
@@ -244,7 +255,8 @@ static void evict(const char *path, const char *keep)
         const char *nm = de->d_name;
         int entry = !strncmp(nm, "weights-", 8) && strlen(nm) > 12 && !strcmp(nm + strlen(nm) - 4, ".bin");
         int tmp = !strncmp(nm, ".weights-", 9) && strstr(nm, ".tmp-");
-        int fact = !strncmp(nm, "fact-", 5) || (!strncmp(nm, ".fact-", 6) && strstr(nm, ".tmp-"));
+        int fact = (strlen(nm) == 25 && !strncmp(nm, "fact-", 5) && strspn(nm + 5, "0123456789abcdef") == 16 &&
+                    !strcmp(nm + 21, ".txt")) || (!strncmp(nm, ".fact-", 6) && strstr(nm, ".tmp-"));
         if ((!entry && !tmp && !fact) || strlen(nm) >= sizeof v->name) continue;
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", dir, nm);
