@@ -49,8 +49,10 @@ ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_m
  * device leaves a core idle. The SHA-256 is remembered in ctvk's cache folder (cache_dir as
  * ctvk_options.cache_dir: NULL the default, "" none) for the rest of the boot, and taken from there
  * while the file's inode, size and modification and change times are unchanged; a file changed in
- * the last 2 s is not remembered. start fails only when out of host memory (where no thread can be
- * started, finish computes the identity itself). finish waits for it, fills id as
+ * the last 2 s is not remembered. start reads the checkpoint's model config on the caller's thread
+ * (HDF5 is not thread safe), the thread only plain files; it fails only when out of host memory
+ * (where no thread can be started, finish computes the identity itself; a checkpoint that cannot be
+ * read fails in finish). finish waits for it, fills id as
  * ctvk_model_identity_get would (device as there) and frees the job; with id NULL it only waits
  * and frees (an error path), and a NULL job does nothing. Every started job is finished once. */
 typedef struct ctvk_identity_job ctvk_identity_job;

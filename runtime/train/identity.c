@@ -92,7 +92,9 @@ static ctvk_status sha256_remembered(const char *path, const char *dir, char hex
 }
 
 /* ctvk_model_identity_get, the checkpoint's SHA-256 remembered in folder facts (NULL: not). */
-static ctvk_status identity_of(const char *ckpt, const char *device, const char *facts, ctvk_model_identity *id)
+/* The part of the identity read through HDF5, which Debian builds without thread safety: only ever
+ * on the caller's thread, never on the job's (the caller reads HDF5 files meanwhile). */
+static ctvk_status identity_model(const char *ckpt, ctvk_model_identity *id)
 {
     memset(id, 0, sizeof *id);
     ctvk_model_config mc;
@@ -100,6 +102,13 @@ static ctvk_status identity_of(const char *ckpt, const char *device, const char 
     snprintf(id->arch, sizeof id->arch, "%s", mc.arch);
     id->height = mc.height, id->width = mc.width;
     snprintf(id->checkpoint, sizeof id->checkpoint, "%s", ckpt);
+    return CTVK_OK;
+}
+
+/* The rest, plain file reads (any thread): the SHA-256 (remembered in folder facts, NULL: not),
+ * the version, the device, the training config. */
+static ctvk_status identity_files(const char *ckpt, const char *device, const char *facts, ctvk_model_identity *id)
+{
     CTVK_TRY(sha256_remembered(ckpt, facts, id->checkpoint_sha256, &id->checkpoint_sha256_remembered));
     snprintf(id->version, sizeof id->version, "%s", ctvk_version());
     snprintf(id->device, sizeof id->device, "%s", device && *device ? device : "unknown");
@@ -134,7 +143,8 @@ static ctvk_status identity_of(const char *ckpt, const char *device, const char 
 
 ctvk_status ctvk_model_identity_get(const char *ckpt, const char *device, ctvk_model_identity *id)
 {
-    return identity_of(ckpt, device, NULL, id);
+    CTVK_TRY(identity_model(ckpt, id));
+    return identity_files(ckpt, device, NULL, id);
 }
 
 struct ctvk_identity_job {
@@ -149,7 +159,7 @@ struct ctvk_identity_job {
 static void *identity_main(void *arg)
 {
     ctvk_identity_job *j = arg;
-    j->status = identity_of(j->ckpt, NULL, j->dir, &j->id);
+    j->status = identity_files(j->ckpt, NULL, j->dir, &j->id);
     if (j->status) snprintf(j->error, sizeof j->error, "%s", ctvk_error());
     return NULL;
 }
@@ -165,8 +175,10 @@ ctvk_status ctvk_model_identity_start(const char *ckpt, const char *cache_dir, c
         *job = NULL;
         return ctvk__fail(CTVK_ERR_NOMEM, "out of host memory");
     }
-    j->started = pthread_create(&j->thread, NULL, identity_main, j) == 0;
     *job = j;
+    j->status = identity_model(ckpt, &j->id);   /* here: HDF5 is not thread safe */
+    if (j->status) snprintf(j->error, sizeof j->error, "%s", ctvk_error());   /* reported by finish */
+    else j->started = pthread_create(&j->thread, NULL, identity_main, j) == 0;
     return CTVK_OK;
 }
 
@@ -174,7 +186,7 @@ ctvk_status ctvk_model_identity_finish(ctvk_identity_job *j, const char *device,
 {
     if (!j) return CTVK_OK;
     if (j->started) pthread_join(j->thread, NULL);
-    else if (id) identity_main(j);
+    else if (id && !j->status) identity_main(j);
     ctvk_status s = j->status;
     if (id && s) s = ctvk__fail(s, "%s", j->error);
     else if (id) {
