@@ -11,6 +11,7 @@
 #include "runtime/base/base.h"
 #include "runtime/base/fileio.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +19,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Linux's boot id, read once per process ("" where there is none: then no fact is taken). */
+static pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
+static char g_boot[40];
+
+static void read_boot(void)
+{
+    int b = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = b >= 0 ? read(b, g_boot, sizeof g_boot - 1) : -1;
+    if (b >= 0) close(b);
+    g_boot[n >= 8 ? strcspn(g_boot, "\n") : 0] = 0;
+}
+
 int ctvk__stamp(int fd, ctvk_stamp *s)
 {
     memset(s, 0, sizeof *s);
+    pthread_once(&g_boot_once, read_boot);
     struct stat st;
-    int b = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-    ssize_t n = b >= 0 ? read(b, s->boot, sizeof s->boot - 1) : -1;
-    if (b >= 0) close(b);
-    if (n < 8 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
-    s->boot[strcspn(s->boot, "\n")] = 0;
+    if (!*g_boot || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+    memcpy(s->boot, g_boot, sizeof s->boot);
     s->dev = (unsigned long long)st.st_dev;
     s->ino = (unsigned long long)st.st_ino;
     s->size = (unsigned long long)st.st_size;

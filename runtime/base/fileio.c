@@ -20,8 +20,7 @@ void ctvk__tmp_name(const char *path, char *buf, size_t size)
     snprintf(buf, size, "%.*s.%s.tmp-%ld-%u", dirlen, path, slash ? slash + 1 : path, (long)getpid(), n);
 }
 
-/* The folder of path ("." for a bare name). */
-static void dir_of(const char *path, char *buf, size_t n)
+void ctvk__dir_of(const char *path, char *buf, size_t n)
 {
     snprintf(buf, n, "%s", path);
     char *s = strrchr(buf, '/');
@@ -62,7 +61,7 @@ ctvk_status ctvk__replace(FILE *f, const char *tmp, const char *path, const char
                           injected ? ", an injected fault (CTVK_FAULT)" : "");
     }
     char dir[4200];
-    dir_of(path, dir, sizeof dir);
+    ctvk__dir_of(path, dir, sizeof dir);
     int dfd = open(dir, O_RDONLY | O_CLOEXEC);      /* make the rename durable (best effort) */
     if (dfd >= 0) { fsync(dfd); close(dfd); }
     return CTVK_OK;
@@ -77,7 +76,7 @@ ctvk_status ctvk__open_tmp(const char *path, char *tmp, size_t tmpsize, FILE **f
     if (!*f) {
         int e = errno;
         char dir[4200];
-        dir_of(path, dir, sizeof dir);
+        ctvk__dir_of(path, dir, sizeof dir);
         return ctvk__fail(CTVK_ERR_IO, "cannot write %s: %s (a temporary file cannot be created in the folder '%s')",
                           path, strerror(e), dir);
     }

@@ -8,6 +8,8 @@
 
 /* mkdir -p; fails with a message naming the folder. */
 ctvk_status ctvk__mkdirs(const char *path);
+/* The folder of path into buf ("." for a bare name, "/" for a file in the root). */
+void ctvk__dir_of(const char *path, char *buf, size_t n);
 /* A temporary name beside path ("dir/.name.tmp-PID-N"), unique within the process. */
 void ctvk__tmp_name(const char *path, char *buf, size_t size);
 /* Atomic replacement, one implementation (ctvk__replace): write a temporary file beside path, then

@@ -93,10 +93,7 @@ static int new_entry(ctvk_ctx *ctx, ctvk_wcache_entry *e, const uint64_t *map, u
                      const char *const *names, ctvk_tensor **t)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", e->path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) return 0;
-    *slash = 0;
+    ctvk__dir_of(e->path, dir, sizeof dir);
     (void)ctvk__mkdirs(dir);
     int fd = -1;
 #ifdef O_TMPFILE
@@ -240,10 +237,7 @@ miss:
 static void evict(const char *path, const char *keep)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) return;
-    *slash = 0;
+    ctvk__dir_of(path, dir, sizeof dir);
     DIR *d = opendir(dir);
     if (!d) return;
     struct ent { char name[256]; uint64_t size; time_t used; } *v = NULL;
@@ -328,11 +322,10 @@ void ctvk__wcache_put(ctvk_ctx *ctx, ctvk_wcache_entry *e, ctvk_tensor *const *t
         free(e->tmp);
         e->tmp = NULL;   /* stored: nothing to remove */
         char dir[4096], hx[20];   /* its checksums are those of the memory just written: verified */
-        snprintf(dir, sizeof dir, "%s", e->path);
-        char *slash = strrchr(dir, '/');
+        ctvk__dir_of(e->path, dir, sizeof dir);
         ctvk_stamp stamp;
         snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
-        if (slash && (*slash = 0, ctvk__stamp(e->fd1 - 1, &stamp) == 0)) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
+        if (ctvk__stamp(e->fd1 - 1, &stamp) == 0) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
         if (ctx->stats.weights_cache_state != 1) note(ctx, 2, "%s written", e->path);
         evict(e->path, e->path);
     }
