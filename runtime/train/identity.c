@@ -55,15 +55,6 @@ static ctvk_status sha256_stream(FILE *f, const char *path, char hex[65])
     return s;
 }
 
-ctvk_status ctvk_sha256_file(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return ctvk__fail(CTVK_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
-    ctvk_status s = sha256_stream(f, path, hex);
-    fclose(f);
-    return s;
-}
-
 #define SHA_FACT "SHA-256"
 
 /* ctvk_sha256_file, remembered in cache folder dir (NULL: not) for the rest of the boot while the
@@ -91,7 +82,12 @@ static ctvk_status sha256_remembered(const char *path, const char *dir, char hex
     return s;
 }
 
-/* ctvk_model_identity_get, the checkpoint's SHA-256 remembered in folder facts (NULL: not). */
+ctvk_status ctvk_sha256_file(const char *path, char hex[65])
+{
+    int remembered;
+    return sha256_remembered(path, NULL, hex, &remembered);
+}
+
 /* The part of the identity read through HDF5, which Debian builds without thread safety: only ever
  * on the caller's thread, never on the job's (the caller reads HDF5 files meanwhile). */
 static ctvk_status identity_model(const char *ckpt, ctvk_model_identity *id)

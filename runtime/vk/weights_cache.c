@@ -77,6 +77,12 @@ static uint64_t full_key(const ctvk_ctx *ctx, uint64_t key, int nparts, const ui
 
 static uint64_t header_hash(const wc_header *h) { return ctvk__xxh3(h, offsetof(wc_header, header_hash), 0); }
 
+/* The value of an entry's fact (runtime/base/facts.c): its header's checksum, which covers the parts'. */
+static void fact_value(const wc_header *h, char hx[20])
+{
+    snprintf(hx, 20, "%016llx", (unsigned long long)h->header_hash);
+}
+
 void ctvk__wcache_entry_free(ctvk_wcache_entry *e)
 {
     if (e->fd1) close(e->fd1 - 1);
@@ -174,7 +180,7 @@ int ctvk__wcache_get(ctvk_ctx *ctx, uint64_t key, int nparts, const uint64_t *by
      * again; the stamp is taken before the parts are read */
     ctvk_stamp stamp, now;
     char hx[20] = "", fact[40];
-    if (!why) snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
+    if (!why) fact_value(&h, hx);
     int stamped = !why && ctvk__stamp(fd, &stamp) == 0;
     int trusted = stamped && ctvk__fact_get(dir, WC_FACT, &stamp, fact, sizeof fact) && !strcmp(fact, hx);
     uint64_t off = WC_HEADER;
@@ -324,7 +330,7 @@ void ctvk__wcache_put(ctvk_ctx *ctx, ctvk_wcache_entry *e, ctvk_tensor *const *t
         char dir[4096], hx[20];   /* its checksums are those of the memory just written: verified */
         ctvk__dir_of(e->path, dir, sizeof dir);
         ctvk_stamp stamp;
-        snprintf(hx, sizeof hx, "%016llx", (unsigned long long)h.header_hash);
+        fact_value(&h, hx);
         if (ctvk__stamp(e->fd1 - 1, &stamp) == 0) ctvk__fact_put(dir, WC_FACT, &stamp, hx);
         if (ctx->stats.weights_cache_state != 1) note(ctx, 2, "%s written", e->path);
         evict(e->path, e->path);
